@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "netio",
+      "sources": ["native/netio.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
