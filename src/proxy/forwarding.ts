@@ -1,0 +1,145 @@
+/**
+ * Forwarding decisions of one family (RFC 4605 §4.2): the outgoing link set of every
+ * known (S,G), computed from the membership database.
+ *
+ * - (S,G) entries become known from the kernel's NOCACHE upcalls (the first packet of a
+ *   flow); every known entry is installed, even with no outgoing link, so the kernel stops
+ *   queueing and re-asking, and so a later join only has to update the entry: the stream
+ *   reaches a new receiver with the next packet (no waiting for a new upcall, the C
+ *   IMProxy's 10 s join delay).
+ * - Traffic arriving on a link goes to every other downstream link whose state wants S
+ *   (and where the proxy is the querier, RFC 4605 §4.2, unless configured otherwise), and
+ *   to the upstream link when it came from a downstream configured with down-to-up.
+ * - The incoming link is never in the outgoing set (RPF: it is the kernel's parent VIF).
+ * - A membership change of G recomputes every known (S,G) of G at once.
+ */
+import type { Address } from "../wire/types.js";
+import { type MembershipDatabase, wantsSource } from "./membership.js";
+
+export interface ForwardingEntry {
+  source: Address;
+  group: Address;
+  /** Incoming link (name). */
+  iif: string;
+  /** Outgoing links (names), sorted. */
+  oifs: string[];
+}
+
+export type ForwardingEffect =
+  | { type: "mfc-set"; entry: ForwardingEntry }
+  | { type: "mfc-del"; source: Address; group: Address };
+
+export interface ForwardingLinks {
+  /** Name of the upstream link. */
+  upstream: string;
+  /** Whether `link` is a downstream that may receive traffic now (attached; querier unless configured otherwise). */
+  canForwardTo(link: string): boolean;
+  /** Whether senders on downstream `link` are forwarded upstream (down-to-up). */
+  downToUp(link: string): boolean;
+}
+
+function key(source: Address, group: Address): string {
+  return `${source}|${group}`;
+}
+
+export class ForwardingPlanner {
+  private readonly entries = new Map<string, ForwardingEntry>();
+  /** group -> keys of its known (S,G). */
+  private readonly byGroup = new Map<Address, Set<string>>();
+
+  constructor(
+    private readonly db: MembershipDatabase,
+    private readonly links: ForwardingLinks,
+  ) {}
+
+  /** Outgoing set for (S,G) arriving on `iif`, from the current membership. */
+  outgoing(source: Address, group: Address, iif: string): string[] {
+    const out: string[] = [];
+    for (const [link, state] of this.db.linksOf(group)) {
+      if (link === iif || link === this.links.upstream) continue;
+      if (!this.links.canForwardTo(link)) continue;
+      if (wantsSource(state, source)) out.push(link);
+    }
+    if (iif !== this.links.upstream && this.links.downToUp(iif)) out.push(this.links.upstream);
+    return out.sort();
+  }
+
+  /**
+   * A packet of (S,G) arrived on `iif` with no kernel entry (NOCACHE upcall), or on the
+   * wrong link (WRONGVIF: the source moved). Installs or re-installs the entry.
+   */
+  learn(source: Address, group: Address, iif: string): ForwardingEffect[] {
+    const k = key(source, group);
+    const prev = this.entries.get(k);
+    const oifs = this.outgoing(source, group, iif);
+    if (prev && prev.iif === iif && sameList(prev.oifs, oifs)) {
+      // The kernel lost it (e.g. it was flushed): install again.
+      return [{ type: "mfc-set", entry: prev }];
+    }
+    const entry: ForwardingEntry = { source, group, iif, oifs };
+    this.entries.set(k, entry);
+    let keys = this.byGroup.get(group);
+    if (!keys) {
+      keys = new Set();
+      this.byGroup.set(group, keys);
+    }
+    keys.add(k);
+    return [{ type: "mfc-set", entry }];
+  }
+
+  /** Recomputes every known (S,G) of `group` after a membership change. */
+  refreshGroup(group: Address): ForwardingEffect[] {
+    const effects: ForwardingEffect[] = [];
+    for (const k of this.byGroup.get(group) ?? []) {
+      const e = this.entries.get(k)!;
+      const oifs = this.outgoing(e.source, e.group, e.iif);
+      if (sameList(e.oifs, oifs)) continue;
+      const next = { ...e, oifs };
+      this.entries.set(k, next);
+      effects.push({ type: "mfc-set", entry: next });
+    }
+    return effects;
+  }
+
+  /** Recomputes every known entry (a link came or went, querier status changed). */
+  refreshAll(): ForwardingEffect[] {
+    const effects: ForwardingEffect[] = [];
+    for (const group of this.byGroup.keys()) effects.push(...this.refreshGroup(group));
+    return effects;
+  }
+
+  /** Forgets entries whose incoming link is `link` (the link is gone). */
+  dropIncoming(link: string): ForwardingEffect[] {
+    const effects: ForwardingEffect[] = [];
+    for (const e of [...this.entries.values()]) {
+      if (e.iif === link) effects.push(...this.forget(e.source, e.group));
+    }
+    return effects;
+  }
+
+  /** Forgets one entry (idle: its packet counter did not move). */
+  forget(source: Address, group: Address): ForwardingEffect[] {
+    const k = key(source, group);
+    if (!this.entries.delete(k)) return [];
+    const keys = this.byGroup.get(group);
+    keys?.delete(k);
+    if (keys && keys.size === 0) this.byGroup.delete(group);
+    return [{ type: "mfc-del", source, group }];
+  }
+
+  get(source: Address, group: Address): ForwardingEntry | undefined {
+    return this.entries.get(key(source, group));
+  }
+
+  all(): ForwardingEntry[] {
+    return [...this.entries.values()];
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ForwardingPlanner, type ForwardingLinks } from "../../src/proxy/forwarding.js";
+import { MembershipDatabase, NO_MEMBERSHIP, type SourceFilterState } from "../../src/proxy/membership.js";
+
+const inc = (...sources: string[]): SourceFilterState => ({ filterMode: "include", sources });
+const exc = (...sources: string[]): SourceFilterState => ({ filterMode: "exclude", sources });
+const G = "239.1.1.1";
+const S1 = "10.10.0.2";
+const S2 = "10.10.0.3";
+
+function setup(opts: { querier?: Set<string>; downToUp?: Set<string> } = {}) {
+  const db = new MembershipDatabase();
+  const links: ForwardingLinks = {
+    upstream: "up0",
+    canForwardTo: (l) => (opts.querier ? opts.querier.has(l) : true),
+    downToUp: (l) => opts.downToUp?.has(l) ?? false,
+  };
+  return { db, fwd: new ForwardingPlanner(db, links) };
+}
+
+describe("ForwardingPlanner (RFC 4605 §4.2)", () => {
+  it("installs an entry with no outgoing link for traffic nobody wants", () => {
+    const { fwd } = setup();
+    assert.deepEqual(fwd.learn(S1, G, "up0"), [
+      { type: "mfc-set", entry: { source: S1, group: G, iif: "up0", oifs: [] } },
+    ]);
+  });
+  it("forwards upstream traffic to the downstreams whose state wants the source", () => {
+    const { db, fwd } = setup();
+    db.setLinkState("dn1", G, inc(S1));
+    db.setLinkState("dn2", G, exc(S1));
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn1"]);
+    assert.deepEqual(fwd.outgoing(S2, G, "up0"), ["dn2"]);
+  });
+  it("a join updates every known (S,G) of the group at once; a leave removes the link", () => {
+    const { db, fwd } = setup();
+    fwd.learn(S1, G, "up0");
+    fwd.learn(S2, G, "up0");
+    fwd.learn(S1, "239.1.1.2", "up0");
+    db.setLinkState("dn1", G, exc());
+    const eff = fwd.refreshGroup(G);
+    assert.equal(eff.length, 2);
+    for (const e of eff) assert.deepEqual(e.type === "mfc-set" && e.entry.oifs, ["dn1"]);
+    assert.deepEqual(fwd.refreshGroup(G), [], "no change, no effect");
+    db.setLinkState("dn1", G, NO_MEMBERSHIP);
+    assert.deepEqual(
+      fwd.refreshGroup(G).map((e) => e.type === "mfc-set" && e.entry.oifs),
+      [[], []],
+    );
+  });
+  it("never forwards back onto the incoming link; downstream senders reach other downstreams", () => {
+    const { db, fwd } = setup();
+    db.setLinkState("dn1", G, exc());
+    db.setLinkState("dn2", G, exc());
+    assert.deepEqual(fwd.outgoing("10.12.0.2", G, "dn2"), ["dn1"]);
+  });
+  it("down-to-up adds the upstream for senders on that downstream only", () => {
+    const { fwd } = setup({ downToUp: new Set(["dn2"]) });
+    assert.deepEqual(fwd.outgoing("10.12.0.2", G, "dn2"), ["up0"]);
+    assert.deepEqual(fwd.outgoing("10.11.0.2", G, "dn1"), []);
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), []);
+  });
+  it("only links where forwarding is allowed (querier) get traffic", () => {
+    const { db, fwd } = setup({ querier: new Set(["dn1"]) });
+    db.setLinkState("dn1", G, exc());
+    db.setLinkState("dn2", G, exc());
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn1"]);
+  });
+  it("WRONGVIF relearn moves the incoming link; forget and dropIncoming delete", () => {
+    const { db, fwd } = setup();
+    db.setLinkState("dn1", G, exc());
+    fwd.learn(S1, G, "up0");
+    assert.deepEqual(fwd.learn(S1, G, "dn2"), [
+      { type: "mfc-set", entry: { source: S1, group: G, iif: "dn2", oifs: ["dn1"] } },
+    ]);
+    assert.deepEqual(fwd.dropIncoming("dn2"), [{ type: "mfc-del", source: S1, group: G }]);
+    assert.equal(fwd.size, 0);
+    assert.deepEqual(fwd.forget(S1, G), []);
+  });
+});
