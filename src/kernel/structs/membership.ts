@@ -1,0 +1,177 @@
+/**
+ * Packing of the RFC 3678 protocol-independent multicast socket option structs
+ * (`group_req`, `group_source_req`, `group_filter`) for Linux x86_64 (KERNEL.md
+ * "x86_64 struct layouts"). Host-order fields use the machine's byte order, addresses
+ * are in network order inside a `sockaddr_in` / `sockaddr_in6` in a 128-byte
+ * `sockaddr_storage`.
+ *
+ *   group_req         136: gr_interface u32 @0, pad 4, gr_group sockaddr_storage @8
+ *   group_source_req  264: gsr_interface @0, gsr_group @8, gsr_source @136
+ *   group_filter  144+128n: gf_interface @0, gf_group @8, gf_fmode u32 @136,
+ *                           gf_numsrc u32 @140, gf_slist[n] @144 (128 bytes each)
+ */
+import { endianness } from "node:os";
+import type { Address, Family } from "../../wire/types.js";
+import { bytesToIpv4, bytesToIpv6, ipv4ToBytes, ipv6ToBytes } from "../../wire/address.js";
+
+const LE = endianness() === "LE";
+
+/** Socket option levels and names (linux/in.h, linux/in6.h). */
+export const SOL_IP = 0;
+export const SOL_IPV6 = 41;
+export const MCAST_JOIN_GROUP = 42;
+export const MCAST_BLOCK_SOURCE = 43;
+export const MCAST_UNBLOCK_SOURCE = 44;
+export const MCAST_LEAVE_GROUP = 45;
+export const MCAST_JOIN_SOURCE_GROUP = 46;
+export const MCAST_LEAVE_SOURCE_GROUP = 47;
+export const MCAST_MSFILTER = 48;
+/** RFC 3678 §5.2 filter modes as the kernel numbers them. */
+export const MCAST_EXCLUDE = 0;
+export const MCAST_INCLUDE = 1;
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+
+export const SOCKADDR_STORAGE_SIZE = 128;
+export const GROUP_REQ_SIZE = 136;
+export const GROUP_SOURCE_REQ_SIZE = 264;
+/** Offsets inside group_filter. */
+export const GF_FMODE_OFFSET = 136;
+export const GF_NUMSRC_OFFSET = 140;
+export const GF_SLIST_OFFSET = 144;
+
+/** GROUP_FILTER_SIZE(n) of RFC 3678 §5.2.1 on Linux x86_64: 144 + 128n bytes. */
+export function groupFilterSize(numsrc: number): number {
+  return GF_SLIST_OFFSET + SOCKADDR_STORAGE_SIZE * numsrc;
+}
+
+/** Socket option level for a family (IPPROTO_IP / IPPROTO_IPV6). */
+export function levelFor(family: Family): number {
+  return family === "ipv4" ? SOL_IP : SOL_IPV6;
+}
+
+/**
+ * Writes a `sockaddr_in` (family @0, port @2 = 0, addr @4) or `sockaddr_in6` (family @0,
+ * port @2, flowinfo @4, addr @8, scope_id @24) at `offset`. The rest of the storage must
+ * already be zero.
+ */
+export function writeSockaddr(buf: Buffer, offset: number, family: Family, address: Address): void {
+  if (family === "ipv4") {
+    writeU16(buf, offset, AF_INET);
+    buf.set(ipv4ToBytes(address), offset + 4);
+  } else {
+    writeU16(buf, offset, AF_INET6);
+    buf.set(ipv6ToBytes(address), offset + 8);
+  }
+}
+
+/** Reads the address of a `sockaddr_in` / `sockaddr_in6` at `offset`; null for another family or short input. */
+export function readSockaddr(buf: Uint8Array, offset: number): { family: Family; address: Address } | null {
+  if (offset + 2 > buf.length) return null;
+  const fam = readU16(buf, offset);
+  if (fam === AF_INET && offset + 8 <= buf.length) {
+    return { family: "ipv4", address: bytesToIpv4(buf.subarray(offset + 4, offset + 8)) };
+  }
+  if (fam === AF_INET6 && offset + 24 <= buf.length) {
+    return { family: "ipv6", address: bytesToIpv6(buf.subarray(offset + 8, offset + 24)) };
+  }
+  return null;
+}
+
+/** `struct group_req` for MCAST_JOIN_GROUP / MCAST_LEAVE_GROUP. */
+export function packGroupReq(ifindex: number, family: Family, group: Address): Buffer {
+  const buf = Buffer.alloc(GROUP_REQ_SIZE);
+  writeU32(buf, 0, ifindex);
+  writeSockaddr(buf, 8, family, group);
+  return buf;
+}
+
+/** `struct group_source_req` for MCAST_{JOIN,LEAVE}_SOURCE_GROUP / MCAST_{BLOCK,UNBLOCK}_SOURCE. */
+export function packGroupSourceReq(ifindex: number, family: Family, group: Address, source: Address): Buffer {
+  const buf = Buffer.alloc(GROUP_SOURCE_REQ_SIZE);
+  writeU32(buf, 0, ifindex);
+  writeSockaddr(buf, 8, family, group);
+  writeSockaddr(buf, 8 + SOCKADDR_STORAGE_SIZE, family, source);
+  return buf;
+}
+
+/**
+ * `struct group_filter` for MCAST_MSFILTER (RFC 3678 §5.2.1). `capacity` (default: the
+ * number of sources) sizes the source list; a larger capacity makes room for the kernel's
+ * answer to `getsockopt`.
+ */
+export function packGroupFilter(
+  ifindex: number,
+  family: Family,
+  group: Address,
+  mode: "include" | "exclude",
+  sources: readonly Address[],
+  capacity: number = sources.length,
+): Buffer {
+  const slots = Math.max(capacity, sources.length);
+  const buf = Buffer.alloc(groupFilterSize(slots));
+  writeU32(buf, 0, ifindex);
+  writeSockaddr(buf, 8, family, group);
+  writeU32(buf, GF_FMODE_OFFSET, mode === "include" ? MCAST_INCLUDE : MCAST_EXCLUDE);
+  writeU32(buf, GF_NUMSRC_OFFSET, sources.length);
+  sources.forEach((s, i) => {
+    writeSockaddr(buf, GF_SLIST_OFFSET + i * SOCKADDR_STORAGE_SIZE, family, s);
+  });
+  return buf;
+}
+
+/** A `group_filter` as read back from the kernel. */
+export interface UnpackedGroupFilter {
+  ifindex: number;
+  family: Family;
+  group: Address;
+  mode: "include" | "exclude";
+  /** The kernel's source count; may exceed `sources.length` when the buffer was too small. */
+  numsrc: number;
+  /** The sources that fitted in the buffer (at most `length` bytes worth). */
+  sources: Address[];
+}
+
+/**
+ * Decodes a `group_filter` of `length` valid bytes (the optlen getsockopt returned; default
+ * the whole buffer). Null when the header is short or the group is not an inet address.
+ */
+export function unpackGroupFilter(buf: Uint8Array, length: number = buf.length): UnpackedGroupFilter | null {
+  const end = Math.min(length, buf.length);
+  if (end < GF_SLIST_OFFSET) return null;
+  const group = readSockaddr(buf.subarray(0, end), 8);
+  if (group === null) return null;
+  const fmode = readU32(buf, GF_FMODE_OFFSET);
+  const numsrc = readU32(buf, GF_NUMSRC_OFFSET);
+  const fit = Math.min(numsrc, Math.floor((end - GF_SLIST_OFFSET) / SOCKADDR_STORAGE_SIZE));
+  const sources: Address[] = [];
+  for (let i = 0; i < fit; i++) {
+    const s = readSockaddr(buf.subarray(0, end), GF_SLIST_OFFSET + i * SOCKADDR_STORAGE_SIZE);
+    if (s !== null && s.family === group.family) sources.push(s.address);
+  }
+  return {
+    ifindex: readU32(buf, 0),
+    family: group.family,
+    group: group.address,
+    mode: fmode === MCAST_INCLUDE ? "include" : "exclude",
+    numsrc,
+    sources,
+  };
+}
+
+function view(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+function writeU16(buf: Uint8Array, off: number, v: number): void {
+  view(buf).setUint16(off, v, LE);
+}
+function writeU32(buf: Uint8Array, off: number, v: number): void {
+  view(buf).setUint32(off, v >>> 0, LE);
+}
+function readU16(buf: Uint8Array, off: number): number {
+  return view(buf).getUint16(off, LE);
+}
+function readU32(buf: Uint8Array, off: number): number {
+  return view(buf).getUint32(off, LE);
+}

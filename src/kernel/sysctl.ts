@@ -1,0 +1,48 @@
+/**
+ * Reading kernel sysctls through /proc/sys.
+ *
+ * Used for the per-socket multicast limits that decide how the upstream membership is
+ * spread over sockets (KERNEL.md "Upstream subscription"): `net.ipv4.igmp_max_memberships`,
+ * `net.ipv4.igmp_max_msf`, `net.ipv6.mld_max_msf`, `net.core.optmem_max`. Values are read
+ * in the caller's network namespace (each namespace has its own copies).
+ */
+import { readFileSync } from "node:fs";
+
+/** The sysctls the kernel layer cares about, with the kernel's defaults (Linux 6.x). */
+export const SYSCTL_DEFAULTS = {
+  "net.ipv4.igmp_max_memberships": 20,
+  "net.ipv4.igmp_max_msf": 10,
+  "net.ipv6.mld_max_msf": 64,
+  "net.core.optmem_max": 131072,
+} as const;
+
+export type KnownSysctl = keyof typeof SYSCTL_DEFAULTS;
+
+/** `net.ipv4.igmp_max_msf` -> `/proc/sys/net/ipv4/igmp_max_msf`. Dots inside names are not supported. */
+export function sysctlPath(key: string): string {
+  return `/proc/sys/${key.replace(/\./g, "/")}`;
+}
+
+/** Reads a sysctl as text (trimmed), or null when it does not exist or cannot be read. */
+export function readSysctl(key: string): string | null {
+  try {
+    return readFileSync(sysctlPath(key), "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reads an integer sysctl. Falls back to `fallback` (for the known limits: the kernel
+ * default) when the file is missing or does not hold a non-negative integer.
+ */
+export function readSysctlInt(key: string, fallback: number): number {
+  const text = readSysctl(key);
+  if (text === null || !/^\d+$/.test(text)) return fallback;
+  return Number.parseInt(text, 10);
+}
+
+/** Reads one of the known multicast limits, with the kernel default as fallback. */
+export function readLimit(key: KnownSysctl): number {
+  return readSysctlInt(key, SYSCTL_DEFAULTS[key]);
+}
