@@ -1,0 +1,163 @@
+/**
+ * The C IMProxy's line-oriented config format (see IMPROXY-COMPAT.md), parsed strictly:
+ * every problem is a ConfigError naming the file and the 1-based line.
+ *
+ *   igmp enable [version 1|2|3] | igmp disable     (no igmp line: IGMP disabled)
+ *   mld enable [version 1|2]    | mld disable      (no mld line: MLD disabled)
+ *   upstream IF                                    (exactly one)
+ *   downstream IF                                  (one or more)
+ *   quickleave enable|disable                      (fast-leave on every downstream)
+ *   down_to_up enable|disable                      (down-to-up on every downstream)
+ *
+ * Tokens are split on spaces and tabs; keywords are case-sensitive; a token starting with
+ * `#` starts a comment running to the end of the line (so `# ...` lines are comments);
+ * blank lines are ignored. Everything else takes the RFC defaults.
+ *
+ * Whole-file problems (no upstream, no downstream, both families disabled) are reported at
+ * the last line of the file (1 for an empty file), where the reader noticed them.
+ */
+import { DEFAULT_CONTROL_SOCKET, type Family, resolveSettings } from "./defaults.js";
+import { checkInterfaceName } from "./interface-name.js";
+import { ConfigError, type ImproxyConfig, type InterfaceConfig } from "./types.js";
+
+const KEYWORDS = ["igmp", "mld", "upstream", "downstream", "quickleave", "down_to_up"] as const;
+type Keyword = (typeof KEYWORDS)[number];
+
+interface FamilyLine {
+  enabled: boolean;
+  version: number | undefined;
+  line: number;
+}
+
+/** Parses IMProxy-format text. `file` is used in errors and stored in the result as given. */
+export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
+  const lines = text.split("\n");
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+  const lastLine = Math.max(1, lines.length);
+  const fail: (line: number, reason: string) => never = (line, reason) => {
+    throw new ConfigError(file, line, reason);
+  };
+
+  const families: Partial<Record<Family, FamilyLine>> = {};
+  const switches: Partial<Record<"quickleave" | "down_to_up", { value: boolean; line: number }>> = {};
+  let upstream: { name: string; line: number } | undefined;
+  const downstreams: { name: string; line: number }[] = [];
+
+  lines.forEach((raw, index) => {
+    const line = index + 1;
+    const all = raw.replace(/\r$/, "").split(/[ \t]+/).filter((t) => t.length > 0);
+    const hash = all.findIndex((t) => t.startsWith("#"));
+    const tokens = hash < 0 ? all : all.slice(0, hash);
+    const [keyword, ...args] = tokens;
+    if (keyword === undefined) return;
+    if (!(KEYWORDS as readonly string[]).includes(keyword)) {
+      fail(line, `unknown keyword "${keyword}" (expected one of: ${KEYWORDS.join(", ")})`);
+    }
+    const extra = (n: number, what: string) => {
+      if (args.length > n) fail(line, `unexpected "${args[n]}" after ${what}`);
+    };
+    switch (keyword as Keyword) {
+      case "igmp":
+      case "mld": {
+        const family = keyword as Family;
+        const prev = families[family];
+        if (prev) fail(line, `second "${family}" line (first on line ${prev.line})`);
+        const versions = family === "igmp" ? "1, 2 or 3" : "1 or 2";
+        const usage = `"${family} enable [version ${versions.replace(/, | or /g, "|")}]" or "${family} disable"`;
+        const [action, vWord, vValue] = args;
+        if (action === "disable") {
+          extra(1, `"${family} disable"`);
+          families[family] = { enabled: false, version: undefined, line };
+        } else if (action === "enable") {
+          let version: number | undefined;
+          if (vWord !== undefined) {
+            if (vWord !== "version") fail(line, `bad value "${vWord}" for ${family}: expected ${usage}`);
+            if (vValue === undefined) fail(line, `missing value after "${family} enable version" (allowed: ${versions})`);
+            const allowed = family === "igmp" ? ["1", "2", "3"] : ["1", "2"];
+            if (!allowed.includes(vValue!)) {
+              fail(line, `bad value "${vValue}" for ${family} version (allowed: ${versions})`);
+            }
+            version = Number(vValue);
+            extra(3, `"${family} enable version ${vValue}"`);
+          }
+          families[family] = { enabled: true, version, line };
+        } else if (action === undefined) {
+          fail(line, `missing value for ${family}: expected ${usage}`);
+        } else {
+          fail(line, `bad value "${action}" for ${family}: expected ${usage}`);
+        }
+        break;
+      }
+      case "upstream":
+      case "downstream": {
+        const [name] = args;
+        if (name === undefined) fail(line, `missing interface name after "${keyword}"`);
+        extra(1, `the ${keyword} interface name`);
+        const bad = checkInterfaceName(name!);
+        if (bad) fail(line, bad);
+        if (keyword === "upstream") {
+          if (upstream) fail(line, `second upstream "${name}" (upstream "${upstream.name}" already set on line ${upstream.line}; exactly one allowed)`);
+          const asDown = downstreams.find((d) => d.name === name);
+          if (asDown) fail(line, `upstream "${name}" is also a downstream (line ${asDown.line})`);
+          upstream = { name: name!, line };
+        } else {
+          if (upstream?.name === name) fail(line, `downstream "${name}" is the upstream interface (line ${upstream!.line})`);
+          const dup = downstreams.find((d) => d.name === name);
+          if (dup) fail(line, `duplicate downstream "${name}" (first on line ${dup.line})`);
+          downstreams.push({ name: name!, line });
+        }
+        break;
+      }
+      case "quickleave":
+      case "down_to_up": {
+        const k = keyword as "quickleave" | "down_to_up";
+        const prev = switches[k];
+        if (prev) fail(line, `second "${k}" line (first on line ${prev.line})`);
+        const [value] = args;
+        if (value !== "enable" && value !== "disable") {
+          fail(line, value === undefined ? `missing value for ${k}: expected enable or disable` : `bad value "${value}" for ${k}: expected enable or disable`);
+        }
+        extra(1, `"${k} ${value}"`);
+        switches[k] = { value: value === "enable", line };
+        break;
+      }
+    }
+  });
+
+  if (!upstream) fail(lastLine, 'no "upstream" line: exactly one upstream interface is required');
+  if (downstreams.length === 0) fail(lastLine, 'no "downstream" line: at least one downstream interface is required');
+  const igmpEnabled = families.igmp?.enabled ?? false;
+  const mldEnabled = families.mld?.enabled ?? false;
+  if (!igmpEnabled && !mldEnabled) {
+    const at = Math.max(families.igmp?.line ?? 0, families.mld?.line ?? 0) || lastLine;
+    fail(at, 'both IGMP and MLD are disabled, nothing to proxy (add "igmp enable" and/or "mld enable")');
+  }
+  const fastLeave = switches.quickleave?.value ?? false;
+  const downToUp = switches.down_to_up?.value ?? false;
+  const settings = (family: Family, enabled: boolean, withFastLeave: boolean) => {
+    const version = families[family]?.version;
+    return enabled ? resolveSettings(family, [{ version, fastLeave: withFastLeave }]) : null;
+  };
+  const iface = (name: string, line: number, role: InterfaceConfig["role"]): InterfaceConfig => {
+    const down = role === "downstream";
+    return {
+      name,
+      role,
+      igmp: settings("igmp", igmpEnabled, down && fastLeave),
+      mld: settings("mld", mldEnabled, down && fastLeave),
+      downToUp: down && downToUp,
+      line,
+    };
+  };
+  return {
+    file,
+    format: "improxy",
+    mrouteTable: null,
+    upstream: iface(upstream!.name, upstream!.line, "upstream"),
+    downstreams: downstreams.map((d) => iface(d.name, d.line, "downstream")),
+    igmpEnabled,
+    mldEnabled,
+    controlSocket: DEFAULT_CONTROL_SOCKET,
+    metricsListen: null,
+  };
+}

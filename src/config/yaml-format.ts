@@ -1,0 +1,325 @@
+/**
+ * The YAML config format: everything the IMProxy format says, plus the RFC 8652 / RFC 9398
+ * settings globally and per interface. Parsed with `yaml` (line numbers kept), validated
+ * against CONFIG_SCHEMA with ajv (all errors; the first by line is reported), then checked
+ * semantically. See schema.ts for the layering of settings.
+ *
+ * Differences from the IMProxy format, by design: a family without a block is ENABLED
+ * (`igmp: { enabled: false }` turns it off); a missing top-level key (upstream, downstream)
+ * is reported at the last line of the file.
+ */
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import { isIPv4, isIPv6 } from "node:net";
+import { LineCounter, parseDocument } from "yaml";
+import { isMulticastPrefix, parseCidr } from "./cidr.js";
+import {
+  DEFAULT_CONTROL_SOCKET,
+  DEFAULT_METRICS_LISTEN,
+  type Family,
+  type PartialSettings,
+  resolveSettings,
+} from "./defaults.js";
+import { CONFIG_SCHEMA } from "./schema.js";
+import { explainSchemaError, type LocatedReason } from "./schema-errors.js";
+import { ConfigError, type ImproxyConfig, type InterfaceConfig, type ProtocolSettings } from "./types.js";
+import { type DataPath, pointerToPath, YamlLocator } from "./yaml-locator.js";
+
+/** A problem that does not stop the daemon (e.g. robustness-variable 1). */
+export interface ConfigWarning {
+  file: string;
+  line: number;
+  message: string;
+}
+
+export interface ParsedConfig {
+  config: ImproxyConfig;
+  warnings: ConfigWarning[];
+}
+
+interface RawSettings {
+  "robustness-variable"?: number;
+  "query-interval"?: number;
+  "query-max-response-time"?: number;
+  "last-member-query-interval"?: number;
+  "startup-query-interval"?: number;
+  "startup-query-count"?: number;
+  "fast-leave"?: boolean;
+  "max-groups"?: number;
+  "max-sources-per-group"?: number;
+}
+interface RawFamily extends RawSettings {
+  enabled?: boolean;
+  version?: number;
+  "ssm-ranges"?: string[];
+  "ignore-groups"?: string[];
+}
+interface RawDownstream extends RawSettings {
+  name: string;
+  "down-to-up"?: boolean;
+  igmp?: RawFamily;
+  mld?: RawFamily;
+}
+interface RawConfig extends RawSettings {
+  "mroute-table"?: number | null;
+  "control-socket"?: string;
+  metrics?: string | boolean;
+  "down-to-up"?: boolean;
+  igmp?: RawFamily;
+  mld?: RawFamily;
+  upstream: string;
+  downstream: (string | RawDownstream)[];
+}
+
+/** YAML key -> ProtocolSettings field. */
+const SETTING_FIELDS = {
+  version: "version",
+  "robustness-variable": "robustnessVariable",
+  "query-interval": "queryInterval",
+  "query-max-response-time": "queryMaxResponseTime",
+  "last-member-query-interval": "lastMemberQueryInterval",
+  "startup-query-interval": "startupQueryInterval",
+  "startup-query-count": "startupQueryCount",
+  "fast-leave": "fastLeave",
+  "max-groups": "maxGroups",
+  "max-sources-per-group": "maxSourcesPerGroup",
+  "ssm-ranges": "ssmRanges",
+  "ignore-groups": "ignoreGroups",
+} as const satisfies Record<string, keyof ProtocolSettings>;
+type SettingKey = keyof typeof SETTING_FIELDS;
+
+/** One layer of settings and where it sits in the file. */
+interface Layer {
+  raw: RawFamily;
+  path: DataPath;
+}
+
+let validator: ValidateFunction<RawConfig> | undefined;
+function validate(): ValidateFunction<RawConfig> {
+  validator ??= new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true }).compile<RawConfig>(CONFIG_SCHEMA);
+  return validator;
+}
+
+/** Parses YAML config text. `file` is used in errors and stored in the result as given. */
+export function parseYamlConfig(text: string, file: string): ParsedConfig {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const trimmed = text.endsWith("\n") ? text.slice(0, -1) : text;
+  const lastLine = Math.max(1, trimmed.split("\n").length);
+  const loc = new YamlLocator(doc, counter, lastLine);
+  const fail: (line: number, reason: string) => never = (line, reason) => {
+    throw new ConfigError(file, line, reason);
+  };
+
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const first = syntax.message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? "syntax error";
+    fail(counter.linePos(syntax.pos[0]).line, `YAML syntax error: ${first}`);
+  }
+  if (doc.contents === null) fail(1, "empty config: expected a mapping with `upstream` and `downstream`");
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+
+  const check = validate();
+  if (!check(data)) {
+    const reasons = (check.errors ?? [])
+      .map((e: ErrorObject) => explainSchemaError(e, pointerToPath(e.instancePath)))
+      .filter((r): r is LocatedReason => r !== null)
+      .map((r) => ({ ...r, line: r.wholeFile ? lastLine : loc.line(r.path) }));
+    reasons.sort((a, b) => a.line - b.line);
+    const first = reasons[0];
+    fail(first?.line ?? 1, first?.reason ?? "invalid config");
+  }
+  return buildConfig(data as RawConfig, file, loc, fail);
+}
+
+function buildConfig(
+  raw: RawConfig,
+  file: string,
+  loc: YamlLocator,
+  fail: (line: number, reason: string) => never,
+): ParsedConfig {
+  const warnings: ConfigWarning[] = [];
+  const warn = (line: number, message: string) => {
+    if (!warnings.some((w) => w.line === line && w.message === message)) warnings.push({ file, line, message });
+  };
+
+  // Families: a missing block means enabled; `enabled: false` turns the family off.
+  const enabled: Record<Family, boolean> = {
+    igmp: raw.igmp?.enabled ?? true,
+    mld: raw.mld?.enabled ?? true,
+  };
+  if (!enabled.igmp && !enabled.mld) {
+    const line = Math.max(loc.line(["igmp", "enabled"]), loc.line(["mld", "enabled"]));
+    fail(line, "both IGMP and MLD are disabled, nothing to proxy");
+  }
+
+  // Prefix lists are checked where they are written.
+  const checkPrefixes = (family: Family, block: RawFamily | undefined, path: DataPath) => {
+    for (const key of ["ssm-ranges", "ignore-groups"] as const) {
+      (block?.[key] ?? []).forEach((text, i) => {
+        const line = loc.line([...path, key, i]);
+        const cidr = parseCidr(text);
+        if (typeof cidr === "string") fail(line, `\`${key}\` entry ${cidr}`);
+        const want = family === "igmp" ? 4 : 6;
+        if (cidr.family !== want) {
+          fail(line, `\`${key}\` entry ${JSON.stringify(text)} is not an IPv${want} prefix (this is the ${family} block)`);
+        }
+        if (!isMulticastPrefix(cidr)) {
+          fail(
+            line,
+            `\`${key}\` entry ${JSON.stringify(text)} is not a multicast prefix (must lie within ${want === 4 ? "224.0.0.0/4" : "ff00::/8"})`,
+          );
+        }
+      });
+    }
+  };
+  checkPrefixes("igmp", raw.igmp, ["igmp"]);
+  checkPrefixes("mld", raw.mld, ["mld"]);
+
+  /** Resolves one family from layers (lowest precedence first) and checks the result. */
+  const resolve = (family: Family, layers: Layer[]): ProtocolSettings => {
+    const partials: PartialSettings[] = layers.map(({ raw: r }) => {
+      const p: Record<string, unknown> = {};
+      for (const [key, field] of Object.entries(SETTING_FIELDS)) {
+        const v = r[key as SettingKey];
+        if (v !== undefined) p[field] = v;
+      }
+      return p as PartialSettings;
+    });
+    const settings = resolveSettings(family, partials);
+    /** Line of the most specific layer that sets `key`, with its layer index (-1: default). */
+    const origin = (key: SettingKey): { line: number; depth: number } => {
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const layer = layers[i]!;
+        if (layer.raw[key] !== undefined) return { line: loc.line([...layer.path, key]), depth: i };
+      }
+      return { line: loc.line(layers[layers.length - 1]?.path ?? []), depth: -1 };
+    };
+    // RFC 9776 §8.3 / RFC 9777 §9.3: the response interval must be less than the query interval.
+    if (settings.queryMaxResponseTime >= settings.queryInterval) {
+      const a = origin("query-max-response-time");
+      const b = origin("query-interval");
+      fail(
+        a.depth >= b.depth ? a.line : b.line,
+        `\`query-max-response-time\` (${settings.queryMaxResponseTime}) must be less than \`query-interval\` (${settings.queryInterval}) for ${family}`,
+      );
+    }
+    if (settings.robustnessVariable === 1) {
+      warn(
+        origin("robustness-variable").line,
+        "`robustness-variable` 1: a single lost packet loses membership (RFC 9776 §8.1 says it should not be 1)",
+      );
+    }
+    return settings;
+  };
+
+  const globalLayers = (family: Family): Layer[] => [
+    { raw, path: [] },
+    ...(raw[family] ? [{ raw: raw[family], path: [family] }] : []),
+  ];
+
+  // Upstream: the proxy is a host there; only version (and the timers, for reference) apply.
+  const upstreamName = raw.upstream;
+  const upstreamLine = loc.line(["upstream"]);
+  const familySettings = (family: Family, layers: Layer[], fastLeave: boolean | undefined) => {
+    if (!enabled[family]) return null;
+    const s = resolve(family, layers);
+    if (fastLeave !== undefined) s.fastLeave = fastLeave;
+    return s;
+  };
+  const upstream: InterfaceConfig = {
+    name: upstreamName,
+    role: "upstream",
+    igmp: familySettings("igmp", globalLayers("igmp"), false),
+    mld: familySettings("mld", globalLayers("mld"), false),
+    downToUp: false,
+    line: upstreamLine,
+  };
+
+  const seen = new Map<string, number>();
+  const downstreams = raw.downstream.map((item, i): InterfaceConfig => {
+    const itemPath: DataPath = ["downstream", i];
+    const obj: RawDownstream = typeof item === "string" ? { name: item } : item;
+    const line = loc.line(typeof item === "string" ? itemPath : [...itemPath, "name"]);
+    if (obj.name === upstreamName) {
+      fail(line, `downstream "${obj.name}" is the upstream interface (line ${upstreamLine})`);
+    }
+    const first = seen.get(obj.name);
+    if (first !== undefined) fail(line, `duplicate downstream "${obj.name}" (first on line ${first})`);
+    seen.set(obj.name, line);
+
+    const perFamily = (family: Family): ProtocolSettings | null => {
+      const block = obj[family];
+      if (block) checkPrefixes(family, block, [...itemPath, family]);
+      if (!enabled[family]) {
+        if (block?.enabled === true) {
+          fail(
+            loc.line([...itemPath, family, "enabled"]),
+            `${family} is disabled globally (line ${loc.line([family, "enabled"])}); it cannot be enabled on "${obj.name}" alone`,
+          );
+        }
+        if (block && block.enabled !== false) {
+          warn(loc.line([...itemPath, family]), `${family} settings of "${obj.name}" are unused: ${family} is disabled`);
+        }
+        return null;
+      }
+      if (block?.enabled === false) return null;
+      const layers: Layer[] = [...globalLayers(family), { raw: obj, path: itemPath }];
+      if (block) layers.push({ raw: block, path: [...itemPath, family] });
+      return resolve(family, layers);
+    };
+    const igmp = perFamily("igmp");
+    const mld = perFamily("mld");
+    if (igmp === null && mld === null) warn(line, `downstream "${obj.name}" has both IGMP and MLD disabled`);
+    return {
+      name: obj.name,
+      role: "downstream",
+      igmp,
+      mld,
+      downToUp: obj["down-to-up"] ?? raw["down-to-up"] ?? false,
+      line,
+    };
+  });
+
+  const controlSocket = raw["control-socket"] ?? DEFAULT_CONTROL_SOCKET;
+  if (!controlSocket.startsWith("/")) {
+    fail(loc.line(["control-socket"]), `\`control-socket\` must be an absolute path, got ${JSON.stringify(controlSocket)}`);
+  }
+
+  return {
+    config: {
+      file,
+      format: "yaml",
+      mrouteTable: raw["mroute-table"] ?? null,
+      upstream,
+      downstreams,
+      igmpEnabled: enabled.igmp,
+      mldEnabled: enabled.mld,
+      controlSocket,
+      metricsListen: metricsListen(raw.metrics, loc.line(["metrics"]), fail),
+    },
+    warnings,
+  };
+}
+
+/** `metrics`: "off" / false / absent -> null; true -> the default; else "HOST:PORT". */
+function metricsListen(
+  value: string | boolean | undefined,
+  line: number,
+  fail: (line: number, reason: string) => never,
+): string | null {
+  if (value === undefined || value === false || value === "off") return null;
+  if (value === true) return DEFAULT_METRICS_LISTEN;
+  const m = /^(\[([^\]]+)\]|[^:[\]]+):(\d{1,5})$/.exec(value);
+  const host = m?.[2] ?? m?.[1];
+  const port = Number(m?.[3]);
+  const hostOk =
+    host !== undefined &&
+    (m?.[2] !== undefined ? isIPv6(host) : isIPv4(host) || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host));
+  if (!m || !hostOk || port < 1 || port > 65535) {
+    fail(
+      line,
+      `\`metrics\` must be "off" or "ADDRESS:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464"), got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
