@@ -84,12 +84,7 @@ export interface V3Report {
 export type Message = Query | Report | Leave | V3Report;
 
 /** Why a datagram was not accepted by a codec. Stable strings: used as counter labels. */
-export type ParseErrorReason =
-  | "truncated"
-  | "bad-checksum"
-  | "unknown-type"
-  | "bad-length"
-  | "bad-field";
+export type ParseErrorReason = "truncated" | "bad-checksum" | "unknown-type" | "bad-length" | "bad-field";
 
 export interface ParseError {
   reason: ParseErrorReason;
