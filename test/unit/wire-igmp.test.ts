@@ -179,7 +179,7 @@ describe("IGMP malformed input", () => {
   });
   it("bad checksum", () => {
     const b = serializeIgmp(report("ipv4", 2, "239.1.1.1"));
-    b[7] ^= 1;
+    b[7] = b[7]! ^ 1;
     assert.equal(errorOf(parseIgmp(b)).reason, "bad-checksum");
   });
   it("unknown type", () => {
