@@ -1,0 +1,50 @@
+/**
+ * Counters of one link router. Keys are stable strings (metric labels):
+ * - received: "query-v1".."query-v3", "report-v1", "report-v2", "leave", "v3report", "group-record"
+ *   (versions are the protocol's own: MLD queries are v1/v2).
+ * - sent: "general-query-vN", "group-query-vN", "group-source-query-vN".
+ * - drops: see {@link DropReason}.
+ * - refusals: "max-groups", "max-sources" (state not created because of a configured limit).
+ */
+
+/** Why a message or record was not acted upon. */
+export type DropReason =
+  | "family-mismatch"
+  | "bad-ttl" // IGMP with IP TTL != 1 (RFC 9776 §4, §9)
+  | "bad-hop-limit" // MLD with hop limit != 1 (RFC 9777 §5)
+  | "no-router-alert" // MLD without Hop-by-Hop Router Alert (RFC 9777 §5)
+  | "non-link-local-source" // MLD from a non-link-local source (RFC 9777 §5)
+  | "source-not-on-link" // IGMP from a source outside the link's subnets (RFC 9776 §9)
+  | "own-message" // looped back from this router
+  | "unicast-destination" // report/leave not sent to a multicast address
+  | "invalid-group" // not a multicast address
+  | "link-local-group" // 224.0.0.0/24, ff0x::/16 with scope <= 2: never managed
+  | "ignored-group" // configured ignoreGroups
+  | "ssm-exclude-record" // IS_EX/TO_EX for an SSM group (RFC 4604 §2.2.1)
+  | "ssm-older-version" // IGMPv1/v2/MLDv1 report or leave for an SSM group (RFC 4604 §2.2.2)
+  | "unknown-record-type" // record type outside 1..6: skipped, the rest is processed
+  | "leave-in-v1-mode" // IGMPv1 host present: leaves and TO_IN ignored (RFC 9776 §7.3.2)
+  | "block-in-compat-mode" // BLOCK ignored in older-version compatibility (RFC 9776 §7.3.2)
+  | "query-unspecified-source"; // query from 0.0.0.0/:: (snooping switch): no election
+
+export class RouterCounters {
+  readonly received: Record<string, number> = {};
+  readonly sent: Record<string, number> = {};
+  readonly drops: Partial<Record<DropReason, number>> = {};
+  readonly refusals: Record<string, number> = {};
+  /** Older-version queries heard (RFC 9776 §7.3.1: a configuration mismatch worth a warning). */
+  olderVersionQueries = 0;
+
+  receive(key: string): void {
+    this.received[key] = (this.received[key] ?? 0) + 1;
+  }
+  send(key: string): void {
+    this.sent[key] = (this.sent[key] ?? 0) + 1;
+  }
+  drop(reason: DropReason): void {
+    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  }
+  refuse(reason: "max-groups" | "max-sources"): void {
+    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+  }
+}

@@ -1,0 +1,11 @@
+export { type DropReason, RouterCounters } from "./counters.js";
+export { type FamilyDescriptor, familyDescriptor, IGMP, type Level, MLD } from "./family.js";
+export { LinkRouter, type LinkRouterOptions } from "./link-router.js";
+export type { GroupSnapshot, HostSnapshot, LinkSnapshot, SourceSnapshot } from "./snapshot.js";
+export {
+  defaultRouterConfig,
+  type FilterMode,
+  type ReceiveMeta,
+  type RouterConfig,
+  type RouterEffect,
+} from "./types.js";

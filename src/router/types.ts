@@ -1,0 +1,63 @@
+/**
+ * Public contract of the router engine (one link, one family): configuration, receive
+ * metadata and the effects the engine emits. See README.md in this folder.
+ */
+import type { Address, Query } from "../wire/types.js";
+
+/** All times in milliseconds; the daemon converts from config seconds. */
+export interface RouterConfig {
+  /** Configured querier version: IGMP 1|2|3, MLD 1|2. */
+  version: number;
+  robustnessVariable: number;
+  queryIntervalMs: number;
+  queryResponseIntervalMs: number;
+  lastMemberQueryIntervalMs: number;
+  lastMemberQueryCount: number;
+  startupQueryIntervalMs: number;
+  startupQueryCount: number;
+  fastLeave: boolean;
+  maxGroups: number;
+  maxSourcesPerGroup: number;
+  ssmRanges: string[];
+  ignoreGroups: string[];
+}
+
+export interface ReceiveMeta {
+  source: Address;
+  destination: Address;
+  /** IP TTL (IGMP) or hop limit (MLD). */
+  ttl: number;
+  routerAlert: boolean;
+}
+
+export type FilterMode = "include" | "exclude";
+
+export type RouterEffect =
+  /** General query -> 224.0.0.1 / ff02::1; Q(G) and Q(G,S) -> the group address. */
+  | { type: "send"; query: Query; destination: Address }
+  /**
+   * Desired forwarding state of `group` on this link, emitted whenever it changes.
+   * include: forward exactly `sources` (include + [] = no listener: group gone);
+   * exclude: forward all sources except `sources` (the sources whose timers are 0).
+   */
+  | { type: "forwarding"; group: Address; filterMode: FilterMode; sources: Address[] }
+  | { type: "querier"; querier: boolean; querierAddress: Address | null };
+
+/** RFC 9776 §8 / RFC 9777 §9 defaults, in milliseconds. */
+export function defaultRouterConfig(family: "ipv4" | "ipv6"): RouterConfig {
+  return {
+    version: family === "ipv4" ? 3 : 2,
+    robustnessVariable: 2,
+    queryIntervalMs: 125_000,
+    queryResponseIntervalMs: 10_000,
+    lastMemberQueryIntervalMs: 1_000,
+    lastMemberQueryCount: 2,
+    startupQueryIntervalMs: 125_000 / 4,
+    startupQueryCount: 2,
+    fastLeave: false,
+    maxGroups: 65_536,
+    maxSourcesPerGroup: 1024,
+    ssmRanges: family === "ipv4" ? ["232.0.0.0/8"] : ["ff3x::/32"],
+    ignoreGroups: family === "ipv4" ? ["239.255.0.0/16"] : [],
+  };
+}
