@@ -60,7 +60,11 @@ export class KernelError extends Error {
  * Runs `fn`, turning any addon error into a KernelError for `operation`.
  * `explain(code)` returns a clearer message for specific errno codes.
  */
-export function kernelCall<T>(operation: string, fn: () => T, explain?: (code: string) => string | undefined): T {
+export function kernelCall<T>(
+  operation: string,
+  fn: () => T,
+  explain?: (code: string) => string | undefined,
+): T {
   try {
     return fn();
   } catch (err) {
