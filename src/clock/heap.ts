@@ -33,7 +33,13 @@ export class TimerHeap {
   }
 
   insert(deadline: number, fn: () => void): TimerId {
-    const entry: TimerEntry = { id: this.nextId++, deadline, seq: this.nextSeq++, fn, index: this.items.length };
+    const entry: TimerEntry = {
+      id: this.nextId++,
+      deadline,
+      seq: this.nextSeq++,
+      fn,
+      index: this.items.length,
+    };
     this.items.push(entry);
     this.byId.set(entry.id, entry);
     this.up(entry.index);
