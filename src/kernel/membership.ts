@@ -36,6 +36,7 @@ import {
   MCAST_LEAVE_GROUP,
   MCAST_MSFILTER,
   packGroupFilter,
+  packGroupFilterQuery,
   packGroupReq,
   packGroupSourceReq,
   unpackGroupFilter,
@@ -442,7 +443,7 @@ export class UpstreamMembership {
   private readFilter(slot: Slot, group: Address, expected: number): SourceFilter {
     let capacity = Math.max(expected, 1);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const buf = packGroupFilter(this.ifindex, this.family, group, "include", [], capacity);
+      const buf = packGroupFilterQuery(this.ifindex, this.family, group, capacity);
       let len: number;
       try {
         len = this.sys.getsockopt(slot.fd, this.level, MCAST_MSFILTER, buf);

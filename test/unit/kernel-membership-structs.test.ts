@@ -5,6 +5,7 @@ import {
   GROUP_SOURCE_REQ_SIZE,
   groupFilterSize,
   packGroupFilter,
+  packGroupFilterQuery,
   packGroupReq,
   packGroupSourceReq,
   unpackGroupFilter,
@@ -62,6 +63,14 @@ test("group_filter capacity leaves room for a getsockopt answer and keeps numsrc
   const b = packGroupFilter(1, "ipv6", "ff3e::1", "include", [], 4);
   assert.equal(b.length, 144 + 4 * 128);
   assert.equal(b.readUInt32LE(140), 0);
+});
+
+test("getsockopt query: gf_numsrc carries the number of source slots provided", () => {
+  const b = packGroupFilterQuery(2, "ipv4", "232.1.1.1", 7);
+  assert.equal(b.length, 144 + 7 * 128);
+  assert.equal(b.readUInt32LE(0), 2);
+  assert.equal(b.readUInt32LE(140), 7);
+  assert.equal(hex(b, 8, 16), "02000000e8010101");
 });
 
 test("unpackGroupFilter round-trips and bounds sources by optlen and numsrc", () => {

@@ -65,7 +65,8 @@ class FakeKernel implements MembershipSyscalls {
     const gf = unpackGroupFilter(buf);
     const f = gf && s?.get(gf.group);
     if (!gf || !f) throw sysErr("EADDRNOTAVAIL", 99, "getsockopt");
-    const cap = Math.floor((buf.length - GF_SLIST_OFFSET) / 128);
+    // like ip_mc_gsfget(): the caller's gf_numsrc says how many slots it provides
+    const cap = Math.min(gf.numsrc, Math.floor((buf.length - GF_SLIST_OFFSET) / 128));
     const out = packGroupFilter(gf.ifindex, gf.family, gf.group, f.mode, f.sources.slice(0, cap), cap);
     out.writeUInt32LE(f.sources.length, 140);
     Buffer.from(buf.buffer, buf.byteOffset, buf.length).set(out.subarray(0, buf.length));

@@ -121,6 +121,17 @@ export function packGroupFilter(
   return buf;
 }
 
+/**
+ * The in/out `group_filter` for getsockopt(MCAST_MSFILTER): the kernel reads the interface,
+ * the group and gf_numsrc (how many source slots the caller provides) and writes back the
+ * mode, the real source count and at most `capacity` sources.
+ */
+export function packGroupFilterQuery(ifindex: number, family: Family, group: Address, capacity: number): Buffer {
+  const buf = packGroupFilter(ifindex, family, group, "include", [], capacity);
+  writeU32(buf, GF_NUMSRC_OFFSET, capacity);
+  return buf;
+}
+
 /** A `group_filter` as read back from the kernel. */
 export interface UnpackedGroupFilter {
   ifindex: number;
