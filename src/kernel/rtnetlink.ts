@@ -99,6 +99,7 @@ export class LinkWatcher {
   private readonly portId: number;
   private readonly recvBuf = Buffer.alloc(RECV_BUFFER);
   private readonly listeners: Array<(e: LinkEvent) => void> = [];
+  private errorListener: ((err: unknown) => void) | null = null;
   private seq = (Date.now() & 0x3fffffff) >>> 0;
   private current: DumpRun | null = null;
   /** Notifications held back while a dump runs (see the module comment). */
@@ -155,6 +156,15 @@ export class LinkWatcher {
   /** Registers a listener for link/address changes. */
   onEvent(cb: (e: LinkEvent) => void): void {
     this.listeners.push(cb);
+  }
+
+  /**
+   * Receives errors thrown by event listeners. Without one, such an error is rethrown
+   * asynchronously (an uncaught exception, as with EventEmitter); either way the watcher
+   * keeps delivering to the other listeners.
+   */
+  onError(cb: (err: unknown) => void): void {
+    this.errorListener = cb;
   }
 
   /** The netlink port id the kernel assigned to this socket. */
@@ -411,10 +421,13 @@ export class LinkWatcher {
       try {
         cb(ev);
       } catch (err) {
-        // A failing listener must not stop the watcher; report it like an EventEmitter would.
-        process.nextTick(() => {
-          throw err;
-        });
+        // A failing listener must not stop the watcher.
+        const onError = this.errorListener;
+        if (onError) onError(err);
+        else
+          process.nextTick(() => {
+            throw err;
+          });
       }
     }
   }
