@@ -9,7 +9,6 @@ import { RecordType } from "../../src/wire/types.js";
 import { FAMILIES, Fixture, GMI, LMQI, LMQT, V4, V6 } from "./router-harness.js";
 
 const {
-  MODE_IS_INCLUDE: IS_IN,
   MODE_IS_EXCLUDE: IS_EX,
   CHANGE_TO_INCLUDE_MODE: TO_IN,
   ALLOW_NEW_SOURCES: ALLOW,
