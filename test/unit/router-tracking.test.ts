@@ -1,0 +1,193 @@
+/**
+ * Explicit tracking and fast leave, per-link limits, and input validation drops
+ * (PROTOCOL.md "Input validation"; RFC 9776 §9, RFC 9777 §5).
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { RecordType } from "../../src/wire/types.js";
+import { FAMILIES, Fixture, LMQT, V4, V6 } from "./router-harness.js";
+
+const {
+  MODE_IS_EXCLUDE: IS_EX,
+  CHANGE_TO_INCLUDE_MODE: TO_IN,
+  ALLOW_NEW_SOURCES: ALLOW,
+  BLOCK_OLD_SOURCES: BLOCK,
+} = RecordType;
+
+for (const a of FAMILIES) {
+  describe(`explicit tracking, ${a.family}`, () => {
+    test("fast leave: one of two hosts leaves -> nothing changes; the last one leaves -> forwarding drops at once", () => {
+      const f = new Fixture(a, { fastLeave: true });
+      f.record(IS_EX, a.group, [], a.host1);
+      f.record(IS_EX, a.group, [], a.host2);
+      const before = f.forwardingLog.length;
+      f.record(TO_IN, a.group, [], a.host1);
+      assert.equal(f.forwardingLog.length, before, "no forwarding change");
+      assert.equal(f.group()?.filterMode, "exclude");
+      assert.equal(f.takeQueries().filter((q) => q.group === a.group).length, 1, "Q(G) still sent");
+      assert.deepEqual(
+        f.group()?.hosts.map((h) => h.address),
+        [a.host2],
+      );
+      f.record(TO_IN, a.group, [], a.host2);
+      assert.deepEqual(f.lastForwarding(), {
+        type: "forwarding",
+        group: a.group,
+        filterMode: "include",
+        sources: [],
+      });
+      assert.equal(f.group(), undefined);
+      assert.equal(f.takeQueries().length, 1, "the Q(G) went out all the same");
+    });
+
+    test("fast leave with sources: only what nobody wants any more stops", () => {
+      const f = new Fixture(a, { fastLeave: true });
+      const [s1, s2] = [a.s[1]!, a.s[2]!];
+      f.record(ALLOW, a.group, [s1, s2], a.host1);
+      f.record(ALLOW, a.group, [s1], a.host2);
+      f.record(BLOCK, a.group, [s1, s2], a.host1);
+      assert.deepEqual(f.lastForwarding()?.sources, [s1]);
+      assert.deepEqual(Object.keys(f.timers()), [s1]);
+    });
+
+    test(`fast leave with ${a.family === "ipv4" ? "IGMPv2" : "MLDv1"} leaves`, () => {
+      const f = new Fixture(a, { fastLeave: true });
+      f.report(2, a.group, a.host1);
+      f.report(2, a.group, a.host2);
+      f.leave(a.group, a.host1);
+      assert.equal(f.group()?.filterMode, "exclude");
+      f.leave(a.group, a.host2);
+      assert.equal(f.group(), undefined);
+    });
+
+    test("without fast leave the RFC timing holds: forwarding stops after LMQT", () => {
+      const f = new Fixture(a);
+      f.record(IS_EX, a.group, [], a.host1);
+      f.record(TO_IN, a.group, [], a.host1);
+      assert.equal(f.group()?.filterMode, "exclude");
+      f.advance(LMQT - 1);
+      assert.equal(f.lastForwarding()?.filterMode, "exclude");
+      f.advance(1);
+      assert.equal(f.group(), undefined);
+    });
+
+    test("anonymous reporters (unspecified source) keep the RFC timing under fast leave", () => {
+      const f = new Fixture(a, { fastLeave: true });
+      f.record(IS_EX, a.group, [], a.unspecified);
+      f.record(TO_IN, a.group, [], a.unspecified);
+      assert.equal(f.group()?.filterMode, "exclude");
+      f.advance(LMQT);
+      assert.equal(f.group(), undefined);
+    });
+  });
+
+  describe(`limits, ${a.family}`, () => {
+    test("maxGroups refuses new groups, counted", () => {
+      const f = new Fixture(a, { maxGroups: 1 });
+      f.record(IS_EX, a.group, []);
+      f.record(IS_EX, a.group2, []);
+      assert.equal(f.router.snapshot().groupCount, 1);
+      assert.equal(f.router.counters.refusals["max-groups"], 1);
+      f.record(IS_EX, a.group, []);
+      assert.equal(f.router.counters.refusals["max-groups"], 1, "existing groups are still refreshed");
+    });
+
+    test("maxSourcesPerGroup refuses new sources, counted", () => {
+      const f = new Fixture(a, { maxSourcesPerGroup: 2 });
+      f.record(ALLOW, a.group, [a.s[1]!, a.s[2]!, a.s[3]!]);
+      assert.deepEqual(Object.keys(f.timers()).sort(), [a.s[1]!, a.s[2]!].sort());
+      assert.equal(f.router.counters.refusals["max-sources"], 1);
+    });
+  });
+
+  describe(`validation, ${a.family}`, () => {
+    const rec = (group: string, recordType = IS_EX) => ({
+      type: "v3report" as const,
+      family: a.family,
+      records: [{ recordType, group, sources: [], auxData: new Uint8Array() }],
+    });
+
+    test("hop limit / TTL other than 1", () => {
+      const f = new Fixture(a);
+      f.receive(rec(a.group), a.host1, undefined, { ttl: 64 });
+      assert.equal(f.router.counters.drops[a.family === "ipv4" ? "bad-ttl" : "bad-hop-limit"], 1);
+      assert.equal(f.group(), undefined);
+    });
+
+    test("unicast destination", () => {
+      const f = new Fixture(a);
+      f.receive(rec(a.group), a.host1, a.own);
+      assert.equal(f.router.counters.drops["unicast-destination"], 1);
+      assert.equal(f.group(), undefined);
+    });
+
+    test("invalid, link-local and ignored groups; unknown record types skip only themselves", () => {
+      const f = new Fixture(a);
+      f.receive({
+        type: "v3report",
+        family: a.family,
+        records: [
+          { recordType: IS_EX, group: a.s[1]!, sources: [], auxData: new Uint8Array() },
+          { recordType: IS_EX, group: a.linkLocalGroup, sources: [], auxData: new Uint8Array() },
+          { recordType: IS_EX, group: a.ignoredGroup, sources: [], auxData: new Uint8Array() },
+          { recordType: 9, group: a.group2, sources: [], auxData: new Uint8Array() },
+          { recordType: IS_EX, group: a.group, sources: [], auxData: new Uint8Array() },
+        ],
+      });
+      const d = f.router.counters.drops;
+      assert.deepEqual(
+        [d["invalid-group"], d["link-local-group"], d["ignored-group"], d["unknown-record-type"]],
+        [1, 1, 1, 1],
+      );
+      assert.deepEqual(
+        f.router.snapshot().groups.map((g) => g.group),
+        [a.group],
+      );
+    });
+
+    test("own messages and other-family messages are dropped", () => {
+      const f = new Fixture(a);
+      f.receive(rec(a.group), a.own);
+      const other = a === V4 ? V6 : V4;
+      f.receive({ type: "report", family: other.family, version: 2, group: other.group });
+      assert.equal(f.router.counters.drops["own-message"], 1);
+      assert.equal(f.router.counters.drops["family-mismatch"], 1);
+      assert.equal(f.group(), undefined);
+    });
+  });
+}
+
+describe("family-specific validation", () => {
+  test("IGMP report from a source outside the link's subnets is dropped; 0.0.0.0 is accepted", () => {
+    const f = new Fixture(V4);
+    f.report(2, V4.group, V4.offLink);
+    assert.equal(f.router.counters.drops["source-not-on-link"], 1);
+    assert.equal(f.group(), undefined);
+    f.report(2, V4.group, "0.0.0.0");
+    assert.equal(f.group()?.filterMode, "exclude");
+  });
+
+  test("MLD without Router Alert or from a global source is dropped", () => {
+    const f = new Fixture(V6);
+    f.receive({ type: "report", family: "ipv6", version: 1, group: V6.group }, V6.host1, undefined, {
+      routerAlert: false,
+    });
+    f.receive({ type: "report", family: "ipv6", version: 1, group: V6.group }, "fd00:11::5");
+    assert.equal(f.router.counters.drops["no-router-alert"], 1);
+    assert.equal(f.router.counters.drops["non-link-local-source"], 1);
+    assert.equal(f.group(), undefined);
+    f.receive({ type: "report", family: "ipv6", version: 1, group: V6.group }, "::");
+    assert.equal(f.group()?.filterMode, "exclude", "a report from :: is accepted (RFC 9777 §5.2.13)");
+  });
+
+  test("received counters by type and version", () => {
+    const f = new Fixture(V4);
+    f.report(2, V4.group);
+    f.report(1, V4.group);
+    f.leave(V4.group);
+    f.query({ version: 2 });
+    const r = f.router.counters.received;
+    assert.deepEqual([r["report-v2"], r["report-v1"], r.leave, r["query-v2"]], [1, 1, 1, 1]);
+    assert.equal(f.router.counters.olderVersionQueries, 1);
+  });
+});
