@@ -836,7 +836,7 @@ export class LinkRouter {
   private groupSnapshot(g: GroupState, now: number): GroupSnapshot {
     const sources = [...g.sources].map(([source, r]) => ({
       source,
-      expiresMs: r.timer > 0 ? Math.max(0, r.timer - now) : 0,
+      expiresMs: r.timer > 0 ? r.timer - now : 0,
       forwarded: r.timer > 0,
       retransmit: r.retransmit,
     }));
@@ -852,7 +852,7 @@ export class LinkRouter {
     return {
       group: g.group,
       filterMode: g.filterMode,
-      expiresMs: g.filterMode === "exclude" ? Math.max(0, g.groupTimer - now) : null,
+      expiresMs: g.groupTimer > 0 ? g.groupTimer - now : null,
       upTimeMs: now - g.createdAt,
       lastReporter: g.lastReporter,
       version: this.desc.versionOfLevel(this.levelOf(g)),

@@ -25,7 +25,7 @@ export interface HostSnapshot {
 export interface GroupSnapshot {
   group: Address;
   filterMode: FilterMode;
-  /** Remaining group timer (EXCLUDE mode); null in INCLUDE mode. */
+  /** Remaining group timer; null when not running (always in INCLUDE mode). */
   expiresMs: number | null;
   upTimeMs: number;
   lastReporter: Address;
