@@ -213,7 +213,7 @@ function queryKeys(a: Addrs, f: Fixture): string[] {
     .sort();
 }
 
-function expectForwardingMatches(a: Addrs, f: Fixture): void {
+function expectForwardingMatches(f: Fixture): void {
   const g = f.group();
   const last = f.lastForwarding();
   assert.ok(last, "a forwarding effect was emitted");
@@ -223,7 +223,6 @@ function expectForwardingMatches(a: Addrs, f: Fixture): void {
     .filter((s) => (g.filterMode === "include" ? s.forwarded : !s.forwarded))
     .map((s) => s.source);
   assert.deepEqual([...last.sources].sort(), want.sort());
-  void a;
 }
 
 for (const a of FAMILIES) {
@@ -245,7 +244,7 @@ for (const a of FAMILIES) {
           assert.equal(g.filterMode, row.mode);
           expectTimers(a, f, row.timers);
           assert.equal(g.expiresMs, row.groupTimer === null ? null : ms(row.groupTimer));
-          expectForwardingMatches(a, f);
+          expectForwardingMatches(f);
           const expectedQueries = row.queries.map((q) => (q === "G" ? "G" : q.join(","))).sort();
           assert.deepEqual(queryKeys(a, f), expectedQueries, "queries sent at once");
           f.advance(LMQI);
@@ -277,7 +276,7 @@ for (const a of FAMILIES) {
           const gt = row.nqGroupTimer !== undefined ? row.nqGroupTimer : row.groupTimer;
           assert.equal(g.expiresMs, gt === null ? null : ms(gt));
           assert.deepEqual(f.takeQueries(), [], "a non-querier sends no queries");
-          expectForwardingMatches(a, f);
+          expectForwardingMatches(f);
         });
       }
     }

@@ -122,7 +122,12 @@ for (const a of FAMILIES) {
       assert.deepEqual(f.lastForwarding()?.sources, []);
       f.advance(1);
       assert.deepEqual(f.timers(), { [s1]: 0 });
-      assert.deepEqual(f.lastForwarding(), { type: "forwarding", group: a.group, filterMode: "exclude", sources: [s1] });
+      assert.deepEqual(f.lastForwarding(), {
+        type: "forwarding",
+        group: a.group,
+        filterMode: "exclude",
+        sources: [s1],
+      });
     });
 
     test("§6.6.1: a non-querier lowers timers on Q(G)/Q(G,S) with S clear, not with S set", () => {
