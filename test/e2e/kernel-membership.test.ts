@@ -277,3 +277,79 @@ test("scale: 100 then 10,000 IPv4 groups spread over sockets (igmp_max_membershi
     await topo.destroy();
   }
 });
+
+test("the kernel reports the upstream filters to the upstream link (IGMPv3 captured on the upstream host)", async () => {
+  const topo = await buildTopology();
+  const d = Driver.start(topo.rtr);
+  const cap = topo.up.spawn("tshark", [
+    "-l",
+    "-n",
+    "-i",
+    "eth0",
+    "-f",
+    "igmp",
+    "-T",
+    "fields",
+    "-e",
+    "ip.src",
+    "-e",
+    "igmp.type",
+    "-e",
+    "igmp.maddr",
+    "-e",
+    "igmp.record_type",
+    "-e",
+    "igmp.saddr",
+  ]);
+  const seen: string[] = [];
+  createInterface({ input: cap.stdout! }).on("line", (l) => seen.push(l));
+  try {
+    // wait for the capture to run
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("tshark did not start")), 20_000);
+      cap.stderr?.on("data", (b: Buffer) => {
+        if (/Capture started|Capturing on/.test(b.toString())) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    await d.ok({ op: "open", id: "v4", family: "ipv4", ifname: "up0" });
+    await d.ok({ op: "set", id: "v4", group: "232.9.9.9", mode: "include", sources: ["10.10.0.2"] });
+    await d.ok({ op: "set", id: "v4", group: "239.9.9.9", mode: "exclude", sources: ["10.10.0.9"] });
+    /** A v3 report (0x22) from the router holding a record (group, type) and the source. */
+    const hasRecord = (line: string, group: string, type: number, source: string) => {
+      const [src, igmpType, maddrs, types, saddrs] = line.split("\t");
+      if (src !== "10.10.0.1" || igmpType !== "0x22") return false;
+      const g = (maddrs ?? "").split(",");
+      const t = (types ?? "").split(",");
+      return g.some((x, i) => x === group && t[i] === String(type)) && (saddrs ?? "").split(",").includes(source);
+    };
+    const want = (group: string, type: number, source: string, what: string) =>
+      new Promise<void>((resolve, reject) => {
+        const t0 = Date.now();
+        const iv = setInterval(() => {
+          if (seen.some((l) => hasRecord(l, group, type, source))) {
+            clearInterval(iv);
+            resolve();
+          } else if (Date.now() - t0 > 10_000) {
+            clearInterval(iv);
+            reject(new Error(`no ${what} captured; saw: ${seen.join(" | ")}`));
+          }
+        }, 100);
+      });
+    // RFC 3376 §5.1 state-change records from the router's upstream address:
+    // ALLOW_NEW_SOURCES (5) {10.10.0.2} for 232.9.9.9, CHANGE_TO_EXCLUDE_MODE (4) {10.10.0.9} for 239.9.9.9
+    await want("232.9.9.9", 5, "10.10.0.2", "ALLOW(10.10.0.2) for 232.9.9.9");
+    await want("239.9.9.9", 4, "10.10.0.9", "TO_EX(10.10.0.9) for 239.9.9.9");
+    await d.ok({ op: "close", id: "v4" });
+    // leaving INCLUDE {S}: BLOCK_OLD_SOURCES (6)
+    await want("232.9.9.9", 6, "10.10.0.2", "BLOCK(10.10.0.2) for 232.9.9.9");
+  } finally {
+    cap.kill("SIGTERM");
+    await new Promise((r) => (cap.exitCode !== null ? r(null) : cap.once("exit", r)));
+    d.stop();
+    await topo.destroy();
+  }
+});
