@@ -4,17 +4,7 @@
  *   1 = IGMPv1, 2 = IGMPv2 / MLDv1, 3 = IGMPv3 / MLDv2
  * (RFC 9777 §8: MLDv1 plays the part IGMPv2 plays for IGMPv3; there is no MLD level 1).
  */
-import {
-  igmpv2MaxRespCodeToMs,
-  igmpv3MaxRespCodeToMs,
-  mldv2MaxRespCodeToMs,
-  msToIgmpv2MaxRespCode,
-  msToIgmpv3MaxRespCode,
-  msToMldv1MaxRespDelay,
-  msToMldv2MaxRespCode,
-  qqicToSeconds,
-  secondsToQqic,
-} from "../wire/floatcode.js";
+import { generalQuery, groupQuery, groupSourceQueries } from "../wire/builders.js";
 import type { Address, Family, Query } from "../wire/types.js";
 
 export type Level = 1 | 2 | 3;
@@ -45,13 +35,23 @@ export interface FamilyDescriptor {
   levelOfReport(version: 1 | 2): Level;
   /** Query message version -> level. */
   levelOfQuery(version: 1 | 2 | 3): Level;
-  /** Builds a query in the given level's wire format. */
-  buildQuery(p: QueryParams): Query;
+  /**
+   * Builds a query in the given level's wire format (src/wire builders); a Q(G,S) whose
+   * sources do not fit one packet is split (RFC 9776 §4.1.8, RFC 9777 §5.1.10).
+   */
+  buildQueries(p: QueryParams): Query[];
 }
 
-/** QRV field is 3 bits; larger robustness values are sent as 0 (RFC 9776 §4.1.6). */
-function qrvField(rv: number): number {
-  return rv >= 1 && rv <= 7 ? rv : 0;
+function buildQueries(family: Family, version: 1 | 2 | 3, p: QueryParams): Query[] {
+  const opts = {
+    maxRespTimeMs: p.maxRespTimeMs,
+    sFlag: p.sFlag,
+    qrv: p.robustnessVariable,
+    qqiSeconds: p.queryIntervalMs / 1000,
+  };
+  if (p.sources.length > 0) return groupSourceQueries(family, p.group, p.sources, opts);
+  if (p.group === (family === "ipv4" ? "0.0.0.0" : "::")) return [generalQuery(family, version, opts)];
+  return [groupQuery(family, version, p.group, opts)];
 }
 
 export const IGMP: FamilyDescriptor = {
@@ -66,50 +66,7 @@ export const IGMP: FamilyDescriptor = {
   versionOfLevel: (level) => level,
   levelOfReport: (version) => version,
   levelOfQuery: (version) => version,
-  buildQuery(p) {
-    const base = { type: "query", family: "ipv4", group: p.group } as const;
-    if (p.level === 1) {
-      // RFC 1112: max resp 0, hosts answer within 10 s (RFC 2236 §4).
-      return {
-        ...base,
-        version: 1,
-        maxRespCode: 0,
-        maxRespTimeMs: 10_000,
-        sFlag: false,
-        qrv: 0,
-        qqic: 0,
-        qqiSeconds: 0,
-        sources: [],
-      };
-    }
-    if (p.level === 2) {
-      const maxRespCode = msToIgmpv2MaxRespCode(p.maxRespTimeMs);
-      return {
-        ...base,
-        version: 2,
-        maxRespCode,
-        maxRespTimeMs: igmpv2MaxRespCodeToMs(maxRespCode),
-        sFlag: false,
-        qrv: 0,
-        qqic: 0,
-        qqiSeconds: 0,
-        sources: [],
-      };
-    }
-    const maxRespCode = msToIgmpv3MaxRespCode(p.maxRespTimeMs);
-    const qqic = secondsToQqic(p.queryIntervalMs / 1000);
-    return {
-      ...base,
-      version: 3,
-      maxRespCode,
-      maxRespTimeMs: igmpv3MaxRespCodeToMs(maxRespCode),
-      sFlag: p.sFlag,
-      qrv: qrvField(p.robustnessVariable),
-      qqic,
-      qqiSeconds: qqicToSeconds(qqic),
-      sources: p.sources,
-    };
-  },
+  buildQueries: (p) => buildQueries("ipv4", p.level, p),
 };
 
 export const MLD: FamilyDescriptor = {
@@ -125,36 +82,7 @@ export const MLD: FamilyDescriptor = {
   versionOfLevel: (level) => (level === 3 ? 2 : 1),
   levelOfReport: () => 2,
   levelOfQuery: (version) => (version === 1 ? 2 : 3),
-  buildQuery(p) {
-    const base = { type: "query", family: "ipv6", group: p.group } as const;
-    if (p.level < 3) {
-      const maxRespCode = msToMldv1MaxRespDelay(p.maxRespTimeMs);
-      return {
-        ...base,
-        version: 1,
-        maxRespCode,
-        maxRespTimeMs: maxRespCode,
-        sFlag: false,
-        qrv: 0,
-        qqic: 0,
-        qqiSeconds: 0,
-        sources: [],
-      };
-    }
-    const maxRespCode = msToMldv2MaxRespCode(p.maxRespTimeMs);
-    const qqic = secondsToQqic(p.queryIntervalMs / 1000);
-    return {
-      ...base,
-      version: 2,
-      maxRespCode,
-      maxRespTimeMs: mldv2MaxRespCodeToMs(maxRespCode),
-      sFlag: p.sFlag,
-      qrv: qrvField(p.robustnessVariable),
-      qqic,
-      qqiSeconds: qqicToSeconds(qqic),
-      sources: p.sources,
-    };
-  },
+  buildQueries: (p) => buildQueries("ipv6", p.level === 3 ? 2 : 1, p),
 };
 
 export function familyDescriptor(family: Family): FamilyDescriptor {

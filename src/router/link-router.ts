@@ -349,7 +349,7 @@ export class LinkRouter {
     maxRespTimeMs: number,
     kind: string,
   ): void {
-    const query = this.desc.buildQuery({
+    const queries = this.desc.buildQueries({
       level: this.configLevel,
       group,
       sources,
@@ -358,9 +358,11 @@ export class LinkRouter {
       robustnessVariable: this.config.robustnessVariable,
       queryIntervalMs: this.config.queryIntervalMs,
     });
-    this.counters.send(`${kind}-v${query.version}`);
     const destination = group === this.desc.unspecified ? this.desc.allHosts : group;
-    this.onEffect({ type: "send", query, destination });
+    for (const query of queries) {
+      this.counters.send(`${kind}-v${query.version}`);
+      this.onEffect({ type: "send", query, destination });
+    }
   }
 
   // ------------------------------------------------------------------------------------

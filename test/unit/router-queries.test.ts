@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { parse, serialize } from "../../src/wire/index.js";
 import { RecordType } from "../../src/wire/types.js";
 import { FAMILIES, Fixture, GMI, LMQI, LMQT, V4, V6 } from "./router-harness.js";
 
@@ -239,4 +240,32 @@ describe("query versions", () => {
     assert.equal(e.query.version, 1);
     assert.equal(e.query.maxRespCode, 10_000);
   });
+});
+
+describe("queries survive the wire codec", () => {
+  for (const a of FAMILIES) {
+    test(`${a.family}: every query the router emits serializes and parses back unchanged`, () => {
+      const f = new Fixture(a, {}, false);
+      f.router.start();
+      f.record(RecordType.MODE_IS_EXCLUDE, a.group, []);
+      f.record(RecordType.ALLOW_NEW_SOURCES, a.group, [a.s[1]!, a.s[2]!]);
+      f.record(RecordType.CHANGE_TO_INCLUDE_MODE, a.group, [a.s[2]!]);
+      const sends = f.effects.filter((e) => e.type === "send");
+      assert.ok(sends.length >= 3);
+      for (const e of sends) {
+        const bytes = serialize(
+          a.family,
+          e.query,
+          a.family === "ipv6" ? { source: a.own, destination: e.destination } : undefined,
+        );
+        const back = parse(
+          a.family,
+          bytes,
+          a.family === "ipv6" ? { source: a.own, destination: e.destination } : undefined,
+        );
+        assert.ok(back.ok);
+        assert.deepEqual(back.message, e.query);
+      }
+    });
+  }
 });
