@@ -137,7 +137,7 @@ function parseV3Report(buf: Uint8Array, len: number): ParseResult {
     const sources: string[] = new Array<string>(nsrc);
     let p = off + 8;
     for (let i = 0; i < nsrc; i++, p += 4) sources[i] = bytesToIpv4(buf, p);
-    const auxData = auxWords === 0 ? NO_AUX_DATA : buf.slice(p, p + auxWords * 4);
+    const auxData = auxWords === 0 ? NO_AUX_DATA : new Uint8Array(buf.subarray(p, p + auxWords * 4)); // a copy, also for a Buffer input
     records[r] = { recordType, group, sources, auxData };
     off += need;
   }

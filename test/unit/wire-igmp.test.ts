@@ -232,3 +232,16 @@ describe("IGMP malformed input", () => {
     );
   });
 });
+
+describe("IGMP input buffers", () => {
+  it("accepts a Node Buffer and copies aux data out of it", () => {
+    const msg = v3Report("ipv4", [
+      { recordType: 1, group: "239.1.1.1", auxData: new Uint8Array([1, 2, 3, 4]) },
+    ]);
+    const buf = Buffer.from(serializeIgmp(msg));
+    const m = okMessage(parseIgmp(buf));
+    assert.deepEqual(m, msg);
+    buf.fill(0);
+    assert.deepEqual(m.type === "v3report" ? [...m.records[0]!.auxData] : [], [1, 2, 3, 4]);
+  });
+});
