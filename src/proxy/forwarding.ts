@@ -36,6 +36,8 @@ export interface ForwardingLinks {
   canForwardTo(link: string): boolean;
   /** Whether senders on downstream `link` are forwarded upstream (down-to-up). */
   downToUp(link: string): boolean;
+  /** Whether `group` may be forwarded at all (false for link-local scope and ignored groups). */
+  forwardable(group: Address): boolean;
 }
 
 function key(source: Address, group: Address): string {
@@ -55,6 +57,7 @@ export class ForwardingPlanner {
   /** Outgoing set for (S,G) arriving on `iif`, from the current membership. */
   outgoing(source: Address, group: Address, iif: string): string[] {
     const out: string[] = [];
+    if (!this.links.forwardable(group)) return out;
     for (const [link, state] of this.db.linksOf(group)) {
       if (link === iif || link === this.links.upstream) continue;
       if (!this.links.canForwardTo(link)) continue;

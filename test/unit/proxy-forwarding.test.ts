@@ -15,6 +15,7 @@ function setup(opts: { querier?: Set<string>; downToUp?: Set<string> } = {}) {
     upstream: "up0",
     canForwardTo: (l) => (opts.querier ? opts.querier.has(l) : true),
     downToUp: (l) => opts.downToUp?.has(l) ?? false,
+    forwardable: (g) => !g.startsWith("239.255."),
   };
   return { db, fwd: new ForwardingPlanner(db, links) };
 }
@@ -60,6 +61,11 @@ describe("ForwardingPlanner (RFC 4605 §4.2)", () => {
     assert.deepEqual(fwd.outgoing("10.12.0.2", G, "dn2"), ["up0"]);
     assert.deepEqual(fwd.outgoing("10.11.0.2", G, "dn1"), []);
     assert.deepEqual(fwd.outgoing(S1, G, "up0"), []);
+  });
+  it("ignored groups are never forwarded, not even down-to-up", () => {
+    const { db, fwd } = setup({ downToUp: new Set(["dn2"]) });
+    db.setLinkState("dn1", "239.255.255.250", exc());
+    assert.deepEqual(fwd.outgoing("10.12.0.2", "239.255.255.250", "dn2"), []);
   });
   it("only links where forwarding is allowed (querier) get traffic", () => {
     const { db, fwd } = setup({ querier: new Set(["dn1"]) });

@@ -1,0 +1,107 @@
+/**
+ * The daemon's view of the host's interfaces, kept current from rtnetlink (a dump at start,
+ * then NEWLINK/DELLINK/NEWADDR/DELADDR events). Tracks every link, not only configured ones:
+ * the addresses of all of them are "own addresses" (packets from them are our own).
+ */
+import type { AddrInfo, LinkEvent, LinkInfo } from "../kernel/rtnetlink.js";
+import type { Address, Family } from "../wire/types.js";
+
+export interface InterfaceState {
+  ifindex: number;
+  name: string;
+  up: boolean;
+  addresses: AddrInfo[];
+}
+
+export class InterfaceTable {
+  private readonly byIndex = new Map<number, InterfaceState>();
+
+  /** Loads a full dump (replaces everything). */
+  load(links: LinkInfo[], addresses: AddrInfo[]): void {
+    this.byIndex.clear();
+    for (const l of links) this.byIndex.set(l.ifindex, { ifindex: l.ifindex, name: l.name, up: l.up, addresses: [] });
+    for (const a of addresses) this.byIndex.get(a.ifindex)?.addresses.push(a);
+  }
+
+  /**
+   * Applies one event; returns the names whose state changed (a renamed link yields both
+   * the old and the new name).
+   */
+  apply(ev: LinkEvent): string[] {
+    switch (ev.type) {
+      case "newlink": {
+        const prev = this.byIndex.get(ev.link.ifindex);
+        const next: InterfaceState = {
+          ifindex: ev.link.ifindex,
+          name: ev.link.name,
+          up: ev.link.up,
+          addresses: prev?.addresses ?? [],
+        };
+        this.byIndex.set(ev.link.ifindex, next);
+        if (!prev) return [next.name];
+        if (prev.name !== next.name) return [prev.name, next.name];
+        return prev.up !== next.up ? [next.name] : [];
+      }
+      case "dellink": {
+        const prev = this.byIndex.get(ev.link.ifindex);
+        this.byIndex.delete(ev.link.ifindex);
+        return prev ? [prev.name] : [];
+      }
+      case "newaddr": {
+        const st = this.byIndex.get(ev.addr.ifindex);
+        if (!st) return [];
+        const i = st.addresses.findIndex((a) => a.family === ev.addr.family && a.address === ev.addr.address);
+        if (i >= 0) {
+          const old = st.addresses[i]!;
+          st.addresses[i] = ev.addr;
+          return old.prefixLen !== ev.addr.prefixLen || old.tentative !== ev.addr.tentative ? [st.name] : [];
+        }
+        st.addresses.push(ev.addr);
+        return [st.name];
+      }
+      case "deladdr": {
+        const st = this.byIndex.get(ev.addr.ifindex);
+        if (!st) return [];
+        const before = st.addresses.length;
+        st.addresses = st.addresses.filter((a) => !(a.family === ev.addr.family && a.address === ev.addr.address));
+        return st.addresses.length !== before ? [st.name] : [];
+      }
+    }
+  }
+
+  get(name: string): InterfaceState | undefined {
+    for (const st of this.byIndex.values()) if (st.name === name) return st;
+    return undefined;
+  }
+
+  nameOf(ifindex: number): string | undefined {
+    return this.byIndex.get(ifindex)?.name;
+  }
+
+  /** Every address of every interface of a family: packets from these are our own. */
+  ownAddresses(family: Family): Set<Address> {
+    const out = new Set<Address>();
+    for (const st of this.byIndex.values()) for (const a of st.addresses) if (a.family === family) out.add(a.address);
+    return out;
+  }
+}
+
+/**
+ * The address a family uses on an interface: IPv4 the first (primary) address; IPv6 the
+ * link-local address (RFC 9777 §5: MLD messages are sent from link-local sources), not
+ * while tentative (DAD).
+ */
+export function protocolAddress(st: InterfaceState | undefined, family: Family): Address | null {
+  if (!st) return null;
+  for (const a of st.addresses) {
+    if (a.family !== family || a.tentative) continue;
+    if (family === "ipv4" || a.scope === "link") return a.address;
+  }
+  return null;
+}
+
+/** On-link prefixes of a family on an interface, as CIDR strings. */
+export function subnets(st: InterfaceState | undefined, family: Family): string[] {
+  if (!st) return [];
+  return st.addresses.filter((a) => a.family === family).map((a) => `${a.address}/${a.prefixLen}`);
+}

@@ -1,0 +1,149 @@
+/**
+ * Issue 2 acceptance: the daemon owns the kernel's multicast routing for its interfaces,
+ * speaks well-formed queries the hosts answer, and cleans up after itself.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { startCapture, tsharkFields, tsharkProblems } from "../support/capture.js";
+import { startDaemon, writeConfig } from "../support/daemon.js";
+import { startReceiver } from "../../src/lab/hosts.js";
+
+const LEGACY = "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n";
+
+/** Interface names listed in /proc/net/ip_mr_vif or ip6_mr_vif. */
+function vifNames(proc: string): string[] {
+  return proc
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[1])
+    .filter((n): n is string => n !== undefined && n.length > 0);
+}
+
+/** Multicast groups per interface in /proc/net/igmp (hex in host byte order, little-endian). */
+function igmpGroups(proc: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let dev = "";
+  for (const line of proc.split("\n").slice(1)) {
+    const m = /^\d+\s+(\S+)\s*:/.exec(line);
+    if (m) {
+      dev = m[1]!;
+      out.set(dev, []);
+      continue;
+    }
+    const g = /^\s+([0-9A-F]{8})\s/.exec(line);
+    if (g && dev) {
+      const n = Number.parseInt(g[1]!, 16);
+      out.get(dev)!.push([n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join("."));
+    }
+  }
+  return out;
+}
+
+/** Groups per interface in /proc/net/igmp6 (32 hex digits). */
+function igmp6Groups(proc: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const line of proc.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 3) continue;
+    const list = out.get(f[1]!) ?? [];
+    list.push(f[2]!);
+    out.set(f[1]!, list);
+  }
+  return out;
+}
+
+describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_000 }, () => {
+  let topo: Topology;
+  before(async () => {
+    topo = await buildTopology();
+  });
+  after(async () => {
+    await topo?.destroy();
+  });
+
+  it("creates one VIF and one MIF per interface, joins the report groups, sends clean queries the hosts answer, and removes everything on SIGTERM", async () => {
+    const conf = writeConfig("legacy.conf", LEGACY);
+    const recv4 = startReceiver(topo.h1, "239.1.2.3");
+    const recv6 = startReceiver(topo.h1, "ff05::1:2", { port: 5002 });
+    await Promise.all([recv4.joined, recv6.joined]);
+    const cap = await startCapture(topo.h1, "eth0");
+    const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
+    try {
+      for (const family of ["ipv4", "ipv6"]) {
+        for (const ifname of ["up0", "dn1", "dn2"]) {
+          await d.waitFor(
+            (l) => l.msg === "interface attached" && l.family === family && l.interface === ifname,
+            10_000,
+            `${family} ${ifname} attached`,
+          );
+        }
+      }
+      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")).sort(), ["dn1", "dn2", "up0"]);
+      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip6_mr_vif")).sort(), ["dn1", "dn2", "up0"]);
+
+      const g4 = igmpGroups(await topo.rtr.readProc("/proc/net/igmp"));
+      const g6 = igmp6Groups(await topo.rtr.readProc("/proc/net/igmp6"));
+      for (const dn of ["dn1", "dn2"]) {
+        assert.ok(g4.get(dn)?.includes("224.0.0.22"), `${dn} joined 224.0.0.22: ${g4.get(dn)}`);
+        assert.ok(g4.get(dn)?.includes("224.0.0.2"), `${dn} joined 224.0.0.2`);
+        assert.ok(g6.get(dn)?.includes("ff020000000000000000000000000016"), `${dn} joined ff02::16`);
+        assert.ok(g6.get(dn)?.includes("ff020000000000000000000000000002"), `${dn} joined ff02::2`);
+      }
+      assert.ok(!g4.get("up0")?.includes("224.0.0.22"), "no report-group join on the upstream");
+
+      // The hosts' kernels answer the startup queries: the engine learns both groups on dn1.
+      await d.waitFor((l) => l.msg === "link state" && l.group === "239.1.2.3" && l.interface === "dn1", 10_000, "IGMP report");
+      await d.waitFor((l) => l.msg === "link state" && l.group === "ff05::1:2" && l.interface === "dn1", 10_000, "MLD report");
+      await cap.stop();
+
+      const q4 = await tsharkFields(cap.file, "igmp.type == 0x11", ["ip.src", "ip.ttl", "ip.opt.type", "igmp.version"]);
+      assert.ok(q4.length >= 1, "an IGMP query reached h1");
+      for (const [src, ttl, opt, version] of q4) {
+        assert.equal(src, "10.11.0.1");
+        assert.equal(ttl, "1");
+        assert.match(opt ?? "", /148|0x94/, "Router Alert option present");
+        assert.equal(version, "3");
+      }
+      const q6 = await tsharkFields(cap.file, "icmpv6.type == 130", ["ipv6.src", "ipv6.hlim", "ipv6.opt.type", "icmpv6.mld.flag.qrv"]);
+      assert.ok(q6.length >= 1, "an MLD query reached h1");
+      for (const [src, hlim, opt] of q6) {
+        assert.match(src ?? "", /^fe80::/);
+        assert.equal(hlim, "1");
+        assert.match(opt ?? "", /5/, "Router Alert hop-by-hop option present");
+      }
+      const mldv2 = await tsharkFields(cap.file, "icmpv6.type == 130 && frame.len >= 90", ["frame.number"]);
+      assert.ok(mldv2.length >= 1, "MLDv2 (28-byte) query");
+      const reports = await tsharkFields(cap.file, "igmp.type == 0x22 || icmpv6.type == 143", ["frame.number"]);
+      assert.ok(reports.length >= 2, "the host answered with IGMPv3 and MLDv2 reports");
+      assert.deepEqual(await tsharkProblems(cap.file), [], "tshark finds nothing malformed");
+    } finally {
+      const code = await d.stop();
+      await recv4.stop();
+      await recv6.stop();
+      assert.equal(code, 0, `daemon exit code; stderr:\n${d.stderr().slice(-2000)}`);
+    }
+    assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), [], "no VIF left");
+    assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip6_mr_vif")), [], "no MIF left");
+    assert.equal((await topo.rtr.readProc("/proc/net/ip_mr_cache")).split("\n").filter((l) => l.trim()).length, 1);
+    assert.equal((await topo.rtr.readProc("/proc/net/ip6_mr_cache")).split("\n").filter((l) => l.trim()).length, 1);
+    const g4 = igmpGroups(await topo.rtr.readProc("/proc/net/igmp"));
+    for (const [dev, groups] of g4) assert.deepEqual(groups.filter((g) => g !== "224.0.0.1"), [], `${dev} memberships left`);
+    assert.equal((await topo.rtr.readProc("/proc/net/mcfilter")).split("\n").filter((l) => l.trim()).length, 1);
+  });
+
+  it("a second instance on the same table fails with a clear message, not a stack trace", async () => {
+    const conf = writeConfig("legacy.conf", LEGACY);
+    const first = startDaemon(topo.rtr, ["-c", conf]);
+    try {
+      await first.waitFor((l) => l.msg === "improxy starting", 10_000, "first instance started");
+      const second = startDaemon(topo.rtr, ["-c", conf]);
+      const code = await second.exited;
+      assert.notEqual(code, 0);
+      assert.match(second.stderr(), /already in use/);
+      assert.doesNotMatch(second.stderr(), /\n\s+at /, "no stack trace");
+    } finally {
+      assert.equal(await first.stop(), 0);
+    }
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * Runs the built daemon (dist/) inside a lab namespace and follows its JSON log lines.
+ */
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Netns } from "../../src/lab/netns.js";
+
+export const CLI = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface DaemonRun {
+  proc: ChildProcess;
+  lines: LogLine[];
+  stderr(): string;
+  /** Resolves with the first log line (past or future) matching; rejects after timeoutMs. */
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs?: number, what?: string): Promise<LogLine>;
+  /** SIGTERM and wait; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Writes a config file into a fresh temporary directory; returns its path. */
+export function writeConfig(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "improxy-test-"));
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+export function startDaemon(ns: Netns, args: string[]): DaemonRun {
+  const proc = ns.spawn("node", [CLI, "--log-format", "json", ...args]);
+  const lines: LogLine[] = [];
+  let err = "";
+  let buf = "";
+  const waiters = new Set<() => void>();
+  proc.stderr!.setEncoding("utf8");
+  proc.stdout!.setEncoding("utf8");
+  proc.stdout!.on("data", (d: string) => {
+    err += d;
+  });
+  proc.stderr!.on("data", (d: string) => {
+    err += d;
+    buf += d;
+    let i = buf.indexOf("\n");
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      i = buf.indexOf("\n");
+      try {
+        lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        // not a JSON log line (e.g. a one-line CLI error)
+      }
+      for (const w of waiters) w();
+    }
+  });
+  const exited = new Promise<number | null>((res) => proc.once("exit", (code) => res(code)));
+  const run: DaemonRun = {
+    proc,
+    lines,
+    stderr: () => err,
+    exited,
+    waitFor(pred, timeoutMs = 5000, what = "log line") {
+      const found = lines.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((res, rej) => {
+        const check = () => {
+          const l = lines.find(pred);
+          if (l) {
+            clearTimeout(t);
+            waiters.delete(check);
+            res(l);
+          }
+        };
+        const t = setTimeout(() => {
+          waiters.delete(check);
+          rej(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stderr:\n${err.slice(-3000)}`));
+        }, timeoutMs);
+        waiters.add(check);
+        void exited.then(() => {
+          if (waiters.has(check)) {
+            clearTimeout(t);
+            waiters.delete(check);
+            rej(new Error(`daemon exited while waiting for ${what}; stderr:\n${err.slice(-3000)}`));
+          }
+        });
+      });
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      // `ip netns exec` execs node, so the pid is the daemon's.
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+  return run;
+}
