@@ -246,6 +246,26 @@ test("IPv4 mroute socket in a namespace", { timeout: 120_000 }, async (t) => {
       },
     );
 
+    await t.test("the 33rd VIF is refused with a message naming the 32-VIF limit", async () => {
+      const names = Array.from({ length: 30 }, (_, i) => `va${i}`);
+      const batch = names.map((n, i) => `link add ${n} type veth peer name vb${i}`).join("\n");
+      await topo.rtr.exec("ip", ["-batch", "-"], { input: `${batch}\n` });
+      for (const [i, n] of names.slice(0, 29).entries()) {
+        assert.equal(await agent.call({ op: "addVif", name: "a", ifname: n }), 3 + i);
+      }
+      assert.equal(vifRows(await topo.rtr.readProc("/proc/net/ip_mr_vif")).length, 32);
+      const r = await agent.request({ op: "addVif", name: "a", ifname: "va29" });
+      assert.equal(r.ok, false);
+      const err = r.error as { message: string; code: string };
+      assert.equal(err.code, "ENFILE");
+      assert.match(err.message, /at most 32 VIFs/);
+      for (const n of names.slice(0, 29)) await agent.call({ op: "delVif", name: "a", ifname: n });
+      await topo.rtr.exec("ip", ["-batch", "-"], {
+        input: `${names.map((n) => `link del ${n}`).join("\n")}\n`,
+      });
+      assert.equal(vifRows(await topo.rtr.readProc("/proc/net/ip_mr_vif")).length, 3);
+    });
+
     await t.test("close() removes every VIF and MFC entry and leaves the report groups", async () => {
       await agent.call({
         op: "setMfc",
