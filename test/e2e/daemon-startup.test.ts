@@ -134,7 +134,7 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
 
   it("a second instance on the same table fails with a clear message, not a stack trace", async () => {
     const conf = writeConfig("legacy.conf", LEGACY);
-    const first = startDaemon(topo.rtr, ["-c", conf]);
+    const first = startDaemon(topo.rtr, ["-c", conf, "-d", "3"]);
     try {
       await first.waitFor((l) => l.msg === "improxy starting", 10_000, "first instance started");
       const second = startDaemon(topo.rtr, ["-c", conf]);
