@@ -33,8 +33,9 @@ export class GroupState {
   /** The one scheduler timer of this group and its deadline. */
   timerId: TimerId | null = null;
   armedAt = 0;
-  /** Forwarding state last emitted, as a comparable key; "" = nothing (include []). */
-  lastForwardingKey = "";
+  /** Forwarding state last emitted (null = nothing, i.e. include []): mode and sorted sources. */
+  lastForwardingMode: FilterMode | null = null;
+  lastForwardingSources: Address[] | null = null;
   /** Set when mode, source set or a source's forwarded/blocked status may have changed. */
   forwardingDirty = false;
   /** Explicit tracking (RFC 9776 §6.x, FRR-style): reporter -> what it wants. */

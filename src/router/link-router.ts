@@ -557,7 +557,8 @@ export class LinkRouter {
         }
       }
     }
-    this.track(g, type, b, reporter, now);
+    // Explicit tracking serves fast leave only; without it the RFC timing needs no host list.
+    if (this.config.fastLeave) this.track(g, type, b, reporter, now);
   }
 
   /** Sets a source's timer, creating the source (within the limit) or moving it from Y to X. */
@@ -766,19 +767,26 @@ export class LinkRouter {
     g.forwardingDirty = false;
     const sources = g.filterMode === "include" ? g.forwardedSources() : g.blockedSources();
     sources.sort(compareAddresses);
-    const key =
-      g.filterMode === "include" && sources.length === 0 ? "" : g.filterMode + ":" + sources.join(",");
-    if (key === g.lastForwardingKey) return;
-    g.lastForwardingKey = key;
-    this.onEffect({ type: "forwarding", group: g.group, filterMode: g.filterMode, sources });
+    const nothing = g.filterMode === "include" && sources.length === 0;
+    const last = g.lastForwardingSources;
+    if (
+      nothing
+        ? last === null
+        : g.lastForwardingMode === g.filterMode && last !== null && sameList(last, sources)
+    )
+      return;
+    g.lastForwardingMode = nothing ? null : g.filterMode;
+    g.lastForwardingSources = nothing ? null : sources;
+    this.onEffect({ type: "forwarding", group: g.group, filterMode: g.filterMode, sources: [...sources] });
   }
 
   private deleteGroup(g: GroupState): void {
     this.cancelTimer(g.timerId);
     g.timerId = null;
     this.groups.delete(g.group);
-    if (g.lastForwardingKey !== "") {
-      g.lastForwardingKey = "";
+    if (g.lastForwardingSources !== null) {
+      g.lastForwardingMode = null;
+      g.lastForwardingSources = null;
       this.onEffect({ type: "forwarding", group: g.group, filterMode: "include", sources: [] });
     }
   }
@@ -870,6 +878,12 @@ export class LinkRouter {
 
 function pruneHosts(g: GroupState, now: number): void {
   for (const [h, rec] of g.hosts) if (rec.expires <= now) g.hosts.delete(h);
+}
+
+function sameList(a: readonly Address[], b: readonly Address[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function dedupe(sources: Address[]): Address[] {

@@ -3,7 +3,8 @@
  * bridges do it): per group, remember what every reporter wants, from its own records.
  * Used for fast leave (IMProxy `quickleave`): when no tracked host wants a group or a
  * source any more, the router stops forwarding it at once instead of after the Last
- * Member Query Time.
+ * Member Query Time. Kept only when fast leave is on (its one consumer): it costs about
+ * 280 bytes per (link, group) with 8 sources (bench/engine.ts).
  *
  * Reports from the unspecified address (0.0.0.0 / ::, hosts without an address yet)
  * are tracked under that address as one anonymous reporter that leaves cannot remove:
