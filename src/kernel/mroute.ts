@@ -91,6 +91,7 @@ import {
   parseSiocSgReq6,
   type SgCounters,
   SIOCGETSGCNT,
+  SOCK_DGRAM,
   SOCK_RAW,
 } from "./structs/mroute.js";
 import {
@@ -154,7 +155,10 @@ export class MrouteSocket {
   private fd: number;
   private readonly vifByIfindex = new Map<number, number>();
   private readonly mfc = new Map<string, MfcEntry>();
-  private readonly joined = new Set<string>();
+  /** "ifindex|group" -> fd of the socket holding that report-group membership. */
+  private readonly joined = new Map<string, number>();
+  /** Sockets holding report-group memberships: the mroute socket first, then helpers. */
+  private readonly memberSockets: Array<{ fd: number; full: boolean; helper: boolean }>;
   private readonly upcallListeners: Array<(u: Upcall) => void> = [];
   private readonly packetListeners: Array<(p: ReceivedPacket) => void> = [];
   private readonly errorListeners: Array<(e: KernelError) => void> = [];
@@ -166,6 +170,7 @@ export class MrouteSocket {
     this.table = table;
     this.fd = fd;
     this.level = family === "ipv4" ? IPPROTO_IP : IPPROTO_IPV6;
+    this.memberSockets = [{ fd, full: false, helper: false }];
   }
 
   /**
@@ -517,28 +522,56 @@ export class MrouteSocket {
   /**
    * Joins the groups routers must listen to on a downstream interface (module comment):
    * 224.0.0.22 + 224.0.0.2 (IPv4) or ff02::16 + ff02::2 (IPv6). Idempotent.
+   *
+   * The joins go on the mroute socket while it has room; the kernel caps memberships per
+   * socket (net.ipv4.igmp_max_memberships, default 20 = 10 downstream interfaces), so on
+   * ENOBUFS further joins go on helper UDP sockets. The mroute socket still receives those
+   * reports: a raw socket gets multicast for groups it did not join itself while
+   * IP_MULTICAST_ALL / IPV6_MULTICAST_ALL is on (the default, kept).
    */
   joinReportGroups(ifindex: number): void {
     for (const group of REPORT_GROUPS[this.family]) {
       const key = `${ifindex}|${group}`;
       if (this.joined.has(key)) continue;
       const operation = `joining ${group} on ${this.ifText(ifindex)} to hear reports`;
-      const fd = this.ensureOpen(operation);
-      kernelCall(
-        operation,
-        () =>
-          netio.setsockopt(
-            fd,
-            this.level,
-            this.v4 ? IP_ADD_MEMBERSHIP : IPV6_ADD_MEMBERSHIP,
-            packMembershipRequest(this.family, group, ifindex),
-          ),
-        (code) =>
-          code === "ENOBUFS"
-            ? `${operation}: the per-socket membership limit is reached (net.ipv4.igmp_max_memberships) (ENOBUFS)`
-            : undefined,
-      );
-      this.joined.add(key);
+      this.ensureOpen(operation);
+      const req = packMembershipRequest(this.family, group, ifindex);
+      const name = this.v4 ? IP_ADD_MEMBERSHIP : IPV6_ADD_MEMBERSHIP;
+      let joinedOn: number | undefined;
+      for (const member of this.memberSockets) {
+        if (member.full) continue;
+        try {
+          netio.setsockopt(member.fd, this.level, name, req);
+          joinedOn = member.fd;
+          break;
+        } catch (err) {
+          const e = KernelError.from(err, operation);
+          if (e.code !== "ENOBUFS") throw e;
+          member.full = true;
+        }
+      }
+      if (joinedOn === undefined) {
+        const fd = kernelCall(`${operation}: opening a helper membership socket`, () =>
+          netio.socket(this.v4 ? AF_INET : AF_INET6, SOCK_DGRAM, 0),
+        );
+        try {
+          kernelCall(
+            operation,
+            () => netio.setsockopt(fd, this.level, name, req),
+            (code) =>
+              code === "ENOBUFS"
+                ? `${operation}: the kernel refuses even one membership per socket ` +
+                  `(net.ipv4.igmp_max_memberships is 0?) (ENOBUFS)`
+                : undefined,
+          );
+        } catch (err) {
+          netio.close(fd);
+          throw err;
+        }
+        this.memberSockets.push({ fd, full: false, helper: true });
+        joinedOn = fd;
+      }
+      this.joined.set(key, joinedOn);
     }
   }
 
@@ -546,11 +579,15 @@ export class MrouteSocket {
   leaveReportGroups(ifindex: number): void {
     for (const group of REPORT_GROUPS[this.family]) {
       const key = `${ifindex}|${group}`;
-      if (!this.joined.delete(key)) continue;
-      if (this.fd < 0) continue;
+      const fd = this.joined.get(key);
+      if (fd === undefined) continue;
+      this.joined.delete(key);
+      const member = this.memberSockets.find((m) => m.fd === fd);
+      if (member === undefined) continue;
+      member.full = false;
       try {
         netio.setsockopt(
-          this.fd,
+          fd,
           this.level,
           this.v4 ? IP_DROP_MEMBERSHIP : IPV6_DROP_MEMBERSHIP,
           packMembershipRequest(this.family, group, ifindex),
@@ -560,6 +597,17 @@ export class MrouteSocket {
         if (e.code !== "EADDRNOTAVAIL" && e.code !== "ENODEV" && e.code !== "ENOENT") throw e;
       }
     }
+    // Helper sockets left without memberships are closed.
+    for (const m of this.memberSockets.filter((x) => x.helper)) {
+      if ([...this.joined.values()].includes(m.fd)) continue;
+      netio.close(m.fd);
+      this.memberSockets.splice(this.memberSockets.indexOf(m), 1);
+    }
+  }
+
+  /** Number of sockets carrying report-group memberships (1 = the mroute socket alone). */
+  membershipSocketCount(): number {
+    return this.memberSockets.length;
   }
 
   // ---------------------------------------------------------- queries out
@@ -607,7 +655,9 @@ export class MrouteSocket {
       }
     };
     for (const e of this.mfcEntries()) attempt(() => this.delMfc(e.source, e.group));
-    for (const key of [...this.joined]) attempt(() => this.leaveReportGroups(Number(key.split("|")[0])));
+    for (const key of [...this.joined.keys()])
+      attempt(() => this.leaveReportGroups(Number(key.split("|")[0])));
+    for (const m of this.memberSockets.splice(0)) if (m.helper) attempt(() => netio.close(m.fd));
     for (const { ifindex } of this.vifs()) attempt(() => this.delVif(ifindex));
     attempt(() => netio.setsockopt(fd, this.level, this.v4 ? MRT_DONE : MRT6_DONE, 0));
     this.fd = -1;

@@ -246,6 +246,42 @@ test("IPv4 mroute socket in a namespace", { timeout: 120_000 }, async (t) => {
       },
     );
 
+    await t.test(
+      "report groups beyond igmp_max_memberships go on a helper socket and still deliver",
+      async () => {
+        // Negative control: h2 joined 239.1.2.4 earlier, but without a 224.0.0.22 join on dn2
+        // its IGMPv3 reports never reached the socket.
+        assert.ok(!agent.lines.some((l) => l.event === "packet" && l.ifname === "dn2"));
+        // dn1's two memberships already fill a limit of 2 on the mroute socket.
+        await topo.rtr.sysctl("net.ipv4.igmp_max_memberships", 2);
+        try {
+          await agent.call({ op: "joinReportGroups", name: "a", ifname: "dn2" });
+          assert.equal(await agent.call({ op: "membershipSocketCount", name: "a" }), 2);
+        } finally {
+          await topo.rtr.sysctl("net.ipv4.igmp_max_memberships", 20);
+        }
+        const igmp = await topo.rtr.readProc("/proc/net/igmp");
+        const dn2Block = igmp.split(/\n(?=\d)/).find((b) => /\bdn2\b/.test(b)) ?? "";
+        assert.match(dn2Block, /160000E0/);
+        const member = spawn(topo.h2, HOST, ["recv", "udp4", "239.6.6.6", "5003", topo.addr.h2.v4]);
+        await member.waitFor((l) => l.event === "ready", 20_000, "h2 member ready");
+        const report = await agent.waitFor(
+          (l) =>
+            l.event === "packet" &&
+            l.ifname === "dn2" &&
+            typeof l.payload === "string" &&
+            l.payload.startsWith("22") &&
+            reportRecords("ipv4", l.payload).some((r) => r.group === "239.6.6.6"),
+          10_000,
+          "h2's IGMPv3 report through the helper socket's 224.0.0.22 join",
+        );
+        assert.equal(report.source, topo.addr.h2.v4);
+        await member.stop();
+        await agent.call({ op: "leaveReportGroups", name: "a", ifname: "dn2" });
+        assert.equal(await agent.call({ op: "membershipSocketCount", name: "a" }), 1);
+      },
+    );
+
     await t.test("the 33rd VIF is refused with a message naming the 32-VIF limit", async () => {
       const names = Array.from({ length: 30 }, (_, i) => `va${i}`);
       const batch = names.map((n, i) => `link add ${n} type veth peer name vb${i}`).join("\n");

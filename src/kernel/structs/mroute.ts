@@ -32,6 +32,7 @@ export const IPPROTO_IP = 0;
 export const IPPROTO_IGMP = 2;
 export const IPPROTO_IPV6 = 41;
 export const IPPROTO_ICMPV6 = 58;
+export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
 
 /** IPv4 mroute socket options (level IPPROTO_IP), linux/mroute.h. */
