@@ -302,6 +302,34 @@ test("IPv4 mroute socket in a namespace", { timeout: 120_000 }, async (t) => {
       assert.equal(vifRows(await topo.rtr.readProc("/proc/net/ip_mr_vif")).length, 3);
     });
 
+    await t.test(
+      "an IGMPv2 host's report (to the group) and leave (to 224.0.0.2) reach onPacket",
+      async () => {
+        await topo.h1.sysctl("net.ipv4.conf.eth0.force_igmp_version", 2);
+        const G = "239.8.8.8";
+        const member = spawn(topo.h1, HOST, ["recv", "udp4", G, "5004", topo.addr.h1.v4]);
+        await member.waitFor((l) => l.event === "ready", 20_000, "v2 member ready");
+        const report = await agent.waitFor(
+          (l) => l.event === "packet" && (l.payload as string).startsWith("16") && l.destination === G,
+          10_000,
+          "IGMPv2 report",
+        );
+        assert.equal(report.ifname, "dn1");
+        assert.equal(report.source, topo.addr.h1.v4);
+        assert.equal(report.ttl, 1);
+        assert.equal(report.routerAlert, true);
+        await member.stop();
+        const leave = await agent.waitFor(
+          (l) =>
+            l.event === "packet" && (l.payload as string).startsWith("17") && l.destination === "224.0.0.2",
+          10_000,
+          "IGMPv2 leave",
+        );
+        assert.equal((leave.payload as string).slice(8), "ef080808");
+        await topo.h1.sysctl("net.ipv4.conf.eth0.force_igmp_version", 0);
+      },
+    );
+
     await t.test("close() removes every VIF and MFC entry and leaves the report groups", async () => {
       await agent.call({
         op: "setMfc",

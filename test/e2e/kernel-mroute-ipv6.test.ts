@@ -203,6 +203,30 @@ test("IPv6 mroute socket in a namespace", { timeout: 120_000 }, async (t) => {
       },
     );
 
+    await t.test("an MLDv1 host's report (to the group) and done (to ff02::2) reach onPacket", async () => {
+      await topo.h1.sysctl("net.ipv6.conf.eth0.force_mld_version", 1);
+      const G = "ff0e::8:8";
+      const member = spawn(topo.h1, HOST, ["recv", "udp6", G, "5004", "::%eth0"]);
+      await member.waitFor((l) => l.event === "ready", 20_000, "v1 member ready");
+      const report = await agent.waitFor(
+        (l) => l.event === "packet" && (l.payload as string).startsWith("83") && l.destination === G,
+        10_000,
+        "MLDv1 report",
+      );
+      assert.equal(report.ifname, "dn1");
+      assert.match(report.source as string, /^fe80::/);
+      assert.equal(report.ttl, 1);
+      assert.equal(report.routerAlert, true);
+      await member.stop();
+      const done = await agent.waitFor(
+        (l) => l.event === "packet" && (l.payload as string).startsWith("84") && l.destination === "ff02::2",
+        10_000,
+        "MLDv1 done",
+      );
+      assert.equal((done.payload as string).slice(16), Buffer.from(ipv6ToBytes(G)).toString("hex"));
+      await topo.h1.sysctl("net.ipv6.conf.eth0.force_mld_version", 0);
+    });
+
     await t.test("close() removes every MIF and MFC entry and leaves the report groups", async () => {
       await agent.call({
         op: "setMfc",
