@@ -1,0 +1,128 @@
+/**
+ * Interfaces that come and go (issue 2 item 6, issue 4 item 4): a downstream that appears
+ * after start, a downstream deleted and re-created, an upstream re-created under the same
+ * name with a new address (PPPoE reconnect). Checked against /proc and against receivers.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startReceiver, startSender } from "../../src/lab/hosts.js";
+import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { startDaemon, writeConfig } from "../support/daemon.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function vifNames(proc: string): string[] {
+  return proc
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[1])
+    .filter((n): n is string => n !== undefined && n.length > 0)
+    .sort();
+}
+
+async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs = 8000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (await cond()) return Date.now() - t0;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Re-creates a lab link (both ends) with the topology's addresses. */
+async function relink(topo: Topology, rtrIf: string, host: "h1" | "h2" | "up", v4: string, v6: string) {
+  const ns = topo[host];
+  await topo.lab.addLink(topo.rtr, rtrIf, ns, "eth0");
+  await topo.rtr.addAddress(rtrIf, `${v4}.1/24`);
+  await topo.rtr.addAddress(rtrIf, `${v6}:1/64`);
+  await ns.addAddress("eth0", `${v4}.2/24`);
+  await ns.addAddress("eth0", `${v6}:2/64`);
+  await ns.ip("route", "replace", "default", "via", `${v4}.1`);
+  await ns.ip("-6", "route", "replace", "default", "via", `${v6}:1`);
+}
+
+const YAML = `
+igmp: { version: 3, query-max-response-time: 1, query-interval: 10 }
+mld: { version: 2, query-max-response-time: 1, query-interval: 10 }
+upstream: up0
+downstream: [dn1, dn2]
+`;
+
+describe("interfaces that come and go", { timeout: 120_000 }, () => {
+  let topo: Topology;
+  before(async () => {
+    topo = await buildTopology();
+  });
+  after(async () => {
+    await topo?.destroy();
+  });
+
+  it("picks up a late downstream, survives a downstream and an upstream being re-created", async () => {
+    // dn2 does not exist when the daemon starts.
+    await topo.rtr.ip("link", "del", "dn2");
+    const conf = writeConfig("if.yaml", YAML);
+    const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
+    const recv = startReceiver(topo.h1, "239.5.5.5");
+    const sender = startSender(topo.up, "239.5.5.5", { intervalMs: 20 });
+    try {
+      await d.waitFor((l) => /waiting/.test(l.msg) && l.interface === "dn2", 8000, "a 'waiting for dn2' line");
+      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), ["dn1", "up0"]);
+
+      await relink(topo, "dn2", "h2", "10.12.0", "fd00:12:");
+      await d.waitFor((l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv4", 8000, "dn2 attached");
+      await d.waitFor((l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv6", 8000, "dn2 attached (v6)");
+      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), ["dn1", "dn2", "up0"]);
+      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip6_mr_vif")), ["dn1", "dn2", "up0"]);
+
+      // Stream flows to h1.
+      await waitUntil("stream on h1", async () => recv.packets.length > 5);
+
+      // dn1 vanishes: its VIF goes, then comes back with the link and is queried again.
+      await topo.rtr.ip("link", "del", "dn1");
+      await d.waitFor((l) => l.msg === "interface detached" && l.interface === "dn1", 8000, "dn1 detached");
+      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), ["dn2", "up0"]);
+      await recv.stop();
+      const recv2 = startReceiver(topo.h1, "239.5.5.5");
+      const attachedBefore = d.lines.filter((l) => l.msg === "interface attached" && l.interface === "dn1").length;
+      await relink(topo, "dn1", "h1", "10.11.0", "fd00:11:");
+      await d.waitFor(
+        (l) =>
+          l.msg === "interface attached" &&
+          l.interface === "dn1" &&
+          d.lines.filter((x) => x.msg === "interface attached" && x.interface === "dn1").length > attachedBefore,
+        8000,
+        "dn1 re-attached",
+      );
+      const resumed = await waitUntil("stream back on h1", async () => recv2.packets.length > 5, 10_000);
+      process.stdout.write(`# h1 receiving again ${resumed} ms after dn1 was re-created\n`);
+
+      // PPPoE-like: the upstream is deleted and re-created under the same name with a new address.
+      await topo.rtr.ip("link", "del", "up0");
+      await sender.stop();
+      await d.waitFor((l) => l.msg === "interface detached" && l.interface === "up0", 8000, "up0 detached");
+      const t0 = Date.now();
+      await topo.lab.addLink(topo.rtr, "up0", topo.up, "eth0");
+      await topo.rtr.addAddress("up0", "10.10.0.100/24");
+      await topo.rtr.addAddress("up0", "fd00:10::100/64");
+      await topo.up.addAddress("eth0", "10.10.0.2/24");
+      await topo.up.addAddress("eth0", "fd00:10::2/64");
+      await topo.up.ip("route", "replace", "default", "via", "10.10.0.100");
+      const n0 = recv2.packets.length;
+      const sender2 = startSender(topo.up, "239.5.5.5", { intervalMs: 20 });
+      try {
+        await waitUntil("stream resumes after the upstream came back", async () => recv2.packets.length > n0 + 5, 10_000);
+        process.stdout.write(`# stream resumed ${Date.now() - t0} ms after the upstream was re-created\n`);
+        const igmp = await topo.rtr.readProc("/proc/net/igmp");
+        assert.match(igmp, /up0[\s\S]*050505EF/, "membership re-announced on the new up0");
+      } finally {
+        await sender2.stop();
+        await recv2.stop();
+      }
+    } finally {
+      await sender.stop();
+      await recv.stop();
+      assert.equal(await d.stop(), 0);
+    }
+    assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), []);
+  });
+});
