@@ -94,6 +94,7 @@ import {
   SOCK_DGRAM,
   SOCK_RAW,
 } from "./structs/mroute.js";
+import { SO_RCVBUF, SO_RCVBUFFORCE, SOL_SOCKET } from "./structs/netlink.js";
 import {
   AF_INET,
   AF_INET6,
@@ -132,7 +133,20 @@ export type Upcall = {
 export interface MrouteOpenOptions {
   /** Multicast routing table id (MRT_TABLE / MRT6_TABLE); null = the default table. */
   table: number | null;
+  /** Requested socket receive buffer in bytes (default RECEIVE_BUFFER_BYTES). */
+  receiveBuffer?: number;
 }
+
+/**
+ * Receive buffer requested for the mroute socket. A burst of reports (10,000 hosts answering
+ * a general query, or a flood of joins after an outage) arrives faster than the daemon
+ * parses it; with the kernel default (net.core.rmem_default, 208 KiB, about 200 small
+ * datagrams on a veth) the raw socket drops the rest (/proc/net/raw "drops") and those
+ * groups are only learned at the next query, 125 s later. 8 MiB (the kernel doubles it to
+ * 16 MiB of skb truesize) holds a back-to-back burst of 10,000 one-record reports. It is a
+ * cap, not an allocation: memory is charged only while datagrams wait.
+ */
+export const RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** MLD message types passed by the ICMPv6 filter (RFC 2710 §3, RFC 9777 §5). */
 const MLD_TYPES = [130, 131, 132, 143] as const;
@@ -241,6 +255,7 @@ export class MrouteSocket {
         set("IPV6_HOPOPTS", level, IPV6_HOPOPTS, IPV6_ROUTER_ALERT_HOPOPTS);
         set("ICMP6_FILTER", IPPROTO_ICMPV6, ICMP6_FILTER, packIcmp6FilterPassOnly(MLD_TYPES));
       }
+      sizeReceiveBuffer(fd, opts.receiveBuffer ?? RECEIVE_BUFFER_BYTES);
     } catch (err) {
       netio.close(fd);
       throw err;
@@ -248,6 +263,17 @@ export class MrouteSocket {
     const sock = new MrouteSocket(family, opts.table, fd);
     netio.pollStart(fd, (readable) => sock.onReadable(readable));
     return sock;
+  }
+
+  /**
+   * The socket's receive buffer as the kernel holds it (SO_RCVBUF read back: twice the
+   * requested size, capped by net.core.rmem_max unless SO_RCVBUFFORCE was allowed).
+   */
+  receiveBufferBytes(): number {
+    const fd = this.ensureOpen("reading the receive buffer size");
+    const b = Buffer.alloc(4);
+    netio.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, b);
+    return b.readInt32LE(0);
   }
 
   private get v4(): boolean {
@@ -670,6 +696,19 @@ export class MrouteSocket {
   /** True until `close()`. */
   get isOpen(): boolean {
     return this.fd >= 0;
+  }
+}
+
+/**
+ * Sets the receive buffer: SO_RCVBUFFORCE (needs CAP_NET_ADMIN, which the daemon has for
+ * MRT_INIT anyway; ignores net.core.rmem_max), falling back to SO_RCVBUF (silently capped
+ * by rmem_max) without it. Users never have to raise sysctls for bursts.
+ */
+function sizeReceiveBuffer(fd: number, bytes: number): void {
+  try {
+    netio.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes);
+  } catch {
+    netio.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, bytes);
   }
 }
 
