@@ -1,0 +1,96 @@
+/**
+ * Issue 4: a join into a stream that already flows is served with the next packets, not
+ * after a new upcall (the C IMProxy took up to 10 s here).
+ *
+ * Why it can work: the kernel upcalls NOCACHE for the first packet of (S,G) even with no
+ * receiver; the daemon installs the entry with no outgoing VIF (src/proxy/forwarding.ts), so
+ * a join only has to update the entry and the next packet of the stream goes out.
+ *
+ * Measure: a probe on h1 (test/support/probe.ts) joins with a plain socket, takes the time
+ * when addMembership returns and when the first datagram arrives (same host clock), leaves,
+ * waits until the link is quiet (fast leave makes that quick), 20 times per family. The
+ * stream runs at 10 ms intervals, so the first packet must come within 2 intervals (< 25 ms).
+ * The probe also sees the host's report leave the link, which splits the time into the host
+ * kernel's own report delay and what follows it (proxy + waiting for the next packet).
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it, type TestContext } from "node:test";
+import { startSender, type Sender } from "../../src/lab/hosts.js";
+import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
+import { percentile, type ProbeTry, runProbe } from "../support/probe.js";
+
+const INTERVAL_MS = 10;
+const TRIES = 20;
+const BOUND_MS = 25;
+const CONFIG =
+  "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\nquickleave enable\n";
+
+function summary(values: number[]): string {
+  const f = (n: number) => n.toFixed(1);
+  return `p50 ${f(percentile(values, 50))} p95 ${f(percentile(values, 95))} max ${f(Math.max(...values))} ms`;
+}
+
+/** Waits until `ip mroute show` lists (source, group): the NOCACHE upcall was handled. */
+async function waitForEntry(topo: Topology, v6: boolean, source: string, group: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { stdout } = await topo.rtr.ip(...(v6 ? ["-6"] : []), "mroute", "show");
+    if (stdout.includes(`(${source},${group})`) || stdout.includes(`(${source}, ${group})`)) return;
+    if (Date.now() > deadline) throw new Error(`no forwarding entry (${source},${group}); mroute:\n${stdout}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function check(t: TestContext, family: string, tries: ProbeTry[]): void {
+  const missing = tries.filter((x) => x.joinMs === null).length;
+  assert.equal(tries.length, TRIES);
+  assert.equal(missing, 0, `${missing} of ${TRIES} joins got no packet at all`);
+  const join = tries.map((x) => x.joinMs!);
+  const report = tries.flatMap((x) => (x.reportMs === null ? [] : [x.reportMs]));
+  const rest = tries.flatMap((x) => (x.reportMs === null ? [] : [x.joinMs! - x.reportMs]));
+  t.diagnostic(`${family} join -> first packet: ${summary(join)}`);
+  t.diagnostic(`${family}   host kernel's report delay: ${summary(report)}`);
+  t.diagnostic(`${family}   report on the link -> first packet (proxy + next packet): ${summary(rest)}`);
+  t.diagnostic(`${family}   all: ${join.map((v) => v.toFixed(1)).join(" ")}`);
+  const slow = join.filter((v) => v >= BOUND_MS);
+  assert.deepEqual(slow, [], `joins served in ${BOUND_MS} ms or more (2 packet intervals): ${slow.join(", ")}`);
+}
+
+describe("join into a flowing stream (fast leave on, stream every 10 ms)", { timeout: 120_000 }, () => {
+  let topo: Topology;
+  let daemon: DaemonRun | undefined;
+  const senders: Sender[] = [];
+
+  before(async () => {
+    topo = await buildTopology();
+    daemon = startDaemon(topo.rtr, ["-c", writeConfig("latency.conf", CONFIG), "-d", "3"]);
+    for (const family of ["ipv4", "ipv6"]) {
+      await daemon.waitFor(
+        (l) => l.msg === "querier status" && l.family === family && l.interface === "dn1" && l.querier === true,
+        10_000,
+        `${family} querier on dn1`,
+      );
+    }
+  });
+  after(async () => {
+    for (const s of senders.splice(0)) await s.stop();
+    const code = await daemon?.stop();
+    await topo?.destroy();
+    assert.equal(code, 0, `daemon exit code; stderr:\n${daemon?.stderr().slice(-2000)}`);
+  });
+
+  it("IPv4: the first packet reaches a new receiver within 2 intervals, 20 times out of 20", async (t) => {
+    senders.push(startSender(topo.up, "239.1.2.3", { intervalMs: INTERVAL_MS, port: 5001 }));
+    await waitForEntry(topo, false, topo.addr.up.v4, "239.1.2.3");
+    const tries = await runProbe(topo.h1, { group: "239.1.2.3", port: 5001, tries: TRIES });
+    check(t, "IPv4", tries);
+  });
+
+  it("IPv6: the first packet reaches a new receiver within 2 intervals, 20 times out of 20", async (t) => {
+    senders.push(startSender(topo.up, "ff05::1:2", { intervalMs: INTERVAL_MS, port: 5002 }));
+    await waitForEntry(topo, true, topo.addr.up.v6, "ff05::1:2");
+    const tries = await runProbe(topo.h1, { group: "ff05::1:2", port: 5002, tries: TRIES });
+    check(t, "IPv6", tries);
+  });
+});
