@@ -37,7 +37,8 @@ async function waitForEntry(topo: Topology, v6: boolean, source: string, group: 
   for (;;) {
     const { stdout } = await topo.rtr.ip(...(v6 ? ["-6"] : []), "mroute", "show");
     if (stdout.includes(`(${source},${group})`) || stdout.includes(`(${source}, ${group})`)) return;
-    if (Date.now() > deadline) throw new Error(`no forwarding entry (${source},${group}); mroute:\n${stdout}`);
+    if (Date.now() > deadline)
+      throw new Error(`no forwarding entry (${source},${group}); mroute:\n${stdout}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -54,7 +55,11 @@ function check(t: TestContext, family: string, tries: ProbeTry[]): void {
   t.diagnostic(`${family}   report on the link -> first packet (proxy + next packet): ${summary(rest)}`);
   t.diagnostic(`${family}   all: ${join.map((v) => v.toFixed(1)).join(" ")}`);
   const slow = join.filter((v) => v >= BOUND_MS);
-  assert.deepEqual(slow, [], `joins served in ${BOUND_MS} ms or more (2 packet intervals): ${slow.join(", ")}`);
+  assert.deepEqual(
+    slow,
+    [],
+    `joins served in ${BOUND_MS} ms or more (2 packet intervals): ${slow.join(", ")}`,
+  );
 }
 
 describe("join into a flowing stream (fast leave on, stream every 10 ms)", { timeout: 120_000 }, () => {
@@ -67,7 +72,8 @@ describe("join into a flowing stream (fast leave on, stream every 10 ms)", { tim
     daemon = startDaemon(topo.rtr, ["-c", writeConfig("latency.conf", CONFIG), "-d", "3"]);
     for (const family of ["ipv4", "ipv6"]) {
       await daemon.waitFor(
-        (l) => l.msg === "querier status" && l.family === family && l.interface === "dn1" && l.querier === true,
+        (l) =>
+          l.msg === "querier status" && l.family === family && l.interface === "dn1" && l.querier === true,
         10_000,
         `${family} querier on dn1`,
       );
