@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+/**
+ * The `improxy` command line.
+ *
+ *   improxy -c FILE [-d 0..5] [-p PIDFILE] [--log-format pretty|json]   run the proxy (as IMProxy)
+ *   improxy -v | -h
+ *   improxy check-config FILE [--json]     validate, print the effective config
+ *   improxy mcast -m GROUP -r|-s [...]     multicast test receiver / sender (mcast_test.py)
+ *   improxy lab [--duration S]             network-namespace demo
+ *
+ * Room is kept for the control-socket commands of issue 5 (`status`, `show`, `reload`):
+ * each is one more file under commands/ and one `program.command(...)` below.
+ */
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { Command, CommanderError, Option } from "commander";
+import { DEFAULT_DEBUG_LEVEL, parseDebugLevel, parseLogFormat } from "./args.js";
+import { checkConfigCommand } from "./commands/check-config.js";
+import { daemonCommand, type Printer } from "./commands/daemon.js";
+import { labCommand } from "./commands/lab.js";
+import { mcastCommand } from "./commands/mcast.js";
+import type { RawMcastOptions } from "./mcast/options.js";
+import { packageVersion } from "./version.js";
+
+export interface CliIo {
+  stdout: Printer;
+  stderr: Printer;
+  stderrIsTty: boolean;
+}
+
+const defaultIo: CliIo = {
+  stdout: (l) => process.stdout.write(`${l}\n`),
+  stderr: (l) => process.stderr.write(`${l}\n`),
+  stderrIsTty: process.stderr.isTTY === true,
+};
+
+/** Parses `argv` (without node and script) and runs the command; resolves with the exit code. */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  let code = 0;
+  const program = new Command("improxy")
+    .description("IGMP/MLD multicast proxy (RFC 4605), a drop-in for IMProxy")
+    .configureOutput({
+      writeOut: (s) => io.stdout(s.trimEnd()),
+      writeErr: (s) => io.stderr(s.trimEnd()),
+    })
+    .exitOverride()
+    .helpOption("-h, --help", "show this help")
+    .version(packageVersion(), "-v, --version", "print the version")
+    .option("-c, --config <file>", "config file (IMProxy format, or YAML when named *.yaml / *.yml)")
+    .option("-d, --debug <level>", "log level 0 fatal, 1 error, 2 warning, 3 info, 4 debug, 5 trace", String(DEFAULT_DEBUG_LEVEL))
+    .option("-p, --pidfile <file>", "write the pid here; removed on exit")
+    .addOption(
+      new Option("--log-format <format>", "pretty or json (default: pretty on a terminal, else json)").choices([
+        "pretty",
+        "json",
+      ]),
+    )
+    .allowExcessArguments()
+    .action(async (opts: { config?: string; debug: string; pidfile?: string; logFormat?: string }) => {
+      const stray = program.args[0];
+      if (stray !== undefined) {
+        program.error(`improxy: unknown command "${stray}" (commands: check-config, mcast, lab; see improxy -h)`);
+      }
+      if (opts.config === undefined) {
+        program.help({ error: true });
+      }
+      const level = parseDebugLevel(opts.debug);
+      if (typeof level === "string") program.error(`improxy: ${level}`);
+      const format = parseLogFormat(opts.logFormat, io.stderrIsTty);
+      if (format !== "pretty" && format !== "json") program.error(`improxy: ${format}`);
+      code = await daemonCommand(
+        { configFile: opts.config!, debugLevel: level as number, pidFile: opts.pidfile, logFormat: format as "pretty" | "json" },
+        io.stderr,
+      );
+    });
+
+  program
+    .command("check-config")
+    .description("validate a config file and print the effective configuration")
+    .argument("<file>", "config file")
+    .option("--json", "print the effective configuration as JSON")
+    .action((file: string, opts: { json?: boolean }) => {
+      code = checkConfigCommand(file, opts.json === true, io.stdout, io.stderr);
+    });
+
+  program
+    .command("mcast")
+    .description("multicast test tool: join and print (-r) or send numbered, timestamped datagrams (-s)")
+    .requiredOption("-m, --group <group>", "multicast group (IPv4 or IPv6)")
+    .option("-r, --receive", "join the group and print one line per datagram")
+    .option("-s, --send", "send datagrams to the group")
+    .option("--source <address>", "receiver: source-specific join (S,G) instead of (*,G)")
+    .option("--interface <ifname>", "interface to join on / send from")
+    .option("--port <port>", "UDP port (default 5001)")
+    .option("--bind <address>", "sender: source address to send from")
+    .option("--ttl <n>", "sender: TTL / hop limit (default 16)")
+    .option("--interval <ms>", "sender: milliseconds between datagrams (default 100)")
+    .option("--count <n>", "stop after N datagrams sent or received (default: no limit)")
+    .option("--duration <seconds>", "stop after S seconds (default: no limit)")
+    .option("--size <bytes>", "sender: datagram size, at least 20 (default 20)")
+    .option("--id <n>", "sender: sender id carried in each datagram (default random)")
+    .option("--json", "one JSON object per line")
+    .action(async (opts: RawMcastOptions) => {
+      code = await mcastCommand(opts, io.stdout, io.stderr);
+    });
+
+  program
+    .command("lab")
+    .description("build the network-namespace lab, run the proxy in it and show the result")
+    .option("--duration <seconds>", "seconds to run before the summary (0 = until Ctrl-C)")
+    .action(async (opts: { duration?: string }) => {
+      code = await labCommand(opts.duration, io.stderr);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    throw err;
+  }
+  return code;
+}
+
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`improxy: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
