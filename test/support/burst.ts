@@ -142,12 +142,18 @@ export function rawSockets(proc: string): RawSocketLine[] {
   return out;
 }
 
-/** Number of groups joined on `dev` in /proc/net/igmp (IPv4) or /proc/net/igmp6 (IPv6). */
-export function groupsOnDevice(family: Family, proc: string, dev: string): number {
-  let n = 0;
+/**
+ * Groups joined on `dev` in /proc/net/igmp (IPv4, dotted) or /proc/net/igmp6 (IPv6, as the
+ * file prints them: 32 hex digits, e.g. "ff050000000000000000000000010002").
+ */
+export function groupsOnDevice(family: Family, proc: string, dev: string): string[] {
+  const out: string[] = [];
   if (family === "ipv6") {
-    for (const line of proc.split("\n")) if (line.trim().split(/\s+/)[1] === dev) n++;
-    return n;
+    for (const line of proc.split("\n")) {
+      const f = line.trim().split(/\s+/);
+      if (f[1] === dev && f[2] !== undefined) out.push(f[2]);
+    }
+    return out;
   }
   let inDev = false;
   for (const line of proc.split("\n").slice(1)) {
@@ -156,9 +162,21 @@ export function groupsOnDevice(family: Family, proc: string, dev: string): numbe
       inDev = m[1] === dev;
       continue;
     }
-    if (inDev && /^\s+[0-9A-F]{8}\s/.test(line)) n++;
+    const g = /^\s+([0-9A-F]{8})\s/.exec(line);
+    if (inDev && g) {
+      // Printed in host byte order (little-endian here).
+      const n = Number.parseInt(g[1]!, 16);
+      out.push([n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join("."));
+    }
   }
-  return n;
+  return out;
+}
+
+/** Whether a group printed by `groupsOnDevice` is one of `groupAt`'s test groups. */
+export function isTestGroup(family: Family, printed: string): boolean {
+  if (family === "ipv6") return printed.startsWith("ff05");
+  const [a, b] = printed.split(".").map(Number);
+  return a === 239 && b !== undefined && b >= 16 && b < 32;
 }
 
 /** Child side: opens the raw socket in the current namespace and sends the burst. */

@@ -1,0 +1,137 @@
+/**
+ * Issue 4: scale, with the kernel's DEFAULT sysctls (igmp_max_memberships 20, rmem_default
+ * 208 KiB, nothing raised by the test).
+ *
+ * h1 sends crafted IGMPv3 / MLDv2 reports (test/support/burst.ts: raw socket, TTL / hop
+ * limit 1, Router Alert, to 224.0.0.22 / ff02::16), and the router namespace's kernel is
+ * the judge:
+ *  - 10,000 groups in reports of 100 records each are all joined on the upstream interface
+ *    (/proc/net/igmp, /proc/net/igmp6) within 2 s of the last report;
+ *  - a burst of 10,000 one-group reports sent back to back is absorbed with zero drops at
+ *    the daemon's raw socket (/proc/net/raw, /proc/net/raw6 "drops"), and all 10,000 groups
+ *    are learned (joined upstream).
+ * The daemon runs at -d 2 (warnings): at -d 4 it would log every report.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import type { Family } from "../../src/wire/types.js";
+import {
+  groupsOnDevice,
+  isTestGroup,
+  type RawSocketLine,
+  rawSockets,
+  sendReports,
+} from "../support/burst.js";
+import { type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
+
+const GROUPS = 10_000;
+const CONFIG = "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n";
+const IGMP = { ipv4: "/proc/net/igmp", ipv6: "/proc/net/igmp6" } as const;
+const RAW = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" } as const;
+const REPORT_GROUP = { ipv4: "224.0.0.22", ipv6: "ff020000000000000000000000000016" } as const;
+/** IGMP / ICMPv6: the protocol of the daemon's mroute socket. */
+const PROTOCOL = { ipv4: 2, ipv6: 58 } as const;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function testGroupsUpstream(topo: Topology, family: Family): Promise<number> {
+  const groups = groupsOnDevice(family, await topo.rtr.readProc(IGMP[family]), "up0");
+  return groups.filter((g) => isTestGroup(family, g)).length;
+}
+
+/** The daemon's mroute socket line in /proc/net/raw(6) (the only raw socket of its protocol). */
+async function daemonSocket(topo: Topology, family: Family): Promise<RawSocketLine> {
+  const lines = rawSockets(await topo.rtr.readProc(RAW[family])).filter(
+    (l) => l.protocol === PROTOCOL[family],
+  );
+  assert.equal(lines.length, 1, `one raw socket of protocol ${PROTOCOL[family]} in the router namespace`);
+  return lines[0]!;
+}
+
+/** Starts the daemon and waits until it listens for reports on dn1 (report group joined). */
+async function startProxy(topo: Topology, family: Family): Promise<DaemonRun> {
+  const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.conf", CONFIG), "-d", "2"]);
+  const deadline = Date.now() + 10_000;
+  while (
+    !groupsOnDevice(family, await topo.rtr.readProc(IGMP[family]), "dn1").includes(REPORT_GROUP[family])
+  ) {
+    if (Date.now() > deadline || d.proc.exitCode !== null) {
+      await d.stop();
+      throw new Error(`daemon not listening for reports on dn1; stderr:\n${d.stderr().slice(-2000)}`);
+    }
+    await sleep(50);
+  }
+  return d;
+}
+
+/** Polls the upstream interface until all test groups are joined; resolves with Date.now() then. */
+async function waitAllJoined(topo: Topology, family: Family, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await testGroupsUpstream(topo, family);
+    const t = Date.now();
+    if (n >= GROUPS) return t;
+    if (t > deadline) throw new Error(`only ${n} of ${GROUPS} groups joined upstream after ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}
+
+async function stopProxy(d: DaemonRun): Promise<void> {
+  const code = await d.stop();
+  assert.equal(code, 0, `daemon exit code; stderr:\n${d.stderr().slice(-2000)}`);
+}
+
+describe("scale: 10,000 groups and report bursts, default sysctls", { timeout: 240_000 }, () => {
+  let topo: Topology;
+  before(async () => {
+    topo = await buildTopology();
+    const max = (await topo.rtr.readProc("/proc/sys/net/ipv4/igmp_max_memberships")).trim();
+    assert.equal(max, "20", "the router namespace runs with the default igmp_max_memberships");
+  });
+  after(async () => {
+    await topo?.destroy();
+  });
+
+  for (const family of ["ipv4", "ipv6"] as const) {
+    const proto = family === "ipv4" ? "IGMPv3" : "MLDv2";
+
+    it(`${family}: 10,000 groups in ${proto} reports of 100 records are all joined upstream within 2 s of the last report`, async (t) => {
+      const d = await startProxy(topo, family);
+      try {
+        assert.equal(await testGroupsUpstream(topo, family), 0);
+        const sent = await sendReports(topo.h1, { family, count: GROUPS, recordsPerReport: 100 });
+        assert.equal(sent.reports, 100);
+        const doneAt = await waitAllJoined(topo, family, 20_000);
+        const ms = doneAt - sent.lastSentAt;
+        t.diagnostic(`${family}: ${GROUPS} groups joined upstream ${ms} ms after the last of 100 reports`);
+        assert.ok(ms < 2000, `all groups joined upstream ${ms} ms after the last report (bound 2000 ms)`);
+        assert.equal((await daemonSocket(topo, family)).drops, 0, "no report dropped at the daemon's socket");
+      } finally {
+        await stopProxy(d);
+      }
+      assert.equal(await testGroupsUpstream(topo, family), 0, "every group left upstream on shutdown");
+    });
+
+    it(`${family}: a burst of 10,000 one-group ${proto} reports is absorbed with zero drops and every group learned`, async (t) => {
+      const d = await startProxy(topo, family);
+      try {
+        const before = await daemonSocket(topo, family);
+        assert.equal(before.drops, 0);
+        const sent = await sendReports(topo.h1, { family, count: GROUPS, recordsPerReport: 1 });
+        assert.equal(sent.reports, GROUPS);
+        const doneAt = await waitAllJoined(topo, family, 30_000);
+        const sock = await daemonSocket(topo, family);
+        const rate = GROUPS / ((doneAt - sent.lastSentAt + sent.elapsedMs) / 1000);
+        t.diagnostic(
+          `${family}: ${GROUPS} reports sent in ${sent.elapsedMs.toFixed(0)} ms (${sent.retries} send retries); ` +
+            `all joined upstream ${doneAt - sent.lastSentAt} ms after the last (>= ${rate.toFixed(0)} reports/s); ` +
+            `socket drops ${sock.drops}`,
+        );
+        assert.equal(sock.drops, 0, "the daemon's raw socket dropped reports (receive buffer too small?)");
+      } finally {
+        await stopProxy(d);
+      }
+    });
+  }
+});
