@@ -133,5 +133,36 @@ describe("scale: 10,000 groups and report bursts, default sysctls", { timeout: 2
         await stopProxy(d);
       }
     });
+
+    it(`${family}: the socket's receive buffer alone holds a 10,000-report burst (daemon stopped while it arrives)`, async (t) => {
+      // Independent of CPU speed: nothing is read during the burst, so only the buffer
+      // the daemon sized at start (SO_RCVBUFFORCE) stands between the burst and drops.
+      const d = await startProxy(topo, family);
+      let stopped = false;
+      try {
+        d.proc.kill("SIGSTOP");
+        stopped = true;
+        const sent = await sendReports(topo.h1, { family, count: GROUPS, recordsPerReport: 1, base: 50_000 });
+        assert.equal(sent.reports, GROUPS);
+        const queued = await daemonSocket(topo, family);
+        d.proc.kill("SIGCONT");
+        stopped = false;
+        t.diagnostic(
+          `${family}: ${queued.rxQueue} bytes queued for ${GROUPS} reports, drops ${queued.drops}`,
+        );
+        assert.equal(queued.drops, 0, "reports dropped while the daemon was not reading");
+        assert.ok(queued.rxQueue > 0, "the burst waited in the socket's queue");
+        const deadline = Date.now() + 30_000;
+        let n = await testGroupsUpstream(topo, family);
+        while (n < GROUPS && Date.now() < deadline) {
+          await sleep(50);
+          n = await testGroupsUpstream(topo, family);
+        }
+        assert.equal(n, GROUPS, "every queued report was processed once the daemon ran again");
+      } finally {
+        if (stopped) d.proc.kill("SIGCONT");
+        await stopProxy(d);
+      }
+    });
   }
 });
