@@ -301,6 +301,10 @@ export class FamilyProxy {
       // Upstream: the kernel's host stack answers queries there; never treat upstream
       // reports as downstream membership (the C IMProxy did, with sticky joins).
       this.counters.upstreamPackets++;
+      this.log.debug(
+        { interface: link.name, source: p.source, type: p.payload[0], upstreamPackets: this.counters.upstreamPackets },
+        "ignored on the upstream interface",
+      );
       return;
     }
     const res = parse(
