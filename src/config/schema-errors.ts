@@ -1,6 +1,7 @@
 /** Turns ajv errors into one-line, human reasons ("`query-interval` must be an integer ..."). */
 import type { ErrorObject } from "ajv/dist/2020.js";
 import { checkInterfaceName } from "./interface-name.js";
+import { CONFIG_SCHEMA } from "./schema.js";
 import type { DataPath } from "./yaml-locator.js";
 
 interface SchemaNode {
@@ -107,6 +108,14 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
     case "if":
       return null;
     case "type":
+      if (err.parentSchema === CONFIG_SCHEMA.$defs.downstreamObject) {
+        return {
+          path,
+          wholeFile: false,
+          reason: `${name} must be an interface name or a mapping with \`name\`, got ${showValue(err.data)}`,
+        };
+      }
+      return { path, wholeFile: false, reason: `${name} must be ${describeSchema(parent)}, got ${showValue(err.data)}` };
     case "enum":
     case "minimum":
     case "maximum":
@@ -147,7 +156,7 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
     case "pattern":
     case "maxLength":
     case "minLength": {
-      if (err.schemaPath.includes("ifname") && typeof err.data === "string") {
+      if (err.parentSchema === CONFIG_SCHEMA.$defs.ifname && typeof err.data === "string") {
         const why = checkInterfaceName(err.data);
         if (why) return { path, wholeFile: false, reason: why };
       }
