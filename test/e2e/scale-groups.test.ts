@@ -17,11 +17,12 @@ import { after, before, describe, it } from "node:test";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { Family } from "../../src/wire/types.js";
 import {
+  countTestGroups,
   groupsOnDevice,
-  isTestGroup,
   type RawSocketLine,
   rawSockets,
   sendReports,
+  waitForTestGroups,
 } from "../support/burst.js";
 import { type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
 
@@ -35,9 +36,8 @@ const PROTOCOL = { ipv4: 2, ipv6: 58 } as const;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function testGroupsUpstream(topo: Topology, family: Family): Promise<number> {
-  const groups = groupsOnDevice(family, await topo.rtr.readProc(IGMP[family]), "up0");
-  return groups.filter((g) => isTestGroup(family, g)).length;
+function testGroupsUpstream(topo: Topology, family: Family): Promise<number> {
+  return countTestGroups(topo.rtr, family, "up0");
 }
 
 /** The daemon's mroute socket line in /proc/net/raw(6) (the only raw socket of its protocol). */
@@ -66,15 +66,8 @@ async function startProxy(topo: Topology, family: Family): Promise<DaemonRun> {
 }
 
 /** Polls the upstream interface until all test groups are joined; resolves with Date.now() then. */
-async function waitAllJoined(topo: Topology, family: Family, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const n = await testGroupsUpstream(topo, family);
-    const t = Date.now();
-    if (n >= GROUPS) return t;
-    if (t > deadline) throw new Error(`only ${n} of ${GROUPS} groups joined upstream after ${timeoutMs} ms`);
-    await sleep(25);
-  }
+function waitAllJoined(topo: Topology, family: Family, timeoutMs: number): Promise<number> {
+  return waitForTestGroups(topo.rtr, family, "up0", GROUPS, timeoutMs);
 }
 
 async function stopProxy(d: DaemonRun): Promise<void> {

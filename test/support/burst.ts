@@ -179,6 +179,35 @@ export function isTestGroup(family: Family, printed: string): boolean {
   return a === 239 && b !== undefined && b >= 16 && b < 32;
 }
 
+const IGMP_PROC: Record<Family, string> = { ipv4: "/proc/net/igmp", ipv6: "/proc/net/igmp6" };
+
+/** Number of `groupAt` test groups joined on `dev` in the namespace's kernel. */
+export async function countTestGroups(ns: Netns, family: Family, dev: string): Promise<number> {
+  const groups = groupsOnDevice(family, await ns.readProc(IGMP_PROC[family]), dev);
+  return groups.filter((g) => isTestGroup(family, g)).length;
+}
+
+/**
+ * Polls until at least `count` test groups are joined on `dev`; resolves with Date.now()
+ * at the poll that saw them (host clock). Rejects after `timeoutMs`, naming how many were.
+ */
+export async function waitForTestGroups(
+  ns: Netns,
+  family: Family,
+  dev: string,
+  count: number,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await countTestGroups(ns, family, dev);
+    const t = Date.now();
+    if (n >= count) return t;
+    if (t > deadline) throw new Error(`only ${n} of ${count} groups joined on ${dev} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Child side: opens the raw socket in the current namespace and sends the burst. */
 async function runChild(opts: BurstOptions): Promise<BurstResult> {
   const v4 = opts.family === "ipv4";

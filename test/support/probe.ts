@@ -54,6 +54,8 @@ export interface ProbeTry {
    * joinedAt, ms (integer resolution of the sender's clock); null if not a lab datagram.
    */
   firstSentMs: number | null;
+  /** ms from dropMembership returning to the host's leave report on the link; null if not seen. */
+  leaveReportMs: number | null;
 }
 
 /** Runs the probe inside `ns`; resolves with one entry per try. */
@@ -197,6 +199,8 @@ async function runChild(opts: ProbeOptions): Promise<void> {
     sock.addMembership(opts.group, ifaddr);
     const joinedAt = now();
     const firstAt = await first;
+    const joinReport = lastReport;
+    lastReport = 0;
     sock.dropMembership(opts.group, ifaddr);
     const leftAt = now();
     const quiet = await waitQuiet(leftAt);
@@ -205,8 +209,9 @@ async function runChild(opts: ProbeOptions): Promise<void> {
       leaveMs: lastSeen > leftAt ? lastSeen - leftAt : 0,
       quietTimeout: !quiet,
       joinedAt,
-      reportMs: lastReport > joinedAt ? lastReport - joinedAt : null,
+      reportMs: joinReport > joinedAt ? joinReport - joinedAt : null,
       firstSentMs: firstSent === null ? null : firstSent - joinedAt,
+      leaveReportMs: lastReport > leftAt ? lastReport - leftAt : null,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
