@@ -12,7 +12,7 @@
  * records the router's kernel sent onto the upstream link (captured on `up`).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, it, type TestContext } from "node:test";
 import type { Topology } from "../../src/lab/topology.js";
 import { startSender } from "../../src/lab/hosts.js";
 import { type HostAgent, startHost } from "../support/hostsock.js";
@@ -95,6 +95,48 @@ describe("proxy forwarding (issue 4 scenarios 1, 2, 4)", { timeout: 600_000 }, (
           );
           const onH2 = await dataPackets(capH2.file, family, prt);
           assert.equal(onH2.length, 0, "no datagram of the stream appeared on h2's link");
+        } finally {
+          for (const s of senders) await s.stop();
+          for (const h of hosts) await h.stop();
+          await stopProxy(d);
+        }
+      });
+
+      it(`${family}, ${f.name}: 1. a join into a stream already flowing is served at once (no wait for a new upcall)`, async (t: TestContext) => {
+        const prt = ++port;
+        const G = p.asm(21);
+        const d = await startProxy(topo, f.text(), f.format);
+        const hosts: HostAgent[] = [];
+        const senders: Array<{ stop(): Promise<void> }> = [];
+        try {
+          const h1 = await startHost(topo.h1, family, { port: prt });
+          hosts.push(h1);
+          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
+          // The (S1,G) entry exists without outgoing links before anyone joins.
+          const deadline = Date.now() + 3000;
+          while (!(await mfcEntry(topo.rtr, family, p.s1, G)) && Date.now() < deadline) await sleep(50);
+          assert.deepEqual(
+            (await mfcEntry(topo.rtr, family, p.s1, G))?.oifs,
+            [],
+            "(S1,G) known, forwarded nowhere",
+          );
+          await sleep(1000);
+          const tJoin = await h1.join(G);
+          await sleep(1500);
+          const got = h1.from(p.s1);
+          assert.ok(got.length >= 100, `h1 received ${got.length} packets`);
+          const first = got[0]!;
+          const delay = first.at - tJoin;
+          t.diagnostic(`${family} ${f.name}: first packet ${delay} ms after the join into a flowing stream`);
+          assert.ok(delay <= 200, `first packet ${delay} ms after the join`);
+          assert.deepEqual(
+            gaps(
+              got.map((x) => x.seq),
+              first.seq,
+            ),
+            [],
+            "no gap after the first packet",
+          );
         } finally {
           for (const s of senders) await s.stop();
           for (const h of hosts) await h.stop();

@@ -277,6 +277,87 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
 
   for (const family of FAMILIES) {
     const p = plan(family);
+
+    it(`${family}, IMProxy format: 6. source-specific leave (the C IMProxy crashed on IPv6 SSM leaves): S1 stops 1.8-2.6 s later, upstream dropped`, async (t: TestContext) => {
+      const prt = ++port;
+      const G = p.ssm(6);
+      const d = await startProxy(topo, legacyConfig());
+      const hosts: HostAgent[] = [];
+      const senders: Array<{ stop(): Promise<void> }> = [];
+      try {
+        const h1 = await startHost(topo.h1, family, { port: prt });
+        hosts.push(h1);
+        await h1.join(G, p.s1);
+        await waitUpstream(d, family, G, "include", [p.s1]);
+        const cap = await captureData(topo.rtr, "dn1");
+        senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
+        await sleep(1000);
+        const tLeave = await h1.leave(G, p.s1);
+        await waitUpstream(d, family, G, "include", [], 5000, tLeave - 5);
+        await sleep(tLeave + 3000 - Date.now());
+        for (const s of senders.splice(0)) await s.stop();
+        await cap.stop();
+        const x = await stopDelay(cap.file, family, prt, p.s1, tLeave);
+        t.diagnostic(`${family}: source-specific leave stopped forwarding after ${x.afterMs.toFixed(0)} ms`);
+        assert.ok(x.before >= 50, "S1 flowed before the leave");
+        assert.ok(x.afterMs >= 1800 && x.afterMs <= 2600, `stop ${x.afterMs.toFixed(0)} ms after the leave`);
+        assert.equal(d.proc.exitCode, null, "the daemon survived the SSM leave");
+        assert.ok(!(await isMember(topo.rtr, family, "up0", G)), "upstream membership dropped");
+        assert.deepEqual((await mfcEntry(topo.rtr, family, p.s1, G))?.oifs, []);
+      } finally {
+        for (const s of senders) await s.stop();
+        for (const h of hosts) await h.stop();
+        await stopProxy(d);
+      }
+    });
+
+    it(`${family}, IMProxy format: 3. unblocking the source brings it back at once; upstream returns to EXCLUDE {}`, async (t: TestContext) => {
+      const prt = ++port;
+      const G = p.asm(8);
+      const d = await startProxy(topo, legacyConfig());
+      const hosts: HostAgent[] = [];
+      const senders: Array<{ stop(): Promise<void> }> = [];
+      try {
+        const h1 = await startHost(topo.h1, family, { port: prt });
+        hosts.push(h1);
+        await h1.join(G);
+        await h1.block(G, p.s2);
+        // The host reports join + block as one TO_EX {S2}.
+        await waitUpstream(d, family, G, "exclude", [p.s2]);
+        senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s2 }));
+        // A blocked source of a fresh EXCLUDE {S2} join is never forwarded (the C IMProxy forwarded it).
+        await waitLinkState(d, family, "dn1", G, "exclude", [p.s2], 5000);
+        const cap = await captureData(topo.rtr, "dn1");
+        await sleep(1000);
+        const tUnblock = await h1.unblock(G, p.s2);
+        await waitLinkState(d, family, "dn1", G, "exclude", [], 3000, tUnblock - 5);
+        await waitUpstream(d, family, G, "exclude", [], 3000, tUnblock - 5);
+        await sleep(1000);
+        for (const s of senders.splice(0)) await s.stop();
+        await cap.stop();
+        const pk = (await dataPackets(cap.file, family, prt)).filter((x) => x.source === p.s2);
+        const beforeUnblock = pk.filter((x) => x.at < tUnblock);
+        const first = pk.find((x) => x.at >= tUnblock);
+        assert.deepEqual(beforeUnblock, [], "nothing from the blocked source on dn1 while blocked");
+        assert.ok(first, "S2 forwarded after the unblock");
+        t.diagnostic(
+          `${family}: S2 forwarded again ${(first.at - tUnblock).toFixed(0)} ms after the unblock`,
+        );
+        assert.ok(
+          first.at - tUnblock <= 200,
+          `S2 back ${(first.at - tUnblock).toFixed(0)} ms after the unblock`,
+        );
+        assert.ok(h1.from(p.s2, tUnblock).length >= 50, "h1 receives S2 again");
+      } finally {
+        for (const s of senders) await s.stop();
+        for (const h of hosts) await h.stop();
+        await stopProxy(d);
+      }
+    });
+  }
+
+  for (const family of FAMILIES) {
+    const p = plan(family);
     const v4 = family === "ipv4";
     const sysctl = v4 ? "net.ipv4.conf.eth0.force_igmp_version" : "net.ipv6.conf.eth0.force_mld_version";
     const old = v4 ? "IGMPv2" : "MLDv1";
@@ -302,6 +383,17 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
         await sleep(1000);
         assert.ok(h2.from(p.s1).length >= 50, `the ${old} host receives the stream`);
         assert.ok(h1.from(p.s1).length >= 50, "the current-version host receives the stream");
+        // RFC 4604 §2.2.1: an older-version report for a source-specific group is ignored.
+        const Gs = p.ssm(5);
+        await h2.join(Gs);
+        await sleep(1000);
+        assert.deepEqual(
+          d.lines.filter((l) => l.family === family && l.group === Gs),
+          [],
+          `the ${old} report for the SSM group created no state`,
+        );
+        assert.ok(!(await isMember(topo.rtr, family, "up0", Gs)));
+        await h2.leave(Gs);
 
         const tLeave = await h2.leave(G);
         await waitLinkState(d, family, "dn2", G, "include", [], 5000, tLeave - 5);
