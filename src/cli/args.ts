@@ -7,7 +7,8 @@ export const DEFAULT_DEBUG_LEVEL = 1;
 
 /** Returns the level, or a one-line reason. */
 export function parseDebugLevel(text: string): number | string {
-  if (!/^[0-5]$/.test(text)) return `-d must be a level from 0 to 5 (0 fatal .. 4 debug, 5 trace), got "${text}"`;
+  if (!/^[0-5]$/.test(text))
+    return `-d must be a level from 0 to 5 (0 fatal .. 4 debug, 5 trace), got "${text}"`;
   return Number(text);
 }
 

@@ -47,19 +47,25 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .helpOption("-h, --help", "show this help")
     .version(packageVersion(), "-v, --version", "print the version")
     .option("-c, --config <file>", "config file (IMProxy format, or YAML when named *.yaml / *.yml)")
-    .option("-d, --debug <level>", "log level 0 fatal, 1 error, 2 warning, 3 info, 4 debug, 5 trace", String(DEFAULT_DEBUG_LEVEL))
+    .option(
+      "-d, --debug <level>",
+      "log level 0 fatal, 1 error, 2 warning, 3 info, 4 debug, 5 trace",
+      String(DEFAULT_DEBUG_LEVEL),
+    )
     .option("-p, --pidfile <file>", "write the pid here; removed on exit")
     .addOption(
-      new Option("--log-format <format>", "pretty or json (default: pretty on a terminal, else json)").choices([
-        "pretty",
-        "json",
-      ]),
+      new Option(
+        "--log-format <format>",
+        "pretty or json (default: pretty on a terminal, else json)",
+      ).choices(["pretty", "json"]),
     )
     .allowExcessArguments()
     .action(async (opts: { config?: string; debug: string; pidfile?: string; logFormat?: string }) => {
       const stray = program.args[0];
       if (stray !== undefined) {
-        program.error(`improxy: unknown command "${stray}" (commands: check-config, mcast, lab; see improxy -h)`);
+        program.error(
+          `improxy: unknown command "${stray}" (commands: check-config, mcast, lab; see improxy -h)`,
+        );
       }
       if (opts.config === undefined) {
         program.help({ error: true });
@@ -69,7 +75,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       const format = parseLogFormat(opts.logFormat, io.stderrIsTty);
       if (format !== "pretty" && format !== "json") program.error(`improxy: ${format}`);
       code = await daemonCommand(
-        { configFile: opts.config!, debugLevel: level as number, pidFile: opts.pidfile, logFormat: format as "pretty" | "json" },
+        {
+          configFile: opts.config!,
+          debugLevel: level as number,
+          pidFile: opts.pidfile,
+          logFormat: format as "pretty" | "json",
+        },
         io.stderr,
       );
     });

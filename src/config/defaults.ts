@@ -71,7 +71,9 @@ export function resolveSettings(family: Family, layers: readonly PartialSettings
     fastLeave: merged.fastLeave ?? false,
     maxGroups: merged.maxGroups ?? DEFAULT_MAX_GROUPS,
     maxSourcesPerGroup: merged.maxSourcesPerGroup ?? DEFAULT_MAX_SOURCES_PER_GROUP,
-    ssmRanges: [...(merged.ssmRanges ?? (family === "igmp" ? DEFAULT_SSM_RANGES_IGMP : DEFAULT_SSM_RANGES_MLD))],
+    ssmRanges: [
+      ...(merged.ssmRanges ?? (family === "igmp" ? DEFAULT_SSM_RANGES_IGMP : DEFAULT_SSM_RANGES_MLD)),
+    ],
     ignoreGroups: [...(merged.ignoreGroups ?? DEFAULT_IGNORE_GROUPS[family])],
   };
 }

@@ -45,7 +45,10 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
 
   lines.forEach((raw, index) => {
     const line = index + 1;
-    const all = raw.replace(/\r$/, "").split(/[ \t]+/).filter((t) => t.length > 0);
+    const all = raw
+      .replace(/\r$/, "")
+      .split(/[ \t]+/)
+      .filter((t) => t.length > 0);
     const hash = all.findIndex((t) => t.startsWith("#"));
     const tokens = hash < 0 ? all : all.slice(0, hash);
     const [keyword, ...args] = tokens;
@@ -72,7 +75,8 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
           let version: number | undefined;
           if (vWord !== undefined) {
             if (vWord !== "version") fail(line, `bad value "${vWord}" for ${family}: expected ${usage}`);
-            if (vValue === undefined) fail(line, `missing value after "${family} enable version" (allowed: ${versions})`);
+            if (vValue === undefined)
+              fail(line, `missing value after "${family} enable version" (allowed: ${versions})`);
             const allowed = family === "igmp" ? ["1", "2", "3"] : ["1", "2"];
             if (!allowed.includes(vValue!)) {
               fail(line, `bad value "${vValue}" for ${family} version (allowed: ${versions})`);
@@ -96,12 +100,17 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
         const bad = checkInterfaceName(name!);
         if (bad) fail(line, bad);
         if (keyword === "upstream") {
-          if (upstream) fail(line, `second upstream "${name}" (upstream "${upstream.name}" already set on line ${upstream.line}; exactly one allowed)`);
+          if (upstream)
+            fail(
+              line,
+              `second upstream "${name}" (upstream "${upstream.name}" already set on line ${upstream.line}; exactly one allowed)`,
+            );
           const asDown = downstreams.find((d) => d.name === name);
           if (asDown) fail(line, `upstream "${name}" is also a downstream (line ${asDown.line})`);
           upstream = { name: name!, line };
         } else {
-          if (upstream?.name === name) fail(line, `downstream "${name}" is the upstream interface (line ${upstream!.line})`);
+          if (upstream?.name === name)
+            fail(line, `downstream "${name}" is the upstream interface (line ${upstream!.line})`);
           const dup = downstreams.find((d) => d.name === name);
           if (dup) fail(line, `duplicate downstream "${name}" (first on line ${dup.line})`);
           downstreams.push({ name: name!, line });
@@ -115,7 +124,12 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
         if (prev) fail(line, `second "${k}" line (first on line ${prev.line})`);
         const [value] = args;
         if (value !== "enable" && value !== "disable") {
-          fail(line, value === undefined ? `missing value for ${k}: expected enable or disable` : `bad value "${value}" for ${k}: expected enable or disable`);
+          fail(
+            line,
+            value === undefined
+              ? `missing value for ${k}: expected enable or disable`
+              : `bad value "${value}" for ${k}: expected enable or disable`,
+          );
         }
         extra(1, `"${k} ${value}"`);
         switches[k] = { value: value === "enable", line };
@@ -125,7 +139,8 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
   });
 
   if (!upstream) fail(lastLine, 'no "upstream" line: exactly one upstream interface is required');
-  if (downstreams.length === 0) fail(lastLine, 'no "downstream" line: at least one downstream interface is required');
+  if (downstreams.length === 0)
+    fail(lastLine, 'no "downstream" line: at least one downstream interface is required');
   const igmpEnabled = families.igmp?.enabled ?? false;
   const mldEnabled = families.mld?.enabled ?? false;
   if (!igmpEnabled && !mldEnabled) {

@@ -1,5 +1,5 @@
 /** Configuration: both formats (IMProxy lines, YAML) to one validated ImproxyConfig. */
-export { formatConfig, configToJson } from "./format.js";
+export { configToJson, formatConfig } from "./format.js";
 export { parseImproxyConfig } from "./improxy-format.js";
 export { formatOf, loadConfig, loadConfigWithWarnings, parseConfigText } from "./load.js";
 export { CONFIG_SCHEMA } from "./schema.js";

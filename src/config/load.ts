@@ -16,7 +16,9 @@ export function formatOf(path: string): ImproxyConfig["format"] {
 
 /** Parses config text in the given format; errors name `file` as given. */
 export function parseConfigText(text: string, file: string, format: ImproxyConfig["format"]): ParsedConfig {
-  return format === "yaml" ? parseYamlConfig(text, file) : { config: parseImproxyConfig(text, file), warnings: [] };
+  return format === "yaml"
+    ? parseYamlConfig(text, file)
+    : { config: parseImproxyConfig(text, file), warnings: [] };
 }
 
 /**
@@ -30,7 +32,8 @@ export function loadConfigWithWarnings(path: string): ParsedConfig {
     text = readFileSync(path, "utf8");
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : (e.code ?? e.message);
+    const why =
+      e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : (e.code ?? e.message);
     throw new ConfigError(path, 1, `cannot read the config file: ${why}`);
   }
   const parsed = parseConfigText(text, path, formatOf(path));

@@ -115,7 +115,11 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
           reason: `${name} must be an interface name or a mapping with \`name\`, got ${showValue(err.data)}`,
         };
       }
-      return { path, wholeFile: false, reason: `${name} must be ${describeSchema(parent)}, got ${showValue(err.data)}` };
+      return {
+        path,
+        wholeFile: false,
+        reason: `${name} must be ${describeSchema(parent)}, got ${showValue(err.data)}`,
+      };
     case "enum":
     case "minimum":
     case "maximum":

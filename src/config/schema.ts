@@ -141,7 +141,8 @@ export const CONFIG_SCHEMA = {
   required: ["upstream", "downstream"],
   properties: {
     "mroute-table": {
-      description: "Kernel multicast routing table id (MRT_TABLE); omit or null for the kernel's default table.",
+      description:
+        "Kernel multicast routing table id (MRT_TABLE); omit or null for the kernel's default table.",
       type: ["integer", "null"],
       minimum: 0,
       maximum: 4294967295,
@@ -154,7 +155,8 @@ export const CONFIG_SCHEMA = {
       default: "/run/improxy.sock",
     },
     metrics: {
-      description: 'Prometheus endpoint: "ADDRESS:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464"), "off" or false; true means 127.0.0.1:9464.',
+      description:
+        'Prometheus endpoint: "ADDRESS:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464"), "off" or false; true means 127.0.0.1:9464.',
       type: ["string", "boolean"],
       default: "off",
     },

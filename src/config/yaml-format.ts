@@ -8,8 +8,9 @@
  * (`igmp: { enabled: false }` turns it off); a missing top-level key (upstream, downstream)
  * is reported at the last line of the file.
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+
 import { isIPv4, isIPv6 } from "node:net";
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { LineCounter, parseDocument } from "yaml";
 import { isMulticastPrefix, parseCidr } from "./cidr.js";
 import {
@@ -95,7 +96,12 @@ interface Layer {
 
 let validator: ValidateFunction<RawConfig> | undefined;
 function validate(): ValidateFunction<RawConfig> {
-  validator ??= new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true }).compile<RawConfig>(CONFIG_SCHEMA);
+  validator ??= new Ajv2020({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    allowUnionTypes: true,
+  }).compile<RawConfig>(CONFIG_SCHEMA);
   return validator;
 }
 
@@ -139,7 +145,8 @@ function buildConfig(
 ): ParsedConfig {
   const warnings: ConfigWarning[] = [];
   const warn = (line: number, message: string) => {
-    if (!warnings.some((w) => w.line === line && w.message === message)) warnings.push({ file, line, message });
+    if (!warnings.some((w) => w.line === line && w.message === message))
+      warnings.push({ file, line, message });
   };
 
   // Families: a missing block means enabled; `enabled: false` turns the family off.
@@ -161,7 +168,10 @@ function buildConfig(
         if (typeof cidr === "string") fail(line, `\`${key}\` entry ${cidr}`);
         const want = family === "igmp" ? 4 : 6;
         if (cidr.family !== want) {
-          fail(line, `\`${key}\` entry ${JSON.stringify(text)} is not an IPv${want} prefix (this is the ${family} block)`);
+          fail(
+            line,
+            `\`${key}\` entry ${JSON.stringify(text)} is not an IPv${want} prefix (this is the ${family} block)`,
+          );
         }
         if (!isMulticastPrefix(cidr)) {
           fail(
@@ -258,7 +268,10 @@ function buildConfig(
           );
         }
         if (block && block.enabled !== false) {
-          warn(loc.line([...itemPath, family]), `${family} settings of "${obj.name}" are unused: ${family} is disabled`);
+          warn(
+            loc.line([...itemPath, family]),
+            `${family} settings of "${obj.name}" are unused: ${family} is disabled`,
+          );
         }
         return null;
       }
@@ -282,7 +295,10 @@ function buildConfig(
 
   const controlSocket = raw["control-socket"] ?? DEFAULT_CONTROL_SOCKET;
   if (!controlSocket.startsWith("/")) {
-    fail(loc.line(["control-socket"]), `\`control-socket\` must be an absolute path, got ${JSON.stringify(controlSocket)}`);
+    fail(
+      loc.line(["control-socket"]),
+      `\`control-socket\` must be an absolute path, got ${JSON.stringify(controlSocket)}`,
+    );
   }
 
   return {
@@ -314,7 +330,9 @@ function metricsListen(
   const port = Number(m?.[3]);
   const hostOk =
     host !== undefined &&
-    (m?.[2] !== undefined ? isIPv6(host) : isIPv4(host) || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host));
+    (m?.[2] !== undefined
+      ? isIPv6(host)
+      : isIPv4(host) || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host));
   if (!m || !hostOk || port < 1 || port > 65535) {
     fail(
       line,

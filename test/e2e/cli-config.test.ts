@@ -9,8 +9,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { Lab, type Netns } from "../../src/lab/netns.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -29,7 +29,8 @@ const CASES: { name: string; file: string; text: string; line: number; reason: s
     file: "unknown.conf",
     text: "igmp enable version 3\nupstream wan0\nfastleave enable\ndownstream eth0\n",
     line: 3,
-    reason: 'unknown keyword "fastleave" (expected one of: igmp, mld, upstream, downstream, quickleave, down_to_up)',
+    reason:
+      'unknown keyword "fastleave" (expected one of: igmp, mld, upstream, downstream, quickleave, down_to_up)',
   },
   {
     name: "missing upstream",
@@ -79,7 +80,23 @@ describe("improxy -c BAD: refused before touching the kernel", () => {
       // Inside a fresh namespace: whatever the daemon would set up would show there.
       const r = spawnSync(
         "ip",
-        ["netns", "exec", ns.name, process.execPath, "--import", "tsx", MAIN, "-c", file, "-d", "5", "-p", pid, "--log-format", "json"],
+        [
+          "netns",
+          "exec",
+          ns.name,
+          process.execPath,
+          "--import",
+          "tsx",
+          MAIN,
+          "-c",
+          file,
+          "-d",
+          "5",
+          "-p",
+          pid,
+          "--log-format",
+          "json",
+        ],
         { cwd: ROOT, encoding: "utf8", timeout: 20_000 },
       );
       assert.equal(r.status, 1, `exit code; stderr: ${r.stderr}`);

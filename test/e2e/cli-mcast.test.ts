@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import type { Netns } from "../../src/lab/netns.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 
@@ -27,7 +27,9 @@ interface Running {
 }
 
 function mcast(ns: Netns, args: string[]): Running {
-  const child = ns.spawn(process.execPath, ["--import", "tsx", MAIN, "mcast", "--json", ...args], { cwd: ROOT });
+  const child = ns.spawn(process.execPath, ["--import", "tsx", MAIN, "mcast", "--json", ...args], {
+    cwd: ROOT,
+  });
   const lines: Line[] = [];
   const stderr: string[] = [];
   const waiters: { pred: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
@@ -52,8 +54,17 @@ function mcast(ns: Netns, args: string[]): Running {
       const seen = lines.find(pred);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timeout; lines: ${JSON.stringify(lines)} stderr: ${stderr.join("")}`)), ms);
-        waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
+        const t = setTimeout(
+          () => reject(new Error(`timeout; lines: ${JSON.stringify(lines)} stderr: ${stderr.join("")}`)),
+          ms,
+        );
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        });
       });
     },
   };
@@ -86,9 +97,39 @@ describe("improxy mcast on one link", () => {
     { name: "IPv6", group: "ff05::1:3", s1: "fd00:10::2", port: "5102" },
   ]) {
     test(`${fam.name} any-source: sequence, delay, no gaps`, async () => {
-      const rx = run(topo.rtr, ["-m", fam.group, "-r", "--interface", "up0", "--port", fam.port, "--count", "5", "--duration", "15"]);
+      const rx = run(topo.rtr, [
+        "-m",
+        fam.group,
+        "-r",
+        "--interface",
+        "up0",
+        "--port",
+        fam.port,
+        "--count",
+        "5",
+        "--duration",
+        "15",
+      ]);
       await rx.waitFor((l) => l.event === "joined");
-      const tx = run(topo.up, ["-m", fam.group, "-s", "--interface", "eth0", "--port", fam.port, "--count", "5", "--interval", "50", "--size", "64", "--id", "7", "--bind", fam.s1]);
+      const tx = run(topo.up, [
+        "-m",
+        fam.group,
+        "-s",
+        "--interface",
+        "eth0",
+        "--port",
+        fam.port,
+        "--count",
+        "5",
+        "--interval",
+        "50",
+        "--size",
+        "64",
+        "--id",
+        "7",
+        "--bind",
+        fam.s1,
+      ]);
       assert.equal(await tx.exited, 0, tx.stderr.join(""));
       assert.deepEqual(
         tx.lines.filter((l) => l.event === "sent").map((l) => l.seq),
@@ -119,7 +160,19 @@ describe("improxy mcast on one link", () => {
       const r2 = run(topo.rtr, [...common, "--source", fam.s2]);
       await r1.waitFor((l) => l.event === "joined");
       await r2.waitFor((l) => l.event === "joined");
-      const send = ["-m", fam.group, "-s", "--interface", "eth0", "--port", fam.port, "--count", "4", "--interval", "50"];
+      const send = [
+        "-m",
+        fam.group,
+        "-s",
+        "--interface",
+        "eth0",
+        "--port",
+        fam.port,
+        "--count",
+        "4",
+        "--interval",
+        "50",
+      ];
       const t1 = run(topo.up, [...send, "--bind", fam.s1, "--id", "1"]);
       const t2 = run(topo.up, [...send, "--bind", fam.s2, "--id", "2"]);
       assert.equal(await t1.exited, 0, t1.stderr.join(""));
@@ -142,9 +195,31 @@ describe("improxy mcast on one link", () => {
   }
 
   test("an any-source receiver hears both sources (the control for the test above)", async () => {
-    const rx = run(topo.rtr, ["-m", "239.1.2.5", "-r", "--interface", "up0", "--port", "5105", "--duration", "3"]);
+    const rx = run(topo.rtr, [
+      "-m",
+      "239.1.2.5",
+      "-r",
+      "--interface",
+      "up0",
+      "--port",
+      "5105",
+      "--duration",
+      "3",
+    ]);
     await rx.waitFor((l) => l.event === "joined");
-    const send = ["-m", "239.1.2.5", "-s", "--interface", "eth0", "--port", "5105", "--count", "2", "--interval", "50"];
+    const send = [
+      "-m",
+      "239.1.2.5",
+      "-s",
+      "--interface",
+      "eth0",
+      "--port",
+      "5105",
+      "--count",
+      "2",
+      "--interval",
+      "50",
+    ];
     const t1 = run(topo.up, [...send, "--bind", "10.10.0.2"]);
     const t2 = run(topo.up, [...send, "--bind", "10.10.0.3"]);
     await Promise.all([t1.exited, t2.exited]);

@@ -10,7 +10,11 @@ import { main } from "../../src/cli/main.js";
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, { stdout: (l) => out.push(l), stderr: (l) => err.push(l), stderrIsTty: false });
+  const code = await main(argv, {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    stderrIsTty: false,
+  });
   return { code, out, err };
 }
 
@@ -88,7 +92,9 @@ describe("check-config", () => {
     const f = write("bad.yaml", "upstream: wan0\ndownstream: [eth0]\nigmp:\n  query-interval: abc\n");
     const r = await cli("check-config", f);
     assert.equal(r.code, 1);
-    assert.deepEqual(r.err, [`improxy: ${f}:4: \`query-interval\` must be an integer from 1 to 31744, got "abc"`]);
+    assert.deepEqual(r.err, [
+      `improxy: ${f}:4: \`query-interval\` must be an integer from 1 to 31744, got "abc"`,
+    ]);
     const w = write("warn.yaml", "upstream: wan0\ndownstream: [eth0]\nrobustness-variable: 1\n");
     const rw = await cli("check-config", w);
     assert.equal(rw.code, 0);

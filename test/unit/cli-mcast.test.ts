@@ -11,7 +11,11 @@ describe("payload", () => {
     const buf = encodeProbe({ seq: 0x01020304, sentMicros: 0x1122334455667788n, senderId: 0xdeadbeef }, 24);
     assert.equal(buf.length, 24);
     assert.equal(buf.toString("hex"), "494d50580102030411223344556677 88deadbeef00000000".replace(/ /g, ""));
-    assert.deepEqual(decodeProbe(buf), { seq: 0x01020304, sentMicros: 0x1122334455667788n, senderId: 0xdeadbeef });
+    assert.deepEqual(decodeProbe(buf), {
+      seq: 0x01020304,
+      sentMicros: 0x1122334455667788n,
+      senderId: 0xdeadbeef,
+    });
   });
 
   test("round trip and size floor", () => {
@@ -58,7 +62,13 @@ describe("options", () => {
       json: false,
       source: "10.0.0.1",
     });
-    const v6 = parseMcastOptions({ group: "ff3e::1", receive: true, source: "fd00::1", count: "3", duration: "1.5" });
+    const v6 = parseMcastOptions({
+      group: "ff3e::1",
+      receive: true,
+      source: "fd00::1",
+      count: "3",
+      duration: "1.5",
+    });
     assert.equal(v6.family, 6);
     assert.equal(v6.count, 3);
     assert.equal(v6.duration, 1.5);
@@ -83,17 +93,33 @@ describe("options", () => {
       [{ group: "239.1.1.1", receive: true, send: true }, "give exactly one of -r (receive) or -s (send)"],
       [{ group: "nope", send: true }, '"nope" is not an IP address'],
       [{ group: "239.1.1.1", receive: true, source: "fd00::1" }, '--source "fd00::1" is not an IPv4 address'],
-      [{ group: "239.1.1.1", receive: true, source: "239.0.0.1" }, '--source "239.0.0.1" must be a unicast address'],
+      [
+        { group: "239.1.1.1", receive: true, source: "239.0.0.1" },
+        '--source "239.0.0.1" must be a unicast address',
+      ],
       [{ group: "239.1.1.1", receive: true, ttl: "3" }, "--ttl is for senders (-s) only"],
-      [{ group: "239.1.1.1", send: true, source: "10.0.0.1" }, "--source is for receivers (-r); senders use --bind"],
+      [
+        { group: "239.1.1.1", send: true, source: "10.0.0.1" },
+        "--source is for receivers (-r); senders use --bind",
+      ],
       [{ group: "239.1.1.1", send: true, ttl: "0" }, '--ttl must be an integer from 1 to 255, got "0"'],
-      [{ group: "239.1.1.1", send: true, size: "19" }, '--size must be an integer from 20 to 65507, got "19"'],
-      [{ group: "239.1.1.1", send: true, port: "70000" }, '--port must be an integer from 1 to 65535, got "70000"'],
+      [
+        { group: "239.1.1.1", send: true, size: "19" },
+        '--size must be an integer from 20 to 65507, got "19"',
+      ],
+      [
+        { group: "239.1.1.1", send: true, port: "70000" },
+        '--port must be an integer from 1 to 65535, got "70000"',
+      ],
       [{ group: "239.1.1.1", send: true, bind: "fd00::1" }, '--bind "fd00::1" is not an IPv4 address'],
       [{ group: "239.1.1.1", send: true, duration: "-1" }, '--duration must be a number >= 0, got "-1"'],
     ];
     for (const [raw, msg] of bad) {
-      assert.throws(() => parseMcastOptions(raw), (e: unknown) => e instanceof UsageError && e.message === msg, msg);
+      assert.throws(
+        () => parseMcastOptions(raw),
+        (e: unknown) => e instanceof UsageError && e.message === msg,
+        msg,
+      );
     }
   });
 });
@@ -104,13 +130,18 @@ describe("interface argument", () => {
       { address: "fe80::1", family: "IPv6", netmask: "", mac: "", internal: false, cidr: null, scopeid: 2 },
       { address: "10.1.0.2", family: "IPv4", netmask: "", mac: "", internal: false, cidr: null },
     ],
-    v6only: [{ address: "fe80::2", family: "IPv6", netmask: "", mac: "", internal: false, cidr: null, scopeid: 3 }],
+    v6only: [
+      { address: "fe80::2", family: "IPv6", netmask: "", mac: "", internal: false, cidr: null, scopeid: 3 },
+    ],
   } as Parameters<typeof interfaceArgument>[0];
 
   test("IPv4 uses the interface's address, IPv6 its scope", () => {
     assert.deepEqual(interfaceArgument(table, "eth0", 4), { ok: true, value: "10.1.0.2" });
     assert.deepEqual(interfaceArgument(table, "eth0", 6), { ok: true, value: "::%eth0" });
-    assert.deepEqual(interfaceArgument(table, "v6only", 4), { ok: false, reason: 'interface "v6only" has no IPv4 address' });
+    assert.deepEqual(interfaceArgument(table, "v6only", 4), {
+      ok: false,
+      reason: 'interface "v6only" has no IPv4 address',
+    });
     assert.deepEqual(interfaceArgument(table, "nope", 6), { ok: false, reason: 'no interface named "nope"' });
   });
 });
@@ -131,7 +162,10 @@ describe("output lines", () => {
     assert.equal(formatEvent(e, false), "from 10.0.0.2 seq 3 delay 0.250 ms gaps 1 (20 bytes, sender 9)");
     assert.deepEqual(JSON.parse(formatEvent(e, true)), e);
     assert.equal(
-      formatEvent({ event: "joined", group: "232.1.1.1", source: "10.0.0.2", interface: "eth0", port: 5001 }, false),
+      formatEvent(
+        { event: "joined", group: "232.1.1.1", source: "10.0.0.2", interface: "eth0", port: 5001 },
+        false,
+      ),
       "joined (10.0.0.2, 232.1.1.1) port 5001 on eth0",
     );
   });

@@ -110,7 +110,8 @@ describe("IMProxy format: valid files", () => {
   });
 
   test("comments, blank lines, tabs, CRLF and trailing comments", () => {
-    const text = "# IMProxy\r\n\r\n  \t\r\nigmp\tenable  version\t2   # v2 only\r\n  upstream\twan0\r\ndownstream eth1 # lan\r\n";
+    const text =
+      "# IMProxy\r\n\r\n  \t\r\nigmp\tenable  version\t2   # v2 only\r\n  upstream\twan0\r\ndownstream eth1 # lan\r\n";
     const c = parseImproxyConfig(text, FILE);
     assert.equal(c.upstream.name, "wan0");
     assert.equal(c.upstream.line, 5);
@@ -140,12 +141,27 @@ describe("IMProxy format: every error names file, line and reason", () => {
       reason: 'bad value "4" for igmp version (allowed: 1, 2 or 3)',
       message: `${FILE}:1: bad value "4" for igmp version (allowed: 1, 2 or 3)`,
     });
-    assert.equal(problem("igmp on\n").reason, 'bad value "on" for igmp: expected "igmp enable [version 1|2|3]" or "igmp disable"');
-    assert.equal(problem("upstream a\nmld enable version 3\n").reason, 'bad value "3" for mld version (allowed: 1 or 2)');
+    assert.equal(
+      problem("igmp on\n").reason,
+      'bad value "on" for igmp: expected "igmp enable [version 1|2|3]" or "igmp disable"',
+    );
+    assert.equal(
+      problem("upstream a\nmld enable version 3\n").reason,
+      'bad value "3" for mld version (allowed: 1 or 2)',
+    );
     assert.equal(problem("upstream a\nmld enable version 3\n").line, 2);
-    assert.equal(problem("mld enable version\n").reason, 'missing value after "mld enable version" (allowed: 1 or 2)');
-    assert.equal(problem("mld\n").reason, 'missing value for mld: expected "mld enable [version 1|2]" or "mld disable"');
-    assert.equal(problem("igmp enable vers 2\n").reason, 'bad value "vers" for igmp: expected "igmp enable [version 1|2|3]" or "igmp disable"');
+    assert.equal(
+      problem("mld enable version\n").reason,
+      'missing value after "mld enable version" (allowed: 1 or 2)',
+    );
+    assert.equal(
+      problem("mld\n").reason,
+      'missing value for mld: expected "mld enable [version 1|2]" or "mld disable"',
+    );
+    assert.equal(
+      problem("igmp enable vers 2\n").reason,
+      'bad value "vers" for igmp: expected "igmp enable [version 1|2|3]" or "igmp disable"',
+    );
     assert.equal(problem("igmp disable now\n").reason, 'unexpected "now" after "igmp disable"');
     assert.equal(problem("igmp enable version 2 x\n").reason, 'unexpected "x" after "igmp enable version 2"');
   });
@@ -155,7 +171,10 @@ describe("IMProxy format: every error names file, line and reason", () => {
     assert.equal(p.line, 4);
     assert.equal(p.reason, 'bad value "yes" for quickleave: expected enable or disable');
     assert.equal(problem("down_to_up\n").reason, "missing value for down_to_up: expected enable or disable");
-    assert.equal(problem("quickleave enable\nquickleave disable\n").reason, 'second "quickleave" line (first on line 1)');
+    assert.equal(
+      problem("quickleave enable\nquickleave disable\n").reason,
+      'second "quickleave" line (first on line 1)',
+    );
   });
 
   test("duplicate family lines", () => {
@@ -174,7 +193,10 @@ describe("IMProxy format: every error names file, line and reason", () => {
   test("second upstream", () => {
     const p = problem("igmp enable\nupstream wan0\ndownstream eth0\nupstream wan1\n");
     assert.equal(p.line, 4);
-    assert.equal(p.reason, 'second upstream "wan1" (upstream "wan0" already set on line 2; exactly one allowed)');
+    assert.equal(
+      p.reason,
+      'second upstream "wan1" (upstream "wan0" already set on line 2; exactly one allowed)',
+    );
   });
 
   test("downstream equal to the upstream, either order", () => {
@@ -196,12 +218,24 @@ describe("IMProxy format: every error names file, line and reason", () => {
     const long = problem("igmp enable\nupstream abcdefghijklmnop\n");
     assert.equal(long.line, 2);
     assert.equal(long.reason, 'interface name "abcdefghijklmnop" is 16 characters long, at most 15 allowed');
-    assert.equal(parseImproxyConfig("igmp enable\nupstream abcdefghijklmno\ndownstream x\n", FILE).upstream.name, "abcdefghijklmno");
-    assert.equal(problem("igmp enable\ndownstream eth0:1\n").reason, 'interface name "eth0:1" contains an invalid character ":"');
-    assert.equal(problem("igmp enable\ndownstream a/b\n").reason, 'interface name "a/b" contains an invalid character "/"');
+    assert.equal(
+      parseImproxyConfig("igmp enable\nupstream abcdefghijklmno\ndownstream x\n", FILE).upstream.name,
+      "abcdefghijklmno",
+    );
+    assert.equal(
+      problem("igmp enable\ndownstream eth0:1\n").reason,
+      'interface name "eth0:1" contains an invalid character ":"',
+    );
+    assert.equal(
+      problem("igmp enable\ndownstream a/b\n").reason,
+      'interface name "a/b" contains an invalid character "/"',
+    );
     assert.equal(problem("igmp enable\ndownstream ..\n").reason, 'interface name ".." is not allowed');
     assert.equal(problem("igmp enable\ndownstream\n").reason, 'missing interface name after "downstream"');
-    assert.equal(problem("igmp enable\nupstream wan0 wan1\n").reason, 'unexpected "wan1" after the upstream interface name');
+    assert.equal(
+      problem("igmp enable\nupstream wan0 wan1\n").reason,
+      'unexpected "wan1" after the upstream interface name',
+    );
   });
 
   test("zero downstreams", () => {
@@ -213,7 +247,10 @@ describe("IMProxy format: every error names file, line and reason", () => {
   test("both families disabled is an error (nothing would run)", () => {
     const none = problem("upstream wan0\ndownstream eth0\n");
     assert.equal(none.line, 2);
-    assert.equal(none.reason, 'both IGMP and MLD are disabled, nothing to proxy (add "igmp enable" and/or "mld enable")');
+    assert.equal(
+      none.reason,
+      'both IGMP and MLD are disabled, nothing to proxy (add "igmp enable" and/or "mld enable")',
+    );
     const explicit = problem("igmp disable\nupstream wan0\nmld disable\ndownstream eth0\n");
     assert.equal(explicit.line, 3, "points at the later disable line");
   });

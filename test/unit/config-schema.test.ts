@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { parse as parseYaml } from "yaml";
-import { formatConfig, configToJson } from "../../src/config/format.js";
+import { configToJson, formatConfig } from "../../src/config/format.js";
 import { loadConfig, loadConfigWithWarnings } from "../../src/config/load.js";
 import { CONFIG_SCHEMA } from "../../src/config/schema.js";
 import { ConfigError } from "../../src/config/types.js";

@@ -131,7 +131,10 @@ describe("YAML: full example and inheritance", () => {
 describe("YAML: errors with lines", () => {
   test("type error names key, expectation and value", () => {
     const p = problem("upstream: wan0\ndownstream: [eth0]\nigmp:\n  version: 3\n  query-interval: abc\n");
-    assert.deepEqual(p, { line: 5, reason: '`query-interval` must be an integer from 1 to 31744, got "abc"' });
+    assert.deepEqual(p, {
+      line: 5,
+      reason: '`query-interval` must be an integer from 1 to 31744, got "abc"',
+    });
   });
 
   test("each kind of type error has its line", () => {
@@ -139,7 +142,11 @@ describe("YAML: errors with lines", () => {
       ["fast-leave: yes\n", 3, '`fast-leave` must be true or false, got "yes"'],
       ["robustness-variable: 0\n", 3, "`robustness-variable` must be an integer from 1 to 7, got 0"],
       ["mroute-table: -1\n", 3, "`mroute-table` must be an integer or null from 0 to 4294967295, got -1"],
-      ["igmp:\n  last-member-query-interval: 0\n", 4, "`last-member-query-interval` must be a number > 0 and <= 1023, got 0"],
+      [
+        "igmp:\n  last-member-query-interval: 0\n",
+        4,
+        "`last-member-query-interval` must be a number > 0 and <= 1023, got 0",
+      ],
       ["mld:\n  version: 3\n", 4, "`version` must be one of 1, 2, got 3"],
       ["igmp: [3]\n", 3, "`igmp` must be a mapping, got a list"],
       ["igmp:\n  ssm-ranges: 232.0.0.0/8\n", 4, '`ssm-ranges` must be a list, got "232.0.0.0/8"'],
@@ -151,8 +158,12 @@ describe("YAML: errors with lines", () => {
   });
 
   test("errors inside a downstream item", () => {
-    const text = "upstream: wan0\ndownstream:\n  - eth0\n  - name: eth1\n    igmp:\n      query-interval: 0\n";
-    assert.deepEqual(problem(text), { line: 6, reason: "`query-interval` must be an integer from 1 to 31744, got 0" });
+    const text =
+      "upstream: wan0\ndownstream:\n  - eth0\n  - name: eth1\n    igmp:\n      query-interval: 0\n";
+    assert.deepEqual(problem(text), {
+      line: 6,
+      reason: "`query-interval` must be an integer from 1 to 31744, got 0",
+    });
     assert.deepEqual(problem("upstream: wan0\ndownstream:\n  - eth0\n  - fast-leave: true\n"), {
       line: 4,
       reason: "`downstream[1]` is missing `name`",
@@ -222,14 +233,20 @@ describe("YAML: errors with lines", () => {
       line: 4,
       reason: "`query-max-response-time` (130) must be less than `query-interval` (125) for igmp",
     });
-    assert.deepEqual(problem("upstream: a\ndownstream: [b]\nquery-max-response-time: 20\nmld:\n  query-interval: 20\n"), {
-      line: 5,
-      reason: "`query-max-response-time` (20) must be less than `query-interval` (20) for mld",
-    });
-    assert.deepEqual(problem("upstream: a\ndownstream: [b]\nigmp:\n  ssm-ranges:\n    - 232.0.0.0/8\n    - 10.0.0.0/8\n"), {
-      line: 6,
-      reason: '`ssm-ranges` entry "10.0.0.0/8" is not a multicast prefix (must lie within 224.0.0.0/4)',
-    });
+    assert.deepEqual(
+      problem("upstream: a\ndownstream: [b]\nquery-max-response-time: 20\nmld:\n  query-interval: 20\n"),
+      {
+        line: 5,
+        reason: "`query-max-response-time` (20) must be less than `query-interval` (20) for mld",
+      },
+    );
+    assert.deepEqual(
+      problem("upstream: a\ndownstream: [b]\nigmp:\n  ssm-ranges:\n    - 232.0.0.0/8\n    - 10.0.0.0/8\n"),
+      {
+        line: 6,
+        reason: '`ssm-ranges` entry "10.0.0.0/8" is not a multicast prefix (must lie within 224.0.0.0/4)',
+      },
+    );
     assert.deepEqual(problem("upstream: a\ndownstream: [b]\nmld:\n  ignore-groups: [239.0.0.0/8]\n"), {
       line: 4,
       reason: '`ignore-groups` entry "239.0.0.0/8" is not an IPv6 prefix (this is the mld block)',
@@ -245,11 +262,16 @@ describe("YAML: errors with lines", () => {
   });
 
   test("families: both disabled, and enabling on an interface what is off globally", () => {
-    assert.deepEqual(problem("igmp: { enabled: false }\nmld:\n  enabled: false\nupstream: a\ndownstream: [b]\n"), {
-      line: 3,
-      reason: "both IGMP and MLD are disabled, nothing to proxy",
-    });
-    const p = problem("mld: { enabled: false }\nupstream: a\ndownstream:\n  - name: b\n    mld:\n      enabled: true\n");
+    assert.deepEqual(
+      problem("igmp: { enabled: false }\nmld:\n  enabled: false\nupstream: a\ndownstream: [b]\n"),
+      {
+        line: 3,
+        reason: "both IGMP and MLD are disabled, nothing to proxy",
+      },
+    );
+    const p = problem(
+      "mld: { enabled: false }\nupstream: a\ndownstream:\n  - name: b\n    mld:\n      enabled: true\n",
+    );
     assert.equal(p.line, 6);
     assert.equal(p.reason, 'mld is disabled globally (line 1); it cannot be enabled on "b" alone');
   });
@@ -260,7 +282,10 @@ describe("YAML: errors with lines", () => {
     assert.match(dup.reason, /^YAML syntax error: /);
     const bad = problem("upstream: a\ndownstream: [b\n");
     assert.match(bad.reason, /^YAML syntax error: /);
-    assert.deepEqual(problem(""), { line: 1, reason: "empty config: expected a mapping with `upstream` and `downstream`" });
+    assert.deepEqual(problem(""), {
+      line: 1,
+      reason: "empty config: expected a mapping with `upstream` and `downstream`",
+    });
     assert.deepEqual(problem("- a\n- b\n"), { line: 1, reason: "the config must be a mapping, got a list" });
   });
 });
@@ -288,10 +313,21 @@ describe("both formats say the same thing the same way", () => {
 
   test("one family only", () => {
     const conf = parseImproxyConfig("mld enable version 1\nupstream w\ndownstream e\n", "/a.conf");
-    const yaml = parseYamlConfig("upstream: w\nigmp: { enabled: false }\nmld: { version: 1 }\ndownstream: [e]\n", "/a.yaml").config;
+    const yaml = parseYamlConfig(
+      "upstream: w\nigmp: { enabled: false }\nmld: { version: 1 }\ndownstream: [e]\n",
+      "/a.yaml",
+    ).config;
     assert.deepEqual(
-      { ...strip(yaml), upstream: { ...yaml.upstream, line: 0 }, downstreams: yaml.downstreams.map((d) => ({ ...d, line: 0 })) },
-      { ...strip(conf), upstream: { ...conf.upstream, line: 0 }, downstreams: conf.downstreams.map((d) => ({ ...d, line: 0 })) },
+      {
+        ...strip(yaml),
+        upstream: { ...yaml.upstream, line: 0 },
+        downstreams: yaml.downstreams.map((d) => ({ ...d, line: 0 })),
+      },
+      {
+        ...strip(conf),
+        upstream: { ...conf.upstream, line: 0 },
+        downstreams: conf.downstreams.map((d) => ({ ...d, line: 0 })),
+      },
     );
   });
 });

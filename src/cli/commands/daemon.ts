@@ -1,6 +1,7 @@
 /** `improxy -c FILE [-d LEVEL] [-p PIDFILE] [--log-format F]`: validate the config, then run the daemon. */
-import { ConfigError } from "../../config/types.js";
+
 import { loadConfigWithWarnings } from "../../config/load.js";
+import { ConfigError } from "../../config/types.js";
 import { runDaemon } from "../../daemon/daemon.js";
 import { configProblemLine, type LogFormat } from "../args.js";
 

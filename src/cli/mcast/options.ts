@@ -103,8 +103,10 @@ export function parseMcastOptions(raw: RawMcastOptions): McastOptions {
       if (v !== undefined) throw new UsageError(`${flag} is for senders (-s) only`);
     }
     if (raw.source !== undefined) {
-      if (isIP(raw.source) !== fam) throw new UsageError(`--source "${raw.source}" is not an IPv${fam} address`);
-      if (isMulticast(raw.source, fam)) throw new UsageError(`--source "${raw.source}" must be a unicast address`);
+      if (isIP(raw.source) !== fam)
+        throw new UsageError(`--source "${raw.source}" is not an IPv${fam} address`);
+      if (isMulticast(raw.source, fam))
+        throw new UsageError(`--source "${raw.source}" must be a unicast address`);
     }
     return { ...common, mode: "receive", source: raw.source };
   }

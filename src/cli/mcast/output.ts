@@ -1,7 +1,14 @@
 /** One line per event, as text for people or JSON (`--json`) for scripts and tests. */
 export type McastEvent =
   | { event: "joined"; group: string; source: string | null; interface: string | null; port: number }
-  | { event: "sending"; group: string; port: number; interface: string | null; bind: string | null; senderId: number }
+  | {
+      event: "sending";
+      group: string;
+      port: number;
+      interface: string | null;
+      bind: string | null;
+      senderId: number;
+    }
   | {
       event: "recv";
       from: string;

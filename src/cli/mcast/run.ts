@@ -12,7 +12,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { networkInterfaces } from "node:os";
 import { interfaceArgument } from "./iface.js";
 import type { ReceiveOptions, SendOptions } from "./options.js";
-import { type McastEvent, formatEvent } from "./output.js";
+import { formatEvent, type McastEvent } from "./output.js";
 import { decodeProbe, encodeProbe, nowMicros } from "./payload.js";
 import { SequenceTracker } from "./sequence.js";
 
@@ -66,18 +66,35 @@ export async function runReceiver(o: ReceiveOptions, print: Print): Promise<numb
   const started = Date.now();
   try {
     // A link-scope IPv6 group needs its zone to bind.
-    const scoped = o.family === 6 && /^ff.2:/i.test(o.group) && o.interface ? `${o.group}%${o.interface}` : o.group;
+    const scoped =
+      o.family === 6 && /^ff.2:/i.test(o.group) && o.interface ? `${o.group}%${o.interface}` : o.group;
     await bound(sock, o.port, scoped);
     if (o.source) sock.addSourceSpecificMembership(o.source, o.group, iface);
     else sock.addMembership(o.group, iface);
-    emit({ event: "joined", group: o.group, source: o.source ?? null, interface: o.interface ?? null, port: o.port });
+    emit({
+      event: "joined",
+      group: o.group,
+      source: o.source ?? null,
+      interface: o.interface ?? null,
+      port: o.port,
+    });
     let packets = 0;
     sock.on("message", (msg, rinfo) => {
       const arrived = nowMicros();
       const probe = decodeProbe(msg);
       packets++;
       if (!probe) {
-        emit({ event: "recv", from: rinfo.address, port: rinfo.port, bytes: msg.length, seq: null, senderId: null, delayMs: null, gaps: null, late: false });
+        emit({
+          event: "recv",
+          from: rinfo.address,
+          port: rinfo.port,
+          bytes: msg.length,
+          seq: null,
+          senderId: null,
+          delayMs: null,
+          gaps: null,
+          late: false,
+        });
       } else {
         const v = tracker.record(`${rinfo.address}/${probe.senderId}`, probe.seq);
         emit({
@@ -96,7 +113,14 @@ export async function runReceiver(o: ReceiveOptions, print: Print): Promise<numb
     });
     await life.done;
     const t = tracker.totals();
-    emit({ event: "summary", mode: "receive", packets, senders: t.senders, gaps: t.gaps, seconds: (Date.now() - started) / 1000 });
+    emit({
+      event: "summary",
+      mode: "receive",
+      packets,
+      senders: t.senders,
+      gaps: t.gaps,
+      seconds: (Date.now() - started) / 1000,
+    });
     return o.count > 0 && packets < o.count ? 2 : 0;
   } finally {
     life.stop();
@@ -118,7 +142,14 @@ export async function runSender(o: SendOptions, print: Print): Promise<number> {
     await bound(sock, 0, o.bind ?? (o.family === 4 ? "0.0.0.0" : "::"));
     sock.setMulticastTTL(o.ttl);
     if (iface !== undefined) sock.setMulticastInterface(iface);
-    emit({ event: "sending", group: o.group, port: o.port, interface: o.interface ?? null, bind: o.bind ?? null, senderId });
+    emit({
+      event: "sending",
+      group: o.group,
+      port: o.port,
+      interface: o.interface ?? null,
+      bind: o.bind ?? null,
+      senderId,
+    });
     let failure: Error | undefined;
     const sendOne = () => {
       const seq = sent + 1;
@@ -139,7 +170,14 @@ export async function runSender(o: SendOptions, print: Print): Promise<number> {
     sendOne();
     await life.done;
     if (failure) throw failure;
-    emit({ event: "summary", mode: "send", packets: sent, senders: 1, gaps: 0, seconds: (Date.now() - started) / 1000 });
+    emit({
+      event: "summary",
+      mode: "send",
+      packets: sent,
+      senders: 1,
+      gaps: 0,
+      seconds: (Date.now() - started) / 1000,
+    });
     return 0;
   } finally {
     if (timer) clearInterval(timer);
