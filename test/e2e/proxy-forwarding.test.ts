@@ -269,6 +269,102 @@ describe("proxy forwarding (issue 4 scenarios 1, 2, 4)", { timeout: 600_000 }, (
           await capUp.stop();
         }
       });
+
+      it(`${family}, ${f.name}: 4. back from EXCLUDE {} to INCLUDE: when the any-source host leaves, upstream becomes INCLUDE {S1} and S2 stops`, async () => {
+        const prt = ++port;
+        const G = p.asm(22);
+        const capUp = await captureControl(topo.up, "eth0");
+        const d = await startProxy(topo, f.text(), f.format);
+        const hosts: HostAgent[] = [];
+        const senders: Array<{ stop(): Promise<void> }> = [];
+        try {
+          const h1 = await startHost(topo.h1, family, { port: prt });
+          const h2 = await startHost(topo.h2, family, { port: prt });
+          hosts.push(h1, h2);
+          await h2.join(G);
+          await waitUpstream(d, family, G, "exclude", []);
+          await h1.join(G, p.s1);
+          await waitLinkState(d, family, "dn1", G, "include", [p.s1]);
+          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
+          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s2 }));
+          await sleep(1000);
+          const capD2 = await captureData(topo.rtr, "dn2");
+          const tLeave = await h2.leave(G);
+          await waitUpstream(d, family, G, "include", [p.s1], 5000, tLeave - 5);
+          await sleep(1000);
+          for (const s of senders.splice(0)) await s.stop();
+          await sleep(100);
+          await capD2.stop();
+          await capUp.stop();
+
+          assert.deepEqual(
+            gaps(h1.from(p.s1).map((x) => x.seq)),
+            [],
+            "h1 kept S1 without a gap across the switch",
+          );
+          assert.equal(h1.from(p.s2).length, 0);
+          assert.deepEqual((await mfcEntry(topo.rtr, family, p.s1, G))?.oifs, ["dn1"]);
+          assert.deepEqual((await mfcEntry(topo.rtr, family, p.s2, G))?.oifs, []);
+          const rows = await upstreamSourceRows(topo.rtr, family, "up0", G);
+          assert.deepEqual(
+            rows.map((r) => ({ source: r.source, include: r.include, exclude: r.exclude })),
+            [{ source: procSource(family, p.s1), include: 1, exclude: 0 }],
+            "kernel upstream filter: INCLUDE {S1}",
+          );
+          const last = (await reportRecords(capUp.file, family)).filter((r) => r.group === G).at(-1);
+          assert.ok(last);
+          assert.deepEqual({ type: last.type, sources: last.sources }, { type: "TO_IN", sources: [p.s1] });
+          assert.ok(
+            (await dataPackets(capD2.file, family, prt)).length > 0,
+            "dn2 had the stream before the leave",
+          );
+        } finally {
+          for (const s of senders) await s.stop();
+          for (const h of hosts) await h.stop();
+          await stopProxy(d);
+          await capUp.stop();
+        }
+      });
+
+      it(`${family}, ${f.name}: 2. INCLUDE {S1} on dn1 and INCLUDE {S2} on dn2: upstream INCLUDE {S1, S2}, each link gets its own source only`, async () => {
+        const prt = ++port;
+        const G = p.ssm(23);
+        const d = await startProxy(topo, f.text(), f.format);
+        const hosts: HostAgent[] = [];
+        const senders: Array<{ stop(): Promise<void> }> = [];
+        try {
+          const h1 = await startHost(topo.h1, family, { port: prt });
+          const h2 = await startHost(topo.h2, family, { port: prt });
+          hosts.push(h1, h2);
+          await h1.join(G, p.s1);
+          await h2.join(G, p.s2);
+          await waitUpstream(d, family, G, "include", [p.s1, p.s2]);
+          const capD1 = await captureData(topo.rtr, "dn1");
+          const capD2 = await captureData(topo.rtr, "dn2");
+          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
+          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s2 }));
+          await sleep(1500);
+          for (const s of senders.splice(0)) await s.stop();
+          await sleep(100);
+          await capD1.stop();
+          await capD2.stop();
+          const d1 = await dataPackets(capD1.file, family, prt);
+          const d2 = await dataPackets(capD2.file, family, prt);
+          assert.ok(d1.length >= 100 && d1.every((x) => x.source === p.s1), "dn1: S1 only");
+          assert.ok(d2.length >= 100 && d2.every((x) => x.source === p.s2), "dn2: S2 only");
+          const rows = await upstreamSourceRows(topo.rtr, family, "up0", G);
+          assert.deepEqual(
+            rows.map((r) => r.source).sort(),
+            [procSource(family, p.s1), procSource(family, p.s2)].sort(),
+            "kernel upstream filter lists both sources",
+          );
+          assert.ok(rows.every((r) => r.include === 1 && r.exclude === 0));
+        } finally {
+          for (const s of senders) await s.stop();
+          for (const h of hosts) await h.stop();
+          await stopProxy(d);
+        }
+      });
     }
   }
 });
