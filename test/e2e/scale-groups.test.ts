@@ -18,19 +18,17 @@ import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { Family } from "../../src/wire/types.js";
 import {
   countTestGroups,
-  groupsOnDevice,
   type RawSocketLine,
   rawSockets,
   sendReports,
+  waitForReportGroup,
   waitForTestGroups,
 } from "../support/burst.js";
 import { type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
 
 const GROUPS = 10_000;
 const CONFIG = "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n";
-const IGMP = { ipv4: "/proc/net/igmp", ipv6: "/proc/net/igmp6" } as const;
 const RAW = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" } as const;
-const REPORT_GROUP = { ipv4: "224.0.0.22", ipv6: "ff020000000000000000000000000016" } as const;
 /** IGMP / ICMPv6: the protocol of the daemon's mroute socket. */
 const PROTOCOL = { ipv4: 2, ipv6: 58 } as const;
 
@@ -52,15 +50,13 @@ async function daemonSocket(topo: Topology, family: Family): Promise<RawSocketLi
 /** Starts the daemon and waits until it listens for reports on dn1 (report group joined). */
 async function startProxy(topo: Topology, family: Family): Promise<DaemonRun> {
   const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.conf", CONFIG), "-d", "2"]);
-  const deadline = Date.now() + 10_000;
-  while (
-    !groupsOnDevice(family, await topo.rtr.readProc(IGMP[family]), "dn1").includes(REPORT_GROUP[family])
-  ) {
-    if (Date.now() > deadline || d.proc.exitCode !== null) {
-      await d.stop();
-      throw new Error(`daemon not listening for reports on dn1; stderr:\n${d.stderr().slice(-2000)}`);
-    }
-    await sleep(50);
+  try {
+    await waitForReportGroup(topo.rtr, family, "dn1", 10_000);
+  } catch (err) {
+    await d.stop();
+    throw new Error(
+      `daemon not listening for reports on dn1 (${(err as Error).message}); stderr:\n${d.stderr().slice(-2000)}`,
+    );
   }
   return d;
 }

@@ -208,6 +208,27 @@ export async function waitForTestGroups(
   }
 }
 
+/** All-routers report groups a router joins to hear IGMPv3 / MLDv2 reports, as groupsOnDevice prints them. */
+const REPORT_GROUP: Record<Family, string> = { ipv4: "224.0.0.22", ipv6: "ff020000000000000000000000000016" };
+
+/**
+ * Waits until the namespace's kernel shows the IGMPv3 / MLDv2 report group joined on `dev`:
+ * the proxy is listening for reports there. Rejects after `timeoutMs`.
+ */
+export async function waitForReportGroup(
+  ns: Netns,
+  family: Family,
+  dev: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!groupsOnDevice(family, await ns.readProc(IGMP_PROC[family]), dev).includes(REPORT_GROUP[family])) {
+    if (Date.now() > deadline)
+      throw new Error(`${REPORT_GROUP[family]} not joined on ${dev} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Child side: opens the raw socket in the current namespace and sends the burst. */
 async function runChild(opts: BurstOptions): Promise<BurstResult> {
   const v4 = opts.family === "ipv4";
