@@ -248,12 +248,12 @@ export class FamilyProxy {
         if (link.ifindex === null) return;
         try {
           const bytes = serialize(this.family, e.query);
-          this.deps.mroute.sendQuery(
-            link.ifindex,
-            bytes,
-            e.destination,
-            this.family === "ipv4" ? (link.address ?? undefined) : undefined,
-          );
+          // The source is always the link's own address, given explicitly. For MLD it must
+          // be the link-local one (RFC 9777 §5: MLD messages from other sources are
+          // ignored, and Linux hosts drop such queries): left to the kernel, a Q(G) to a
+          // site- or global-scope group gets a global source address, the remaining hosts
+          // never answer it and their stream stops after the Last Listener Query Time.
+          this.deps.mroute.sendQuery(link.ifindex, bytes, e.destination, link.address ?? undefined);
         } catch (err) {
           this.counters.kernelErrors++;
           this.log.warn({ interface: link.name, err: (err as Error).message }, "cannot send query");

@@ -110,15 +110,16 @@ export function yamlConfig(o: YamlOptions = {}): string {
  * both downstream links (forwarding needs that, RFC 4605 §4.2).
  */
 export async function startProxy(
-  topo: Topology,
+  topo: Pick<Topology, "rtr">,
   configText: string,
   format: "improxy" | "yaml" = "improxy",
+  downstreams: readonly string[] = ["dn1", "dn2"],
 ): Promise<DaemonRun> {
   const conf = writeConfig(format === "yaml" ? "improxy.yaml" : "improxy.conf", configText);
   const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
   try {
     for (const family of FAMILIES) {
-      for (const ifname of ["dn1", "dn2"]) {
+      for (const ifname of downstreams) {
         await d.waitFor(
           (l) =>
             l.msg === "querier status" && l.family === family && l.interface === ifname && l.querier === true,
