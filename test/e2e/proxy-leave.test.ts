@@ -311,6 +311,42 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
       }
     });
 
+    it(`${family}, IMProxy format with quickleave: 3. a blocked source stops within 50 ms, the other continues`, async (t: TestContext) => {
+      const prt = ++port;
+      const G = p.asm(9);
+      const d = await startProxy(topo, legacyConfig({ quickleave: true }));
+      const hosts: HostAgent[] = [];
+      const senders: Array<{ stop(): Promise<void> }> = [];
+      try {
+        const h1 = await startHost(topo.h1, family, { port: prt });
+        hosts.push(h1);
+        await h1.join(G);
+        await waitUpstream(d, family, G, "exclude", []);
+        const cap = await captureData(topo.rtr, "dn1");
+        senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
+        senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s2 }));
+        await sleep(1000);
+        const tBlock = await h1.block(G, p.s2);
+        await waitUpstream(d, family, G, "exclude", [p.s2], 2000, tBlock - 5);
+        await sleep(1000);
+        for (const s of senders.splice(0)) await s.stop();
+        await sleep(100);
+        await cap.stop();
+        const s2 = await stopDelay(cap.file, family, prt, p.s2, tBlock);
+        t.diagnostic(
+          `${family}: with quickleave S2 last forwarded ${s2.afterMs.toFixed(0)} ms after the block`,
+        );
+        assert.ok(s2.before >= 50, "S2 flowed before the block");
+        assert.ok(s2.afterMs <= 50, `S2 stopped ${s2.afterMs.toFixed(0)} ms after the block`);
+        assert.ok(h1.from(p.s1, tBlock + 200).length >= 50, "S1 continues");
+        assert.deepEqual(gaps(h1.from(p.s1).map((x) => x.seq)), [], "S1 without a gap");
+      } finally {
+        for (const s of senders) await s.stop();
+        for (const h of hosts) await h.stop();
+        await stopProxy(d);
+      }
+    });
+
     it(`${family}, IMProxy format: 3. unblocking the source brings it back at once; upstream returns to EXCLUDE {}`, async (t: TestContext) => {
       const prt = ++port;
       const G = p.asm(8);
