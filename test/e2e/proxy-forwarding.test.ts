@@ -367,4 +367,56 @@ describe("proxy forwarding (issue 4 scenarios 1, 2, 4)", { timeout: 600_000 }, (
       });
     }
   }
+
+  for (const family of FAMILIES) {
+    const p = plan(family);
+    const remote = family === "ipv4" ? "198.18.0.5" : "fd00:99::5";
+
+    it(`${family}, IMProxy format: 2. a source beyond the upstream link (not on its subnet): source-specific and any-source joins both served`, async () => {
+      const prt = ++port;
+      const Gs = p.ssm(24);
+      const G = p.asm(24);
+      // The sender sits behind the upstream host (a router in real life): a host route on
+      // `up`'s eth0, outside the upstream subnet. (Not on `lo`: IPv4 would then send the
+      // group's datagrams out of `lo`, the interface owning the bound source.)
+      await topo.up.addAddress("eth0", family === "ipv4" ? `${remote}/32` : `${remote}/128`);
+      const d = await startProxy(topo, legacyConfig());
+      const hosts: HostAgent[] = [];
+      const senders: Array<{ stop(): Promise<void> }> = [];
+      try {
+        const h1 = await startHost(topo.h1, family, { port: prt });
+        const h2 = await startHost(topo.h2, family, { port: prt });
+        hosts.push(h1, h2);
+        await h1.join(Gs, remote);
+        await h2.join(G);
+        await waitUpstream(d, family, Gs, "include", [remote]);
+        await waitUpstream(d, family, G, "exclude", []);
+        senders.push(startSender(topo.up, Gs, { port: prt, intervalMs: 10, bind: remote }));
+        senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: remote }));
+        await sleep(1500);
+        for (const s of senders.splice(0)) await s.stop();
+        await sleep(100);
+        const a = h1.from(remote);
+        const b = h2.from(remote);
+        assert.ok(a.length >= 100, `h1 got ${a.length} packets of (R,Gs)`);
+        assert.ok(b.length >= 100, `h2 got ${b.length} packets of (R,G)`);
+        assert.deepEqual(gaps(a.map((x) => x.seq)), []);
+        assert.deepEqual(gaps(b.map((x) => x.seq)), []);
+        assert.deepEqual((await mfcEntry(topo.rtr, family, remote, Gs))?.oifs, ["dn1"]);
+        assert.deepEqual((await mfcEntry(topo.rtr, family, remote, G))?.oifs, ["dn2"]);
+      } finally {
+        for (const s of senders) await s.stop();
+        for (const h of hosts) await h.stop();
+        await stopProxy(d);
+        await topo.up.ip(
+          ...(family === "ipv6" ? ["-6"] : []),
+          "addr",
+          "del",
+          family === "ipv4" ? `${remote}/32` : `${remote}/128`,
+          "dev",
+          "eth0",
+        );
+      }
+    });
+  }
 });
