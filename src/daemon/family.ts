@@ -264,8 +264,9 @@ export class FamilyProxy {
         const merged = this.db.setLinkState(link.name, e.group, { filterMode: e.filterMode, sources: e.sources });
         this.log.debug({ interface: link.name, group: e.group, mode: e.filterMode, sources: e.sources }, "link state");
         if (merged) {
-          this.log.info({ group: e.group, mode: merged.filterMode, sources: merged.sources }, "upstream membership");
+          // Applied first, then logged: the line means the kernel holds the filter now.
           this.upstream.setFilter(e.group, merged);
+          this.log.info({ group: e.group, mode: merged.filterMode, sources: merged.sources }, "upstream membership");
         }
         this.apply(this.fwd.refreshGroup(e.group));
         return;

@@ -21,6 +21,7 @@ import {
   captureControl,
   captureData,
   dataPackets,
+  eventually,
   FAMILIES,
   gaps,
   isMember,
@@ -69,7 +70,9 @@ describe("proxy forwarding (issue 4 scenarios 1, 2, 4)", { timeout: 600_000 }, (
           await h1.join(G);
           await waitLinkState(d, family, "dn1", G, "exclude", []);
           await waitUpstream(d, family, G, "exclude", []);
-          assert.ok(await isMember(topo.rtr, family, "up0", G), "the router's kernel joined G on up0");
+          await eventually(async () =>
+            assert.ok(await isMember(topo.rtr, family, "up0", G), "the router's kernel joined G on up0"),
+          );
 
           const capH2 = await captureData(topo.h2, "eth0");
           const s1 = startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 });
@@ -158,13 +161,15 @@ describe("proxy forwarding (issue 4 scenarios 1, 2, 4)", { timeout: 600_000 }, (
           await waitLinkState(d, family, "dn1", G, "include", [p.s1]);
           await waitUpstream(d, family, G, "include", [p.s1]);
           // Kernel read-back: G is the newest group on up0 and has a source, so mcfilter shows it.
-          assert.ok(await isMember(topo.rtr, family, "up0", G));
-          const rows = await upstreamSourceRows(topo.rtr, family, "up0", G);
-          assert.deepEqual(
-            rows.map((r) => ({ source: r.source, include: r.include, exclude: r.exclude })),
-            [{ source: procSource(family, p.s1), include: 1, exclude: 0 }],
-            "upstream filter of G is INCLUDE {S1}",
-          );
+          await eventually(async () => {
+            assert.ok(await isMember(topo.rtr, family, "up0", G));
+            const rows = await upstreamSourceRows(topo.rtr, family, "up0", G);
+            assert.deepEqual(
+              rows.map((r) => ({ source: r.source, include: r.include, exclude: r.exclude })),
+              [{ source: procSource(family, p.s1), include: 1, exclude: 0 }],
+              "upstream filter of G is INCLUDE {S1}",
+            );
+          });
 
           const capD1 = await captureData(topo.rtr, "dn1");
           const capD2 = await captureData(topo.rtr, "dn2");
@@ -232,7 +237,7 @@ describe("proxy forwarding (issue 4 scenarios 1, 2, 4)", { timeout: 600_000 }, (
           await waitLinkState(d, family, "dn1", G, "include", [p.s1]);
           await waitLinkState(d, family, "dn2", G, "exclude", []);
           await waitUpstream(d, family, G, "exclude", []);
-          assert.ok(await isMember(topo.rtr, family, "up0", G));
+          await eventually(async () => assert.ok(await isMember(topo.rtr, family, "up0", G)));
 
           const capD1 = await captureData(topo.rtr, "dn1");
           senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));

@@ -12,6 +12,7 @@ import type { Topology } from "../../src/lab/topology.js";
 import { type HostAgent, startHost } from "../support/hostsock.js";
 import {
   buildProxyLab,
+  eventually,
   FAMILIES,
   memberships,
   hex6,
@@ -71,13 +72,15 @@ describe("proxy past the kernel's per-socket membership limits", { timeout: 300_
         for (const [i, s] of sources.entries()) await (i % 2 === 0 ? h1 : h1b).join(Gs, s);
         await waitUpstream(d, family, Gs, "include", sources, 10_000);
         // Gs is the newest group on up0 and has sources: mcfilter shows its merged filter.
-        const rows = await upstreamSourceRows(topo.rtr, family, "up0", Gs);
-        assert.deepEqual(
-          rows.map((r) => r.source).sort(),
-          sources.map((s) => procSource(family, s)).sort(),
-          `the kernel's upstream filter holds all ${nSources} sources`,
-        );
-        assert.ok(rows.every((r) => r.include === 1 && r.exclude === 0));
+        await eventually(async () => {
+          const rows = await upstreamSourceRows(topo.rtr, family, "up0", Gs);
+          assert.deepEqual(
+            rows.map((r) => r.source).sort(),
+            sources.map((s) => procSource(family, s)).sort(),
+            `the kernel's upstream filter holds all ${nSources} sources`,
+          );
+          assert.ok(rows.every((r) => r.include === 1 && r.exclude === 0));
+        });
 
         const last = groups.at(-1)!;
         senders.push(startSender(topo.up, last, { port: prt, intervalMs: 20, bind: p.s1 }));

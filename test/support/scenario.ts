@@ -443,3 +443,20 @@ export async function reportRecords(file: string, family: Family): Promise<Captu
 export function captureControl(ns: Netns, ifname: string): Promise<Capture> {
   return startCapture(ns, ifname, "igmp or (ip6 and not udp)");
 }
+
+/**
+ * Runs `check` (an async function with assertions) until it passes or `timeoutMs` has
+ * gone by; then rethrows its last failure. For kernel read-backs that may trail the
+ * daemon's log line by a scheduling slice on a loaded machine.
+ */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 2000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await sleep(everyMs);
+    }
+  }
+}
