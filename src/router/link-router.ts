@@ -48,12 +48,12 @@ export class LinkRouter {
   readonly ifname: string;
   readonly family: Family;
   private readonly desc: FamilyDescriptor;
-  private readonly config: RouterConfig;
+  private config: RouterConfig;
   private readonly scheduler: Scheduler;
   private readonly onEffect: (e: RouterEffect) => void;
-  private readonly configLevel: Level;
-  private readonly ssm: CidrSet;
-  private readonly ignored: CidrSet;
+  private configLevel: Level;
+  private ssm: CidrSet;
+  private ignored: CidrSet;
   private ownAddress: Address | null;
   private subnets: CidrSet;
 
@@ -68,6 +68,8 @@ export class LinkRouter {
   private otherQuerierUntil = 0;
   private otherQuerierTimer: TimerId | null = null;
   private generalQueryTimer: TimerId | null = null;
+  /** Deadline of the armed general query (0 = none). */
+  private generalQueryAt = 0;
   private startupQueriesSent = 0;
   /** QRV / QQI learned from the elected querier (RFC 9776 §4.1.6, §4.1.7); 0 = not learned. */
   private learnedRobustness = 0;
@@ -335,7 +337,27 @@ export class LinkRouter {
       this.startupQueriesSent++;
       if (this.startupQueriesSent < this.config.startupQueryCount) delay = this.config.startupQueryIntervalMs;
     }
-    this.generalQueryTimer = this.scheduler.at(this.scheduler.now() + delay, () => this.generalQueryTick());
+    this.generalQueryAt = this.scheduler.now() + delay;
+    this.generalQueryTimer = this.scheduler.at(this.generalQueryAt, () => this.generalQueryTick());
+  }
+
+  /**
+   * Applies new settings without losing state (configuration reload). The RFC 9776 §8 /
+   * RFC 9777 §9 values are read where they are used, so every timer set from now on uses
+   * the new ones; running timers keep their deadlines, except the next general query,
+   * which is brought forward when the new Query Interval is shorter than what is left.
+   */
+  setConfig(config: RouterConfig): void {
+    this.config = config;
+    this.configLevel = this.desc.levelOfVersion(config.version);
+    this.ssm = new CidrSet(config.ssmRanges);
+    this.ignored = new CidrSet(config.ignoreGroups);
+    const now = this.scheduler.now();
+    if (this.generalQueryTimer !== null && this.generalQueryAt > now + config.queryIntervalMs) {
+      this.cancelTimer(this.generalQueryTimer);
+      this.generalQueryAt = now + config.queryIntervalMs;
+      this.generalQueryTimer = this.scheduler.at(this.generalQueryAt, () => this.generalQueryTick());
+    }
   }
 
   private emitQuerier(): void {

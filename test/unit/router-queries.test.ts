@@ -185,6 +185,28 @@ for (const a of FAMILIES) {
       assert.equal(e.query.maxRespTimeMs, 10_000);
     });
 
+    test("setConfig (reload): state kept, a shorter Query Interval brings the next general query forward, new values apply", () => {
+      const f = new Fixture(a, { startupQueryCount: 1 });
+      f.record(IS_EX, a.group, []);
+      f.effects.length = 0;
+      f.advance(10_000);
+      f.router.setConfig({ ...f.config, queryIntervalMs: 30_000, version: a.family === "ipv4" ? 2 : 1 });
+      assert.equal(f.group()?.filterMode, "exclude", "group state survives");
+      assert.equal(
+        f.effects.filter((e) => e.type === "forwarding").length,
+        0,
+        "no forwarding change from a reload",
+      );
+      f.advance(29_999);
+      assert.equal(f.takeQueries().length, 0);
+      f.advance(1);
+      const q = f.takeQueries();
+      assert.equal(q.length, 1, "general query 30 s after the reload");
+      assert.equal(q[0]!.version, a.family === "ipv4" ? 2 : 1, "new querier version used");
+      f.advance(30_000);
+      assert.equal(f.takeQueries().length, 1, "then every 30 s");
+    });
+
     test("stop(): every forwarded group is withdrawn and no timer is left", () => {
       const f = new Fixture(a);
       f.record(IS_EX, a.group, []);
