@@ -3,6 +3,7 @@
  * cleanup. Runs in the foreground like IMProxy; logs to stderr.
  */
 import { unlinkSync, writeFileSync } from "node:fs";
+import { loadConfigWithWarnings } from "../config/index.js";
 import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
 import { MrouteSocket } from "../kernel/mroute.js";
@@ -20,6 +21,11 @@ export interface DaemonOptions {
   logFormat: "pretty" | "json";
 }
 
+export interface ReloadResult {
+  ok: boolean;
+  error?: string;
+}
+
 /** A running daemon: its parts, for the CLI, the control socket and tests. */
 export class Daemon {
   readonly interfaces = new InterfaceTable();
@@ -27,10 +33,102 @@ export class Daemon {
   private readonly scheduler = new RealScheduler();
   private watcher: LinkWatcher | null = null;
 
+  private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
+
   constructor(
-    readonly config: ImproxyConfig,
+    public config: ImproxyConfig,
     readonly log: Logger,
   ) {}
+
+  private familiesOf(config: ImproxyConfig): Family[] {
+    const out: Family[] = [];
+    if (config.igmpEnabled) out.push("ipv4");
+    if (config.mldEnabled) out.push("ipv6");
+    return out;
+  }
+
+  private openFamily(family: Family, config: ImproxyConfig): FamilyProxy {
+    const mroute = MrouteSocket.open(family, { table: config.mrouteTable });
+    return new FamilyProxy({
+      family,
+      config,
+      log: this.log,
+      scheduler: this.scheduler,
+      interfaces: this.interfaces,
+      mroute,
+    });
+  }
+
+  /**
+   * Re-reads the config file (SIGHUP, `improxy reload`). An invalid file is rejected with
+   * its reason and the running configuration stays. Unchanged interfaces keep their state
+   * and forwarding; added/removed downstreams are brought up/down; timer changes apply.
+   * Reloads are serialized.
+   */
+  reload(): Promise<ReloadResult> {
+    this.reloading = this.reloading.then(() => this.reloadNow());
+    return this.reloading;
+  }
+
+  /** Resolves when no reload is running. */
+  async reloadSettled(): Promise<void> {
+    await this.reloading;
+  }
+
+  private reloadNow(): ReloadResult {
+    const { log } = this;
+    let next: ImproxyConfig;
+    try {
+      const parsed = loadConfigWithWarnings(this.config.file);
+      for (const w of parsed.warnings) log.warn(`${w.file}:${w.line}: ${w.message}`);
+      next = parsed.config;
+    } catch (err) {
+      const error = (err as Error).message;
+      log.error({ error }, "reload rejected, keeping the running configuration");
+      return { ok: false, error };
+    }
+    for (const [key, a, b] of [
+      ["mroute-table", this.config.mrouteTable, next.mrouteTable],
+      ["control-socket", this.config.controlSocket, next.controlSocket],
+      ["metrics", this.config.metricsListen, next.metricsListen],
+    ] as const) {
+      if (a !== b)
+        log.warn({ setting: key, running: a, file: b }, "this setting changes only with a restart");
+    }
+    next = {
+      ...next,
+      mrouteTable: this.config.mrouteTable,
+      controlSocket: this.config.controlSocket,
+      metricsListen: this.config.metricsListen,
+    };
+    const wanted = this.familiesOf(next);
+    try {
+      for (const f of [...this.families]) {
+        if (wanted.includes(f.family)) {
+          f.applyConfig(next);
+        } else {
+          f.close();
+          this.families.splice(this.families.indexOf(f), 1);
+          log.info({ family: f.family }, "family disabled by reload");
+        }
+      }
+      for (const family of wanted) {
+        if (this.families.some((f) => f.family === family)) continue;
+        const f = this.openFamily(family, next);
+        this.families.push(f);
+        for (const name of f.linkNames()) f.reconcile(name);
+        f.reportWaiting();
+        log.info({ family }, "family enabled by reload");
+      }
+    } catch (err) {
+      const error = (err as Error).message;
+      log.error({ error }, "reload failed");
+      return { ok: false, error };
+    }
+    this.config = next;
+    log.info({ config: next.file }, "configuration reloaded");
+    return { ok: true };
+  }
 
   /** Opens the kernel state; throws (having undone everything) when that fails. */
   async start(): Promise<void> {
@@ -42,15 +140,7 @@ export class Daemon {
       });
       const dump = await this.watcher.dump();
       this.interfaces.load(dump.links, dump.addresses);
-      const families: Family[] = [];
-      if (config.igmpEnabled) families.push("ipv4");
-      if (config.mldEnabled) families.push("ipv6");
-      for (const family of families) {
-        const mroute = MrouteSocket.open(family, { table: config.mrouteTable });
-        this.families.push(
-          new FamilyProxy({ family, config, log, scheduler: this.scheduler, interfaces: this.interfaces, mroute }),
-        );
-      }
+      for (const family of this.familiesOf(config)) this.families.push(this.openFamily(family, config));
     } catch (err) {
       this.stop();
       throw err;
@@ -90,9 +180,20 @@ export class Daemon {
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = createLogger({ debugLevel: opts.debugLevel, format: opts.logFormat });
   const daemon = new Daemon(opts.config, log);
+  let running = false;
+  const onHup = () => {
+    if (!running) {
+      log.warn({ signal: "SIGHUP" }, "not reloading: still starting");
+      return;
+    }
+    log.info({ signal: "SIGHUP" }, "reloading the configuration");
+    void daemon.reload();
+  };
+  process.on("SIGHUP", onHup);
   try {
     await daemon.start();
   } catch (err) {
+    process.off("SIGHUP", onHup);
     log.fatal((err as Error).message);
     return 1;
   }
@@ -101,14 +202,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       writeFileSync(opts.pidFile, `${process.pid}\n`);
     } catch (err) {
       log.fatal(`cannot write pid file ${opts.pidFile}: ${(err as Error).message}`);
+      process.off("SIGHUP", onHup);
       daemon.stop();
       return 1;
     }
   }
+  running = true;
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
+  process.off("SIGHUP", onHup);
+  await daemon.reloadSettled(); // let a running reload finish first
   log.info({ signal }, "stopping: removing forwarding state");
   daemon.stop();
   if (opts.pidFile) {

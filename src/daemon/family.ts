@@ -28,8 +28,8 @@ export const IDLE_CHECK_MS = 60_000;
 
 interface LinkRuntime {
   readonly name: string;
-  readonly cfg: InterfaceConfig;
-  readonly settings: ProtocolSettings;
+  cfg: InterfaceConfig;
+  settings: ProtocolSettings;
   /** Set while attached. */
   ifindex: number | null;
   vif: number | null;
@@ -67,6 +67,20 @@ export function routerConfig(s: ProtocolSettings): RouterConfig {
   };
 }
 
+function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings): LinkRuntime {
+  return {
+    name: cfg.name,
+    cfg,
+    settings,
+    ifindex: null,
+    vif: null,
+    router: null,
+    querier: false,
+    address: null,
+    subnets: [],
+  };
+}
+
 export interface FamilyDeps {
   family: Family;
   config: ImproxyConfig;
@@ -83,8 +97,9 @@ export class FamilyProxy {
   private readonly db = new MembershipDatabase();
   private readonly fwd: ForwardingPlanner;
   private readonly upstream: MembershipSockets;
-  private readonly ignored: CidrSet;
+  private ignored: CidrSet;
   private ownCache: Set<Address> | null = null;
+  private config: ImproxyConfig;
   private idleTimer: TimerId | null = null;
   private readonly lastPackets = new Map<string, bigint>();
   readonly counters: FamilyCounters = {
@@ -100,27 +115,17 @@ export class FamilyProxy {
   constructor(private readonly deps: FamilyDeps) {
     this.family = deps.family;
     this.log = deps.log.child({ family: deps.family });
-    const { config } = deps;
-    for (const cfg of [config.upstream, ...config.downstreams]) {
-      const settings = this.family === "ipv4" ? cfg.igmp : cfg.mld;
-      if (!settings) continue;
-      this.links.set(cfg.name, {
-        name: cfg.name,
-        cfg,
-        settings,
-        ifindex: null,
-        vif: null,
-        router: null,
-        querier: false,
-        address: null,
-        subnets: [],
-      });
+    this.config = deps.config;
+    for (const [name, { cfg, settings }] of this.configuredLinks(this.config)) {
+      this.links.set(name, newLinkRuntime(cfg, settings));
     }
-    const up = this.links.get(config.upstream.name);
-    this.ignored = new CidrSet(up?.settings.ignoreGroups ?? []);
+    this.ignored = this.ignoredGroups(this.config);
     this.upstream = new MembershipSockets(this.family, this.log);
+    const self = this;
     const links: ForwardingLinks = {
-      upstream: config.upstream.name,
+      get upstream() {
+        return self.config.upstream.name;
+      },
       canForwardTo: (name) => {
         const l = this.links.get(name);
         // RFC 4605 §4.2: forward onto a downstream link only where we are the querier.
@@ -133,6 +138,56 @@ export class FamilyProxy {
     deps.mroute.onPacket((p) => this.onPacket(p));
     deps.mroute.onUpcall((u) => this.onUpcall(u));
     this.armIdleCheck();
+  }
+
+  /** The links of this family in a configuration (interfaces with the family enabled). */
+  private configuredLinks(config: ImproxyConfig): Map<string, { cfg: InterfaceConfig; settings: ProtocolSettings }> {
+    const out = new Map<string, { cfg: InterfaceConfig; settings: ProtocolSettings }>();
+    for (const cfg of [config.upstream, ...config.downstreams]) {
+      const settings = this.family === "ipv4" ? cfg.igmp : cfg.mld;
+      if (settings) out.set(cfg.name, { cfg, settings });
+    }
+    return out;
+  }
+
+  private ignoredGroups(config: ImproxyConfig): CidrSet {
+    const up = this.family === "ipv4" ? config.upstream.igmp : config.upstream.mld;
+    return new CidrSet(up?.ignoreGroups ?? []);
+  }
+
+  /**
+   * Applies a new configuration (reload) without disturbing what did not change: links
+   * that stay keep their VIF, router state and forwarding; their routers take the new
+   * timer values (LinkRouter.setConfig). Removed links (or links whose role changed) are
+   * detached, added ones attached as soon as their interface is usable.
+   */
+  applyConfig(config: ImproxyConfig): void {
+    const next = this.configuredLinks(config);
+    for (const [name, link] of [...this.links]) {
+      const n = next.get(name);
+      if (n && n.cfg.role === link.cfg.role) continue;
+      if (link.ifindex !== null) this.detach(link, "removed from the configuration");
+      this.links.delete(name);
+      this.log.info({ interface: name, role: link.cfg.role }, "interface removed by reload");
+    }
+    this.config = config;
+    for (const [name, n] of next) {
+      const link = this.links.get(name);
+      if (!link) {
+        this.links.set(name, newLinkRuntime(n.cfg, n.settings));
+        this.log.info({ interface: name, role: n.cfg.role }, "interface added by reload");
+        continue;
+      }
+      link.cfg = n.cfg;
+      if (JSON.stringify(link.settings) !== JSON.stringify(n.settings)) {
+        link.settings = n.settings;
+        link.router?.setConfig(routerConfig(n.settings));
+        this.log.info({ interface: name }, "interface settings changed by reload");
+      }
+    }
+    this.ignored = this.ignoredGroups(config);
+    this.apply(this.fwd.refreshAll());
+    for (const name of next.keys()) this.reconcile(name);
   }
 
   /** Names of the links this family manages. */
