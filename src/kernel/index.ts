@@ -12,4 +12,4 @@ export { KernelError, type KernelErrorInit } from "./errors.js";
 export { type FilterWarning, type SourceFilter, UpstreamMembership } from "./membership.js";
 export { type MrouteOpenOptions, MrouteSocket, type ReceivedPacket, type Upcall } from "./mroute.js";
 export { type AddrInfo, type LinkEvent, type LinkInfo, LinkWatcher } from "./rtnetlink.js";
-export type { SgCounters } from "./structs/mroute.js";
+export type { SgCounters, VifCounters } from "./structs/mroute.js";

@@ -83,14 +83,18 @@ import {
   packMifi,
   packSiocSgReq,
   packSiocSgReq6,
+  packSiocVifReq,
   packVifctl,
   parseIgmpmsg,
   parseIpv4Datagram,
   parseMrt6msg,
   parseSiocSgReq,
   parseSiocSgReq6,
+  parseSiocVifReq,
   type SgCounters,
   SIOCGETSGCNT,
+  SIOCGETVIFCNT,
+  type VifCounters,
   SOCK_DGRAM,
   SOCK_RAW,
 } from "./structs/mroute.js";
@@ -448,6 +452,24 @@ export class MrouteSocket {
       throw e;
     }
     return this.v4 ? parseSiocSgReq(req) : parseSiocSgReq6(req);
+  }
+
+  /**
+   * Packet/byte counters of a VIF / MIF (SIOCGETVIFCNT; SIOCGETMIFCNT_IN6 has the same
+   * number and layout); null if the VIF does not exist. Read-only (status and metrics).
+   */
+  vifCount(vif: number): VifCounters | null {
+    const operation = `reading counters of VIF ${vif}`;
+    const fd = this.ensureOpen(operation);
+    const req = packSiocVifReq(vif);
+    try {
+      netio.ioctl(fd, SIOCGETVIFCNT, req);
+    } catch (err) {
+      const e = KernelError.from(err, operation);
+      if (e.code === "EADDRNOTAVAIL" || e.code === "ENOENT" || e.code === "EINVAL") return null;
+      throw e;
+    }
+    return parseSiocVifReq(req);
   }
 
   // ---------------------------------------------------------- events

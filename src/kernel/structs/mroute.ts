@@ -214,6 +214,33 @@ export function parseSiocSgReq(b: Uint8Array): SgCounters {
   };
 }
 
+/** Per-VIF / per-MIF counters (SIOCGETVIFCNT / SIOCGETMIFCNT_IN6). */
+export interface VifCounters {
+  packetsIn: bigint;
+  packetsOut: bigint;
+  bytesIn: bigint;
+  bytesOut: bigint;
+}
+
+/** struct sioc_vif_req / sioc_mif_req6 (same layout on x86_64): vifi u16 @0, icount @8, ocount @16, ibytes @24, obytes @32. */
+export const SIOC_VIF_REQ_SIZE = 40;
+
+export function packSiocVifReq(vif: number): Buffer {
+  const b = Buffer.alloc(SIOC_VIF_REQ_SIZE);
+  view(b).setUint16(0, vif, HOST_LE);
+  return b;
+}
+
+export function parseSiocVifReq(b: Uint8Array): VifCounters {
+  const v = view(b);
+  return {
+    packetsIn: v.getBigUint64(8, HOST_LE),
+    packetsOut: v.getBigUint64(16, HOST_LE),
+    bytesIn: v.getBigUint64(24, HOST_LE),
+    bytesOut: v.getBigUint64(32, HOST_LE),
+  };
+}
+
 /** struct ip_mreqn for IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP on interface `ifindex`. */
 export function packIpMreqn(group: Address, ifindex: number): Buffer {
   const b = Buffer.alloc(IP_MREQN_SIZE);
