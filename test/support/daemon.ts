@@ -34,8 +34,13 @@ export function writeConfig(name: string, text: string): string {
   return p;
 }
 
-export function startDaemon(ns: Netns, args: string[]): DaemonRun {
-  const proc = ns.spawn("node", [CLI, "--log-format", "json", ...args]);
+/**
+ * Starts `node dist/src/cli/main.js --log-format json ARGS` in `ns`; `opts.prefix` runs it
+ * through a wrapper that execs it (e.g. setpriv), so the pid stays the daemon's.
+ */
+export function startDaemon(ns: Netns, args: string[], opts: { prefix?: string[] } = {}): DaemonRun {
+  const argv = [CLI, "--log-format", "json", ...args];
+  const proc = opts.prefix?.length ? ns.spawn(opts.prefix[0]!, [...opts.prefix.slice(1), "node", ...argv]) : ns.spawn("node", argv);
   const lines: LogLine[] = [];
   let err = "";
   let buf = "";
