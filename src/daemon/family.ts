@@ -37,6 +37,8 @@ interface LinkRuntime {
   querier: boolean;
   address: Address | null;
   subnets: string[];
+  /** When the link was attached (scheduler ms): its up-time in status. */
+  attachedAt?: number | undefined;
 }
 
 export interface FamilyCounters {
@@ -47,6 +49,8 @@ export interface FamilyCounters {
   parseErrors: Record<string, number>;
   upcalls: Record<string, number>;
   kernelErrors: number;
+  /** Querier status changes per link name (metrics). */
+  querierChanges: Record<string, number>;
 }
 
 export function routerConfig(s: ProtocolSettings): RouterConfig {
@@ -110,6 +114,7 @@ export class FamilyProxy {
     parseErrors: {},
     upcalls: {},
     kernelErrors: 0,
+    querierChanges: {},
   };
 
   constructor(private readonly deps: FamilyDeps) {
@@ -241,6 +246,7 @@ export class FamilyProxy {
       return;
     }
     link.ifindex = ifindex;
+    link.attachedAt = this.deps.scheduler.now();
     link.vif = vif;
     link.address = address;
     link.subnets = subnets(this.deps.interfaces.get(link.name), this.family);
@@ -293,6 +299,7 @@ export class FamilyProxy {
     }
     link.ifindex = null;
     link.vif = null;
+    link.attachedAt = undefined;
     link.address = null;
     this.apply(this.fwd.refreshAll());
   }
@@ -329,6 +336,7 @@ export class FamilyProxy {
       case "querier": {
         if (link.querier === e.querier) return;
         link.querier = e.querier;
+        this.counters.querierChanges[link.name] = (this.counters.querierChanges[link.name] ?? 0) + 1;
         this.log.info({ interface: link.name, querier: e.querier, querierAddress: e.querierAddress }, "querier status");
         this.apply(this.fwd.refreshAll());
         return;
@@ -449,8 +457,21 @@ export class FamilyProxy {
     this.deps.mroute.close();
   }
 
-  /** Read-only view for status and tests. */
-  snapshot() {
+  /**
+   * Read-only view for status, metrics and tests. `kernelCounters` adds the kernel's
+   * per-VIF and per-(S,G) counters (one ioctl each: for the control socket, not the hot path).
+   */
+  snapshot(opts: { kernelCounters?: boolean } = {}) {
+    const { mroute, scheduler } = this.deps;
+    const now = scheduler.now();
+    const read = <T>(f: () => T | null): T | null => {
+      if (!opts.kernelCounters) return null;
+      try {
+        return f();
+      } catch {
+        return null;
+      }
+    };
     return {
       family: this.family,
       links: [...this.links.values()].map((l) => ({
@@ -460,10 +481,15 @@ export class FamilyProxy {
         vif: l.vif,
         address: l.address,
         querier: l.querier,
+        upTimeMs: l.attachedAt === undefined ? null : now - l.attachedAt,
         router: l.router?.snapshot() ?? null,
+        routerCounters: l.router?.counters ?? null,
+        vifCounters: l.vif === null ? null : read(() => mroute.vifCount(l.vif!)),
       })),
       upstream: this.db.groupsWithMembership().map((g) => ({ group: g, ...this.db.mergedState(g) })),
-      forwarding: this.fwd.all(),
+      upstreamFilterChanges: this.upstream.changes,
+      upstreamFilterErrors: this.upstream.errors,
+      forwarding: this.fwd.all().map((e) => ({ ...e, kernel: read(() => mroute.sgCount(e.source, e.group)) })),
       counters: this.counters,
     };
   }
