@@ -8,6 +8,7 @@ import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
 import { MrouteSocket } from "../kernel/mroute.js";
 import { LinkWatcher } from "../kernel/rtnetlink.js";
+import { sdNotify } from "../kernel/sdnotify.js";
 import { createLogger, type Logger } from "../util/log.js";
 import type { Family } from "../wire/types.js";
 import { FamilyProxy } from "./family.js";
@@ -76,6 +77,15 @@ export class Daemon {
   }
 
   private reloadNow(): ReloadResult {
+    sdNotify(`RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
+    try {
+      return this.reloadConfig();
+    } finally {
+      sdNotify("READY=1");
+    }
+  }
+
+  private reloadConfig(): ReloadResult {
     const { log } = this;
     let next: ImproxyConfig;
     try {
@@ -208,12 +218,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
   }
   running = true;
+  sdNotify(`READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${opts.config.downstreams.map((d) => d.name).join(", ")}`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
   process.off("SIGHUP", onHup);
   await daemon.reloadSettled(); // let a running reload finish first
+  sdNotify("STOPPING=1");
   log.info({ signal }, "stopping: removing forwarding state");
   daemon.stop();
   if (opts.pidFile) {
