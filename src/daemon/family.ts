@@ -458,14 +458,15 @@ export class FamilyProxy {
   }
 
   /**
-   * Read-only view for status, metrics and tests. `kernelCounters` adds the kernel's
-   * per-VIF and per-(S,G) counters (one ioctl each: for the control socket, not the hot path).
+   * Read-only view for status, metrics and tests. `vifCounters` / `sgCounters` add the
+   * kernel's per-VIF and per-(S,G) counters (one ioctl each: for the control socket and
+   * metrics scrapes, not the hot path).
    */
-  snapshot(opts: { kernelCounters?: boolean } = {}) {
+  snapshot(opts: { vifCounters?: boolean; sgCounters?: boolean } = {}) {
     const { mroute, scheduler } = this.deps;
     const now = scheduler.now();
-    const read = <T>(f: () => T | null): T | null => {
-      if (!opts.kernelCounters) return null;
+    const read = <T>(wanted: boolean | undefined, f: () => T | null): T | null => {
+      if (!wanted) return null;
       try {
         return f();
       } catch {
@@ -484,12 +485,12 @@ export class FamilyProxy {
         upTimeMs: l.attachedAt === undefined ? null : now - l.attachedAt,
         router: l.router?.snapshot() ?? null,
         routerCounters: l.router?.counters ?? null,
-        vifCounters: l.vif === null ? null : read(() => mroute.vifCount(l.vif!)),
+        vifCounters: l.vif === null ? null : read(opts.vifCounters, () => mroute.vifCount(l.vif!)),
       })),
       upstream: this.db.groupsWithMembership().map((g) => ({ group: g, ...this.db.mergedState(g) })),
       upstreamFilterChanges: this.upstream.changes,
       upstreamFilterErrors: this.upstream.errors,
-      forwarding: this.fwd.all().map((e) => ({ ...e, kernel: read(() => mroute.sgCount(e.source, e.group)) })),
+      forwarding: this.fwd.all().map((e) => ({ ...e, kernel: read(opts.sgCounters, () => mroute.sgCount(e.source, e.group)) })),
       counters: this.counters,
     };
   }
