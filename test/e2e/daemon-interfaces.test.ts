@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { startCapture, tsharkFields } from "../support/capture.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -124,5 +125,71 @@ describe("interfaces that come and go", { timeout: 120_000 }, () => {
       assert.equal(await d.stop(), 0);
     }
     assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), []);
+  });
+});
+
+describe("interface addresses that change", { timeout: 120_000 }, () => {
+  let topo: Topology;
+  before(async () => {
+    topo = await buildTopology();
+  });
+  after(async () => {
+    await topo?.destroy();
+  });
+
+  it("follows address changes (DHCP renumbering) on a downstream and the upstream: log line, queries from the new address, stream goes on", async () => {
+    const conf = writeConfig("addr.yaml", YAML);
+    const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
+    const recv = startReceiver(topo.h1, "239.5.5.6");
+    const sender = startSender(topo.up, "239.5.5.6", { intervalMs: 20 });
+    try {
+      await waitUntil("stream on h1", async () => recv.packets.length > 5, 10_000);
+      // Downstream renumbered: new address first, then the old one goes (DHCP renew).
+      // promote_secondaries as distributions set it: deleting the old primary keeps the new one.
+      await topo.rtr.sysctl("net.ipv4.conf.dn1.promote_secondaries", 1);
+      await topo.rtr.sysctl("net.ipv4.conf.up0.promote_secondaries", 1);
+      await topo.rtr.addAddress("dn1", "10.11.0.77/24");
+      await topo.rtr.ip("addr", "del", "10.11.0.1/24", "dev", "dn1");
+      const changed = await d.waitFor(
+        (l) =>
+          l.msg === "interface address changed" &&
+          l.interface === "dn1" &&
+          l.family === "ipv4" &&
+          l.address === "10.11.0.77",
+        8000,
+        "dn1 address change logged",
+      );
+      assert.equal(changed.address, "10.11.0.77");
+      // The next queries on dn1 come from the new address (query interval 10 s here).
+      const cap = await startCapture(topo.h1, "eth0", "igmp");
+      await waitUntil(
+        "a query from 10.11.0.77",
+        async () => {
+          const rows = await tsharkFields(cap.file, "igmp.type == 0x11", ["ip.src"]).catch(() => []);
+          return rows.some(([src]) => src === "10.11.0.77");
+        },
+        12_000,
+      );
+      await cap.stop();
+      const n = recv.packets.length;
+      await waitUntil("stream goes on after the downstream renumbering", async () => recv.packets.length > n + 10);
+
+      // Upstream renumbered: memberships stay and the stream continues.
+      await topo.rtr.addAddress("up0", "10.10.0.50/24");
+      await topo.rtr.ip("addr", "del", "10.10.0.1/24", "dev", "up0");
+      await topo.up.ip("route", "replace", "default", "via", "10.10.0.50");
+      await d.waitFor(
+        (l) => l.msg === "interface address changed" && l.interface === "up0" && l.address === "10.10.0.50",
+        8000,
+        "up0 address change logged",
+      );
+      const m = recv.packets.length;
+      await waitUntil("stream goes on after the upstream renumbering", async () => recv.packets.length > m + 10);
+      assert.match(await topo.rtr.readProc("/proc/net/igmp"), /up0[^\n]*\n(\s+[0-9A-F]{8}[^\n]*\n)*\s+060505EF/, "still joined upstream");
+    } finally {
+      await sender.stop();
+      await recv.stop();
+      assert.equal(await d.stop(), 0);
+    }
   });
 });
