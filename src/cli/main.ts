@@ -7,9 +7,9 @@
  *   improxy check-config FILE [--json]     validate, print the effective config
  *   improxy mcast -m GROUP -r|-s [...]     multicast test receiver / sender (mcast_test.py)
  *   improxy lab [--duration S]             network-namespace demo
- *
- * Room is kept for the control-socket commands of issue 5 (`status`, `show`, `reload`):
- * each is one more file under commands/ and one `program.command(...)` below.
+ *   improxy status [--json]                ask the running daemon (control socket)
+ *   improxy show interfaces|groups|sources|routes|stats [--json]
+ *   improxy reload                         re-read the config (as SIGHUP)
  */
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -19,6 +19,9 @@ import { checkConfigCommand } from "./commands/check-config.js";
 import { daemonCommand, type Printer } from "./commands/daemon.js";
 import { labCommand } from "./commands/lab.js";
 import { mcastCommand } from "./commands/mcast.js";
+import { reloadCommand } from "./commands/reload.js";
+import { showCommand } from "./commands/show.js";
+import { type ControlCliOptions, statusCommand } from "./commands/status.js";
 import type { RawMcastOptions } from "./mcast/options.js";
 import { packageVersion } from "./version.js";
 
@@ -64,7 +67,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       const stray = program.args[0];
       if (stray !== undefined) {
         program.error(
-          `improxy: unknown command "${stray}" (commands: check-config, mcast, lab; see improxy -h)`,
+          `improxy: unknown command "${stray}" (commands: status, show, reload, check-config, mcast, lab; see improxy -h)`,
         );
       }
       if (opts.config === undefined) {
@@ -121,6 +124,38 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .option("--duration <seconds>", "seconds to run before the summary (0 = until Ctrl-C)")
     .action(async (opts: { duration?: string }) => {
       code = await labCommand(opts.duration, io.stderr);
+    });
+
+  // Control socket commands (src/control): --socket PATH, else -c FILE's control-socket, else the default.
+  const controlOptions = (cmd: Command, json: boolean) => {
+    cmd
+      .option("--socket <path>", "control socket of the daemon")
+      .option("-c, --config <file>", "take the control socket path from this config file")
+      .option("--family <family>", "ipv4 or ipv6 only");
+    if (json) cmd.option("--json", "print JSON (schema/status.schema.json)");
+    return cmd;
+  };
+  controlOptions(program.command("status").description("summary of the running daemon"), true).action(
+    async (opts: ControlCliOptions) => {
+      code = await statusCommand(opts, io.stdout, io.stderr);
+    },
+  );
+  controlOptions(
+    program
+      .command("show")
+      .description("one view of the running daemon's state")
+      .argument("<what>", "interfaces, groups, sources, routes or stats"),
+    true,
+  ).action(async (what: string, opts: ControlCliOptions) => {
+    code = await showCommand(what, opts, io.stdout, io.stderr);
+  });
+  program
+    .command("reload")
+    .description("make the running daemon re-read its config file (as SIGHUP)")
+    .option("--socket <path>", "control socket of the daemon")
+    .option("-c, --config <file>", "take the control socket path from this config file")
+    .action(async (opts: ControlCliOptions) => {
+      code = await reloadCommand(opts, io.stdout, io.stderr);
     });
 
   try {

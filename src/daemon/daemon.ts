@@ -6,6 +6,7 @@ import { unlinkSync, writeFileSync } from "node:fs";
 import { loadConfigWithWarnings } from "../config/index.js";
 import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
+import { type ControlPlane, startControlPlane } from "../control/index.js";
 import { MrouteSocket } from "../kernel/mroute.js";
 import { LinkWatcher } from "../kernel/rtnetlink.js";
 import { sdNotify } from "../kernel/sdnotify.js";
@@ -33,6 +34,8 @@ export class Daemon {
   readonly families: FamilyProxy[] = [];
   private readonly scheduler = new RealScheduler();
   private watcher: LinkWatcher | null = null;
+  /** Control socket and metrics endpoint (src/control). */
+  private controlPlane: ControlPlane | null = null;
 
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
 
@@ -169,10 +172,19 @@ export class Daemon {
       for (const name of f.linkNames()) f.reconcile(name);
       f.reportWaiting();
     }
+    // Control socket and metrics (issue 5): read-only views of the state above.
+    try {
+      this.controlPlane = await startControlPlane(this);
+    } catch (err) {
+      this.stop();
+      throw err;
+    }
   }
 
   /** Removes everything created in the kernel. Safe to call twice. */
   stop(): void {
+    this.controlPlane?.close();
+    this.controlPlane = null;
     for (const f of this.families.splice(0)) {
       try {
         f.close();

@@ -60,9 +60,9 @@ describe("daemon command line (IMProxy compatible)", () => {
     const l = await cli("-c", f, "--log-format", "xml");
     assert.equal(l.code, 1);
     assert.match(l.err.join("\n"), /--log-format/);
-    const u = await cli("status");
+    const u = await cli("frobnicate");
     assert.equal(u.code, 1);
-    assert.match(u.err.join("\n"), /unknown command "status"/);
+    assert.match(u.err.join("\n"), /unknown command "frobnicate"/);
   });
 
   test("level and format parsing", () => {

@@ -1,0 +1,77 @@
+/**
+ * The daemon's operator interfaces (issue 5): the control socket (status, show, reload)
+ * and the optional Prometheus endpoint. Both only read the daemon's snapshots; `reload` is
+ * delegated to the daemon.
+ */
+import { packageVersion } from "../cli/version.js";
+import type { Logger } from "../util/log.js";
+import { createMetricsRegistry, MetricsServer } from "./metrics.js";
+import type { Request } from "./protocol.js";
+import { ControlServer, networkNamespace } from "./server.js";
+import { StatusBuilder, type StatusSource } from "./status.js";
+
+export { ControlClientError, controlRequest } from "./client.js";
+export { ControlSocketInUseError } from "./server.js";
+export type { StatusDocument, ShowView } from "./status.js";
+export { SHOW_VIEWS } from "./status.js";
+
+/** What the control plane needs from the daemon (structurally `Daemon`). */
+export interface ControlledDaemon extends StatusSource {
+  readonly log: Logger;
+  reload(): Promise<{ ok: boolean; error?: string }>;
+}
+
+export interface ControlPlane {
+  /** null when another daemon in another network namespace owns the path. */
+  readonly control: ControlServer | null;
+  readonly metrics: MetricsServer | null;
+  close(): void;
+}
+
+/**
+ * Opens the control socket at `daemon.config.controlSocket` and, when configured, the
+ * metrics endpoint. Throws (having closed what it opened) when either cannot be opened.
+ */
+export async function startControlPlane(daemon: ControlledDaemon): Promise<ControlPlane> {
+  const { config, log } = daemon;
+  const version = packageVersion();
+  const path = config.controlSocket;
+  const builder = new StatusBuilder(daemon, { version, controlSocket: path, startedAt: Date.now() });
+  const netns = networkNamespace();
+  const handler = async (req: Request): Promise<unknown> => {
+    switch (req.cmd) {
+      case "ping":
+        return { pid: process.pid, netns, version };
+      case "status":
+        return builder.build(null, req.family);
+      case "show":
+        return builder.build(req.what, req.family);
+      case "reload": {
+        log.info("reload requested on the control socket");
+        const r = await daemon.reload();
+        if (!r.ok) throw new Error(`reload failed: ${r.error ?? "unknown error"}`);
+        return { reloaded: true };
+      }
+    }
+  };
+  const control = await ControlServer.listen({ path, handler, log: log.child({ component: "control" }) });
+  if (control) log.info({ path }, "control socket listening");
+  let metrics: MetricsServer | null = null;
+  if (config.metricsListen !== null) {
+    try {
+      metrics = await MetricsServer.listen(config.metricsListen, createMetricsRegistry(daemon, { version }));
+    } catch (err) {
+      control?.close();
+      throw err;
+    }
+    log.info({ listen: config.metricsListen }, "metrics endpoint listening on /metrics");
+  }
+  return {
+    control,
+    metrics,
+    close() {
+      control?.close();
+      metrics?.close();
+    },
+  };
+}

@@ -1,0 +1,397 @@
+/**
+ * Prometheus metrics (prom-client), served over HTTP at /metrics when `metrics:` is set
+ * (off by default; the YAML's `metrics: true` means 127.0.0.1:9464, loopback only).
+ *
+ * Every improxy_* metric is computed at scrape time from the counters the daemon already
+ * keeps (router counters per link, FamilyProxy counters, upstream membership changes and
+ * errors, kernel VIF counters): the packet paths are untouched. Process and Node.js metrics
+ * (event-loop lag: nodejs_eventloop_lag_seconds and its percentiles, heap, GC, CPU, open fds)
+ * come from prom-client's default collectors under their standard names.
+ */
+import { createServer, type Server } from "node:http";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { Family } from "../wire/types.js";
+import type { FamilySnapshot, StatusSource } from "./status.js";
+
+export type MetricsSource = Pick<StatusSource, "families">;
+
+/** "query-v3" -> query/3; "v3report" -> report/3 (IGMP) or 2 (MLD); "leave" -> leave/2 or done (MLDv1). */
+export function messageLabels(key: string, family: Family): { type: string; version: string } {
+  if (key === "v3report") return { type: "report", version: family === "ipv4" ? "3" : "2" };
+  if (key === "leave") return { type: "leave", version: family === "ipv4" ? "2" : "1" };
+  const m = /^(.*)-v(\d)$/.exec(key);
+  if (m) return { type: m[1] ?? key, version: m[2] ?? "" };
+  return { type: key, version: "" };
+}
+
+/** A Counter set from an absolute value at collect time (the daemon owns the count). */
+function absoluteCounter<T extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly T[],
+  values: () => Array<[Partial<Record<T, string>>, number]>,
+): void {
+  new Counter<T>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Counter<T>) {
+      this.reset();
+      for (const [labels, v] of values()) if (v >= 0) this.inc(labels, v);
+    },
+  });
+}
+
+function gauge<T extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly T[],
+  values: () => Array<[Partial<Record<T, string>>, number]>,
+): void {
+  new Gauge<T>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Gauge<T>) {
+      this.reset();
+      for (const [labels, v] of values()) this.set(labels, v);
+    },
+  });
+}
+
+export interface RegistryOptions {
+  version: string;
+  /** prom-client's process and Node.js collectors (event-loop lag, ...). Default true. */
+  defaultMetrics?: boolean;
+}
+
+/** The registry with every improxy metric reading `source` at scrape time. */
+export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptions): Registry {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  // One snapshot per scrape: collect() callbacks of one scrape run back to back.
+  let cached: { at: number; snaps: FamilySnapshot[] } | null = null;
+  const snaps = (): FamilySnapshot[] => {
+    const now = Date.now();
+    if (!cached || now - cached.at > 250) {
+      cached = { at: now, snaps: source.families.map((f) => f.snapshot({ vifCounters: true })) };
+    }
+    return cached.snaps;
+  };
+  type Row<T extends string> = Array<[Partial<Record<T, string>>, number]>;
+  const perLink = <T extends string>(
+    fn: (f: FamilySnapshot, l: FamilySnapshot["links"][number], out: Row<T>) => void,
+  ) => {
+    const out: Row<T> = [];
+    for (const f of snaps()) for (const l of f.links) fn(f, l, out);
+    return out;
+  };
+  const perFamily = <T extends string>(fn: (f: FamilySnapshot, out: Row<T>) => void) => {
+    const out: Row<T> = [];
+    for (const f of snaps()) fn(f, out);
+    return out;
+  };
+
+  gauge(registry, "improxy_build_info", "improxy version (always 1)", ["version"], () => [
+    [{ version: opts.version }, 1],
+  ]);
+
+  absoluteCounter(
+    registry,
+    "improxy_messages_received_total",
+    "IGMP/MLD messages accepted on downstream links, by type and protocol version",
+    ["family", "interface", "type", "version"],
+    () =>
+      perLink((f, l, out) => {
+        for (const [k, v] of Object.entries(l.routerCounters?.received ?? {})) {
+          if (k === "group-record") continue;
+          out.push([{ family: f.family, interface: l.name, ...messageLabels(k, f.family) }, v]);
+        }
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_group_records_received_total",
+    "IGMPv3/MLDv2 group records processed",
+    ["family", "interface"],
+    () =>
+      perLink((f, l, out) => {
+        if (l.role !== "downstream") return;
+        out.push([{ family: f.family, interface: l.name }, l.routerCounters?.received["group-record"] ?? 0]);
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_messages_sent_total",
+    "Messages sent on downstream links (all are queries), by type and protocol version",
+    ["family", "interface", "type", "version"],
+    () =>
+      perLink((f, l, out) => {
+        for (const [k, v] of Object.entries(l.routerCounters?.sent ?? {})) {
+          out.push([{ family: f.family, interface: l.name, ...messageLabels(k, f.family) }, v]);
+        }
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_queries_sent_total",
+    "Queries sent (general, group- and group-and-source-specific)",
+    ["family", "interface"],
+    () =>
+      perLink((f, l, out) => {
+        if (l.role !== "downstream") return;
+        let n = 0;
+        for (const v of Object.values(l.routerCounters?.sent ?? {})) n += v;
+        out.push([{ family: f.family, interface: l.name }, n]);
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_drops_total",
+    'Messages or records not acted upon, by reason (interface "" for parse errors, counted per family)',
+    ["family", "interface", "reason"],
+    () =>
+      perFamily((f, out) => {
+        for (const [k, v] of Object.entries(f.counters.parseErrors))
+          out.push([{ family: f.family, interface: "", reason: `parse-${k}` }, v]);
+        for (const l of f.links) {
+          for (const [k, v] of Object.entries(l.routerCounters?.drops ?? {})) {
+            out.push([{ family: f.family, interface: l.name, reason: k }, v ?? 0]);
+          }
+        }
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_refusals_total",
+    "State not created because of a configured limit (max-groups, max-sources)",
+    ["family", "interface", "reason"],
+    () =>
+      perLink((f, l, out) => {
+        for (const [k, v] of Object.entries(l.routerCounters?.refusals ?? {}))
+          out.push([{ family: f.family, interface: l.name, reason: k }, v]);
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_packets_received_total",
+    "Packets read from the multicast routing socket",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.packetsReceived])),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_packets_ignored_total",
+    "Packets ignored before parsing: own (looped back), upstream (the kernel answers there), unconfigured interface",
+    ["family", "reason"],
+    () =>
+      perFamily((f, out) => {
+        out.push([{ family: f.family, reason: "own" }, f.counters.ownPackets]);
+        out.push([{ family: f.family, reason: "upstream" }, f.counters.upstreamPackets]);
+        out.push([{ family: f.family, reason: "unconfigured-interface" }, f.counters.unconfiguredInterface]);
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_upcalls_total",
+    "Kernel multicast routing upcalls (nocache, wrongvif, wholepkt)",
+    ["family", "type"],
+    () =>
+      perFamily((f, out) => {
+        for (const [k, v] of Object.entries(f.counters.upcalls)) out.push([{ family: f.family, type: k }, v]);
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_kernel_errors_total",
+    "Kernel calls that failed (VIF, MFC, query send)",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.kernelErrors])),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_upstream_filter_changes_total",
+    "Upstream membership filter changes applied (RFC 4605 §4.1)",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.upstreamFilterChanges])),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_upstream_filter_errors_total",
+    "Upstream membership filter changes the kernel refused",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.upstreamFilterErrors])),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_querier_changes_total",
+    "Querier status changes of this router on a link",
+    ["family", "interface"],
+    () =>
+      perFamily((f, out) => {
+        for (const l of f.links)
+          out.push([{ family: f.family, interface: l.name }, f.counters.querierChanges[l.name] ?? 0]);
+      }),
+  );
+
+  gauge(
+    registry,
+    "improxy_interface_attached",
+    "1 when the interface is attached (VIF added, protocol running)",
+    ["family", "interface", "role"],
+    () =>
+      perLink((f, l, out) =>
+        out.push([{ family: f.family, interface: l.name, role: l.role }, l.ifindex === null ? 0 : 1]),
+      ),
+  );
+  gauge(
+    registry,
+    "improxy_querier",
+    "1 when this router is the querier on the link",
+    ["family", "interface"],
+    () =>
+      perLink((f, l, out) => {
+        if (l.role === "downstream") out.push([{ family: f.family, interface: l.name }, l.querier ? 1 : 0]);
+      }),
+  );
+  gauge(registry, "improxy_groups", "Groups with listeners on the link", ["family", "interface"], () =>
+    perLink((f, l, out) => {
+      if (l.role === "downstream")
+        out.push([{ family: f.family, interface: l.name }, l.router?.groupCount ?? 0]);
+    }),
+  );
+  gauge(registry, "improxy_sources", "Source records of the link's groups", ["family", "interface"], () =>
+    perLink((f, l, out) => {
+      if (l.role !== "downstream") return;
+      let n = 0;
+      for (const g of l.router?.groups ?? []) n += g.sources.length;
+      out.push([{ family: f.family, interface: l.name }, n]);
+    }),
+  );
+  gauge(
+    registry,
+    "improxy_upstream_groups",
+    "Groups the proxy is a member of on its upstream interface",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.upstream.length])),
+  );
+  gauge(
+    registry,
+    "improxy_forwarding_entries",
+    "(S,G) forwarding entries with the interface as incoming (direction=in) or outgoing (direction=out) link",
+    ["family", "interface", "direction"],
+    () =>
+      perFamily((f, out) => {
+        for (const l of f.links) {
+          let inc = 0;
+          let outg = 0;
+          for (const e of f.forwarding) {
+            if (e.iif === l.name) inc++;
+            if (e.oifs.includes(l.name)) outg++;
+          }
+          out.push([{ family: f.family, interface: l.name, direction: "in" }, inc]);
+          out.push([{ family: f.family, interface: l.name, direction: "out" }, outg]);
+        }
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_vif_packets_total",
+    "Multicast data packets through the interface's VIF (kernel counters)",
+    ["family", "interface", "direction"],
+    () =>
+      perLink((f, l, out) => {
+        if (!l.vifCounters) return;
+        out.push([{ family: f.family, interface: l.name, direction: "in" }, Number(l.vifCounters.packetsIn)]);
+        out.push([
+          { family: f.family, interface: l.name, direction: "out" },
+          Number(l.vifCounters.packetsOut),
+        ]);
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_vif_bytes_total",
+    "Multicast data bytes through the interface's VIF (kernel counters)",
+    ["family", "interface", "direction"],
+    () =>
+      perLink((f, l, out) => {
+        if (!l.vifCounters) return;
+        out.push([{ family: f.family, interface: l.name, direction: "in" }, Number(l.vifCounters.bytesIn)]);
+        out.push([{ family: f.family, interface: l.name, direction: "out" }, Number(l.vifCounters.bytesOut)]);
+      }),
+  );
+  return registry;
+}
+
+/** "127.0.0.1:9464" / "[::1]:9464" -> host and port. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  const port = Number(m?.[2]);
+  const host = m?.[1];
+  if (!host || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`metrics: "${text}" is not ADDRESS:PORT`);
+  }
+  return { host, port };
+}
+
+/** The HTTP endpoint: GET /metrics; everything else 404 (405 for other methods). */
+export class MetricsServer {
+  private constructor(
+    private readonly server: Server,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  static listen(listen: string, registry: Registry): Promise<MetricsServer> {
+    const { host, port } = parseListen(listen);
+    const server = createServer((req, res) => {
+      const path = (req.url ?? "/").split("?")[0];
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.writeHead(405, { allow: "GET, HEAD" }).end();
+        return;
+      }
+      if (path === "/metrics") {
+        registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { "content-type": registry.contentType });
+            res.end(req.method === "HEAD" ? undefined : text);
+          },
+          (err: unknown) => {
+            res.writeHead(500, { "content-type": "text/plain" });
+            res.end(`metrics collection failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          },
+        );
+        return;
+      }
+      if (path === "/") {
+        res.writeHead(200, { "content-type": "text/plain" }).end("improxy: metrics at /metrics\n");
+        return;
+      }
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    });
+    server.keepAliveTimeout = 5000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 10_000;
+    return new Promise((resolve, reject) => {
+      server.once("error", (err: NodeJS.ErrnoException) =>
+        reject(new Error(`cannot serve metrics on ${listen}: ${err.code ?? err.message}`)),
+      );
+      server.listen(port, host, () => {
+        const addr = server.address();
+        const actual = typeof addr === "object" && addr ? addr.port : port;
+        resolve(new MetricsServer(server, host, actual));
+      });
+    });
+  }
+
+  close(): void {
+    this.server.close();
+    this.server.closeAllConnections();
+  }
+}

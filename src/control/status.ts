@@ -1,0 +1,390 @@
+/**
+ * The operational state the control socket serves (`improxy status`, `improxy show`), built
+ * from the daemon's read-only snapshots. Shaped after the YANG operational state of RFC 8652
+ * (ietf-igmp-mld: interface list with querier, version, up-time; group list per interface
+ * with filter-mode, up-time, expire, last-reporter, source list, host list when tracked)
+ * and RFC 9398 (ietf-igmp-mld-proxy: the upstream membership), plus the kernel's
+ * forwarding entries (MFC) with their counters. Times are seconds (one decimal).
+ * schema/status.schema.json describes this document; keep both in step.
+ */
+import type { ImproxyConfig, ProtocolSettings } from "../config/types.js";
+import type { FamilyProxy } from "../daemon/family.js";
+import type { Family } from "../wire/types.js";
+import { RateSampler } from "./rates.js";
+
+export const SHOW_VIEWS = ["interfaces", "groups", "sources", "routes", "stats"] as const;
+export type ShowView = (typeof SHOW_VIEWS)[number];
+
+export type FamilySnapshot = ReturnType<FamilyProxy["snapshot"]>;
+
+/** What the status builder reads from the running daemon (structurally a `Daemon`). */
+export interface StatusSource {
+  readonly config: ImproxyConfig;
+  readonly families: ReadonlyArray<Pick<FamilyProxy, "family" | "snapshot">>;
+}
+
+export interface DaemonInfo {
+  version: string;
+  pid: number;
+  startedAt: string;
+  uptimeSeconds: number;
+  configFile: string;
+  controlSocket: string;
+  metrics: string | null;
+}
+
+export interface VifCountersStatus {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** RFC 8652 interface entry (+ the proxy role of RFC 9398 and the kernel VIF). */
+export interface InterfaceStatus {
+  name: string;
+  role: "upstream" | "downstream";
+  /** attached: VIF added, protocol running; waiting: interface absent, down or without address. */
+  state: "attached" | "waiting";
+  ifindex: number | null;
+  vif: number | null;
+  address: string | null;
+  /** Configured protocol version on a downstream (IGMP 1..3, MLD 1..2); null upstream. */
+  version: number | null;
+  /** This router is the querier on the link (RFC 9776 §6.6.2); upstream: false. */
+  querier: boolean;
+  querierAddress: string | null;
+  /** Remaining Other Querier Present time when another router is querier. */
+  otherQuerierPresentSeconds: number | null;
+  upTimeSeconds: number | null;
+  groups: number;
+  /** Kernel VIF counters (SIOCGETVIFCNT). */
+  counters: VifCountersStatus | null;
+}
+
+export interface HostStatus {
+  address: string;
+  filterMode: "include" | "exclude";
+  sources: string[];
+  expiresSeconds: number;
+}
+
+/** RFC 8652 group entry on one downstream link. */
+export interface GroupStatus {
+  interface: string;
+  group: string;
+  filterMode: "include" | "exclude";
+  /** Group compatibility version (RFC 9776 §7.3.2). */
+  version: number;
+  upTimeSeconds: number;
+  /** Group timer; null when not running (INCLUDE mode). */
+  expiresSeconds: number | null;
+  lastReporter: string;
+  sources: number;
+  /** Tracked hosts (explicit tracking, on with fast-leave); null when not tracked. */
+  hosts: HostStatus[] | null;
+}
+
+/** RFC 9398: the merged membership the proxy holds on its upstream interface. */
+export interface UpstreamGroupStatus {
+  interface: string;
+  group: string;
+  filterMode: "include" | "exclude";
+  sources: string[];
+}
+
+/** RFC 8652 source entry of a group on a link. */
+export interface SourceStatus {
+  interface: string;
+  group: string;
+  source: string;
+  /** Source timer; 0 = not running (EXCLUDE mode: blocked). */
+  expiresSeconds: number;
+  forwarding: boolean;
+}
+
+/** One (S,G) forwarding entry of the kernel MFC, with its counters (SIOCGETSGCNT). */
+export interface RouteStatus {
+  source: string;
+  group: string;
+  incoming: string;
+  outgoing: string[];
+  packets: number | null;
+  bytes: number | null;
+  wrongIf: number | null;
+  /** Packets per second between the daemon's last two samples of the counters; null until two exist. */
+  pps: number | null;
+}
+
+export interface InterfaceStats {
+  name: string;
+  received: Record<string, number>;
+  sent: Record<string, number>;
+  drops: Record<string, number>;
+  refusals: Record<string, number>;
+  olderVersionQueries: number;
+  querierChanges: number;
+}
+
+export interface FamilyStats {
+  packetsReceived: number;
+  ownPackets: number;
+  upstreamPackets: number;
+  unconfiguredInterface: number;
+  parseErrors: Record<string, number>;
+  upcalls: Record<string, number>;
+  kernelErrors: number;
+  upstreamFilterChanges: number;
+  upstreamFilterErrors: number;
+  interfaces: InterfaceStats[];
+}
+
+export interface FamilySummary {
+  interfaces: number;
+  attached: number;
+  groups: number;
+  sources: number;
+  upstreamGroups: number;
+  routes: number;
+  /**
+   * Messages or records not acted upon: parse errors and router drops, except the ignores
+   * that are by design (link-local groups, configured ignore-groups: every host reports
+   * those). `show stats` has every reason.
+   */
+  drops: number;
+}
+
+export interface FamilyStatus {
+  family: Family;
+  protocol: "igmp" | "mld";
+  summary: FamilySummary;
+  interfaces?: InterfaceStatus[];
+  groups?: GroupStatus[];
+  upstream?: UpstreamGroupStatus[];
+  sources?: SourceStatus[];
+  routes?: RouteStatus[];
+  stats?: FamilyStats;
+}
+
+/** The `--json` document of `improxy status` and `improxy show VIEW`. */
+export interface StatusDocument {
+  improxy: DaemonInfo;
+  /** null for `status`; the view for `show`. */
+  view: ShowView | null;
+  families: FamilyStatus[];
+}
+
+/** Drop reasons left out of the summary count (see FamilySummary.drops). */
+const BY_DESIGN_DROPS = new Set(["link-local-group", "ignored-group"]);
+
+const seconds = (ms: number): number => Math.round(ms / 100) / 10;
+const sum = (r: Record<string, number | undefined>): number =>
+  Object.values(r).reduce<number>((a, b) => a + (b ?? 0), 0);
+const num = (b: bigint | undefined): number | null => (b === undefined ? null : Number(b));
+const record = (r: Record<string, number | undefined>): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r)) if (v !== undefined) out[k] = v;
+  return out;
+};
+
+export interface StatusBuilderOptions {
+  version: string;
+  controlSocket: string;
+  /** Wall-clock start of the daemon (ms since epoch). */
+  startedAt: number;
+  now?: () => number;
+}
+
+/** Builds status documents; keeps the previous (S,G) counter samples for pps. */
+export class StatusBuilder {
+  private readonly rates = new RateSampler();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly source: StatusSource,
+    private readonly opts: StatusBuilderOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  info(): DaemonInfo {
+    const { config } = this.source;
+    const now = this.now();
+    return {
+      version: this.opts.version,
+      pid: process.pid,
+      startedAt: new Date(this.opts.startedAt).toISOString(),
+      uptimeSeconds: Math.max(0, Math.floor((now - this.opts.startedAt) / 1000)),
+      configFile: config.file,
+      controlSocket: this.opts.controlSocket,
+      metrics: config.metricsListen,
+    };
+  }
+
+  /** `view` null: the status summary (summary + interfaces). */
+  build(view: ShowView | null, family?: Family): StatusDocument {
+    const families: FamilyStatus[] = [];
+    const now = this.now();
+    for (const f of this.source.families) {
+      if (family !== undefined && f.family !== family) continue;
+      const snap = f.snapshot({
+        vifCounters: view === null || view === "interfaces",
+        sgCounters: view === "routes",
+      });
+      families.push(this.familyStatus(snap, view, now));
+    }
+    if (view === "routes") this.rates.prune(now);
+    return { improxy: this.info(), view, families };
+  }
+
+  private settings(name: string, family: Family): ProtocolSettings | null {
+    const { config } = this.source;
+    const cfg = [config.upstream, ...config.downstreams].find((c) => c.name === name);
+    if (!cfg) return null;
+    return family === "ipv4" ? cfg.igmp : cfg.mld;
+  }
+
+  private familyStatus(snap: FamilySnapshot, view: ShowView | null, now: number): FamilyStatus {
+    let groups = 0;
+    let sources = 0;
+    let drops = sum(snap.counters.parseErrors);
+    for (const l of snap.links) {
+      groups += l.router?.groupCount ?? 0;
+      for (const g of l.router?.groups ?? []) sources += g.sources.length;
+      for (const [reason, n] of Object.entries(l.routerCounters?.drops ?? {})) {
+        if (!BY_DESIGN_DROPS.has(reason)) drops += n ?? 0;
+      }
+    }
+    const out: FamilyStatus = {
+      family: snap.family,
+      protocol: snap.family === "ipv4" ? "igmp" : "mld",
+      summary: {
+        interfaces: snap.links.length,
+        attached: snap.links.filter((l) => l.ifindex !== null).length,
+        groups,
+        sources,
+        upstreamGroups: snap.upstream.length,
+        routes: snap.forwarding.length,
+        drops,
+      },
+    };
+    if (view === null || view === "interfaces")
+      out.interfaces = snap.links.map((l) => this.interfaceStatus(l));
+    if (view === "groups") {
+      out.groups = [];
+      for (const l of snap.links) {
+        const tracked = this.settings(l.name, snap.family)?.fastLeave === true;
+        for (const g of l.router?.groups ?? []) {
+          out.groups.push({
+            interface: l.name,
+            group: g.group,
+            filterMode: g.filterMode,
+            version: g.version,
+            upTimeSeconds: seconds(g.upTimeMs),
+            expiresSeconds: g.expiresMs === null ? null : seconds(g.expiresMs),
+            lastReporter: g.lastReporter,
+            sources: g.sources.length,
+            hosts: tracked
+              ? g.hosts.map((h) => ({
+                  address: h.address,
+                  filterMode: h.filterMode,
+                  sources: h.sources,
+                  expiresSeconds: seconds(h.expiresMs),
+                }))
+              : null,
+          });
+        }
+      }
+      const upName = snap.links.find((l) => l.role === "upstream")?.name ?? "";
+      out.upstream = snap.upstream.map((u) => ({
+        interface: upName,
+        group: u.group,
+        filterMode: u.filterMode,
+        sources: [...u.sources],
+      }));
+    }
+    if (view === "sources") {
+      out.sources = [];
+      for (const l of snap.links) {
+        for (const g of l.router?.groups ?? []) {
+          for (const s of g.sources) {
+            out.sources.push({
+              interface: l.name,
+              group: g.group,
+              source: s.source,
+              expiresSeconds: seconds(s.expiresMs),
+              forwarding: s.forwarded,
+            });
+          }
+        }
+      }
+    }
+    if (view === "routes") {
+      out.routes = snap.forwarding.map((e) => ({
+        source: e.source,
+        group: e.group,
+        incoming: e.iif,
+        outgoing: [...e.oifs],
+        packets: num(e.kernel?.packets),
+        bytes: num(e.kernel?.bytes),
+        wrongIf: num(e.kernel?.wrongIf),
+        pps: e.kernel
+          ? this.rates.sample(`${snap.family}|${e.source}|${e.group}`, e.kernel.packets, now)
+          : null,
+      }));
+    }
+    if (view === "stats") out.stats = this.stats(snap);
+    return out;
+  }
+
+  private interfaceStatus(l: FamilySnapshot["links"][number]): InterfaceStatus {
+    const r = l.router;
+    const v = l.vifCounters;
+    return {
+      name: l.name,
+      role: l.role,
+      state: l.ifindex === null ? "waiting" : "attached",
+      ifindex: l.ifindex,
+      vif: l.vif,
+      address: l.address,
+      version: r?.version ?? null,
+      querier: l.querier,
+      querierAddress: r?.querierAddress ?? null,
+      otherQuerierPresentSeconds: r?.otherQuerierPresentMs == null ? null : seconds(r.otherQuerierPresentMs),
+      upTimeSeconds: l.upTimeMs === null ? null : seconds(l.upTimeMs),
+      groups: r?.groupCount ?? 0,
+      counters: v
+        ? {
+            packetsIn: Number(v.packetsIn),
+            packetsOut: Number(v.packetsOut),
+            bytesIn: Number(v.bytesIn),
+            bytesOut: Number(v.bytesOut),
+          }
+        : null,
+    };
+  }
+
+  private stats(snap: FamilySnapshot): FamilyStats {
+    const c = snap.counters;
+    return {
+      packetsReceived: c.packetsReceived,
+      ownPackets: c.ownPackets,
+      upstreamPackets: c.upstreamPackets,
+      unconfiguredInterface: c.unconfiguredInterface,
+      parseErrors: record(c.parseErrors),
+      upcalls: record(c.upcalls),
+      kernelErrors: c.kernelErrors,
+      upstreamFilterChanges: snap.upstreamFilterChanges,
+      upstreamFilterErrors: snap.upstreamFilterErrors,
+      interfaces: snap.links.map((l) => ({
+        name: l.name,
+        received: record(l.routerCounters?.received ?? {}),
+        sent: record(l.routerCounters?.sent ?? {}),
+        drops: record(l.routerCounters?.drops ?? {}),
+        refusals: record(l.routerCounters?.refusals ?? {}),
+        olderVersionQueries: l.routerCounters?.olderVersionQueries ?? 0,
+        querierChanges: c.querierChanges[l.name] ?? 0,
+      })),
+    };
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * Text rendering of status documents: aligned tables for `improxy status` and
+ * `improxy show interfaces|groups|sources|routes|stats`. Pure functions (tested without a
+ * daemon). Machines should use `--json` (schema/status.schema.json) instead of parsing these.
+ */
+import type { FamilyStatus, ShowView, StatusDocument } from "./status.js";
+
+export interface Column {
+  title: string;
+  align?: "left" | "right";
+}
+
+/** Aligns `rows` under `columns` (two spaces between columns, no trailing blanks). */
+export function formatTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string[] {
+  const widths = columns.map((c, i) => Math.max(c.title.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    columns
+      .map((c, i) => {
+        const cell = cells[i] ?? "";
+        const w = widths[i] ?? 0;
+        return c.align === "right" ? cell.padStart(w) : cell.padEnd(w);
+      })
+      .join("  ")
+      .trimEnd();
+  return [line(columns.map((c) => c.title)), ...rows.map(line)];
+}
+
+/** "12.3s" under a minute, else "1h02m03s" / "4m05s" / "2d03h04m". "-" for null. */
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null) return "-";
+  if (seconds < 60) return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)}s`;
+  const s = Math.floor(seconds);
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const two = (n: number) => String(n).padStart(2, "0");
+  if (d > 0) return `${d}d${two(h)}h${two(m)}m`;
+  if (h > 0) return `${h}h${two(m)}m${two(sec)}s`;
+  return `${m}m${two(sec)}s`;
+}
+
+const dash = (v: number | string | null | undefined): string =>
+  v === null || v === undefined ? "-" : String(v);
+const familyName = (f: FamilyStatus) =>
+  `${f.family === "ipv4" ? "IPv4" : "IPv6"} (${f.protocol.toUpperCase()})`;
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+const INTERFACE_COLUMNS: Column[] = [
+  { title: "FAMILY" },
+  { title: "INTERFACE" },
+  { title: "ROLE" },
+  { title: "STATE" },
+  { title: "IFINDEX", align: "right" },
+  { title: "VIF", align: "right" },
+  { title: "ADDRESS" },
+  { title: "VER", align: "right" },
+  { title: "QUERIER" },
+  { title: "QUERIER-ADDRESS" },
+  { title: "UPTIME", align: "right" },
+  { title: "GROUPS", align: "right" },
+  { title: "PKTS-IN", align: "right" },
+  { title: "PKTS-OUT", align: "right" },
+];
+
+function interfaceRows(doc: StatusDocument): string[][] {
+  const rows: string[][] = [];
+  for (const f of doc.families) {
+    for (const i of f.interfaces ?? []) {
+      rows.push([
+        f.family,
+        i.name,
+        i.role,
+        i.state,
+        dash(i.ifindex),
+        dash(i.vif),
+        dash(i.address),
+        dash(i.version),
+        i.role === "upstream" ? "-" : i.querier ? "yes" : "no",
+        dash(i.querierAddress),
+        formatDuration(i.upTimeSeconds),
+        String(i.groups),
+        dash(i.counters?.packetsIn),
+        dash(i.counters?.packetsOut),
+      ]);
+    }
+  }
+  return rows;
+}
+
+function table(columns: Column[], rows: string[][], empty: string): string[] {
+  const out = formatTable(columns, rows);
+  if (rows.length === 0) out.push(`(${empty})`);
+  return out;
+}
+
+/** `improxy status`: who and where, one summary line per family, the interface table. */
+export function renderStatus(doc: StatusDocument): string[] {
+  const d = doc.improxy;
+  const out = [
+    `improxy ${d.version}, pid ${d.pid}, up ${formatDuration(d.uptimeSeconds)} (since ${d.startedAt})`,
+    `config: ${d.configFile}`,
+    `control socket: ${d.controlSocket}; metrics: ${d.metrics ?? "off"}`,
+    "",
+  ];
+  for (const f of doc.families) {
+    const s = f.summary;
+    out.push(
+      `${familyName(f)}: ${plural(s.interfaces, "interface")} (${s.attached} attached), ${plural(s.groups, "group")}, ` +
+        `${plural(s.sources, "source")}, ${plural(s.upstreamGroups, "upstream group")}, ` +
+        `${plural(s.routes, "forwarding entry", "forwarding entries")}, ${plural(s.drops, "drop")}`,
+    );
+  }
+  if (doc.families.length === 0) out.push("no address family enabled");
+  out.push("");
+  out.push(...table(INTERFACE_COLUMNS, interfaceRows(doc), "no interfaces"));
+  return out;
+}
+
+/** `improxy show VIEW`. */
+export function renderShow(doc: StatusDocument, view: ShowView): string[] {
+  switch (view) {
+    case "interfaces":
+      return table(INTERFACE_COLUMNS, interfaceRows(doc), "no interfaces");
+    case "groups":
+      return renderGroups(doc);
+    case "sources":
+      return renderSources(doc);
+    case "routes":
+      return renderRoutes(doc);
+    case "stats":
+      return renderStats(doc);
+  }
+}
+
+function renderGroups(doc: StatusDocument): string[] {
+  const rows: string[][] = [];
+  const upstream: string[][] = [];
+  for (const f of doc.families) {
+    for (const g of f.groups ?? []) {
+      rows.push([
+        f.family,
+        g.interface,
+        g.group,
+        g.filterMode,
+        String(g.version),
+        formatDuration(g.upTimeSeconds),
+        formatDuration(g.expiresSeconds),
+        g.lastReporter,
+        String(g.sources),
+        g.hosts === null ? "-" : g.hosts.map((h) => h.address).join(",") || "0",
+      ]);
+    }
+    for (const u of f.upstream ?? []) {
+      upstream.push([f.family, u.interface, u.group, u.filterMode, u.sources.join(",") || "-"]);
+    }
+  }
+  return [
+    ...table(
+      [
+        { title: "FAMILY" },
+        { title: "INTERFACE" },
+        { title: "GROUP" },
+        { title: "MODE" },
+        { title: "VER", align: "right" },
+        { title: "UPTIME", align: "right" },
+        { title: "EXPIRES", align: "right" },
+        { title: "LAST-REPORTER" },
+        { title: "SOURCES", align: "right" },
+        { title: "HOSTS" },
+      ],
+      rows,
+      "no groups",
+    ),
+    "",
+    "upstream membership (merged, RFC 4605 §4.1):",
+    ...table(
+      [
+        { title: "FAMILY" },
+        { title: "INTERFACE" },
+        { title: "GROUP" },
+        { title: "MODE" },
+        { title: "SOURCES" },
+      ],
+      upstream,
+      "no upstream membership",
+    ),
+  ];
+}
+
+function renderSources(doc: StatusDocument): string[] {
+  const rows: string[][] = [];
+  for (const f of doc.families) {
+    for (const s of f.sources ?? []) {
+      rows.push([
+        f.family,
+        s.interface,
+        s.group,
+        s.source,
+        s.expiresSeconds > 0 ? formatDuration(s.expiresSeconds) : "-",
+        s.forwarding ? "yes" : "no",
+      ]);
+    }
+  }
+  return table(
+    [
+      { title: "FAMILY" },
+      { title: "INTERFACE" },
+      { title: "GROUP" },
+      { title: "SOURCE" },
+      { title: "EXPIRES", align: "right" },
+      { title: "FORWARDING" },
+    ],
+    rows,
+    "no sources",
+  );
+}
+
+function renderRoutes(doc: StatusDocument): string[] {
+  const rows: string[][] = [];
+  for (const f of doc.families) {
+    for (const r of f.routes ?? []) {
+      rows.push([
+        f.family,
+        r.source,
+        r.group,
+        r.incoming,
+        r.outgoing.join(",") || "-",
+        dash(r.packets),
+        dash(r.bytes),
+        dash(r.pps),
+        dash(r.wrongIf),
+      ]);
+    }
+  }
+  return table(
+    [
+      { title: "FAMILY" },
+      { title: "SOURCE" },
+      { title: "GROUP" },
+      { title: "INCOMING" },
+      { title: "OUTGOING" },
+      { title: "PACKETS", align: "right" },
+      { title: "BYTES", align: "right" },
+      { title: "PPS", align: "right" },
+      { title: "WRONG-IF", align: "right" },
+    ],
+    rows,
+    "no forwarding entries",
+  );
+}
+
+function renderStats(doc: StatusDocument): string[] {
+  const rows: string[][] = [];
+  for (const f of doc.families) {
+    const s = f.stats;
+    if (!s) continue;
+    const add = (iface: string, counter: string, value: number) =>
+      rows.push([f.family, iface, counter, String(value)]);
+    add("-", "packets-received", s.packetsReceived);
+    add("-", "own-packets", s.ownPackets);
+    add("-", "upstream-packets", s.upstreamPackets);
+    add("-", "unconfigured-interface", s.unconfiguredInterface);
+    for (const [k, v] of Object.entries(s.parseErrors)) add("-", `parse-error:${k}`, v);
+    for (const [k, v] of Object.entries(s.upcalls)) add("-", `upcall:${k}`, v);
+    add("-", "kernel-errors", s.kernelErrors);
+    add("-", "upstream-filter-changes", s.upstreamFilterChanges);
+    add("-", "upstream-filter-errors", s.upstreamFilterErrors);
+    for (const i of s.interfaces) {
+      for (const [k, v] of Object.entries(i.received)) add(i.name, `received:${k}`, v);
+      for (const [k, v] of Object.entries(i.sent)) add(i.name, `sent:${k}`, v);
+      for (const [k, v] of Object.entries(i.drops)) add(i.name, `drop:${k}`, v);
+      for (const [k, v] of Object.entries(i.refusals)) add(i.name, `refused:${k}`, v);
+      if (i.olderVersionQueries > 0) add(i.name, "older-version-queries", i.olderVersionQueries);
+      add(i.name, "querier-changes", i.querierChanges);
+    }
+  }
+  return table(
+    [{ title: "FAMILY" }, { title: "INTERFACE" }, { title: "COUNTER" }, { title: "VALUE", align: "right" }],
+    rows,
+    "no counters",
+  );
+}
