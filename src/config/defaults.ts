@@ -39,7 +39,8 @@ export const DEFAULT_IGNORE_GROUPS: Record<Family, readonly string[]> = {
   mld: [],
 };
 
-export const DEFAULT_CONTROL_SOCKET = "/run/improxy.sock";
+/** In the systemd unit's RuntimeDirectory (/run/improxy), writable by the non-root service user. */
+export const DEFAULT_CONTROL_SOCKET = "/run/improxy/improxy.sock";
 /** Address used when the YAML says `metrics: true`. */
 export const DEFAULT_METRICS_LISTEN = "127.0.0.1:9464";
 

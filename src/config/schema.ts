@@ -152,7 +152,7 @@ export const CONFIG_SCHEMA = {
       description: "Path of the local control socket (absolute).",
       type: "string",
       minLength: 1,
-      default: "/run/improxy.sock",
+      default: "/run/improxy/improxy.sock",
     },
     metrics: {
       description:

@@ -61,7 +61,7 @@ export interface ImproxyConfig {
   /** Family switches (IMProxy: a missing `igmp` / `mld` line disables the family). */
   igmpEnabled: boolean;
   mldEnabled: boolean;
-  /** Control socket path (issue 5); default /run/improxy.sock. */
+  /** Control socket path (issue 5); default /run/improxy/improxy.sock. */
   controlSocket: string;
   /** Prometheus endpoint, off (null) by default; "127.0.0.1:9464" style when on. */
   metricsListen: string | null;

@@ -47,7 +47,7 @@ describe("IMProxy format: valid files", () => {
     assert.equal(c.igmpEnabled, true);
     assert.equal(c.mldEnabled, true);
     assert.equal(c.mrouteTable, null);
-    assert.equal(c.controlSocket, "/run/improxy.sock");
+    assert.equal(c.controlSocket, "/run/improxy/improxy.sock");
     assert.equal(c.metricsListen, null);
     const d = c.downstreams[0]!;
     assert.equal(d.igmp?.version, 3);

@@ -101,7 +101,7 @@ describe("YAML: full example and inheritance", () => {
     assert.equal(c.mldEnabled, true);
     assert.equal(c.mrouteTable, null);
     assert.equal(c.metricsListen, null);
-    assert.equal(c.controlSocket, "/run/improxy.sock");
+    assert.equal(c.controlSocket, "/run/improxy/improxy.sock");
     assert.equal(c.downstreams[0]!.igmp!.version, 3);
     assert.equal(c.downstreams[0]!.mld!.version, 2);
     assert.deepEqual(c.downstreams[0]!.igmp!.ignoreGroups, ["239.255.0.0/16"]);
