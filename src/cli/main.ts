@@ -127,6 +127,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     });
 
   // Control socket commands (src/control): --socket PATH, else -c FILE's control-socket, else the default.
+  // `-c` is also a program option: Commander gives it to the program wherever it appears.
+  const withConfig = (opts: ControlCliOptions): ControlCliOptions => {
+    const config = opts.config ?? program.opts<{ config?: string }>().config;
+    return config === undefined ? opts : { ...opts, config };
+  };
   const controlOptions = (cmd: Command, json: boolean) => {
     cmd
       .option("--socket <path>", "control socket of the daemon")
@@ -137,7 +142,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   };
   controlOptions(program.command("status").description("summary of the running daemon"), true).action(
     async (opts: ControlCliOptions) => {
-      code = await statusCommand(opts, io.stdout, io.stderr);
+      code = await statusCommand(withConfig(opts), io.stdout, io.stderr);
     },
   );
   controlOptions(
@@ -147,7 +152,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       .argument("<what>", "interfaces, groups, sources, routes or stats"),
     true,
   ).action(async (what: string, opts: ControlCliOptions) => {
-    code = await showCommand(what, opts, io.stdout, io.stderr);
+    code = await showCommand(what, withConfig(opts), io.stdout, io.stderr);
   });
   program
     .command("reload")
@@ -155,7 +160,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .option("--socket <path>", "control socket of the daemon")
     .option("-c, --config <file>", "take the control socket path from this config file")
     .action(async (opts: ControlCliOptions) => {
-      code = await reloadCommand(opts, io.stdout, io.stderr);
+      code = await reloadCommand(withConfig(opts), io.stdout, io.stderr);
     });
 
   try {

@@ -1,0 +1,153 @@
+/**
+ * A daemon stand-in for the control tests: real router engines (router-harness Fixture on
+ * virtual time) fed with reports, wrapped in the FamilyProxy.snapshot() shape, plus
+ * kernel counters the test sets.
+ */
+import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../../src/config/types.js";
+import type { SgCounters, VifCounters } from "../../src/kernel/index.js";
+import type { FamilySnapshot, StatusSource } from "../../src/control/status.js";
+import { RecordType } from "../../src/wire/types.js";
+import { Fixture, V4, V6 } from "./router-harness.js";
+
+const settings = (version: number, fastLeave: boolean): ProtocolSettings => ({
+  version,
+  robustnessVariable: 2,
+  queryInterval: 125,
+  queryMaxResponseTime: 10,
+  lastMemberQueryInterval: 1,
+  startupQueryInterval: 31.25,
+  startupQueryCount: 2,
+  fastLeave,
+  maxGroups: 65536,
+  maxSourcesPerGroup: 1024,
+  ssmRanges: [],
+  ignoreGroups: [],
+});
+
+const iface = (name: string, role: InterfaceConfig["role"], fastLeave: boolean): InterfaceConfig => ({
+  name,
+  role,
+  igmp: settings(3, fastLeave),
+  mld: settings(2, fastLeave),
+  downToUp: false,
+  line: 1,
+});
+
+export function sampleConfig(): ImproxyConfig {
+  return {
+    file: "/etc/improxy/improxy.yaml",
+    format: "yaml",
+    mrouteTable: null,
+    upstream: iface("up0", "upstream", false),
+    // dn1 = the harness routers' link; fast-leave on: hosts are tracked.
+    downstreams: [iface("dn1", "downstream", true)],
+    igmpEnabled: true,
+    mldEnabled: true,
+    controlSocket: "/run/improxy/improxy.sock",
+    metricsListen: null,
+  };
+}
+
+export class FakeFamily {
+  readonly fixture: Fixture;
+  packets = 1000n;
+  vifOut = 500n;
+
+  constructor(readonly family: "ipv4" | "ipv6") {
+    const a = family === "ipv4" ? V4 : V6;
+    this.fixture = new Fixture(a, { fastLeave: true });
+    // Host 1: EXCLUDE {} for group; host 2: INCLUDE {s1, s2} for group2.
+    this.fixture.record(RecordType.CHANGE_TO_EXCLUDE_MODE, a.group, []);
+    this.fixture.record(RecordType.ALLOW_NEW_SOURCES, a.group2, [a.s[1]!, a.s[2]!], a.host2);
+    this.fixture.advance(1500);
+  }
+
+  get addrs() {
+    return this.family === "ipv4" ? V4 : V6;
+  }
+
+  snapshot(opts: { vifCounters?: boolean; sgCounters?: boolean } = {}): FamilySnapshot {
+    const a = this.addrs;
+    const router = this.fixture.router;
+    const vif = (n: bigint): VifCounters => ({
+      packetsIn: n,
+      packetsOut: 0n,
+      bytesIn: n * 100n,
+      bytesOut: 0n,
+    });
+    const sg: SgCounters = { packets: this.packets, bytes: this.packets * 1316n, wrongIf: 3n };
+    return {
+      family: this.family,
+      links: [
+        {
+          name: "up0",
+          role: "upstream",
+          ifindex: 2,
+          vif: 0,
+          address: this.family === "ipv4" ? "10.10.0.1" : "fe80::1",
+          querier: false,
+          upTimeMs: 3_723_400,
+          router: null,
+          routerCounters: null,
+          vifCounters: opts.vifCounters ? vif(this.packets) : null,
+        },
+        {
+          name: "dn1",
+          role: "downstream",
+          ifindex: 3,
+          vif: 1,
+          address: a.own,
+          querier: true,
+          upTimeMs: 3_723_400,
+          router: router.snapshot(),
+          routerCounters: router.counters,
+          vifCounters: opts.vifCounters
+            ? { packetsIn: 0n, packetsOut: this.vifOut, bytesIn: 0n, bytesOut: this.vifOut * 100n }
+            : null,
+        },
+        {
+          name: "dn9",
+          role: "downstream",
+          ifindex: null,
+          vif: null,
+          address: null,
+          querier: false,
+          upTimeMs: null,
+          router: null,
+          routerCounters: null,
+          vifCounters: null,
+        },
+      ],
+      upstream: [
+        { group: a.group, filterMode: "exclude", sources: [] },
+        { group: a.group2, filterMode: "include", sources: [a.s[1]!, a.s[2]!] },
+      ],
+      upstreamFilterChanges: 2,
+      upstreamFilterErrors: 0,
+      forwarding: [
+        {
+          source: a.s[1]!,
+          group: a.group,
+          iif: "up0",
+          oifs: ["dn1"],
+          kernel: opts.sgCounters ? sg : null,
+        },
+      ],
+      counters: {
+        packetsReceived: 10,
+        ownPackets: 2,
+        upstreamPackets: 1,
+        unconfiguredInterface: 0,
+        parseErrors: { "bad-checksum": 1 },
+        upcalls: { nocache: 1 },
+        kernelErrors: 0,
+        querierChanges: { dn1: 1 },
+      },
+    };
+  }
+}
+
+export function sampleSource(): StatusSource & { fams: FakeFamily[] } {
+  const fams = [new FakeFamily("ipv4"), new FakeFamily("ipv6")];
+  return { config: sampleConfig(), families: fams, fams };
+}

@@ -1,0 +1,196 @@
+/**
+ * Status documents (control socket `status` / `show`): built from real router state, they
+ * carry what the engines hold, compute pps from two counter samples, and validate against
+ * the published schema/status.schema.json (which must also reject broken documents).
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, test } from "node:test";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { RateSampler } from "../../src/control/rates.js";
+import { SHOW_VIEWS, StatusBuilder, type StatusDocument } from "../../src/control/status.js";
+import { sampleSource } from "./control-fixture.js";
+
+const schema = JSON.parse(
+  readFileSync(new URL("../../schema/status.schema.json", import.meta.url), "utf8"),
+) as object;
+const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+
+function assertValid(doc: unknown, what: string): void {
+  // Through JSON, as the CLI receives it.
+  const ok = validate(JSON.parse(JSON.stringify(doc)));
+  assert.ok(ok, `${what}: ${JSON.stringify(validate.errors, null, 1)}`);
+}
+
+function setup() {
+  const source = sampleSource();
+  let now = 1_700_000_000_000;
+  const builder = new StatusBuilder(source, {
+    version: "9.9.9",
+    controlSocket: "/run/improxy/improxy.sock",
+    startedAt: now - 3_723_000,
+    now: () => now,
+  });
+  return { source, builder, advance: (ms: number) => (now += ms) };
+}
+
+describe("status documents", () => {
+  test("status and every show view validate against schema/status.schema.json", () => {
+    const { builder } = setup();
+    assertValid(builder.build(null), "status");
+    for (const v of SHOW_VIEWS) assertValid(builder.build(v), `show ${v}`);
+    assertValid(builder.build("groups", "ipv6"), "show groups ipv6");
+  });
+
+  test("the schema rejects broken documents", () => {
+    const { builder } = setup();
+    const doc = JSON.parse(JSON.stringify(builder.build("routes"))) as StatusDocument;
+    const route = doc.families[0]!.routes![0]!;
+    assert.ok(validate(doc));
+    (route as { packets: unknown }).packets = "1000";
+    assert.equal(validate(doc), false, "string counter");
+    const doc2 = JSON.parse(JSON.stringify(builder.build(null))) as Record<string, unknown>;
+    delete (doc2.improxy as Record<string, unknown>).pid;
+    assert.equal(validate(doc2), false, "missing pid");
+    const doc3 = JSON.parse(JSON.stringify(builder.build("interfaces"))) as StatusDocument;
+    (doc3.families[0]!.interfaces![0] as { role: string }).role = "sideways";
+    assert.equal(validate(doc3), false, "bad role");
+  });
+
+  test("daemon info and per-family summary", () => {
+    const { builder } = setup();
+    const doc = builder.build(null);
+    assert.equal(doc.view, null);
+    assert.equal(doc.improxy.version, "9.9.9");
+    assert.equal(doc.improxy.uptimeSeconds, 3723);
+    assert.equal(doc.improxy.configFile, "/etc/improxy/improxy.yaml");
+    assert.deepEqual(
+      doc.families.map((f) => [f.family, f.protocol]),
+      [
+        ["ipv4", "igmp"],
+        ["ipv6", "mld"],
+      ],
+    );
+    const s = doc.families[0]!.summary;
+    assert.deepEqual(s, {
+      interfaces: 3,
+      attached: 2,
+      groups: 2,
+      sources: 2,
+      upstreamGroups: 2,
+      routes: 1,
+      drops: 1,
+    });
+    assert.equal(doc.families[0]!.groups, undefined, "status carries no group list");
+  });
+
+  test("interfaces: role, state, querier, version, up-time, kernel VIF counters", () => {
+    const { builder } = setup();
+    const ifs = builder.build("interfaces", "ipv4").families[0]!.interfaces!;
+    assert.deepEqual(
+      ifs.map((i) => [i.name, i.role, i.state, i.vif, i.version, i.querier, i.querierAddress]),
+      [
+        ["up0", "upstream", "attached", 0, null, false, null],
+        ["dn1", "downstream", "attached", 1, 3, true, "10.11.0.10"],
+        ["dn9", "downstream", "waiting", null, null, false, null],
+      ],
+    );
+    assert.equal(ifs[1]!.upTimeSeconds, 3723.4);
+    assert.equal(ifs[1]!.groups, 2);
+    assert.deepEqual(ifs[1]!.counters, { packetsIn: 0, packetsOut: 500, bytesIn: 0, bytesOut: 50000 });
+    assert.equal(ifs[2]!.counters, null);
+  });
+
+  test("groups: filter mode, timers, last reporter, tracked hosts; upstream merged state", () => {
+    const { builder, source } = setup();
+    const a = source.fams[0]!.addrs;
+    const f = builder.build("groups", "ipv4").families[0]!;
+    const g1 = f.groups!.find((g) => g.group === a.group)!;
+    assert.equal(g1.interface, "dn1");
+    assert.equal(g1.filterMode, "exclude");
+    assert.equal(g1.version, 3);
+    assert.equal(g1.upTimeSeconds, 1.5);
+    assert.equal(g1.expiresSeconds, 258.5, "GMI 260 s - 1.5 s");
+    assert.equal(g1.lastReporter, a.host1);
+    assert.deepEqual(
+      g1.hosts!.map((h) => [h.address, h.filterMode]),
+      [[a.host1, "exclude"]],
+    );
+    const g2 = f.groups!.find((g) => g.group === a.group2)!;
+    assert.equal(g2.filterMode, "include");
+    assert.equal(g2.expiresSeconds, null, "no group timer in INCLUDE mode");
+    assert.equal(g2.sources, 2);
+    assert.deepEqual(f.upstream, [
+      { interface: "up0", group: a.group, filterMode: "exclude", sources: [] },
+      { interface: "up0", group: a.group2, filterMode: "include", sources: [a.s[1], a.s[2]] },
+    ]);
+  });
+
+  test("sources: per (link, group, source) expiry and forwarding", () => {
+    const { builder, source } = setup();
+    const a = source.fams[1]!.addrs;
+    const rows = builder.build("sources", "ipv6").families[0]!.sources!;
+    assert.deepEqual(
+      rows.map((r) => [r.interface, r.group, r.source, r.expiresSeconds, r.forwarding]),
+      [
+        ["dn1", a.group2, a.s[1], 258.5, true],
+        ["dn1", a.group2, a.s[2], 258.5, true],
+      ],
+    );
+  });
+
+  test("routes: kernel counters and pps from the previous sample", () => {
+    const { builder, source, advance } = setup();
+    const r1 = builder.build("routes", "ipv4").families[0]!.routes![0]!;
+    assert.deepEqual(
+      { ...r1 },
+      {
+        source: source.fams[0]!.addrs.s[1],
+        group: source.fams[0]!.addrs.group,
+        incoming: "up0",
+        outgoing: ["dn1"],
+        packets: 1000,
+        bytes: 1_316_000,
+        wrongIf: 3,
+        pps: null,
+      },
+    );
+    advance(2000);
+    source.fams[0]!.packets += 500n;
+    const r2 = builder.build("routes", "ipv4").families[0]!.routes![0]!;
+    assert.equal(r2.packets, 1500);
+    assert.equal(r2.pps, 250);
+  });
+
+  test("stats: family counters and per-interface router counters", () => {
+    const { builder } = setup();
+    const st = builder.build("stats", "ipv4").families[0]!.stats!;
+    assert.equal(st.packetsReceived, 10);
+    assert.deepEqual(st.parseErrors, { "bad-checksum": 1 });
+    assert.equal(st.upstreamFilterChanges, 2);
+    const dn1 = st.interfaces.find((i) => i.name === "dn1")!;
+    assert.equal(dn1.received.v3report, 2);
+    assert.equal(dn1.querierChanges, 1);
+    assert.ok((dn1.sent["general-query-v3"] ?? 0) >= 1, "startup general query counted");
+  });
+});
+
+describe("RateSampler", () => {
+  test("null until two samples, then the rate; counter restart resets", () => {
+    const r = new RateSampler();
+    assert.equal(r.sample("k", 100n, 0), null);
+    assert.equal(r.sample("k", 110n, 100), null, "too close for a first rate");
+    assert.equal(r.sample("k", 150n, 500), 100);
+    assert.equal(r.sample("k", 160n, 700), 100, "within minInterval: last rate kept");
+    assert.equal(r.sample("k", 350n, 1500), 200);
+    assert.equal(r.sample("k", 5n, 1600), null, "counter went back: new entry");
+  });
+
+  test("prune forgets keys not asked for", () => {
+    const r = new RateSampler(1000, 200, 10_000);
+    r.sample("a", 1n, 0);
+    r.sample("b", 1n, 9_000);
+    r.prune(15_000);
+    assert.equal(r.size, 1);
+  });
+});
