@@ -52,6 +52,7 @@ describe("privileges and restarts", { timeout: 120_000 }, () => {
   it("runs as nobody with only CAP_NET_ADMIN + CAP_NET_RAW and forwards IPv4 and IPv6", async () => {
     const probe = writeConfig("probe", "");
     const dir = dirname(probe);
+    chmodSync(dir, 0o777); // the control socket goes here: writable for uid 65534
     const conf = confWithSocketDir(
       "nonroot.yaml",
       `control-socket: ${join(dir, "improxy.sock")}\nigmp: { query-max-response-time: 1 }\nmld: { query-max-response-time: 1 }\nupstream: up0\ndownstream: [dn1, dn2]\n`,
