@@ -129,7 +129,11 @@ export class ControlServer {
    */
   static async listen(opts: ControlServerOptions): Promise<ControlServer | null> {
     const { path, log } = opts;
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw new Error(`cannot create the control socket directory ${dirname(path)}: ${(err as Error).message}`);
+    }
     let server = await tryListen(path);
     if (server === "in-use") {
       const p = await probe(path);

@@ -239,6 +239,11 @@ describe("control socket server", () => {
     writeFileSync(path, "precious");
     await assert.rejects(startControlPlane(fakeDaemon(path)), /exists and is not a socket/);
     assert.equal(readFileSync(path, "utf8"), "precious");
+    // A directory that cannot be created: a one-line reason naming it.
+    await assert.rejects(
+      startControlPlane(fakeDaemon(join(path, "sub", "improxy.sock"))),
+      new RegExp(`^Error: cannot create the control socket directory ${path}/sub: ENOTDIR`),
+    );
   });
 });
 
