@@ -16,14 +16,17 @@ export interface LabOptions {
   duration: number;
 }
 
-const CONFIG = `# improxy lab: IMProxy-format config
-igmp enable version 3
-mld enable
-upstream up0
-downstream dn1
-downstream dn2
-quickleave enable
+/** The lab's config (YAML; the IMProxy format works the same, see README). */
+function labConfig(controlSocket: string): string {
+  return `# improxy lab config
+control-socket: ${controlSocket}
+igmp: { version: 3 }
+mld: { version: 2 }
+fast-leave: true            # IMProxy: quickleave enable
+upstream: up0
+downstream: [dn1, dn2]
 `;
+}
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,9 +71,11 @@ export async function runLab(opts: LabOptions): Promise<number> {
     say(`  upstream host 'up' ${topo.addr.up.v4} ${topo.addr.up.v6} --- up0 [router] dn1 --- h1 ${topo.addr.h1.v4}`);
     say(`                                                        dn2 --- h2 ${topo.addr.h2.v4}`);
     await topo.up.addAddress("eth0", "10.10.0.3/24");
-    const confPath = join(dir, "improxy.conf");
-    writeFileSync(confPath, CONFIG);
-    say(`\nconfig (${confPath}):\n${CONFIG.replace(/^/gm, "  | ")}`);
+    const confPath = join(dir, "improxy.yaml");
+    const controlSocket = join(dir, "improxy.sock");
+    const config = labConfig(controlSocket);
+    writeFileSync(confPath, config);
+    say(`\nconfig (${confPath}):\n${config.replace(/^/gm, "  | ")}`);
 
     say("starting improxy in the router namespace (log level info)");
     const daemon = topo.rtr.spawn(process.execPath, [process.argv[1]!, "-c", confPath, "-d", "3", "--log-format", "pretty"]);
@@ -103,7 +108,7 @@ export async function runLab(opts: LabOptions): Promise<number> {
     if (!interrupted) {
       say(`\nreceived in ${phase / 1000} s (senders at 10 packets/s):`);
       report(flows, t0);
-      say("\nh1 leaves 239.1.1.1 (quickleave on: forwarding on dn1 stops at once)");
+      say("\nh1 leaves 239.1.1.1 (fast-leave on: forwarding on dn1 stops at once)");
       await flows[0]!.rx.stop();
       const h1b = startReceiver(topo.h1, "239.1.1.9", { port: 5009 });
       procs.push(h1b);
@@ -111,13 +116,15 @@ export async function runLab(opts: LabOptions): Promise<number> {
       await sleep(phase);
       say(`\nafter the leave, in ${phase / 1000} s:`);
       report(flows.slice(1), t0);
+      for (const view of ["groups", "routes"]) {
+        const out = await topo.rtr.exec(process.execPath, [process.argv[1]!, "show", view, "--socket", controlSocket]);
+        say(`\nimproxy show ${view}:`);
+        say(out.stdout.trimEnd().replace(/^/gm, "  "));
+      }
       const mroute = await topo.rtr.exec("ip", ["mroute", "show"]);
       const mroute6 = await topo.rtr.exec("ip", ["-6", "mroute", "show"]);
       say("\nkernel forwarding cache in the router (ip mroute / ip -6 mroute):");
       say((mroute.stdout + mroute6.stdout).trim().replace(/^/gm, "  "));
-      const mcf = await topo.rtr.readProc("/proc/net/mcfilter");
-      say("\nupstream source filters (/proc/net/mcfilter in the router):");
-      say(mcf.trim().replace(/^/gm, "  "));
     }
     say("\nstopping improxy (SIGTERM)");
     daemon.kill("SIGTERM");

@@ -231,8 +231,11 @@ async function agent(family: Family, port: number, ifname: string): Promise<void
   rl.on("line", (line) => {
     const c = JSON.parse(line) as Command;
     try {
+      // The time of the call is taken BEFORE the system call: the kernel sends the report or
+      // leave inside it, and the router's answer can be on the wire before the call returns.
+      const at = Date.now();
       handle(c);
-      out({ id: c.id, ok: true, at: Date.now() });
+      out({ id: c.id, ok: true, at });
     } catch (err) {
       out({ id: c.id, ok: false, error: (err as Error).message });
     }
