@@ -3,7 +3,8 @@
  * `-d` levels follow IMProxy: 0 fatal, 1 error (default), 2 warning, 3 info, 4 debug, 5 trace.
  * "pretty" is one readable line per event for terminals; "json" is one JSON object per line.
  */
-import { pino, type Logger } from "pino";
+import { writeSync } from "node:fs";
+import { type DestinationStream, pino, type Logger } from "pino";
 import pretty from "pino-pretty";
 
 export type { Logger };
@@ -17,11 +18,40 @@ export function levelFromDebug(d: number): (typeof LEVELS)[number] {
   return LEVELS[i]!;
 }
 
-export function createLogger(opts: { debugLevel: number; format: LogFormat; name?: string }): Logger {
+/** syslog priority (sd-daemon(3) prefix) of a pino level number: fatal 2 crit ... trace 7 debug. */
+export function syslogPriority(pinoLevel: number): number {
+  if (pinoLevel >= 60) return 2;
+  if (pinoLevel >= 50) return 3;
+  if (pinoLevel >= 40) return 4;
+  if (pinoLevel >= 30) return 6;
+  return 7;
+}
+
+/**
+ * JSON lines to stderr, each prefixed with `<N>` (its syslog priority) when stderr is the
+ * journal (systemd sets $JOURNAL_STREAM): journald then files every line at its level.
+ */
+function jsonDestination(journal: boolean): DestinationStream {
+  if (!journal) return pino.destination({ fd: 2, sync: true });
+  return {
+    write(line: string) {
+      const m = /"level":(\d+)/.exec(line);
+      writeSync(2, `<${syslogPriority(Number(m?.[1] ?? 30))}>${line}`);
+    },
+  };
+}
+
+export function createLogger(opts: {
+  debugLevel: number;
+  format: LogFormat;
+  name?: string;
+  env?: NodeJS.ProcessEnv;
+}): Logger {
   const level = levelFromDebug(opts.debugLevel);
   const base = { name: opts.name ?? "improxy" };
   if (opts.format === "json") {
-    return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+    const journal = Boolean((opts.env ?? process.env).JOURNAL_STREAM);
+    return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime }, jsonDestination(journal));
   }
   const stream = pretty({
     destination: 2,
