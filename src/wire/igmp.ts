@@ -28,7 +28,8 @@ import {
   qqicToSeconds,
   secondsToQqic,
 } from "./floatcode.js";
-import { checkRange, fail, NO_AUX_DATA, ok } from "./result.js";
+import { parseV3Report } from "./records.js";
+import { checkRange, fail, ok } from "./result.js";
 import type { GroupRecord, Message, ParseResult, Query } from "./types.js";
 
 /** IGMP message types (RFC 9776 §4, RFC 2236 §2.1). */
@@ -61,7 +62,7 @@ export function parseIgmp(buf: Uint8Array): ParseResult {
     case IgmpType.V2_LEAVE_GROUP:
       return ok({ type: "leave", family: "ipv4", group: bytesToIpv4(buf, 4) });
     case IgmpType.V3_MEMBERSHIP_REPORT:
-      return parseV3Report(buf, len);
+      return parseV3Report(buf, len, "ipv4");
     default:
       return fail("unknown-type", `IGMP type 0x${type.toString(16)}`);
   }
@@ -112,37 +113,6 @@ function parseQuery(buf: Uint8Array, len: number): ParseResult {
   });
 }
 
-function parseV3Report(buf: Uint8Array, len: number): ParseResult {
-  // RFC 9776 §4.2: type | reserved | checksum | reserved(16) | Number of Group Records (M).
-  const count = (buf[6]! << 8) | buf[7]!;
-  const records: GroupRecord[] = new Array<GroupRecord>(count);
-  let off = 8;
-  for (let r = 0; r < count; r++) {
-    const left = len - off;
-    if (left < 8) {
-      return fail("truncated", `record ${r} of ${count}: header needs 8 bytes, ${left} left`);
-    }
-    // RFC 9776 §4.2.4: Record Type | Aux Data Len (32-bit words) | Number of Sources | group.
-    const recordType = buf[off]!;
-    const auxWords = buf[off + 1]!;
-    const nsrc = (buf[off + 2]! << 8) | buf[off + 3]!;
-    const need = 8 + nsrc * 4 + auxWords * 4;
-    if (need > left) {
-      return fail(
-        "truncated",
-        `record ${r} of ${count} claims ${nsrc} sources and ${auxWords} aux words (${need} bytes), ${left} bytes left`,
-      );
-    }
-    const group = bytesToIpv4(buf, off + 4);
-    const sources: string[] = new Array<string>(nsrc);
-    let p = off + 8;
-    for (let i = 0; i < nsrc; i++, p += 4) sources[i] = bytesToIpv4(buf, p);
-    const auxData = auxWords === 0 ? NO_AUX_DATA : new Uint8Array(buf.subarray(p, p + auxWords * 4)); // a copy, also for a Buffer input
-    records[r] = { recordType, group, sources, auxData };
-    off += need;
-  }
-  return ok({ type: "v3report", family: "ipv4", records });
-}
 
 // ---------------------------------------------------------------------------------------
 // Serialization

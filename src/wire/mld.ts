@@ -25,7 +25,8 @@ import {
   qqicToSeconds,
   secondsToQqic,
 } from "./floatcode.js";
-import { checkRange, fail, NO_AUX_DATA, ok } from "./result.js";
+import { parseV3Report } from "./records.js";
+import { checkRange, fail, ok } from "./result.js";
 import type { Address, GroupRecord, Message, ParseResult, Query } from "./types.js";
 
 /** ICMPv6 types of MLD (RFC 2710 §3, RFC 9777 §5). */
@@ -74,7 +75,7 @@ export function parseMld(buf: Uint8Array, pseudo?: PseudoHeader): ParseResult {
       if (len < 24) return fail("truncated", `MLDv1 done of ${len} bytes, 24 needed`);
       return ok({ type: "leave", family: "ipv6", group: bytesToIpv6(buf, 8) });
     case MldType.V2_LISTENER_REPORT:
-      return parseV2Report(buf, len);
+      return parseV3Report(buf, len, "ipv6");
     default:
       return fail("unknown-type", `ICMPv6 type ${type}`);
   }
@@ -124,37 +125,6 @@ function parseQuery(buf: Uint8Array, len: number): ParseResult {
   });
 }
 
-function parseV2Report(buf: Uint8Array, len: number): ParseResult {
-  // RFC 9777 §5.2: type | code | checksum | reserved(16) | Nr of Mcast Address Records (M).
-  const count = (buf[6]! << 8) | buf[7]!;
-  const records: GroupRecord[] = new Array<GroupRecord>(count);
-  let off = 8;
-  for (let r = 0; r < count; r++) {
-    const left = len - off;
-    if (left < 20) {
-      return fail("truncated", `record ${r} of ${count}: header needs 20 bytes, ${left} left`);
-    }
-    // RFC 9777 §5.2.4: Record Type | Aux Data Len (32-bit words) | Number of Sources | address.
-    const recordType = buf[off]!;
-    const auxWords = buf[off + 1]!;
-    const nsrc = (buf[off + 2]! << 8) | buf[off + 3]!;
-    const need = 20 + nsrc * 16 + auxWords * 4;
-    if (need > left) {
-      return fail(
-        "truncated",
-        `record ${r} of ${count} claims ${nsrc} sources and ${auxWords} aux words (${need} bytes), ${left} bytes left`,
-      );
-    }
-    const group = bytesToIpv6(buf, off + 4);
-    const sources: string[] = new Array<string>(nsrc);
-    let p = off + 20;
-    for (let i = 0; i < nsrc; i++, p += 16) sources[i] = bytesToIpv6(buf, p);
-    const auxData = auxWords === 0 ? NO_AUX_DATA : new Uint8Array(buf.subarray(p, p + auxWords * 4)); // a copy, also for a Buffer input
-    records[r] = { recordType, group, sources, auxData };
-    off += need;
-  }
-  return ok({ type: "v3report", family: "ipv6", records });
-}
 
 // ---------------------------------------------------------------------------------------
 // Serialization

@@ -1,0 +1,46 @@
+/**
+ * Group records of IGMPv3 (RFC 9776 §4.2.4) and MLDv2 (RFC 9777 §5.2.4) reports: the same
+ * layout with 4- or 16-byte addresses. Every count is bounded by the datagram; a record
+ * that claims more than is left ends parsing with "truncated", naming the record.
+ */
+import { bytesToIpv4, bytesToIpv6 } from "./address.js";
+import { fail, NO_AUX_DATA, ok } from "./result.js";
+import type { Family, GroupRecord, ParseResult } from "./types.js";
+
+/**
+ * Parses a v3 report whose fixed 8-byte header (type, reserved/code, checksum, reserved,
+ * record count at offset 6) is at the start of `buf`; `len` is the message length.
+ */
+export function parseV3Report(buf: Uint8Array, len: number, family: Family): ParseResult {
+  const width = family === "ipv4" ? 4 : 16;
+  const readAddress = family === "ipv4" ? bytesToIpv4 : bytesToIpv6;
+  const header = 4 + width; // Record Type | Aux Data Len (32-bit words) | Number of Sources | group
+  const count = (buf[6]! << 8) | buf[7]!;
+  const records: GroupRecord[] = new Array<GroupRecord>(count);
+  let off = 8;
+  for (let r = 0; r < count; r++) {
+    const left = len - off;
+    if (left < header) {
+      return fail("truncated", `record ${r} of ${count}: header needs ${header} bytes, ${left} left`);
+    }
+    const recordType = buf[off]!;
+    const auxWords = buf[off + 1]!;
+    const nsrc = (buf[off + 2]! << 8) | buf[off + 3]!;
+    const need = header + nsrc * width + auxWords * 4;
+    if (need > left) {
+      return fail(
+        "truncated",
+        `record ${r} of ${count} claims ${nsrc} sources and ${auxWords} aux words (${need} bytes), ${left} bytes left`,
+      );
+    }
+    const group = readAddress(buf, off + 4);
+    const sources: string[] = new Array<string>(nsrc);
+    let p = off + header;
+    for (let i = 0; i < nsrc; i++, p += width) sources[i] = readAddress(buf, p);
+    // A copy, so a reused receive Buffer cannot change it later.
+    const auxData = auxWords === 0 ? NO_AUX_DATA : new Uint8Array(buf.subarray(p, p + auxWords * 4));
+    records[r] = { recordType, group, sources, auxData };
+    off += need;
+  }
+  return ok({ type: "v3report", family, records });
+}
