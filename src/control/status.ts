@@ -8,7 +8,7 @@
  * schema/status.schema.json describes this document; keep both in step.
  */
 import type { ImproxyConfig, ProtocolSettings } from "../config/types.js";
-import type { FamilyProxy } from "../daemon/family.js";
+import type { FamilyCounters, FamilyProxy } from "../daemon/family.js";
 import type { Family } from "../wire/types.js";
 import { RateSampler } from "./rates.js";
 
@@ -126,14 +126,8 @@ export interface InterfaceStats {
   querierChanges: number;
 }
 
-export interface FamilyStats {
-  packetsReceived: number;
-  ownPackets: number;
-  upstreamPackets: number;
-  unconfiguredInterface: number;
-  parseErrors: Record<string, number>;
-  upcalls: Record<string, number>;
-  kernelErrors: number;
+/** The family's own counters (querier changes are per interface here) plus the upstream ones. */
+export interface FamilyStats extends Omit<FamilyCounters, "querierChanges"> {
   upstreamFilterChanges: number;
   upstreamFilterErrors: number;
   interfaces: InterfaceStats[];
