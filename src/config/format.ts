@@ -32,7 +32,9 @@ function familyLines(label: string, s: ProtocolSettings | null): string[] {
 function interfaceLines(i: InterfaceConfig): string[] {
   return [
     `  ${i.role} ${i.name}  (line ${i.line})`,
-    ...(i.role === "downstream" ? [`    down-to-up: ${i.downToUp}`] : []),
+    ...(i.role === "downstream"
+      ? [`    down-to-up: ${i.downToUp}`, `    forward-when-not-querier: ${i.forwardWhenNotQuerier}`]
+      : []),
     ...familyLines("igmp", i.igmp),
     ...familyLines("mld", i.mld),
   ];

@@ -161,6 +161,7 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
       igmp: settings("igmp", igmpEnabled, down && fastLeave),
       mld: settings("mld", mldEnabled, down && fastLeave),
       downToUp: down && downToUp,
+      forwardWhenNotQuerier: false,
       line,
     };
   };

@@ -125,6 +125,11 @@ const downstreamObject = {
       description: "Forward this downstream's senders upstream too (IMProxy `down_to_up`).",
       type: "boolean",
     },
+    "forward-when-not-querier": {
+      description:
+        "Forward onto this downstream even while another router is the link's querier (default false: RFC 4605 §4.2, only the querier forwards).",
+      type: "boolean",
+    },
     ...commonSettings,
     igmp: { $ref: "#/$defs/igmp" },
     mld: { $ref: "#/$defs/mld" },
@@ -162,6 +167,12 @@ export const CONFIG_SCHEMA = {
     },
     "down-to-up": {
       description: "Default for every downstream: forward its senders upstream too (IMProxy `down_to_up`).",
+      type: "boolean",
+      default: false,
+    },
+    "forward-when-not-querier": {
+      description:
+        "Default for every downstream: forward even while another router is the link's querier (RFC 4605 §4.2 says only the querier forwards).",
       type: "boolean",
       default: false,
     },

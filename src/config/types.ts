@@ -46,6 +46,11 @@ export interface InterfaceConfig {
   mld: ProtocolSettings | null;
   /** down-to-up (IMProxy `down_to_up`): forward this downstream's senders upstream too. */
   downToUp: boolean;
+  /**
+   * forward-when-not-querier: forward onto this downstream even while another router is the
+   * elected querier there. Default false: RFC 4605 §4.2, only the querier forwards.
+   */
+  forwardWhenNotQuerier: boolean;
   /** 1-based line of the config file where the interface was declared. */
   line: number;
 }

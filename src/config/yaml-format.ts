@@ -57,6 +57,7 @@ interface RawFamily extends RawSettings {
 interface RawDownstream extends RawSettings {
   name: string;
   "down-to-up"?: boolean;
+  "forward-when-not-querier"?: boolean;
   igmp?: RawFamily;
   mld?: RawFamily;
 }
@@ -65,6 +66,7 @@ interface RawConfig extends RawSettings {
   "control-socket"?: string;
   metrics?: string | boolean;
   "down-to-up"?: boolean;
+  "forward-when-not-querier"?: boolean;
   igmp?: RawFamily;
   mld?: RawFamily;
   upstream: string;
@@ -242,6 +244,7 @@ function buildConfig(
     igmp: familySettings("igmp", globalLayers("igmp"), false),
     mld: familySettings("mld", globalLayers("mld"), false),
     downToUp: false,
+    forwardWhenNotQuerier: false,
     line: upstreamLine,
   };
 
@@ -289,6 +292,7 @@ function buildConfig(
       igmp,
       mld,
       downToUp: obj["down-to-up"] ?? raw["down-to-up"] ?? false,
+      forwardWhenNotQuerier: obj["forward-when-not-querier"] ?? raw["forward-when-not-querier"] ?? false,
       line,
     };
   });

@@ -134,7 +134,12 @@ export class FamilyProxy {
       canForwardTo: (name) => {
         const l = this.links.get(name);
         // RFC 4605 §4.2: forward onto a downstream link only where we are the querier.
-        return l !== undefined && l.vif !== null && l.cfg.role === "downstream" && l.querier;
+        return (
+          l !== undefined &&
+          l.vif !== null &&
+          l.cfg.role === "downstream" &&
+          (l.querier || l.cfg.forwardWhenNotQuerier)
+        );
       },
       downToUp: (name) => this.links.get(name)?.cfg.downToUp ?? false,
       forwardable: (group) => !isLinkLocalGroup(group, this.family) && !this.ignored.has(group),
@@ -146,7 +151,9 @@ export class FamilyProxy {
   }
 
   /** The links of this family in a configuration (interfaces with the family enabled). */
-  private configuredLinks(config: ImproxyConfig): Map<string, { cfg: InterfaceConfig; settings: ProtocolSettings }> {
+  private configuredLinks(
+    config: ImproxyConfig,
+  ): Map<string, { cfg: InterfaceConfig; settings: ProtocolSettings }> {
     const out = new Map<string, { cfg: InterfaceConfig; settings: ProtocolSettings }>();
     for (const cfg of [config.upstream, ...config.downstreams]) {
       const settings = this.family === "ipv4" ? cfg.igmp : cfg.mld;
@@ -242,7 +249,10 @@ export class FamilyProxy {
       vif = mroute.addVif(ifindex);
     } catch (err) {
       this.counters.kernelErrors++;
-      this.log.error({ interface: link.name, err: (err as Error).message }, "cannot add the interface to multicast routing");
+      this.log.error(
+        { interface: link.name, err: (err as Error).message },
+        "cannot add the interface to multicast routing",
+      );
       return;
     }
     link.ifindex = ifindex;
@@ -253,13 +263,17 @@ export class FamilyProxy {
     this.log.info({ interface: link.name, role: link.cfg.role, ifindex, vif, address }, "interface attached");
     if (link.cfg.role === "upstream") {
       this.upstream.attach(ifindex);
-      for (const group of this.db.groupsWithMembership()) this.upstream.setFilter(group, this.db.mergedState(group));
+      for (const group of this.db.groupsWithMembership())
+        this.upstream.setFilter(group, this.db.mergedState(group));
     } else {
       try {
         mroute.joinReportGroups(ifindex);
       } catch (err) {
         this.counters.kernelErrors++;
-        this.log.error({ interface: link.name, err: (err as Error).message }, "cannot join the report groups");
+        this.log.error(
+          { interface: link.name, err: (err as Error).message },
+          "cannot join the report groups",
+        );
       }
       link.router = new LinkRouter({
         family: this.family,
@@ -323,12 +337,21 @@ export class FamilyProxy {
         return;
       }
       case "forwarding": {
-        const merged = this.db.setLinkState(link.name, e.group, { filterMode: e.filterMode, sources: e.sources });
-        this.log.debug({ interface: link.name, group: e.group, mode: e.filterMode, sources: e.sources }, "link state");
+        const merged = this.db.setLinkState(link.name, e.group, {
+          filterMode: e.filterMode,
+          sources: e.sources,
+        });
+        this.log.debug(
+          { interface: link.name, group: e.group, mode: e.filterMode, sources: e.sources },
+          "link state",
+        );
         if (merged) {
           // Applied first, then logged: the line means the kernel holds the filter now.
           this.upstream.setFilter(e.group, merged);
-          this.log.info({ group: e.group, mode: merged.filterMode, sources: merged.sources }, "upstream membership");
+          this.log.info(
+            { group: e.group, mode: merged.filterMode, sources: merged.sources },
+            "upstream membership",
+          );
         }
         this.apply(this.fwd.refreshGroup(e.group));
         return;
@@ -337,7 +360,10 @@ export class FamilyProxy {
         if (link.querier === e.querier) return;
         link.querier = e.querier;
         this.counters.querierChanges[link.name] = (this.counters.querierChanges[link.name] ?? 0) + 1;
-        this.log.info({ interface: link.name, querier: e.querier, querierAddress: e.querierAddress }, "querier status");
+        this.log.info(
+          { interface: link.name, querier: e.querier, querierAddress: e.querierAddress },
+          "querier status",
+        );
         this.apply(this.fwd.refreshAll());
         return;
       }
@@ -366,7 +392,12 @@ export class FamilyProxy {
       // reports as downstream membership (the C IMProxy did, with sticky joins).
       this.counters.upstreamPackets++;
       this.log.debug(
-        { interface: link.name, source: p.source, type: p.payload[0], upstreamPackets: this.counters.upstreamPackets },
+        {
+          interface: link.name,
+          source: p.source,
+          type: p.payload[0],
+          upstreamPackets: this.counters.upstreamPackets,
+        },
         "ignored on the upstream interface",
       );
       return;
@@ -378,7 +409,10 @@ export class FamilyProxy {
     );
     if (!res.ok) {
       this.counters.parseErrors[res.error.reason] = (this.counters.parseErrors[res.error.reason] ?? 0) + 1;
-      this.log.debug({ interface: link.name, source: p.source, reason: res.error.reason, detail: res.error.detail }, "dropped");
+      this.log.debug(
+        { interface: link.name, source: p.source, reason: res.error.reason, detail: res.error.detail },
+        "dropped",
+      );
       return;
     }
     link.router.handle(res.message, {
@@ -421,7 +455,10 @@ export class FamilyProxy {
           if (vif !== null && vif !== undefined) out.push(vif);
         }
         mroute.setMfc(e.entry.source, e.entry.group, parent, out);
-        this.log.debug({ source: e.entry.source, group: e.entry.group, iif: e.entry.iif, oifs: e.entry.oifs }, "mfc");
+        this.log.debug(
+          { source: e.entry.source, group: e.entry.group, iif: e.entry.iif, oifs: e.entry.oifs },
+          "mfc",
+        );
       } catch (err) {
         this.counters.kernelErrors++;
         this.log.warn({ effect: e.type, err: (err as Error).message }, "forwarding update failed");
@@ -490,7 +527,9 @@ export class FamilyProxy {
       upstream: this.db.groupsWithMembership().map((g) => ({ group: g, ...this.db.mergedState(g) })),
       upstreamFilterChanges: this.upstream.changes,
       upstreamFilterErrors: this.upstream.errors,
-      forwarding: this.fwd.all().map((e) => ({ ...e, kernel: read(opts.sgCounters, () => mroute.sgCount(e.source, e.group)) })),
+      forwarding: this.fwd
+        .all()
+        .map((e) => ({ ...e, kernel: read(opts.sgCounters, () => mroute.sgCount(e.source, e.group)) })),
       counters: this.counters,
     };
   }

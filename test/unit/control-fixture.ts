@@ -30,6 +30,7 @@ const iface = (name: string, role: InterfaceConfig["role"], fastLeave: boolean):
   igmp: settings(3, fastLeave),
   mld: settings(2, fastLeave),
   downToUp: false,
+  forwardWhenNotQuerier: false,
   line: 1,
 });
 
