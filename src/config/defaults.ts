@@ -40,6 +40,9 @@ export const DEFAULT_IGNORE_GROUPS: Record<Family, readonly string[]> = {
 };
 
 /** In the systemd unit's RuntimeDirectory (/run/improxy), writable by the non-root service user. */
+/** Seconds between idle checks of forwarding entries. */
+export const DEFAULT_FORWARDING_IDLE_CHECK = 60;
+
 export const DEFAULT_CONTROL_SOCKET = "/run/improxy/improxy.sock";
 /** Address used when the YAML says `metrics: true`. */
 export const DEFAULT_METRICS_LISTEN = "127.0.0.1:9464";

@@ -49,6 +49,7 @@ export function formatConfig(cfg: ImproxyConfig): string {
     `  mroute-table: ${cfg.mrouteTable === null ? "kernel default" : cfg.mrouteTable}`,
     `  control-socket: ${cfg.controlSocket}`,
     `  metrics: ${cfg.metricsListen ?? "off"}`,
+    `  forwarding-idle-check: ${cfg.forwardingIdleCheck}s`,
     ...interfaceLines(cfg.upstream),
     ...cfg.downstreams.flatMap(interfaceLines),
     "",

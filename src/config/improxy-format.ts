@@ -16,7 +16,12 @@
  * Whole-file problems (no upstream, no downstream, both families disabled) are reported at
  * the last line of the file (1 for an empty file), where the reader noticed them.
  */
-import { DEFAULT_CONTROL_SOCKET, type Family, resolveSettings } from "./defaults.js";
+import {
+  DEFAULT_CONTROL_SOCKET,
+  DEFAULT_FORWARDING_IDLE_CHECK,
+  type Family,
+  resolveSettings,
+} from "./defaults.js";
 import { checkInterfaceName } from "./interface-name.js";
 import { ConfigError, type ImproxyConfig, type InterfaceConfig } from "./types.js";
 
@@ -175,5 +180,6 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
     mldEnabled,
     controlSocket: DEFAULT_CONTROL_SOCKET,
     metricsListen: null,
+    forwardingIdleCheck: DEFAULT_FORWARDING_IDLE_CHECK,
   };
 }

@@ -145,6 +145,14 @@ export const CONFIG_SCHEMA = {
   additionalProperties: false,
   required: ["upstream", "downstream"],
   properties: {
+    "forwarding-idle-check": {
+      description:
+        "Seconds between idle checks of forwarding entries: an (S,G) whose kernel packet counter did not move since the previous check is removed.",
+      type: "number",
+      exclusiveMinimum: 0,
+      maximum: 86400,
+      default: 60,
+    },
     "mroute-table": {
       description:
         "Kernel multicast routing table id (MRT_TABLE); omit or null for the kernel's default table.",

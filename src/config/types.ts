@@ -68,6 +68,12 @@ export interface ImproxyConfig {
   mldEnabled: boolean;
   /** Control socket path (issue 5); default /run/improxy/improxy.sock. */
   controlSocket: string;
+  /**
+   * forwarding-idle-check, seconds (default 60): how often forwarding entries are checked
+   * for traffic; an (S,G) whose kernel packet counter did not move since the previous check
+   * is removed (a new packet re-creates it through the kernel's upcall).
+   */
+  forwardingIdleCheck: number;
   /** Prometheus endpoint, off (null) by default; "127.0.0.1:9464" style when on. */
   metricsListen: string | null;
 }

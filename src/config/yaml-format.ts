@@ -15,6 +15,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { isMulticastPrefix, parseCidr } from "./cidr.js";
 import {
   DEFAULT_CONTROL_SOCKET,
+  DEFAULT_FORWARDING_IDLE_CHECK,
   DEFAULT_METRICS_LISTEN,
   type Family,
   type PartialSettings,
@@ -65,6 +66,7 @@ interface RawConfig extends RawSettings {
   "mroute-table"?: number | null;
   "control-socket"?: string;
   metrics?: string | boolean;
+  "forwarding-idle-check"?: number;
   "down-to-up"?: boolean;
   "forward-when-not-querier"?: boolean;
   igmp?: RawFamily;
@@ -316,6 +318,7 @@ function buildConfig(
       mldEnabled: enabled.mld,
       controlSocket,
       metricsListen: metricsListen(raw.metrics, loc.line(["metrics"]), fail),
+      forwardingIdleCheck: raw["forwarding-idle-check"] ?? DEFAULT_FORWARDING_IDLE_CHECK,
     },
     warnings,
   };

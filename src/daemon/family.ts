@@ -23,9 +23,6 @@ import type { Address, Family } from "../wire/types.js";
 import type { Logger } from "../util/log.js";
 import { type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 
-/** How often idle forwarding entries are looked for (their packet counter did not move). */
-export const IDLE_CHECK_MS = 60_000;
-
 interface LinkRuntime {
   readonly name: string;
   cfg: InterfaceConfig;
@@ -469,7 +466,8 @@ export class FamilyProxy {
   /** Idle (S,G) entries expire by their packet counters (SIOCGETSGCNT), not by flushing. */
   private armIdleCheck(): void {
     const { scheduler } = this.deps;
-    this.idleTimer = scheduler.at(scheduler.now() + IDLE_CHECK_MS, () => {
+    // forwarding-idle-check: read at every arming, so a reload applies from the next check.
+    this.idleTimer = scheduler.at(scheduler.now() + this.config.forwardingIdleCheck * 1000, () => {
       for (const e of this.fwd.all()) {
         const k = `${e.source}|${e.group}`;
         const cnt = this.deps.mroute.sgCount(e.source, e.group);

@@ -46,6 +46,7 @@ export function sampleConfig(): ImproxyConfig {
     mldEnabled: true,
     controlSocket: "/run/improxy/improxy.sock",
     metricsListen: null,
+    forwardingIdleCheck: 60,
   };
 }
 

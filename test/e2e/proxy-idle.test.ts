@@ -1,0 +1,85 @@
+/**
+ * Idle (S,G) forwarding entries expire by their kernel packet counters (SIOCGETSGCNT), not
+ * by flushing: with `forwarding-idle-check: 1` a stopped stream's entry is gone within two
+ * checks, an active one stays, and a stream that starts again is re-learned from the
+ * kernel's upcall and forwarded.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startReceiver, startSender } from "../../src/lab/hosts.js";
+import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { startDaemon, writeConfig } from "../support/daemon.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function mroutes(topo: Topology): Promise<string> {
+  const v4 = await topo.rtr.exec("ip", ["mroute", "show"]);
+  const v6 = await topo.rtr.exec("ip", ["-6", "mroute", "show"]);
+  return v4.stdout + v6.stdout;
+}
+
+describe("idle forwarding entries", { timeout: 60_000 }, () => {
+  let topo: Topology;
+  before(async () => {
+    topo = await buildTopology();
+  });
+  after(async () => {
+    await topo?.destroy();
+  });
+
+  it("a stopped stream's (S,G) goes after two idle checks, an active one stays, a restarted one comes back", async () => {
+    const conf = writeConfig(
+      "idle.yaml",
+      "forwarding-idle-check: 1\nigmp: { query-max-response-time: 1 }\nmld: { query-max-response-time: 1 }\nupstream: up0\ndownstream: [dn1, dn2]\n",
+    );
+    const d = startDaemon(topo.rtr, ["-c", conf, "-d", "3"]);
+    const rxA = startReceiver(topo.h1, "239.6.6.1");
+    const rxB = startReceiver(topo.h1, "ff05::6:2", { port: 5002 });
+    const txA = startSender(topo.up, "239.6.6.1", { intervalMs: 10 });
+    let txB = startSender(topo.up, "ff05::6:2", { intervalMs: 10, port: 5002 });
+    try {
+      await d.waitFor((l) => l.msg === "improxy starting", 8000, "start");
+      const t0 = Date.now();
+      while (rxA.packets.length < 20 || rxB.packets.length < 20) {
+        assert.ok(Date.now() - t0 < 10_000, "both streams reach h1");
+        await sleep(50);
+      }
+      let routes = await mroutes(topo);
+      assert.match(routes, /\(10\.10\.0\.2,\s*239\.6\.6\.1\)/);
+      assert.match(routes, /\(fd00:10::2,\s*ff05::6:2\)/);
+
+      await txB.stop();
+      const stoppedAt = Date.now();
+      let goneAfter = -1;
+      while (Date.now() - stoppedAt < 4000) {
+        routes = await mroutes(topo);
+        if (!/ff05::6:2/.test(routes)) {
+          goneAfter = Date.now() - stoppedAt;
+          break;
+        }
+        await sleep(100);
+      }
+      process.stdout.write(
+        `# idle (S,G) removed ${goneAfter} ms after its stream stopped (checks every 1 s)\n`,
+      );
+      assert.ok(
+        goneAfter >= 0 && goneAfter <= 2600,
+        `idle entry removed within two checks (${goneAfter} ms)`,
+      );
+      await sleep(1500);
+      assert.match(await mroutes(topo), /\(10\.10\.0\.2,\s*239\.6\.6\.1\)/, "the active entry stays");
+
+      // The stream starts again: the kernel's upcall re-creates the entry and h1 gets it.
+      const n = rxB.packets.length;
+      txB = startSender(topo.up, "ff05::6:2", { intervalMs: 10, port: 5002 });
+      const restarted = Date.now();
+      while (rxB.packets.length < n + 10) {
+        assert.ok(Date.now() - restarted < 5000, "the restarted stream is forwarded again");
+        await sleep(50);
+      }
+    } finally {
+      for (const p of [txA, txB, rxA, rxB]) await p.stop();
+      assert.equal(await d.stop(), 0);
+    }
+  });
+});
