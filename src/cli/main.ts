@@ -121,7 +121,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   program
     .command("lab")
     .description("build the network-namespace lab, run the proxy in it and show the result")
-    .option("--duration <seconds>", "seconds to run before the summary (0 = until Ctrl-C)")
+    .option("--duration <seconds>", "seconds each phase of the demo lasts (default 4)")
     .action(async (opts: { duration?: string }) => {
       code = await labCommand(opts.duration, io.stderr);
     });

@@ -12,7 +12,7 @@ import { type Receiver, type Sender, startReceiver, startSender } from "./hosts.
 import { buildTopology, type Topology } from "./topology.js";
 
 export interface LabOptions {
-  /** Seconds each phase lasts (default 4). */
+  /** Seconds each phase lasts (at least 1). */
   duration: number;
 }
 
