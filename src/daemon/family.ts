@@ -102,7 +102,8 @@ export class FamilyProxy {
   private ownCache: Set<Address> | null = null;
   private config: ImproxyConfig;
   private idleTimer: TimerId | null = null;
-  private readonly lastPackets = new Map<string, bigint>();
+  /** Kernel counters of each (S,G) at the previous idle check. */
+  private readonly lastCounts = new Map<string, { packets: bigint; wrongIf: bigint }>();
   readonly counters: FamilyCounters = {
     packetsReceived: 0,
     ownPackets: 0,
@@ -440,7 +441,7 @@ export class FamilyProxy {
     for (const e of effects) {
       try {
         if (e.type === "mfc-del") {
-          this.lastPackets.delete(`${e.source}|${e.group}`);
+          this.lastCounts.delete(`${e.source}|${e.group}`);
           mroute.delMfc(e.source, e.group);
           continue;
         }
@@ -463,7 +464,15 @@ export class FamilyProxy {
     }
   }
 
-  /** Idle (S,G) entries expire by their packet counters (SIOCGETSGCNT), not by flushing. */
+  /**
+   * Idle (S,G) entries expire by their packet counters (SIOCGETSGCNT), not by flushing:
+   * an entry whose counter did not move since the previous check is removed. An entry
+   * whose packets since then ALL arrived on a link other than its incoming one (wrong_if
+   * grew as much as the packet count) belongs to a source that moved: it is removed too,
+   * and the next packet is re-learned with its new incoming link through a NOCACHE upcall.
+   * (A source that moved onto one of the entry's outgoing links is reported at once by a
+   * WRONGVIF upcall instead: MRT_ASSERT is on.)
+   */
   private armIdleCheck(): void {
     const { scheduler } = this.deps;
     // forwarding-idle-check: read at every arming, so a reload applies from the next check.
@@ -471,12 +480,19 @@ export class FamilyProxy {
       for (const e of this.fwd.all()) {
         const k = `${e.source}|${e.group}`;
         const cnt = this.deps.mroute.sgCount(e.source, e.group);
-        const packets = cnt?.packets ?? -1n;
-        if (this.lastPackets.get(k) === packets) {
+        const now = { packets: cnt?.packets ?? -1n, wrongIf: cnt?.wrongIf ?? 0n };
+        const last = this.lastCounts.get(k);
+        this.lastCounts.set(k, now);
+        if (!last) continue;
+        if (last.packets === now.packets) {
           this.log.debug({ source: e.source, group: e.group }, "forwarding entry idle, removed");
           this.apply(this.fwd.forget(e.source, e.group));
-        } else {
-          this.lastPackets.set(k, packets);
+        } else if (now.wrongIf - last.wrongIf === now.packets - last.packets) {
+          this.log.info(
+            { source: e.source, group: e.group, iif: e.iif },
+            "source no longer arrives on the incoming link; forwarding entry removed to re-learn it",
+          );
+          this.apply(this.fwd.forget(e.source, e.group));
         }
       }
       this.armIdleCheck();

@@ -63,6 +63,7 @@ import {
   MRT_DEL_MFC,
   MRT_DEL_VIF,
   MRT_DONE,
+  MRT_ASSERT,
   MRT_INIT,
   MRT_TABLE,
   MRT6_ADD_MFC,
@@ -70,6 +71,7 @@ import {
   MRT6_DEL_MFC,
   MRT6_DEL_MIF,
   MRT6_DONE,
+  MRT6_ASSERT,
   MRT6_INIT,
   MRT6_TABLE,
   MRT6MSG_NOCACHE,
@@ -243,6 +245,9 @@ export class MrouteSocket {
         kernelCall(`configuring the ${family} multicast routing socket (${what})`, () =>
           netio.setsockopt(fd, lvl, name, value),
         );
+      // WRONGVIF / WRONGMIF upcalls for packets that arrive on one of their entry's outgoing
+      // links (a source that moved there); the kernel rate-limits them per entry (3 s).
+      set(v4 ? "MRT_ASSERT" : "MRT6_ASSERT", level, v4 ? MRT_ASSERT : MRT6_ASSERT, 1);
       if (v4) {
         set("IP_PKTINFO", level, IP_PKTINFO, 1);
         set("IP_RECVTTL", level, IP_RECVTTL, 1);

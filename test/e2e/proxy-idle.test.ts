@@ -5,6 +5,7 @@
  * kernel's upcall and forwarded.
  */
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
@@ -79,6 +80,80 @@ describe("idle forwarding entries", { timeout: 60_000 }, () => {
       }
     } finally {
       for (const p of [txA, txB, rxA, rxB]) await p.stop();
+      assert.equal(await d.stop(), 0);
+    }
+  });
+
+  it("a source that moves to another link is re-learned: onto a non-outgoing link by the idle check, onto an outgoing link by WRONGVIF", async () => {
+    const conf = writeConfig(
+      "move.yaml",
+      "forwarding-idle-check: 1\nigmp: { query-max-response-time: 1 }\nupstream: up0\ndownstream: [dn1, dn2]\nmld: { enabled: false }\n",
+    );
+    const d = startDaemon(topo.rtr, ["-c", conf, "-d", "3"]);
+    const rx = startReceiver(topo.h1, "239.6.6.9", { port: 5009 });
+    let tx = startSender(topo.up, "239.6.6.9", { intervalMs: 10, port: 5009, bind: "10.10.0.2" });
+    try {
+      await d.waitFor((l) => l.msg === "improxy starting", 8000, "start");
+      const t0 = Date.now();
+      while (rx.packets.length < 20) {
+        assert.ok(Date.now() - t0 < 10_000, "the stream reaches h1");
+        await sleep(50);
+      }
+      assert.match(await mroutes(topo), /\(10\.10\.0\.2,\s*239\.6\.6\.9\)\s+Iif: up0/);
+
+      // The source 10.10.0.2 now sends from h2 (dn2, not an outgoing link of the entry).
+      await tx.stop();
+      await topo.h2.addAddress("eth0", "10.10.0.2/32");
+      const n = rx.packets.length;
+      const moved = Date.now();
+      tx = startSender(topo.h2, "239.6.6.9", { intervalMs: 10, port: 5009, bind: "10.10.0.2" });
+      while (rx.packets.filter((p) => p.at > moved).length < 10) {
+        assert.ok(
+          Date.now() - moved < 5000,
+          `the moved source reaches h1 again (${rx.packets.length - n} packets)`,
+        );
+        await sleep(50);
+      }
+      process.stdout.write(
+        `# source moved upstream -> dn2: forwarded again after ${rx.packets.find((p) => p.at > moved)!.at - moved} ms\n`,
+      );
+      assert.match(await mroutes(topo), /\(10\.10\.0\.2,\s*239\.6\.6\.9\)\s+Iif: dn2\s+Oifs: dn1/);
+      await d.waitFor(
+        (l) => /source no longer arrives on the incoming link/.test(l.msg),
+        1000,
+        "the move is logged",
+      );
+
+      // Then it sends from h1 (dn1, an outgoing link): the kernel's WRONGVIF upcall moves the
+      // entry at once. Idle checks are made rare first (reload), so only the upcall can do it.
+      writeFileSync(
+        conf,
+        readFileSync(conf, "utf8").replace("forwarding-idle-check: 1", "forwarding-idle-check: 600"),
+      );
+      d.proc.kill("SIGHUP");
+      await d.waitFor((l) => l.msg === "configuration reloaded", 5000, "reload");
+      await sleep(1200); // the check armed before the reload fires once more, then every 600 s
+      await tx.stop();
+      await topo.h2.ip("addr", "del", "10.10.0.2/32", "dev", "eth0");
+      await topo.h1.addAddress("eth0", "10.10.0.2/32");
+      const moved2 = Date.now();
+      tx = startSender(topo.h1, "239.6.6.9", { intervalMs: 10, port: 5009, bind: "10.10.0.2" });
+      let after = -1;
+      while (Date.now() - moved2 < 3000) {
+        if (/\(10\.10\.0\.2,\s*239\.6\.6\.9\)\s+Iif: dn1/.test(await mroutes(topo))) {
+          after = Date.now() - moved2;
+          break;
+        }
+        await sleep(20);
+      }
+      process.stdout.write(`# source moved dn2 -> dn1 (an outgoing link): entry moved after ${after} ms\n`);
+      assert.ok(
+        after >= 0 && after < 900,
+        `WRONGVIF re-learned the entry before any idle check could (${after} ms)`,
+      );
+    } finally {
+      await tx.stop();
+      await rx.stop();
       assert.equal(await d.stop(), 0);
     }
   });

@@ -42,6 +42,8 @@ export const MRT_ADD_VIF = 202;
 export const MRT_DEL_VIF = 203;
 export const MRT_ADD_MFC = 204;
 export const MRT_DEL_MFC = 205;
+/** Report packets that arrive on an outgoing VIF of their entry (IGMPMSG_WRONGVIF upcalls). */
+export const MRT_ASSERT = 207;
 export const MRT_TABLE = 209;
 export const MRT_FLUSH = 212;
 /** IPv6 mroute socket options (level IPPROTO_IPV6), linux/mroute6.h. */
@@ -51,6 +53,7 @@ export const MRT6_ADD_MIF = 202;
 export const MRT6_DEL_MIF = 203;
 export const MRT6_ADD_MFC = 204;
 export const MRT6_DEL_MFC = 205;
+export const MRT6_ASSERT = 207;
 export const MRT6_TABLE = 209;
 
 /** vifctl flag: lcl_ifindex holds an interface index instead of a local address. */
