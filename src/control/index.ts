@@ -9,6 +9,7 @@ import { createMetricsRegistry, MetricsServer } from "./metrics.js";
 import type { Request } from "./protocol.js";
 import { ControlServer, networkNamespace } from "./server.js";
 import { StatusBuilder, type StatusSource } from "./status.js";
+import { renderShow, renderStatus } from "./tables.js";
 
 export { ControlClientError, controlRequest } from "./client.js";
 export { ControlSocketInUseError } from "./server.js";
@@ -25,6 +26,8 @@ export interface ControlPlane {
   /** null when another daemon in another network namespace owns the path. */
   readonly control: ControlServer | null;
   readonly metrics: MetricsServer | null;
+  /** The status, groups and routes tables as text (SIGUSR1, as IMProxy printed its tables). */
+  dump(): string;
   close(): void;
 }
 
@@ -69,6 +72,15 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
   return {
     control,
     metrics,
+    dump() {
+      return [
+        ...renderStatus(builder.build(null)),
+        "",
+        ...renderShow(builder.build("groups"), "groups"),
+        "",
+        ...renderShow(builder.build("routes"), "routes"),
+      ].join("\n");
+    },
     close() {
       control?.close();
       metrics?.close();

@@ -181,6 +181,11 @@ export class Daemon {
     }
   }
 
+  /** The state tables as text (SIGUSR1). */
+  dump(): string {
+    return this.controlPlane?.dump() ?? "";
+  }
+
   /** Removes everything created in the kernel. Safe to call twice. */
   stop(): void {
     this.controlPlane?.close();
@@ -212,6 +217,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     void daemon.reload();
   };
   process.on("SIGHUP", onHup);
+  // SIGUSR1 printed the state tables in IMProxy; it does so here too. The listener also
+  // keeps Node.js from opening its inspector on SIGUSR1 (a debugger port in a root daemon).
+  const onUsr1 = () => {
+    if (running) process.stderr.write(`${daemon.dump()}\n`);
+  };
+  process.on("SIGUSR1", onUsr1);
   try {
     await daemon.start();
   } catch (err) {

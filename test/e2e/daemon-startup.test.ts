@@ -132,7 +132,7 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
     assert.equal((await topo.rtr.readProc("/proc/net/mcfilter")).split("\n").filter((l) => l.trim()).length, 1);
   });
 
-  it("a second instance on the same table fails with a clear message, not a stack trace", async () => {
+  it("a second instance on the same table fails with a clear message, not a stack trace; SIGUSR1 prints the tables", async () => {
     const conf = writeConfig("legacy.conf", LEGACY);
     const first = startDaemon(topo.rtr, ["-c", conf, "-d", "3"]);
     try {
@@ -142,6 +142,17 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
       assert.notEqual(code, 0);
       assert.match(second.stderr(), /already in use/);
       assert.doesNotMatch(second.stderr(), /\n\s+at /, "no stack trace");
+
+      // SIGUSR1 prints the state tables (as IMProxy did) and never opens Node's inspector.
+      first.proc.kill("SIGUSR1");
+      const t0 = Date.now();
+      while (!/SOURCE\s+GROUP\s+INCOMING/.test(first.stderr())) {
+        assert.ok(Date.now() - t0 < 5000, `state tables printed on SIGUSR1:\n${first.stderr().slice(-1500)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const listening = await topo.rtr.exec("ss", ["-ltn"]);
+      assert.doesNotMatch(listening.stdout, /:9229\b/, "no inspector port opened");
+      assert.equal(first.proc.exitCode, null, "still running");
     } finally {
       assert.equal(await first.stop(), 0);
     }
