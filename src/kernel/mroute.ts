@@ -71,7 +71,6 @@ import {
   MRT6_DEL_MFC,
   MRT6_DEL_MIF,
   MRT6_DONE,
-  MRT6_ASSERT,
   MRT6_INIT,
   MRT6_TABLE,
   MRT6MSG_NOCACHE,
@@ -245,10 +244,13 @@ export class MrouteSocket {
         kernelCall(`configuring the ${family} multicast routing socket (${what})`, () =>
           netio.setsockopt(fd, lvl, name, value),
         );
-      // WRONGVIF / WRONGMIF upcalls for packets that arrive on one of their entry's outgoing
-      // links (a source that moved there); the kernel rate-limits them per entry (3 s).
-      set(v4 ? "MRT_ASSERT" : "MRT6_ASSERT", level, v4 ? MRT_ASSERT : MRT6_ASSERT, 1);
       if (v4) {
+        // WRONGVIF upcalls for packets that arrive on one of their entry's outgoing links (a
+        // source that moved there); rate-limited per entry (3 s). IPv4 only: IPv6 also
+        // reports our own forwarded packets, looped back on an outgoing link where the host
+        // stack is a member (the upstream with down-to-up), as WRONGMIF; there the idle
+        // check catches moved sources instead.
+        set("MRT_ASSERT", level, MRT_ASSERT, 1);
         set("IP_PKTINFO", level, IP_PKTINFO, 1);
         set("IP_RECVTTL", level, IP_RECVTTL, 1);
         // RFC 9776 §4: queries carry TTL 1 and the Router Alert option.

@@ -53,7 +53,6 @@ export const MRT6_ADD_MIF = 202;
 export const MRT6_DEL_MIF = 203;
 export const MRT6_ADD_MFC = 204;
 export const MRT6_DEL_MFC = 205;
-export const MRT6_ASSERT = 207;
 export const MRT6_TABLE = 209;
 
 /** vifctl flag: lcl_ifindex holds an interface index instead of a local address. */
