@@ -462,7 +462,28 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
         const done = v4 ? 0x17 : 132;
         assert.ok(types.includes(report), `${old} report for G seen: ${types}`);
         assert.ok(types.includes(done), `${old} leave/done for G seen: ${types}`);
-        assert.ok(!types.includes(v4 ? 0x22 : 143), "no current-version report from the older host");
+        if (types.includes(v4 ? 0x22 : 143)) {
+          // Keep what the host sent in the failure message: this has failed intermittently
+          // in full-suite runs and never in isolation.
+          const all = v4
+            ? await tsharkFields(capH2.file, "igmp", [
+                "frame.time_epoch",
+                "ip.src",
+                "ip.dst",
+                "igmp.type",
+                "igmp.maddr",
+                "igmp.record_type",
+              ])
+            : await tsharkFields(capH2.file, "icmpv6.type >= 130", [
+                "frame.time_epoch",
+                "ipv6.src",
+                "icmpv6.type",
+                "icmpv6.mld.multicast_address",
+              ]);
+          assert.fail(
+            `current-version report from the older host; tLeave=${tLeave}; capture:\n${all.map((r) => r.join(" ")).join("\n")}`,
+          );
+        }
         // The router asked for G twice (Last Member Query Count) after the leave.
         const queries = v4
           ? await tsharkFields(capH2.file, `igmp.type == 0x11 && igmp.maddr == ${G}`, ["frame.time_epoch"])
