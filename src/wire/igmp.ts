@@ -28,7 +28,7 @@ import {
   qqicToSeconds,
   secondsToQqic,
 } from "./floatcode.js";
-import { parseV3Report } from "./records.js";
+import { encodeV3Report, parseV3Report } from "./records.js";
 import { checkRange, fail, ok } from "./result.js";
 import type { GroupRecord, Message, ParseResult, Query } from "./types.js";
 
@@ -158,36 +158,7 @@ function serializeQuery(q: Query): Uint8Array {
 }
 
 function serializeV3Report(records: readonly GroupRecord[]): Uint8Array {
-  checkRange("IGMPv3 report record count", records.length, 0, 0xffff);
-  let size = 8;
-  for (const r of records) {
-    checkRange("record source count", r.sources.length, 0, 0xffff);
-    if (r.auxData.length % 4 !== 0 || r.auxData.length > 255 * 4) {
-      throw new RangeError(`aux data must be a multiple of 4 bytes, at most 1020, got ${r.auxData.length}`);
-    }
-    size += 8 + 4 * r.sources.length + r.auxData.length;
-  }
-  const buf = new Uint8Array(size);
-  buf[0] = IgmpType.V3_MEMBERSHIP_REPORT;
-  buf[6] = records.length >>> 8;
-  buf[7] = records.length & 0xff;
-  let off = 8;
-  for (const r of records) {
-    checkRange("record type", r.recordType, 0, 0xff);
-    buf[off] = r.recordType;
-    buf[off + 1] = r.auxData.length / 4;
-    buf[off + 2] = r.sources.length >>> 8;
-    buf[off + 3] = r.sources.length & 0xff;
-    writeIpv4(buf, off + 4, r.group);
-    off += 8;
-    for (const s of r.sources) {
-      writeIpv4(buf, off, s);
-      off += 4;
-    }
-    buf.set(r.auxData, off);
-    off += r.auxData.length;
-  }
-  return finish(buf);
+  return finish(encodeV3Report(records, "ipv4", IgmpType.V3_MEMBERSHIP_REPORT));
 }
 
 /**

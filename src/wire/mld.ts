@@ -25,7 +25,7 @@ import {
   qqicToSeconds,
   secondsToQqic,
 } from "./floatcode.js";
-import { parseV3Report } from "./records.js";
+import { encodeV3Report, parseV3Report } from "./records.js";
 import { checkRange, fail, ok } from "./result.js";
 import type { Address, GroupRecord, Message, ParseResult, Query } from "./types.js";
 
@@ -174,36 +174,7 @@ function serializeQuery(q: Query, pseudo: PseudoHeader | undefined): Uint8Array 
 }
 
 function serializeV2Report(records: readonly GroupRecord[], pseudo: PseudoHeader | undefined): Uint8Array {
-  checkRange("MLDv2 report record count", records.length, 0, 0xffff);
-  let size = 8;
-  for (const r of records) {
-    checkRange("record source count", r.sources.length, 0, 0xffff);
-    if (r.auxData.length % 4 !== 0 || r.auxData.length > 255 * 4) {
-      throw new RangeError(`aux data must be a multiple of 4 bytes, at most 1020, got ${r.auxData.length}`);
-    }
-    size += 20 + 16 * r.sources.length + r.auxData.length;
-  }
-  const buf = new Uint8Array(size);
-  buf[0] = MldType.V2_LISTENER_REPORT;
-  buf[6] = records.length >>> 8;
-  buf[7] = records.length & 0xff;
-  let off = 8;
-  for (const r of records) {
-    checkRange("record type", r.recordType, 0, 0xff);
-    buf[off] = r.recordType;
-    buf[off + 1] = r.auxData.length / 4;
-    buf[off + 2] = r.sources.length >>> 8;
-    buf[off + 3] = r.sources.length & 0xff;
-    writeIpv6(buf, off + 4, r.group);
-    off += 20;
-    for (const s of r.sources) {
-      writeIpv6(buf, off, s);
-      off += 16;
-    }
-    buf.set(r.auxData, off);
-    off += r.auxData.length;
-  }
-  return finish(buf, pseudo);
+  return finish(encodeV3Report(records, "ipv6", MldType.V2_LISTENER_REPORT), pseudo);
 }
 
 /**

@@ -3,8 +3,8 @@
  * layout with 4- or 16-byte addresses. Every count is bounded by the datagram; a record
  * that claims more than is left ends parsing with "truncated", naming the record.
  */
-import { bytesToIpv4, bytesToIpv6 } from "./address.js";
-import { fail, NO_AUX_DATA, ok } from "./result.js";
+import { bytesToIpv4, bytesToIpv6, writeIpv4, writeIpv6 } from "./address.js";
+import { checkRange, fail, NO_AUX_DATA, ok } from "./result.js";
 import type { Family, GroupRecord, ParseResult } from "./types.js";
 
 /**
@@ -43,4 +43,44 @@ export function parseV3Report(buf: Uint8Array, len: number, family: Family): Par
     off += need;
   }
   return ok({ type: "v3report", family, records });
+}
+
+/**
+ * Encodes a v3 report (type byte `type`, checksum left 0 for the caller to fill) with its
+ * group records; throws RangeError for out-of-range counts or aux data lengths.
+ */
+export function encodeV3Report(records: readonly GroupRecord[], family: Family, type: number): Uint8Array {
+  const width = family === "ipv4" ? 4 : 16;
+  const writeAddress = family === "ipv4" ? writeIpv4 : writeIpv6;
+  const header = 4 + width;
+  checkRange(`${family === "ipv4" ? "IGMPv3" : "MLDv2"} report record count`, records.length, 0, 0xffff);
+  let size = 8;
+  for (const r of records) {
+    checkRange("record source count", r.sources.length, 0, 0xffff);
+    if (r.auxData.length % 4 !== 0 || r.auxData.length > 255 * 4) {
+      throw new RangeError(`aux data must be a multiple of 4 bytes, at most 1020, got ${r.auxData.length}`);
+    }
+    size += header + width * r.sources.length + r.auxData.length;
+  }
+  const buf = new Uint8Array(size);
+  buf[0] = type;
+  buf[6] = records.length >>> 8;
+  buf[7] = records.length & 0xff;
+  let off = 8;
+  for (const r of records) {
+    checkRange("record type", r.recordType, 0, 0xff);
+    buf[off] = r.recordType;
+    buf[off + 1] = r.auxData.length / 4;
+    buf[off + 2] = r.sources.length >>> 8;
+    buf[off + 3] = r.sources.length & 0xff;
+    writeAddress(buf, off + 4, r.group);
+    off += header;
+    for (const src of r.sources) {
+      writeAddress(buf, off, src);
+      off += width;
+    }
+    buf.set(r.auxData, off);
+    off += r.auxData.length;
+  }
+  return buf;
 }
