@@ -25,8 +25,7 @@
  *   (lowest addresses) are excluded and `setFilter` returns a `FilterWarning` naming the
  *   limit: the upstream traffic is then a superset of what is wanted, never a subset.
  */
-import { isSyscallError } from "./addon.js";
-import { netio } from "./addon.js";
+import { isSyscallError, netio } from "./addon.js";
 import { KernelError } from "./errors.js";
 import {
   groupFilterSize,
@@ -41,6 +40,7 @@ import {
   packGroupSourceReq,
   unpackGroupFilter,
 } from "./structs/membership.js";
+import { afOf } from "./structs/sockaddr.js";
 import { readLimit } from "./sysctl.js";
 import { compareAddresses } from "../wire/address.js";
 import type { Address, Family } from "../wire/types.js";
@@ -81,8 +81,6 @@ export interface UpstreamMembershipOptions {
   syscalls?: MembershipSyscalls;
 }
 
-const AF_INET = 2;
-const AF_INET6 = 10;
 const SOCK_DGRAM = 2;
 /** Default group count per IPv6 socket: no kernel limit, but a short list per socket. */
 const DEFAULT_IPV6_GROUPS_PER_SOCKET = 64;
@@ -352,7 +350,7 @@ export class UpstreamMembership {
   private newSlot(): Slot {
     let fd: number;
     try {
-      fd = this.sys.socket(this.family === "ipv4" ? AF_INET : AF_INET6, SOCK_DGRAM, 0);
+      fd = this.sys.socket(afOf(this.family), SOCK_DGRAM, 0);
     } catch (err) {
       throw KernelError.from(err, `opening an upstream ${this.family} membership socket`, (code) =>
         code === "EMFILE" || code === "ENFILE"

@@ -10,11 +10,18 @@
  *   group_filter  144+128n: gf_interface @0, gf_group @8, gf_fmode u32 @136,
  *                           gf_numsrc u32 @140, gf_slist[n] @144 (128 bytes each)
  */
-import { endianness } from "node:os";
 import type { Address, Family } from "../../wire/types.js";
-import { bytesToIpv4, bytesToIpv6, ipv4ToBytes, ipv6ToBytes } from "../../wire/address.js";
+import {
+  AF_INET,
+  AF_INET6,
+  HOST_LE as LE,
+  parseSockaddr,
+  SOCKADDR_STORAGE_SIZE,
+  writeSockaddrIn,
+  writeSockaddrIn6,
+} from "./sockaddr.js";
 
-const LE = endianness() === "LE";
+export { AF_INET, AF_INET6, SOCKADDR_STORAGE_SIZE };
 
 /** Socket option levels and names (linux/in.h, linux/in6.h). */
 export const SOL_IP = 0;
@@ -30,10 +37,7 @@ export const MCAST_MSFILTER = 48;
 export const MCAST_EXCLUDE = 0;
 export const MCAST_INCLUDE = 1;
 
-export const AF_INET = 2;
-export const AF_INET6 = 10;
 
-export const SOCKADDR_STORAGE_SIZE = 128;
 export const GROUP_REQ_SIZE = 136;
 export const GROUP_SOURCE_REQ_SIZE = 264;
 /** Offsets inside group_filter. */
@@ -57,26 +61,14 @@ export function levelFor(family: Family): number {
  * already be zero.
  */
 export function writeSockaddr(buf: Buffer, offset: number, family: Family, address: Address): void {
-  if (family === "ipv4") {
-    writeU16(buf, offset, AF_INET);
-    buf.set(ipv4ToBytes(address), offset + 4);
-  } else {
-    writeU16(buf, offset, AF_INET6);
-    buf.set(ipv6ToBytes(address), offset + 8);
-  }
+  if (family === "ipv4") writeSockaddrIn(buf, offset, address);
+  else writeSockaddrIn6(buf, offset, address);
 }
 
 /** Reads the address of a `sockaddr_in` / `sockaddr_in6` at `offset`; null for another family or short input. */
 export function readSockaddr(buf: Uint8Array, offset: number): { family: Family; address: Address } | null {
-  if (offset + 2 > buf.length) return null;
-  const fam = readU16(buf, offset);
-  if (fam === AF_INET && offset + 8 <= buf.length) {
-    return { family: "ipv4", address: bytesToIpv4(buf.subarray(offset + 4, offset + 8)) };
-  }
-  if (fam === AF_INET6 && offset + 24 <= buf.length) {
-    return { family: "ipv6", address: bytesToIpv6(buf.subarray(offset + 8, offset + 24)) };
-  }
-  return null;
+  const sa = parseSockaddr(buf.subarray(offset));
+  return sa === null || sa.family === "netlink" ? null : { family: sa.family, address: sa.address };
 }
 
 /** `struct group_req` for MCAST_JOIN_GROUP / MCAST_LEAVE_GROUP. */
@@ -174,14 +166,8 @@ export function unpackGroupFilter(buf: Uint8Array, length: number = buf.length):
 function view(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
-function writeU16(buf: Uint8Array, off: number, v: number): void {
-  view(buf).setUint16(off, v, LE);
-}
 function writeU32(buf: Uint8Array, off: number, v: number): void {
   view(buf).setUint32(off, v >>> 0, LE);
-}
-function readU16(buf: Uint8Array, off: number): number {
-  return view(buf).getUint16(off, LE);
 }
 function readU32(buf: Uint8Array, off: number): number {
   return view(buf).getUint32(off, LE);
