@@ -9,17 +9,9 @@ import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import { startCapture, tsharkFields } from "../support/capture.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
+import { vifNames } from "../support/scenario.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function vifNames(proc: string): string[] {
-  return proc
-    .split("\n")
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/)[1])
-    .filter((n): n is string => n !== undefined && n.length > 0)
-    .sort();
-}
 
 async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs = 8000): Promise<number> {
   const t0 = Date.now();
@@ -66,14 +58,26 @@ describe("interfaces that come and go", { timeout: 120_000 }, () => {
     const recv = startReceiver(topo.h1, "239.5.5.5");
     const sender = startSender(topo.up, "239.5.5.5", { intervalMs: 20 });
     try {
-      await d.waitFor((l) => /waiting/.test(l.msg) && l.interface === "dn2", 8000, "a 'waiting for dn2' line");
-      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), ["dn1", "up0"]);
+      await d.waitFor(
+        (l) => /waiting/.test(l.msg) && l.interface === "dn2",
+        8000,
+        "a 'waiting for dn2' line",
+      );
+      assert.deepEqual(await vifNames(topo.rtr, "ipv4"), ["dn1", "up0"]);
 
       await relink(topo, "dn2", "h2", "10.12.0", "fd00:12:");
-      await d.waitFor((l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv4", 8000, "dn2 attached");
-      await d.waitFor((l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv6", 8000, "dn2 attached (v6)");
-      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), ["dn1", "dn2", "up0"]);
-      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip6_mr_vif")), ["dn1", "dn2", "up0"]);
+      await d.waitFor(
+        (l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv4",
+        8000,
+        "dn2 attached",
+      );
+      await d.waitFor(
+        (l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv6",
+        8000,
+        "dn2 attached (v6)",
+      );
+      assert.deepEqual(await vifNames(topo.rtr, "ipv4"), ["dn1", "dn2", "up0"]);
+      assert.deepEqual(await vifNames(topo.rtr, "ipv6"), ["dn1", "dn2", "up0"]);
 
       // Stream flows to h1.
       await waitUntil("stream on h1", async () => recv.packets.length > 5);
@@ -81,16 +85,19 @@ describe("interfaces that come and go", { timeout: 120_000 }, () => {
       // dn1 vanishes: its VIF goes, then comes back with the link and is queried again.
       await topo.rtr.ip("link", "del", "dn1");
       await d.waitFor((l) => l.msg === "interface detached" && l.interface === "dn1", 8000, "dn1 detached");
-      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), ["dn2", "up0"]);
+      assert.deepEqual(await vifNames(topo.rtr, "ipv4"), ["dn2", "up0"]);
       await recv.stop();
       const recv2 = startReceiver(topo.h1, "239.5.5.5");
-      const attachedBefore = d.lines.filter((l) => l.msg === "interface attached" && l.interface === "dn1").length;
+      const attachedBefore = d.lines.filter(
+        (l) => l.msg === "interface attached" && l.interface === "dn1",
+      ).length;
       await relink(topo, "dn1", "h1", "10.11.0", "fd00:11:");
       await d.waitFor(
         (l) =>
           l.msg === "interface attached" &&
           l.interface === "dn1" &&
-          d.lines.filter((x) => x.msg === "interface attached" && x.interface === "dn1").length > attachedBefore,
+          d.lines.filter((x) => x.msg === "interface attached" && x.interface === "dn1").length >
+            attachedBefore,
         8000,
         "dn1 re-attached",
       );
@@ -111,7 +118,11 @@ describe("interfaces that come and go", { timeout: 120_000 }, () => {
       const n0 = recv2.packets.length;
       const sender2 = startSender(topo.up, "239.5.5.5", { intervalMs: 20 });
       try {
-        await waitUntil("stream resumes after the upstream came back", async () => recv2.packets.length > n0 + 5, 10_000);
+        await waitUntil(
+          "stream resumes after the upstream came back",
+          async () => recv2.packets.length > n0 + 5,
+          10_000,
+        );
         process.stdout.write(`# stream resumed ${Date.now() - t0} ms after the upstream was re-created\n`);
         const igmp = await topo.rtr.readProc("/proc/net/igmp");
         assert.match(igmp, /up0[\s\S]*050505EF/, "membership re-announced on the new up0");
@@ -124,7 +135,7 @@ describe("interfaces that come and go", { timeout: 120_000 }, () => {
       await recv.stop();
       assert.equal(await d.stop(), 0);
     }
-    assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), []);
+    assert.deepEqual(await vifNames(topo.rtr, "ipv4"), []);
   });
 });
 
@@ -172,7 +183,10 @@ describe("interface addresses that change", { timeout: 120_000 }, () => {
       );
       await cap.stop();
       const n = recv.packets.length;
-      await waitUntil("stream goes on after the downstream renumbering", async () => recv.packets.length > n + 10);
+      await waitUntil(
+        "stream goes on after the downstream renumbering",
+        async () => recv.packets.length > n + 10,
+      );
 
       // Upstream renumbered: memberships stay and the stream continues.
       await topo.rtr.addAddress("up0", "10.10.0.50/24");
@@ -184,8 +198,15 @@ describe("interface addresses that change", { timeout: 120_000 }, () => {
         "up0 address change logged",
       );
       const m = recv.packets.length;
-      await waitUntil("stream goes on after the upstream renumbering", async () => recv.packets.length > m + 10);
-      assert.match(await topo.rtr.readProc("/proc/net/igmp"), /up0[^\n]*\n(\s+[0-9A-F]{8}[^\n]*\n)*\s+060505EF/, "still joined upstream");
+      await waitUntil(
+        "stream goes on after the upstream renumbering",
+        async () => recv.packets.length > m + 10,
+      );
+      assert.match(
+        await topo.rtr.readProc("/proc/net/igmp"),
+        /up0[^\n]*\n(\s+[0-9A-F]{8}[^\n]*\n)*\s+060505EF/,
+        "still joined upstream",
+      );
     } finally {
       await sender.stop();
       await recv.stop();

@@ -7,51 +7,10 @@ import { after, before, describe, it } from "node:test";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import { startCapture, tsharkFields, tsharkProblems } from "../support/capture.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
+import { memberships, vifNames } from "../support/scenario.js";
 import { startReceiver } from "../../src/lab/hosts.js";
 
 const LEGACY = "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n";
-
-/** Interface names listed in /proc/net/ip_mr_vif or ip6_mr_vif. */
-function vifNames(proc: string): string[] {
-  return proc
-    .split("\n")
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/)[1])
-    .filter((n): n is string => n !== undefined && n.length > 0);
-}
-
-/** Multicast groups per interface in /proc/net/igmp (hex in host byte order, little-endian). */
-function igmpGroups(proc: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let dev = "";
-  for (const line of proc.split("\n").slice(1)) {
-    const m = /^\d+\s+(\S+)\s*:/.exec(line);
-    if (m) {
-      dev = m[1]!;
-      out.set(dev, []);
-      continue;
-    }
-    const g = /^\s+([0-9A-F]{8})\s/.exec(line);
-    if (g && dev) {
-      const n = Number.parseInt(g[1]!, 16);
-      out.get(dev)!.push([n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join("."));
-    }
-  }
-  return out;
-}
-
-/** Groups per interface in /proc/net/igmp6 (32 hex digits). */
-function igmp6Groups(proc: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const line of proc.split("\n")) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 3) continue;
-    const list = out.get(f[1]!) ?? [];
-    list.push(f[2]!);
-    out.set(f[1]!, list);
-  }
-  return out;
-}
 
 describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_000 }, () => {
   let topo: Topology;
@@ -79,11 +38,11 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
           );
         }
       }
-      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")).sort(), ["dn1", "dn2", "up0"]);
-      assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip6_mr_vif")).sort(), ["dn1", "dn2", "up0"]);
+      assert.deepEqual(await vifNames(topo.rtr, "ipv4"), ["dn1", "dn2", "up0"]);
+      assert.deepEqual(await vifNames(topo.rtr, "ipv6"), ["dn1", "dn2", "up0"]);
 
-      const g4 = igmpGroups(await topo.rtr.readProc("/proc/net/igmp"));
-      const g6 = igmp6Groups(await topo.rtr.readProc("/proc/net/igmp6"));
+      const g4 = await memberships(topo.rtr, "ipv4");
+      const g6 = await memberships(topo.rtr, "ipv6");
       for (const dn of ["dn1", "dn2"]) {
         assert.ok(g4.get(dn)?.includes("224.0.0.22"), `${dn} joined 224.0.0.22: ${g4.get(dn)}`);
         assert.ok(g4.get(dn)?.includes("224.0.0.2"), `${dn} joined 224.0.0.2`);
@@ -93,11 +52,24 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
       assert.ok(!g4.get("up0")?.includes("224.0.0.22"), "no report-group join on the upstream");
 
       // The hosts' kernels answer the startup queries: the engine learns both groups on dn1.
-      await d.waitFor((l) => l.msg === "link state" && l.group === "239.1.2.3" && l.interface === "dn1", 10_000, "IGMP report");
-      await d.waitFor((l) => l.msg === "link state" && l.group === "ff05::1:2" && l.interface === "dn1", 10_000, "MLD report");
+      await d.waitFor(
+        (l) => l.msg === "link state" && l.group === "239.1.2.3" && l.interface === "dn1",
+        10_000,
+        "IGMP report",
+      );
+      await d.waitFor(
+        (l) => l.msg === "link state" && l.group === "ff05::1:2" && l.interface === "dn1",
+        10_000,
+        "MLD report",
+      );
       await cap.stop();
 
-      const q4 = await tsharkFields(cap.file, "igmp.type == 0x11", ["ip.src", "ip.ttl", "ip.opt.type", "igmp.version"]);
+      const q4 = await tsharkFields(cap.file, "igmp.type == 0x11", [
+        "ip.src",
+        "ip.ttl",
+        "ip.opt.type",
+        "igmp.version",
+      ]);
       assert.ok(q4.length >= 1, "an IGMP query reached h1");
       for (const [src, ttl, opt, version] of q4) {
         assert.equal(src, "10.11.0.1");
@@ -105,7 +77,12 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
         assert.match(opt ?? "", /148|0x94/, "Router Alert option present");
         assert.equal(version, "3");
       }
-      const q6 = await tsharkFields(cap.file, "icmpv6.type == 130", ["ipv6.src", "ipv6.hlim", "ipv6.opt.type", "icmpv6.mld.flag.qrv"]);
+      const q6 = await tsharkFields(cap.file, "icmpv6.type == 130", [
+        "ipv6.src",
+        "ipv6.hlim",
+        "ipv6.opt.type",
+        "icmpv6.mld.flag.qrv",
+      ]);
       assert.ok(q6.length >= 1, "an MLD query reached h1");
       for (const [src, hlim, opt] of q6) {
         assert.match(src ?? "", /^fe80::/);
@@ -114,7 +91,9 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
       }
       const mldv2 = await tsharkFields(cap.file, "icmpv6.type == 130 && frame.len >= 90", ["frame.number"]);
       assert.ok(mldv2.length >= 1, "MLDv2 (28-byte) query");
-      const reports = await tsharkFields(cap.file, "igmp.type == 0x22 || icmpv6.type == 143", ["frame.number"]);
+      const reports = await tsharkFields(cap.file, "igmp.type == 0x22 || icmpv6.type == 143", [
+        "frame.number",
+      ]);
       assert.ok(reports.length >= 2, "the host answered with IGMPv3 and MLDv2 reports");
       assert.deepEqual(await tsharkProblems(cap.file), [], "tshark finds nothing malformed");
     } finally {
@@ -123,13 +102,27 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
       await recv6.stop();
       assert.equal(code, 0, `daemon exit code; stderr:\n${d.stderr().slice(-2000)}`);
     }
-    assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip_mr_vif")), [], "no VIF left");
-    assert.deepEqual(vifNames(await topo.rtr.readProc("/proc/net/ip6_mr_vif")), [], "no MIF left");
-    assert.equal((await topo.rtr.readProc("/proc/net/ip_mr_cache")).split("\n").filter((l) => l.trim()).length, 1);
-    assert.equal((await topo.rtr.readProc("/proc/net/ip6_mr_cache")).split("\n").filter((l) => l.trim()).length, 1);
-    const g4 = igmpGroups(await topo.rtr.readProc("/proc/net/igmp"));
-    for (const [dev, groups] of g4) assert.deepEqual(groups.filter((g) => g !== "224.0.0.1"), [], `${dev} memberships left`);
-    assert.equal((await topo.rtr.readProc("/proc/net/mcfilter")).split("\n").filter((l) => l.trim()).length, 1);
+    assert.deepEqual(await vifNames(topo.rtr, "ipv4"), [], "no VIF left");
+    assert.deepEqual(await vifNames(topo.rtr, "ipv6"), [], "no MIF left");
+    assert.equal(
+      (await topo.rtr.readProc("/proc/net/ip_mr_cache")).split("\n").filter((l) => l.trim()).length,
+      1,
+    );
+    assert.equal(
+      (await topo.rtr.readProc("/proc/net/ip6_mr_cache")).split("\n").filter((l) => l.trim()).length,
+      1,
+    );
+    const g4 = await memberships(topo.rtr, "ipv4");
+    for (const [dev, groups] of g4)
+      assert.deepEqual(
+        groups.filter((g) => g !== "224.0.0.1"),
+        [],
+        `${dev} memberships left`,
+      );
+    assert.equal(
+      (await topo.rtr.readProc("/proc/net/mcfilter")).split("\n").filter((l) => l.trim()).length,
+      1,
+    );
   });
 
   it("a second instance on the same table fails with a clear message, not a stack trace; SIGUSR1 prints the tables", async () => {

@@ -263,6 +263,17 @@ function igmpHexToDotted(h: string): string {
   return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join(".");
 }
 
+/** Interface names with a VIF (ipv4, /proc/net/ip_mr_vif) or MIF (ipv6, /proc/net/ip6_mr_vif), sorted. */
+export async function vifNames(ns: Netns, family: Family): Promise<string[]> {
+  const proc = await ns.readProc(family === "ipv4" ? "/proc/net/ip_mr_vif" : "/proc/net/ip6_mr_vif");
+  return proc
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[1])
+    .filter((n): n is string => n !== undefined && n.length > 0)
+    .sort();
+}
+
 /** Groups the kernel's host part holds per interface (/proc/net/igmp or /proc/net/igmp6). */
 export async function memberships(ns: Netns, family: Family): Promise<Map<string, Address[]>> {
   const out = new Map<string, Address[]>();
