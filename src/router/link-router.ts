@@ -244,6 +244,11 @@ export class LinkRouter {
     return null;
   }
 
+  /** Why an IGMPv1/v2 or MLDv1 message about `group` is not processed (RFC 4604 §2.2.1 for SSM groups), or null. */
+  private olderMessageRefusal(group: Address): DropReason | null {
+    return this.checkGroup(group) ?? (this.ssm.has(group) ? "ssm-older-version" : null);
+  }
+
   private drop(reason: DropReason): void {
     this.counters.drop(reason);
   }
@@ -393,13 +398,9 @@ export class LinkRouter {
 
   /** IGMPv1/v2 report, MLDv1 report: Older Host Present timer, then IS_EX({}) (§7.3.2). */
   private receiveOlderReport(msg: Report, meta: ReceiveMeta): void {
-    const bad = this.checkGroup(msg.group);
+    const bad = this.olderMessageRefusal(msg.group);
     if (bad !== null) {
       this.drop(bad);
-      return;
-    }
-    if (this.ssm.has(msg.group)) {
-      this.drop("ssm-older-version");
       return;
     }
     const g = this.groupFor(msg.group, true, meta.source);
@@ -413,13 +414,9 @@ export class LinkRouter {
 
   /** IGMPv2 leave, MLDv1 done: TO_IN({}), ignored while an IGMPv1 host is present (§7.3.2). */
   private receiveLeave(msg: Leave, meta: ReceiveMeta): void {
-    const bad = this.checkGroup(msg.group);
+    const bad = this.olderMessageRefusal(msg.group);
     if (bad !== null) {
       this.drop(bad);
-      return;
-    }
-    if (this.ssm.has(msg.group)) {
-      this.drop("ssm-older-version");
       return;
     }
     const g = this.groups.get(msg.group);
