@@ -398,15 +398,10 @@ export class UpstreamMembership {
       if (chunk.sources.length === 0) return;
     }
     try {
-      this.sys.setsockopt(
-        slot.fd,
-        this.level,
-        MCAST_MSFILTER,
-        packGroupFilter(this.ifindex, this.family, group, chunk.mode, chunk.sources),
-      );
+      this.msfilter(slot, group, chunk);
     } catch (err) {
       this.leaveQuietly(slot, group);
-      throw this.explain(err, "filter", group, chunk);
+      throw err;
     }
   }
 
