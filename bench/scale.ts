@@ -15,7 +15,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { buildTopology, type Topology } from "../src/lab/topology.js";
-import type { Family } from "../src/wire/types.js";
+import type { IpFamily } from "../src/wire/types.js";
 import {
   countTestGroups,
   rawSockets,
@@ -26,12 +26,12 @@ import {
 import { CLI, type DaemonRun, startDaemon, writeConfig } from "../test/support/daemon.js";
 
 const CONFIG = "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n";
-const RAW: Record<Family, string> = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" };
-const PROTOCOL: Record<Family, number> = { ipv4: 2, ipv6: 58 };
+const RAW: Record<IpFamily, string> = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" };
+const PROTOCOL: Record<IpFamily, number> = { ipv4: 2, ipv6: 58 };
 const BURST = 10_000;
 
 export interface JoinResult {
-  family: Family;
+  family: IpFamily;
   groups: number;
   /** ms from the last report sent to all groups seen joined upstream. */
   afterLastMs: number;
@@ -42,7 +42,7 @@ export interface JoinResult {
 }
 
 export interface BurstResult {
-  family: Family;
+  family: IpFamily;
   reports: number;
   sendMs: number;
   /** ms from the first report sent to all groups joined upstream. */
@@ -65,14 +65,14 @@ function rssKiB(pid: number): number {
   return m ? Number(m[1]) : Number.NaN;
 }
 
-async function drops(topo: Topology, family: Family): Promise<number> {
+async function drops(topo: Topology, family: IpFamily): Promise<number> {
   const lines = rawSockets(await topo.rtr.readProc(RAW[family])).filter(
     (l) => l.protocol === PROTOCOL[family],
   );
   return lines.reduce((a, l) => a + l.drops, 0);
 }
 
-async function withProxy<T>(topo: Topology, family: Family, fn: (d: DaemonRun) => Promise<T>): Promise<T> {
+async function withProxy<T>(topo: Topology, family: IpFamily, fn: (d: DaemonRun) => Promise<T>): Promise<T> {
   const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.conf", CONFIG), "-d", "2"]);
   try {
     await waitForReportGroup(topo.rtr, family, "dn1", 10_000);
@@ -85,7 +85,7 @@ async function withProxy<T>(topo: Topology, family: Family, fn: (d: DaemonRun) =
   }
 }
 
-async function joinGroups(topo: Topology, family: Family, groups: number): Promise<JoinResult> {
+async function joinGroups(topo: Topology, family: IpFamily, groups: number): Promise<JoinResult> {
   return withProxy(topo, family, async (d) => {
     const pid = d.proc.pid!;
     const rssBeforeKiB = rssKiB(pid);
@@ -104,7 +104,7 @@ async function joinGroups(topo: Topology, family: Family, groups: number): Promi
   });
 }
 
-async function burst(topo: Topology, family: Family): Promise<BurstResult> {
+async function burst(topo: Topology, family: IpFamily): Promise<BurstResult> {
   const live = await withProxy(topo, family, async () => {
     const sent = await sendReports(topo.h1, { family, count: BURST, recordsPerReport: 1 });
     const doneAt = await waitForTestGroups(topo.rtr, family, "up0", BURST, 60_000);

@@ -23,7 +23,7 @@ import { reloadCommand } from "./commands/reload.js";
 import { showCommand } from "./commands/show.js";
 import { type ControlCliOptions, statusCommand } from "./commands/status.js";
 import type { RawMcastOptions } from "./mcast/options.js";
-import { packageVersion } from "./version.js";
+import { packageVersion } from "../util/version.js";
 
 export interface CliIo {
   stdout: Printer;

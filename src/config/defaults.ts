@@ -4,15 +4,15 @@
  */
 import type { ProtocolSettings } from "./types.js";
 
-export type Family = "igmp" | "mld";
+export type Protocol = "igmp" | "mld";
 
 /** Versions each family allows (IGMPv1/v2/v3, MLDv1/v2). */
-export const ALLOWED_VERSIONS: Record<Family, readonly number[]> = {
+export const ALLOWED_VERSIONS: Record<Protocol, readonly number[]> = {
   igmp: [1, 2, 3],
   mld: [1, 2],
 };
 
-export const DEFAULT_VERSION: Record<Family, number> = { igmp: 3, mld: 2 };
+export const DEFAULT_VERSION: Record<Protocol, number> = { igmp: 3, mld: 2 };
 
 /** RFC 9776 §8.1 / RFC 9777 §9.1: Robustness Variable. */
 export const DEFAULT_ROBUSTNESS_VARIABLE = 2;
@@ -34,7 +34,7 @@ export const DEFAULT_SSM_RANGES_MLD: readonly string[] = Array.from(
   (_, x) => `ff3${x.toString(16)}::/32`,
 );
 /** IMProxy ignored 239.255.0.0/16 (organization-local scope, SSDP); none for MLD. */
-export const DEFAULT_IGNORE_GROUPS: Record<Family, readonly string[]> = {
+export const DEFAULT_IGNORE_GROUPS: Record<Protocol, readonly string[]> = {
   igmp: ["239.255.0.0/16"],
   mld: [],
 };
@@ -55,7 +55,7 @@ export type PartialSettings = { -readonly [K in keyof ProtocolSettings]?: Protoc
  * follow RFC 9776 §8.7/§8.6: startup-query-interval = query-interval / 4, startup-query-count
  * = robustness-variable (computed from the resolved values, not the defaults).
  */
-export function resolveSettings(family: Family, layers: readonly PartialSettings[]): ProtocolSettings {
+export function resolveSettings(family: Protocol, layers: readonly PartialSettings[]): ProtocolSettings {
   const merged: PartialSettings = {};
   for (const layer of layers) {
     for (const [k, v] of Object.entries(layer) as [keyof PartialSettings, unknown][]) {

@@ -19,7 +19,7 @@
 import {
   DEFAULT_CONTROL_SOCKET,
   DEFAULT_FORWARDING_IDLE_CHECK,
-  type Family,
+  type Protocol,
   resolveSettings,
 } from "./defaults.js";
 import { checkInterfaceName } from "./interface-name.js";
@@ -43,7 +43,7 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
     throw new ConfigError(file, line, reason);
   };
 
-  const families: Partial<Record<Family, FamilyLine>> = {};
+  const families: Partial<Record<Protocol, FamilyLine>> = {};
   const switches: Partial<Record<"quickleave" | "down_to_up", { value: boolean; line: number }>> = {};
   let upstream: { name: string; line: number } | undefined;
   const downstreams: { name: string; line: number }[] = [];
@@ -67,7 +67,7 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
     switch (keyword as Keyword) {
       case "igmp":
       case "mld": {
-        const family = keyword as Family;
+        const family = keyword as Protocol;
         const prev = families[family];
         if (prev) fail(line, `second "${family}" line (first on line ${prev.line})`);
         const versions = family === "igmp" ? "1, 2 or 3" : "1 or 2";
@@ -154,7 +154,7 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
   }
   const fastLeave = switches.quickleave?.value ?? false;
   const downToUp = switches.down_to_up?.value ?? false;
-  const settings = (family: Family, enabled: boolean, withFastLeave: boolean) => {
+  const settings = (family: Protocol, enabled: boolean, withFastLeave: boolean) => {
     const version = families[family]?.version;
     return enabled ? resolveSettings(family, [{ version, fastLeave: withFastLeave }]) : null;
   };

@@ -63,7 +63,7 @@ export interface ImproxyConfig {
   mrouteTable: number | null;
   upstream: InterfaceConfig;
   downstreams: InterfaceConfig[];
-  /** Family switches (IMProxy: a missing `igmp` / `mld` line disables the family). */
+  /** Protocol switches (IMProxy: a missing `igmp` / `mld` line disables the family). */
   igmpEnabled: boolean;
   mldEnabled: boolean;
   /** Control socket path (issue 5); default /run/improxy/improxy.sock. */

@@ -17,7 +17,7 @@ import {
   DEFAULT_CONTROL_SOCKET,
   DEFAULT_FORWARDING_IDLE_CHECK,
   DEFAULT_METRICS_LISTEN,
-  type Family,
+  type Protocol,
   type PartialSettings,
   resolveSettings,
 } from "./defaults.js";
@@ -154,7 +154,7 @@ function buildConfig(
   };
 
   // Families: a missing block means enabled; `enabled: false` turns the family off.
-  const enabled: Record<Family, boolean> = {
+  const enabled: Record<Protocol, boolean> = {
     igmp: raw.igmp?.enabled ?? true,
     mld: raw.mld?.enabled ?? true,
   };
@@ -164,7 +164,7 @@ function buildConfig(
   }
 
   // Prefix lists are checked where they are written.
-  const checkPrefixes = (family: Family, block: RawFamily | undefined, path: DataPath) => {
+  const checkPrefixes = (family: Protocol, block: RawFamily | undefined, path: DataPath) => {
     for (const key of ["ssm-ranges", "ignore-groups"] as const) {
       (block?.[key] ?? []).forEach((text, i) => {
         const line = loc.line([...path, key, i]);
@@ -190,7 +190,7 @@ function buildConfig(
   checkPrefixes("mld", raw.mld, ["mld"]);
 
   /** Resolves one family from layers (lowest precedence first) and checks the result. */
-  const resolve = (family: Family, layers: Layer[]): ProtocolSettings => {
+  const resolve = (family: Protocol, layers: Layer[]): ProtocolSettings => {
     const partials: PartialSettings[] = layers.map(({ raw: r }) => {
       const p: Record<string, unknown> = {};
       for (const [key, field] of Object.entries(SETTING_FIELDS)) {
@@ -226,7 +226,7 @@ function buildConfig(
     return settings;
   };
 
-  const globalLayers = (family: Family): Layer[] => [
+  const globalLayers = (family: Protocol): Layer[] => [
     { raw, path: [] },
     ...(raw[family] ? [{ raw: raw[family], path: [family] }] : []),
   ];
@@ -234,7 +234,7 @@ function buildConfig(
   // Upstream: the proxy is a host there; only version (and the timers, for reference) apply.
   const upstreamName = raw.upstream;
   const upstreamLine = loc.line(["upstream"]);
-  const familySettings = (family: Family, layers: Layer[], fastLeave: boolean | undefined) => {
+  const familySettings = (family: Protocol, layers: Layer[], fastLeave: boolean | undefined) => {
     if (!enabled[family]) return null;
     const s = resolve(family, layers);
     if (fastLeave !== undefined) s.fastLeave = fastLeave;
@@ -262,7 +262,7 @@ function buildConfig(
     if (first !== undefined) fail(line, `duplicate downstream "${obj.name}" (first on line ${first})`);
     seen.set(obj.name, line);
 
-    const perFamily = (family: Family): ProtocolSettings | null => {
+    const perFamily = (family: Protocol): ProtocolSettings | null => {
       const block = obj[family];
       if (block) checkPrefixes(family, block, [...itemPath, family]);
       if (!enabled[family]) {

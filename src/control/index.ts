@@ -3,7 +3,7 @@
  * and the optional Prometheus endpoint. Both only read the daemon's snapshots; `reload` is
  * delegated to the daemon.
  */
-import { packageVersion } from "../cli/version.js";
+import { packageVersion } from "../util/version.js";
 import type { Logger } from "../util/log.js";
 import { createMetricsRegistry, MetricsServer } from "./metrics.js";
 import type { Request } from "./protocol.js";

@@ -10,13 +10,13 @@
  */
 import { createServer, type Server } from "node:http";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { Family } from "../wire/types.js";
+import type { IpFamily } from "../wire/types.js";
 import type { FamilySnapshot, StatusSource } from "./status.js";
 
 export type MetricsSource = Pick<StatusSource, "families">;
 
 /** "query-v3" -> query/3; "v3report" -> report/3 (IGMP) or 2 (MLD); "leave" -> leave/2 or done (MLDv1). */
-export function messageLabels(key: string, family: Family): { type: string; version: string } {
+export function messageLabels(key: string, family: IpFamily): { type: string; version: string } {
   if (key === "v3report") return { type: "report", version: family === "ipv4" ? "3" : "2" };
   if (key === "leave") return { type: "leave", version: family === "ipv4" ? "2" : "1" };
   const m = /^(.*)-v(\d)$/.exec(key);

@@ -10,7 +10,7 @@
  *
  * A request may carry an "id" (string or number), echoed in its response.
  */
-import type { Family } from "../wire/types.js";
+import type { IpFamily } from "../wire/types.js";
 import { SHOW_VIEWS, type ShowView } from "./status.js";
 
 /** Longest request line accepted (bytes); longer ones get an error and the connection closes. */
@@ -18,8 +18,8 @@ export const MAX_REQUEST_BYTES = 4096;
 
 export type Request =
   | { cmd: "ping" }
-  | { cmd: "status"; family?: Family }
-  | { cmd: "show"; what: ShowView; family?: Family }
+  | { cmd: "status"; family?: IpFamily }
+  | { cmd: "show"; what: ShowView; family?: IpFamily }
   | { cmd: "reload" };
 
 export type RequestId = string | number;
@@ -33,7 +33,7 @@ export type ParsedRequest =
   | { ok: false; error: string; id?: RequestId };
 
 const COMMANDS = ["ping", "status", "show", "reload"] as const;
-const FAMILIES: readonly Family[] = ["ipv4", "ipv6"];
+const FAMILIES: readonly IpFamily[] = ["ipv4", "ipv6"];
 const KEYS: Record<Request["cmd"], readonly string[]> = {
   ping: ["cmd", "id"],
   status: ["cmd", "id", "family"],
@@ -73,10 +73,10 @@ export function parseRequest(line: string): ParsedRequest {
   const c = cmd as Request["cmd"];
   const extra = Object.keys(v).filter((k) => !KEYS[c].includes(k));
   if (extra.length > 0) return fail(`unexpected field ${JSON.stringify(extra[0])} for "${c}"`);
-  let family: Family | undefined;
+  let family: IpFamily | undefined;
   if (v.family !== undefined) {
-    if (!FAMILIES.includes(v.family as Family)) return fail('"family" must be "ipv4" or "ipv6"');
-    family = v.family as Family;
+    if (!FAMILIES.includes(v.family as IpFamily)) return fail('"family" must be "ipv4" or "ipv6"');
+    family = v.family as IpFamily;
   }
   switch (c) {
     case "ping":

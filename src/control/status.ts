@@ -8,8 +8,8 @@
  * schema/status.schema.json describes this document; keep both in step.
  */
 import type { ImproxyConfig, ProtocolSettings } from "../config/types.js";
-import type { FamilyCounters, FamilyProxy } from "../daemon/family.js";
-import type { Family } from "../wire/types.js";
+import type { FamilyCounters, FamilyProxy } from "../daemon/family-proxy.js";
+import type { IpFamily } from "../wire/types.js";
 import { RateSampler } from "./rates.js";
 
 export const SHOW_VIEWS = ["interfaces", "groups", "sources", "routes", "stats"] as const;
@@ -149,7 +149,7 @@ export interface FamilySummary {
 }
 
 export interface FamilyStatus {
-  family: Family;
+  family: IpFamily;
   protocol: "igmp" | "mld";
   summary: FamilySummary;
   interfaces?: InterfaceStatus[];
@@ -216,7 +216,7 @@ export class StatusBuilder {
   }
 
   /** `view` null: the status summary (summary + interfaces). */
-  build(view: ShowView | null, family?: Family): StatusDocument {
+  build(view: ShowView | null, family?: IpFamily): StatusDocument {
     const families: FamilyStatus[] = [];
     const now = this.now();
     for (const f of this.source.families) {
@@ -231,7 +231,7 @@ export class StatusBuilder {
     return { improxy: this.info(), view, families };
   }
 
-  private settings(name: string, family: Family): ProtocolSettings | null {
+  private settings(name: string, family: IpFamily): ProtocolSettings | null {
     const { config } = this.source;
     const cfg = [config.upstream, ...config.downstreams].find((c) => c.name === name);
     if (!cfg) return null;

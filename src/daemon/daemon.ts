@@ -11,8 +11,8 @@ import { MrouteSocket } from "../kernel/mroute.js";
 import { LinkWatcher } from "../kernel/rtnetlink.js";
 import { sdNotify } from "../kernel/sdnotify.js";
 import { createLogger, type Logger } from "../util/log.js";
-import type { Family } from "../wire/types.js";
-import { FamilyProxy } from "./family.js";
+import type { IpFamily } from "../wire/types.js";
+import { FamilyProxy } from "./family-proxy.js";
 import { InterfaceTable } from "./interfaces.js";
 
 export interface DaemonOptions {
@@ -44,14 +44,14 @@ export class Daemon {
     readonly log: Logger,
   ) {}
 
-  private familiesOf(config: ImproxyConfig): Family[] {
-    const out: Family[] = [];
+  private familiesOf(config: ImproxyConfig): IpFamily[] {
+    const out: IpFamily[] = [];
     if (config.igmpEnabled) out.push("ipv4");
     if (config.mldEnabled) out.push("ipv6");
     return out;
   }
 
-  private openFamily(family: Family, config: ImproxyConfig): FamilyProxy {
+  private openFamily(family: IpFamily, config: ImproxyConfig): FamilyProxy {
     const mroute = MrouteSocket.open(family, { table: config.mrouteTable });
     return new FamilyProxy({
       family,

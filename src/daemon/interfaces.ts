@@ -4,7 +4,7 @@
  * the addresses of all of them are "own addresses" (packets from them are our own).
  */
 import type { AddrInfo, LinkEvent, LinkInfo } from "../kernel/rtnetlink.js";
-import type { Address, Family } from "../wire/types.js";
+import type { Address, IpFamily } from "../wire/types.js";
 
 export interface InterfaceState {
   ifindex: number;
@@ -79,7 +79,7 @@ export class InterfaceTable {
   }
 
   /** Every address of every interface of a family: packets from these are our own. */
-  ownAddresses(family: Family): Set<Address> {
+  ownAddresses(family: IpFamily): Set<Address> {
     const out = new Set<Address>();
     for (const st of this.byIndex.values()) for (const a of st.addresses) if (a.family === family) out.add(a.address);
     return out;
@@ -91,7 +91,7 @@ export class InterfaceTable {
  * link-local address (RFC 9777 §5: MLD messages are sent from link-local sources), not
  * while tentative (DAD).
  */
-export function protocolAddress(st: InterfaceState | undefined, family: Family): Address | null {
+export function protocolAddress(st: InterfaceState | undefined, family: IpFamily): Address | null {
   if (!st) return null;
   for (const a of st.addresses) {
     if (a.family !== family || a.tentative) continue;
@@ -101,7 +101,7 @@ export function protocolAddress(st: InterfaceState | undefined, family: Family):
 }
 
 /** On-link prefixes of a family on an interface, as CIDR strings. */
-export function subnets(st: InterfaceState | undefined, family: Family): string[] {
+export function subnets(st: InterfaceState | undefined, family: IpFamily): string[] {
   if (!st) return [];
   return st.addresses.filter((a) => a.family === family).map((a) => `${a.address}/${a.prefixLen}`);
 }

@@ -4,26 +4,26 @@
  * IGMPv3/MLDv2 reports and answers the upstream querier. While the upstream interface is
  * absent nothing is applied; the caller re-applies the whole database on attach.
  */
-import { UpstreamMembership } from "../kernel/membership.js";
+import { SourceFilterSockets } from "../kernel/source-filters.js";
 import type { SourceFilterState } from "../proxy/membership.js";
 import type { Logger } from "../util/log.js";
-import type { Address, Family } from "../wire/types.js";
+import type { Address, IpFamily } from "../wire/types.js";
 
-export class MembershipSockets {
-  private membership: UpstreamMembership | null = null;
+export class UpstreamHost {
+  private membership: SourceFilterSockets | null = null;
   /** Filter changes that the kernel refused (counted for status/metrics). */
   errors = 0;
   /** Filter changes applied. */
   changes = 0;
 
   constructor(
-    private readonly family: Family,
+    private readonly family: IpFamily,
     private readonly log: Logger,
   ) {}
 
   attach(ifindex: number): void {
     this.detach();
-    this.membership = new UpstreamMembership(this.family, ifindex);
+    this.membership = new SourceFilterSockets(this.family, ifindex);
   }
 
   detach(): void {

@@ -9,7 +9,7 @@
  *   addon.ts       typed surface of the native addon (native/netio.c)
  */
 export { KernelError, type KernelErrorInit } from "./errors.js";
-export { type FilterWarning, type SourceFilter, UpstreamMembership } from "./membership.js";
+export { type FilterWarning, type SourceFilter, SourceFilterSockets } from "./source-filters.js";
 export { type MrouteOpenOptions, MrouteSocket, type ReceivedPacket, type Upcall } from "./mroute.js";
 export { type AddrInfo, type LinkEvent, type LinkInfo, LinkWatcher } from "./rtnetlink.js";
 export type { SgCounters, VifCounters } from "./structs/mroute.js";

@@ -26,7 +26,7 @@
  *  - IPv6: ICMP6_FILTER passes only MLD (130 query, 131 v1 report, 132 done, 143 v2
  *    report); upcalls are not ICMPv6 and pass regardless.
  */
-import type { Address, Family } from "../wire/types.js";
+import type { Address, IpFamily } from "../wire/types.js";
 import { netio, type RecvResult } from "./addon.js";
 import { KernelError, kernelCall } from "./errors.js";
 import {
@@ -157,7 +157,7 @@ export const RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 /** MLD message types passed by the ICMPv6 filter (RFC 2710 §3, RFC 9777 §5). */
 const MLD_TYPES = [130, 131, 132, 143] as const;
 /** Report groups a router joins on each downstream interface (see module comment). */
-const REPORT_GROUPS: Record<Family, readonly Address[]> = {
+const REPORT_GROUPS: Record<IpFamily, readonly Address[]> = {
   ipv4: ["224.0.0.22", "224.0.0.2"],
   ipv6: ["ff02::16", "ff02::2"],
 };
@@ -170,7 +170,7 @@ interface MfcEntry {
 }
 
 export class MrouteSocket {
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly table: number | null;
   private fd: number;
   private readonly vifByIfindex = new Map<number, number>();
@@ -185,7 +185,7 @@ export class MrouteSocket {
   private readonly rx = Buffer.alloc(65536);
   private readonly level: number;
 
-  private constructor(family: Family, table: number | null, fd: number) {
+  private constructor(family: IpFamily, table: number | null, fd: number) {
     this.family = family;
     this.table = table;
     this.fd = fd;
@@ -197,7 +197,7 @@ export class MrouteSocket {
    * Opens the family's mroute socket: raw socket, MRT_TABLE (when `table` is set, before
    * MRT_INIT), MRT_INIT, receive options, then starts listening for reports and upcalls.
    */
-  static open(family: Family, opts: MrouteOpenOptions): MrouteSocket {
+  static open(family: IpFamily, opts: MrouteOpenOptions): MrouteSocket {
     const v4 = family === "ipv4";
     const tableText =
       opts.table === null ? "the default multicast routing table" : `multicast routing table ${opts.table}`;

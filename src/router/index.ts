@@ -1,5 +1,5 @@
 export { type DropReason, RouterCounters } from "./counters.js";
-export { type FamilyDescriptor, familyDescriptor, IGMP, type Level, MLD } from "./family.js";
+export { type ProtocolDescriptor, protocolDescriptor, IGMP, type Level, MLD } from "./protocol.js";
 export { LinkRouter, type LinkRouterOptions } from "./link-router.js";
 export type { GroupSnapshot, HostSnapshot, LinkSnapshot, SourceSnapshot } from "./snapshot.js";
 export {

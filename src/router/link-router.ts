@@ -14,17 +14,17 @@ import {
   isLinkLocalUnicast6,
   isMulticast,
 } from "../wire/address.js";
-import type { Address, Family, GroupRecord, Leave, Message, Query, Report } from "../wire/types.js";
+import type { Address, IpFamily, GroupRecord, Leave, Message, Query, Report } from "../wire/types.js";
 import { RecordType } from "../wire/types.js";
 import { type DropReason, RouterCounters } from "./counters.js";
-import { type FamilyDescriptor, familyDescriptor, type Level } from "./family.js";
+import { type ProtocolDescriptor, protocolDescriptor, type Level } from "./protocol.js";
 import { GroupState } from "./group.js";
 import type { GroupSnapshot, LinkSnapshot } from "./snapshot.js";
 import { hostsWantExclude, hostsWantSource, trackRecord } from "./tracking.js";
 import type { ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
 
 export interface LinkRouterOptions {
-  family: Family;
+  family: IpFamily;
   ifname: string;
   config: RouterConfig;
   scheduler: Scheduler;
@@ -46,8 +46,8 @@ const {
 export class LinkRouter {
   readonly counters = new RouterCounters();
   readonly ifname: string;
-  readonly family: Family;
-  private readonly desc: FamilyDescriptor;
+  readonly family: IpFamily;
+  private readonly desc: ProtocolDescriptor;
   private config: RouterConfig;
   private readonly scheduler: Scheduler;
   private readonly onEffect: (e: RouterEffect) => void;
@@ -78,7 +78,7 @@ export class LinkRouter {
   constructor(opts: LinkRouterOptions) {
     this.family = opts.family;
     this.ifname = opts.ifname;
-    this.desc = familyDescriptor(opts.family);
+    this.desc = protocolDescriptor(opts.family);
     this.config = opts.config;
     this.scheduler = opts.scheduler;
     this.onEffect = opts.onEffect;

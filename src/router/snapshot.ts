@@ -3,7 +3,7 @@
  * ietf-igmp-mld "interface" and "group" lists, RFC 9398 proxy state). Times are
  * remaining milliseconds ("expire") or elapsed milliseconds ("up-time").
  */
-import type { Address, Family } from "../wire/types.js";
+import type { Address, IpFamily } from "../wire/types.js";
 import type { FilterMode } from "./types.js";
 
 export interface SourceSnapshot {
@@ -38,7 +38,7 @@ export interface GroupSnapshot {
 
 export interface LinkSnapshot {
   ifname: string;
-  family: Family;
+  family: IpFamily;
   /** Configured (operational) protocol version. */
   version: number;
   started: boolean;

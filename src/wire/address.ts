@@ -17,7 +17,7 @@
  * address is 4 cached octet strings joined by dots; IPv6 words are formatted with
  * Number#toString(16).
  */
-import type { Address, Family } from "./types.js";
+import type { Address, IpFamily } from "./types.js";
 
 /** "0".."255", indexed by octet value. */
 const OCTET: readonly string[] = Array.from({ length: 256 }, (_, i) => String(i));
@@ -267,16 +267,16 @@ export function bytesToIpv6(buf: Uint8Array, offset = 0): Address {
 }
 
 // ---------------------------------------------------------------------------------------
-// Family-generic helpers
+// Helpers for either IP family
 // ---------------------------------------------------------------------------------------
 
 /** The family of a textual address by its shape (":" means IPv6). */
-export function familyOf(addr: string): Family {
+export function familyOf(addr: string): IpFamily {
   return addr.includes(":") ? "ipv6" : "ipv4";
 }
 
 /** Canonical text of `s` (see module comment); null when invalid for `family`. */
-export function tryCanonicalAddress(s: string, family: Family): Address | null {
+export function tryCanonicalAddress(s: string, family: IpFamily): Address | null {
   if (family === "ipv4") {
     const v = parseIpv4(s);
     return v === null ? null : ipv4FromU32(v);
@@ -286,14 +286,14 @@ export function tryCanonicalAddress(s: string, family: Family): Address | null {
 }
 
 /** Canonical text of `s`. Throws TypeError when `s` is not a valid address of `family`. */
-export function canonicalAddress(s: string, family: Family): Address {
+export function canonicalAddress(s: string, family: IpFamily): Address {
   const c = tryCanonicalAddress(s, family);
   if (c === null) throw new TypeError(`invalid ${family} address: ${JSON.stringify(s)}`);
   return c;
 }
 
 /** Whether `s` is valid address text of `family`. */
-export function isValidAddress(s: string, family: Family): boolean {
+export function isValidAddress(s: string, family: IpFamily): boolean {
   return tryCanonicalAddress(s, family) !== null;
 }
 
@@ -324,7 +324,7 @@ function firstIpv4Octet(addr: string): number {
  * Multicast address test: 224.0.0.0/4 (RFC 5771), ff00::/8 (RFC 4291 §2.7). Works on
  * any valid text form without allocating.
  */
-export function isMulticast(addr: Address, family: Family): boolean {
+export function isMulticast(addr: Address, family: IpFamily): boolean {
   if (family === "ipv4") {
     const o = firstIpv4Octet(addr);
     return o >= 224 && o <= 239;
@@ -339,7 +339,7 @@ export function isMulticast(addr: Address, family: Family): boolean {
  * reserved 0, interface-local 1, link-local 2), whatever the flags, e.g. ff02::/16,
  * ff01::/16, ff00::/16, ff12::/16.
  */
-export function isLinkLocalGroup(addr: Address, family: Family): boolean {
+export function isLinkLocalGroup(addr: Address, family: IpFamily): boolean {
   if (family === "ipv4") {
     const v = parseIpv4(addr);
     return v !== null && v >>> 8 === 0xe00000;
@@ -394,7 +394,7 @@ export function compareAddresses(a: Address, b: Address): number {
 
 /** A prefix; `words` holds the masked network (1 word for IPv4, 4 for IPv6, big-endian). */
 export interface Cidr {
-  family: Family;
+  family: IpFamily;
   prefixLength: number;
   words: Uint32Array;
   masks: Uint32Array;
@@ -478,7 +478,7 @@ const v6Scratch = new Uint32Array(4);
 const v6WordScratch = new Uint16Array(8);
 
 /** Fills `out` with the address words of `addr`; false when invalid for `family`. */
-function addressWords(addr: string, family: Family, out: Uint32Array): boolean {
+function addressWords(addr: string, family: IpFamily, out: Uint32Array): boolean {
   if (family === "ipv4") {
     const v = parseIpv4(addr);
     if (v === null) return false;

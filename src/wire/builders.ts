@@ -21,7 +21,7 @@ import {
 } from "./floatcode.js";
 import { IGMPV1_MAX_RESP_TIME_MS } from "./igmp.js";
 import { NO_AUX_DATA } from "./result.js";
-import type { Address, Family, GroupRecord, Leave, Query, Report, V3Report } from "./types.js";
+import type { Address, IpFamily, GroupRecord, Leave, Query, Report, V3Report } from "./types.js";
 
 export interface QueryOptions {
   /** Maximum Response Time in ms (default 10,000: RFC 9776 §8.3 Query Response Interval). */
@@ -35,17 +35,17 @@ export interface QueryOptions {
 }
 
 /** The query version with sources: 3 for IGMP, 2 for MLD. */
-export function currentQueryVersion(family: Family): 2 | 3 {
+export function currentQueryVersion(family: IpFamily): 2 | 3 {
   return family === "ipv4" ? 3 : 2;
 }
 
 /** The unspecified address, the group field of a General Query. */
-export function unspecifiedAddress(family: Family): Address {
+export function unspecifiedAddress(family: IpFamily): Address {
   return family === "ipv4" ? "0.0.0.0" : "::";
 }
 
 function makeQuery(
-  family: Family,
+  family: IpFamily,
   version: 1 | 2 | 3,
   group: Address,
   sources: Address[],
@@ -98,13 +98,13 @@ function makeQuery(
 }
 
 /** General Query (RFC 9776 §4.1.9, RFC 9777 §5.1.10): group unspecified, no sources. */
-export function generalQuery(family: Family, version: 1 | 2 | 3, opts: QueryOptions = {}): Query {
+export function generalQuery(family: IpFamily, version: 1 | 2 | 3, opts: QueryOptions = {}): Query {
   return makeQuery(family, version, unspecifiedAddress(family), [], opts);
 }
 
 /** Group-Specific Query Q(G). */
 export function groupQuery(
-  family: Family,
+  family: IpFamily,
   version: 1 | 2 | 3,
   group: Address,
   opts: QueryOptions = {},
@@ -114,7 +114,7 @@ export function groupQuery(
 
 /** Group-and-Source-Specific Query Q(G,S) (IGMPv3 / MLDv2 only). */
 export function groupSourceQuery(
-  family: Family,
+  family: IpFamily,
   group: Address,
   sources: readonly Address[],
   opts: QueryOptions = {},
@@ -123,7 +123,7 @@ export function groupSourceQuery(
 }
 
 /** Bytes of a query message with `n` sources (without IP header). */
-export function querySize(family: Family, n: number): number {
+export function querySize(family: IpFamily, n: number): number {
   return family === "ipv4" ? 12 + 4 * n : 28 + 16 * n;
 }
 
@@ -132,14 +132,14 @@ export function querySize(family: Family, n: number): number {
  * §4.1.8, RFC 9777 §5.1.10: split into several queries when they do not fit). Header
  * sizes: IPv4 20 + 4 (Router Alert); IPv6 40 + 8 (Hop-by-Hop with Router Alert).
  */
-export function maxQuerySources(family: Family, mtu = 1500): number {
+export function maxQuerySources(family: IpFamily, mtu = 1500): number {
   const room = family === "ipv4" ? mtu - 24 - 12 : mtu - 48 - 28;
   return Math.max(1, Math.floor(room / (family === "ipv4" ? 4 : 16)));
 }
 
 /** Q(G,S) split into as many queries as `mtu` requires; one query when there are no sources. */
 export function groupSourceQueries(
-  family: Family,
+  family: IpFamily,
   group: Address,
   sources: readonly Address[],
   opts: QueryOptions = {},
@@ -155,13 +155,13 @@ export function groupSourceQueries(
 }
 
 /** IGMPv1/v2 Membership Report or MLDv1 Listener Report (IPv6: version 1 only). */
-export function report(family: Family, version: 1 | 2, group: Address): Report {
+export function report(family: IpFamily, version: 1 | 2, group: Address): Report {
   if (family === "ipv6" && version !== 1) throw new RangeError("MLD reports of version 1 only (131)");
   return { type: "report", family, version, group: canonicalAddress(group, family) };
 }
 
 /** IGMPv2 Leave Group / MLDv1 Done. */
-export function leave(family: Family, group: Address): Leave {
+export function leave(family: IpFamily, group: Address): Leave {
   return { type: "leave", family, group: canonicalAddress(group, family) };
 }
 
@@ -173,7 +173,7 @@ export interface RecordInput {
 }
 
 /** One group record with canonical addresses. */
-export function groupRecord(family: Family, r: RecordInput): GroupRecord {
+export function groupRecord(family: IpFamily, r: RecordInput): GroupRecord {
   return {
     recordType: r.recordType,
     group: canonicalAddress(r.group, family),
@@ -183,6 +183,6 @@ export function groupRecord(family: Family, r: RecordInput): GroupRecord {
 }
 
 /** IGMPv3 / MLDv2 report. */
-export function v3Report(family: Family, records: readonly RecordInput[]): V3Report {
+export function v3Report(family: IpFamily, records: readonly RecordInput[]): V3Report {
   return { type: "v3report", family, records: records.map((r) => groupRecord(family, r)) };
 }

@@ -9,7 +9,7 @@
  */
 import { parseIgmp, serializeIgmp } from "./igmp.js";
 import { type PseudoHeader, parseMld, serializeMld } from "./mld.js";
-import type { Address, Family, Message, ParseResult } from "./types.js";
+import type { Address, IpFamily, Message, ParseResult } from "./types.js";
 
 export * from "./address.js";
 export * from "./builders.js";
@@ -20,12 +20,12 @@ export { MldType, type PseudoHeader, parseMld, serializeMld } from "./mld.js";
 export * from "./types.js";
 
 /** Parses an IGMP (ipv4) or MLD (ipv6) message. `pseudo` is used for MLD checksums only. */
-export function parse(family: Family, buf: Uint8Array, pseudo?: PseudoHeader): ParseResult {
+export function parse(family: IpFamily, buf: Uint8Array, pseudo?: PseudoHeader): ParseResult {
   return family === "ipv4" ? parseIgmp(buf) : parseMld(buf, pseudo);
 }
 
 /** Serializes a message of `family`. `pseudo` is used for MLD checksums only. */
-export function serialize(family: Family, msg: Message, pseudo?: PseudoHeader): Uint8Array {
+export function serialize(family: IpFamily, msg: Message, pseudo?: PseudoHeader): Uint8Array {
   if (msg.family !== family) throw new TypeError(`serialize(${family}) of a ${msg.family} message`);
   return family === "ipv4" ? serializeIgmp(msg) : serializeMld(msg, pseudo);
 }
@@ -35,11 +35,11 @@ export const IPPROTO_IGMP = 2;
 export const IPPROTO_ICMPV6 = 58;
 
 /** All-systems / all-nodes (queries), RFC 1112 §4, RFC 4291 §2.7.1. */
-export const ALL_SYSTEMS: Readonly<Record<Family, Address>> = { ipv4: "224.0.0.1", ipv6: "ff02::1" };
+export const ALL_SYSTEMS: Readonly<Record<IpFamily, Address>> = { ipv4: "224.0.0.1", ipv6: "ff02::1" };
 /** All-routers (IGMPv2 leave, MLDv1 done), RFC 2236 §3, RFC 2710 §4. */
-export const ALL_ROUTERS: Readonly<Record<Family, Address>> = { ipv4: "224.0.0.2", ipv6: "ff02::2" };
+export const ALL_ROUTERS: Readonly<Record<IpFamily, Address>> = { ipv4: "224.0.0.2", ipv6: "ff02::2" };
 /** IGMPv3 / MLDv2 report destination, RFC 9776 §4.2.14, RFC 9777 §5.2.14. */
-export const ALL_V3_ROUTERS: Readonly<Record<Family, Address>> = { ipv4: "224.0.0.22", ipv6: "ff02::16" };
+export const ALL_V3_ROUTERS: Readonly<Record<IpFamily, Address>> = { ipv4: "224.0.0.22", ipv6: "ff02::16" };
 
 export const IGMP_ALL_SYSTEMS = "224.0.0.1";
 export const IGMP_ALL_ROUTERS = "224.0.0.2";

@@ -5,13 +5,13 @@
  */
 import { bytesToIpv4, bytesToIpv6, writeIpv4, writeIpv6 } from "./address.js";
 import { checkRange, fail, NO_AUX_DATA, ok } from "./result.js";
-import type { Family, GroupRecord, ParseResult } from "./types.js";
+import type { IpFamily, GroupRecord, ParseResult } from "./types.js";
 
 /**
  * Parses a v3 report whose fixed 8-byte header (type, reserved/code, checksum, reserved,
  * record count at offset 6) is at the start of `buf`; `len` is the message length.
  */
-export function parseV3Report(buf: Uint8Array, len: number, family: Family): ParseResult {
+export function parseV3Report(buf: Uint8Array, len: number, family: IpFamily): ParseResult {
   const width = family === "ipv4" ? 4 : 16;
   const readAddress = family === "ipv4" ? bytesToIpv4 : bytesToIpv6;
   const header = 4 + width; // Record Type | Aux Data Len (32-bit words) | Number of Sources | group
@@ -49,7 +49,7 @@ export function parseV3Report(buf: Uint8Array, len: number, family: Family): Par
  * Encodes a v3 report (type byte `type`, checksum left 0 for the caller to fill) with its
  * group records; throws RangeError for out-of-range counts or aux data lengths.
  */
-export function encodeV3Report(records: readonly GroupRecord[], family: Family, type: number): Uint8Array {
+export function encodeV3Report(records: readonly GroupRecord[], family: IpFamily, type: number): Uint8Array {
   const width = family === "ipv4" ? 4 : 16;
   const writeAddress = family === "ipv4" ? writeIpv4 : writeIpv6;
   const header = 4 + width;

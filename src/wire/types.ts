@@ -7,7 +7,7 @@
  * ("0.0.0.0" / "::") marks a General Query.
  */
 
-export type Family = "ipv4" | "ipv6";
+export type IpFamily = "ipv4" | "ipv6";
 
 /** Canonical textual address (see module comment). */
 export type Address = string;
@@ -39,7 +39,7 @@ export interface GroupRecord {
  */
 export interface Query {
   type: "query";
-  family: Family;
+  family: IpFamily;
   version: 1 | 2 | 3;
   /** Raw Max Resp Code as on the wire (8-bit IGMP, 16-bit MLD). */
   maxRespCode: number;
@@ -62,7 +62,7 @@ export interface Query {
 /** IGMPv1 (0x12) / IGMPv2 (0x16) Membership Report, MLDv1 Listener Report (131, version 1). */
 export interface Report {
   type: "report";
-  family: Family;
+  family: IpFamily;
   version: 1 | 2;
   group: Address;
 }
@@ -70,14 +70,14 @@ export interface Report {
 /** IGMPv2 Leave Group (0x17) / MLDv1 Listener Done (132). */
 export interface Leave {
   type: "leave";
-  family: Family;
+  family: IpFamily;
   group: Address;
 }
 
 /** IGMPv3 (0x22) / MLDv2 (143) Membership Report. */
 export interface V3Report {
   type: "v3report";
-  family: Family;
+  family: IpFamily;
   records: GroupRecord[];
 }
 

@@ -16,7 +16,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { type Receiver, type Sender, startReceiver, startSender } from "../../src/lab/hosts.js";
 import type { Netns } from "../../src/lab/netns.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
-import type { Family } from "../../src/wire/types.js";
+import type { IpFamily } from "../../src/wire/types.js";
 import { CLI, type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
 import { eventually, hex6, memberships, mfc, sleep } from "../support/scenario.js";
 
@@ -26,8 +26,8 @@ const schema = JSON.parse(
 const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
 
 const METRICS_PORT = 19464;
-const G: Record<Family, string> = { ipv4: "239.5.5.5", ipv6: "ff0e::5:5" };
-const SSM: Record<Family, string> = { ipv4: "232.5.5.5", ipv6: "ff3e::5:5" };
+const G: Record<IpFamily, string> = { ipv4: "239.5.5.5", ipv6: "ff0e::5:5" };
+const SSM: Record<IpFamily, string> = { ipv4: "232.5.5.5", ipv6: "ff3e::5:5" };
 
 interface CliResult {
   code: number | null;
@@ -61,7 +61,7 @@ function rows(text: string): string[][] {
 }
 
 /** VIF table of the kernel: vif index -> { name, pktsIn, pktsOut }. */
-async function procVifs(ns: Netns, family: Family) {
+async function procVifs(ns: Netns, family: IpFamily) {
   const text = await ns.readProc(family === "ipv4" ? "/proc/net/ip_mr_vif" : "/proc/net/ip6_mr_vif");
   const out = new Map<number, { name: string; pktsIn: number; pktsOut: number }>();
   for (const l of text.split("\n").slice(1)) {
@@ -76,7 +76,7 @@ async function ifindex(ns: Netns, name: string): Promise<number> {
 }
 
 /** `ip -s -j mroute show`: (S,G) -> packets. */
-async function mrouteCounters(ns: Netns, family: Family): Promise<Map<string, number>> {
+async function mrouteCounters(ns: Netns, family: IpFamily): Promise<Map<string, number>> {
   const { stdout } = await ns.exec("ip", [
     ...(family === "ipv6" ? ["-6"] : []),
     "-s",

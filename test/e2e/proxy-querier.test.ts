@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startSender } from "../../src/lab/hosts.js";
 import type { Topology } from "../../src/lab/topology.js";
-import type { Family } from "../../src/wire/types.js";
+import type { IpFamily } from "../../src/wire/types.js";
 import { type HostAgent, startHost } from "../support/hostsock.js";
 import { buildProxyLab, plan, sleep, startProxy, stopProxy, waitLinkState } from "../support/scenario.js";
 
@@ -35,7 +35,7 @@ describe("forwarding only where the proxy is querier (RFC 4605 §4.2)", { timeou
     await topo?.destroy();
   });
 
-  for (const family of ["ipv4", "ipv6"] as Family[]) {
+  for (const family of ["ipv4", "ipv6"] as IpFamily[]) {
     for (const forward of [false, true]) {
       it(`${family}: another querier on dn1 ${forward ? "does not stop forwarding with forward-when-not-querier" : "stops forwarding there"}`, async () => {
         const p = plan(family);

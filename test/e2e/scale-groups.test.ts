@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
-import type { Family } from "../../src/wire/types.js";
+import type { IpFamily } from "../../src/wire/types.js";
 import {
   countTestGroups,
   type RawSocketLine,
@@ -34,12 +34,12 @@ const PROTOCOL = { ipv4: 2, ipv6: 58 } as const;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function testGroupsUpstream(topo: Topology, family: Family): Promise<number> {
+function testGroupsUpstream(topo: Topology, family: IpFamily): Promise<number> {
   return countTestGroups(topo.rtr, family, "up0");
 }
 
 /** The daemon's mroute socket line in /proc/net/raw(6) (the only raw socket of its protocol). */
-async function daemonSocket(topo: Topology, family: Family): Promise<RawSocketLine> {
+async function daemonSocket(topo: Topology, family: IpFamily): Promise<RawSocketLine> {
   const lines = rawSockets(await topo.rtr.readProc(RAW[family])).filter(
     (l) => l.protocol === PROTOCOL[family],
   );
@@ -48,7 +48,7 @@ async function daemonSocket(topo: Topology, family: Family): Promise<RawSocketLi
 }
 
 /** Starts the daemon and waits until it listens for reports on dn1 (report group joined). */
-async function startProxy(topo: Topology, family: Family): Promise<DaemonRun> {
+async function startProxy(topo: Topology, family: IpFamily): Promise<DaemonRun> {
   const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.conf", CONFIG), "-d", "2"]);
   try {
     await waitForReportGroup(topo.rtr, family, "dn1", 10_000);
@@ -62,7 +62,7 @@ async function startProxy(topo: Topology, family: Family): Promise<DaemonRun> {
 }
 
 /** Polls the upstream interface until all test groups are joined; resolves with Date.now() then. */
-function waitAllJoined(topo: Topology, family: Family, timeoutMs: number): Promise<number> {
+function waitAllJoined(topo: Topology, family: IpFamily, timeoutMs: number): Promise<number> {
   return waitForTestGroups(topo.rtr, family, "up0", GROUPS, timeoutMs);
 }
 

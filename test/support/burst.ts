@@ -31,7 +31,7 @@ import {
 } from "../../src/kernel/structs/mroute.js";
 import { AF_INET, AF_INET6, sockaddrFor } from "../../src/kernel/structs/sockaddr.js";
 import { ALL_V3_ROUTERS, serialize, v3Report } from "../../src/wire/index.js";
-import type { Address, Family } from "../../src/wire/types.js";
+import type { Address, IpFamily } from "../../src/wire/types.js";
 
 /** RFC 9776 §4.2.12 / RFC 9777 §5.2.12 record types used here. */
 export const MODE_IS_EXCLUDE = 2;
@@ -43,14 +43,14 @@ export const CHANGE_TO_EXCLUDE = 4;
  * 239.255/16 which is ignored by default) or ff05::<1+i>>16>:<i & 0xffff> (IPv6 site-local
  * ASM, not the ff3x:: SSM range).
  */
-export function groupAt(family: Family, i: number, base = 0): Address {
+export function groupAt(family: IpFamily, i: number, base = 0): Address {
   const n = base + i;
   if (family === "ipv4") return `239.${16 + (n >>> 16)}.${(n >>> 8) & 255}.${n & 255}`;
   return `ff05::${(1 + (n >>> 16)).toString(16)}:${(n & 0xffff).toString(16)}`;
 }
 
 export interface BurstOptions {
-  family: Family;
+  family: IpFamily;
   /** Interface of the host the reports leave from (default "eth0"). */
   iface?: string;
   /** Number of groups (default 1). */
@@ -146,7 +146,7 @@ export function rawSockets(proc: string): RawSocketLine[] {
  * Groups joined on `dev` in /proc/net/igmp (IPv4, dotted) or /proc/net/igmp6 (IPv6, as the
  * file prints them: 32 hex digits, e.g. "ff050000000000000000000000010002").
  */
-export function groupsOnDevice(family: Family, proc: string, dev: string): string[] {
+export function groupsOnDevice(family: IpFamily, proc: string, dev: string): string[] {
   const out: string[] = [];
   if (family === "ipv6") {
     for (const line of proc.split("\n")) {
@@ -173,16 +173,16 @@ export function groupsOnDevice(family: Family, proc: string, dev: string): strin
 }
 
 /** Whether a group printed by `groupsOnDevice` is one of `groupAt`'s test groups. */
-export function isTestGroup(family: Family, printed: string): boolean {
+export function isTestGroup(family: IpFamily, printed: string): boolean {
   if (family === "ipv6") return printed.startsWith("ff05");
   const [a, b] = printed.split(".").map(Number);
   return a === 239 && b !== undefined && b >= 16 && b < 32;
 }
 
-const IGMP_PROC: Record<Family, string> = { ipv4: "/proc/net/igmp", ipv6: "/proc/net/igmp6" };
+const IGMP_PROC: Record<IpFamily, string> = { ipv4: "/proc/net/igmp", ipv6: "/proc/net/igmp6" };
 
 /** Number of `groupAt` test groups joined on `dev` in the namespace's kernel. */
-export async function countTestGroups(ns: Netns, family: Family, dev: string): Promise<number> {
+export async function countTestGroups(ns: Netns, family: IpFamily, dev: string): Promise<number> {
   const groups = groupsOnDevice(family, await ns.readProc(IGMP_PROC[family]), dev);
   return groups.filter((g) => isTestGroup(family, g)).length;
 }
@@ -193,7 +193,7 @@ export async function countTestGroups(ns: Netns, family: Family, dev: string): P
  */
 export async function waitForTestGroups(
   ns: Netns,
-  family: Family,
+  family: IpFamily,
   dev: string,
   count: number,
   timeoutMs: number,
@@ -209,7 +209,7 @@ export async function waitForTestGroups(
 }
 
 /** All-routers report groups a router joins to hear IGMPv3 / MLDv2 reports, as groupsOnDevice prints them. */
-const REPORT_GROUP: Record<Family, string> = { ipv4: "224.0.0.22", ipv6: "ff020000000000000000000000000016" };
+const REPORT_GROUP: Record<IpFamily, string> = { ipv4: "224.0.0.22", ipv6: "ff020000000000000000000000000016" };
 
 /**
  * Waits until the namespace's kernel shows the IGMPv3 / MLDv2 report group joined on `dev`:
@@ -217,7 +217,7 @@ const REPORT_GROUP: Record<Family, string> = { ipv4: "224.0.0.22", ipv6: "ff0200
  */
 export async function waitForReportGroup(
   ns: Netns,
-  family: Family,
+  family: IpFamily,
   dev: string,
   timeoutMs: number,
 ): Promise<void> {

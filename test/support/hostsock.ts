@@ -25,7 +25,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Netns } from "../../src/lab/netns.js";
-import type { Address, Family } from "../../src/wire/types.js";
+import type { Address, IpFamily } from "../../src/wire/types.js";
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -38,7 +38,7 @@ export interface HostPacket {
 }
 
 export interface HostAgent {
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly packets: HostPacket[];
   /** Any-source join (EXCLUDE {}) or, with `source`, a source-specific join (INCLUDE {S}). Resolves with the syscall time. */
   join(group: Address, source?: Address): Promise<number>;
@@ -57,7 +57,7 @@ export interface HostAgent {
 /** Starts the host script in `ns` with a UDP socket bound to the wildcard address and `port`. */
 export async function startHost(
   ns: Netns,
-  family: Family,
+  family: IpFamily,
   opts: { port?: number; ifname?: string } = {},
 ): Promise<HostAgent> {
   const proc: ChildProcess = ns.spawn(
@@ -146,7 +146,7 @@ interface Command {
   maxRespMs?: number;
 }
 
-async function agent(family: Family, port: number, ifname: string): Promise<void> {
+async function agent(family: IpFamily, port: number, ifname: string): Promise<void> {
   const { netio } = await import("../../src/kernel/addon.js");
   const m = await import("../../src/kernel/structs/membership.js");
   const sa = await import("../../src/kernel/structs/sockaddr.js");

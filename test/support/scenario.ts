@@ -6,17 +6,17 @@
  */
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { Netns } from "../../src/lab/netns.js";
-import type { Address, Family } from "../../src/wire/types.js";
+import type { Address, IpFamily } from "../../src/wire/types.js";
 import { startCapture, tsharkFields, type Capture } from "./capture.js";
 import { type DaemonRun, type LogLine, startDaemon, writeConfig } from "./daemon.js";
 
-export const FAMILIES: readonly Family[] = ["ipv4", "ipv6"];
+export const FAMILIES: readonly IpFamily[] = ["ipv4", "ipv6"];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Addresses of one family in the proxy lab. */
 export interface FamilyPlan {
-  family: Family;
+  family: IpFamily;
   /** Upstream sources: S1 is `up`'s first address, S2 the second one added by `buildProxyLab`. */
   s1: Address;
   s2: Address;
@@ -29,7 +29,7 @@ export interface FamilyPlan {
   ssm(n: number): Address;
 }
 
-export function plan(family: Family): FamilyPlan {
+export function plan(family: IpFamily): FamilyPlan {
   const v4 = family === "ipv4";
   return {
     family,
@@ -151,12 +151,12 @@ export async function stopProxy(d: DaemonRun): Promise<void> {
 }
 
 /** Log lines for a family, optionally a message. */
-export function linesOf(d: DaemonRun, family: Family, msg?: string): LogLine[] {
+export function linesOf(d: DaemonRun, family: IpFamily, msg?: string): LogLine[] {
   return d.lines.filter((l) => l.family === family && (msg === undefined || l.msg === msg));
 }
 
 /** The last "upstream membership" line for `group` (the merged state the daemon applied upstream). */
-export function lastUpstreamLine(d: DaemonRun, family: Family, group: Address): LogLine | undefined {
+export function lastUpstreamLine(d: DaemonRun, family: IpFamily, group: Address): LogLine | undefined {
   return linesOf(d, family, "upstream membership")
     .filter((l) => l.group === group)
     .at(-1);
@@ -165,7 +165,7 @@ export function lastUpstreamLine(d: DaemonRun, family: Family, group: Address): 
 /** Waits until the daemon applies `mode`/`sources` upstream for `group`. */
 export function waitUpstream(
   d: DaemonRun,
-  family: Family,
+  family: IpFamily,
   group: Address,
   mode: "include" | "exclude",
   sources: Address[],
@@ -188,7 +188,7 @@ export function waitUpstream(
 /** Waits until a downstream link's state for `group` is reported (the router learned a report). */
 export function waitLinkState(
   d: DaemonRun,
-  family: Family,
+  family: IpFamily,
   ifname: string,
   group: Address,
   mode: "include" | "exclude",
@@ -220,7 +220,7 @@ export interface MfcEntry {
 }
 
 /** The kernel's multicast forwarding cache (`ip -j mroute show` / `ip -6 -j mroute show`). */
-export async function mfc(ns: Netns, family: Family): Promise<MfcEntry[]> {
+export async function mfc(ns: Netns, family: IpFamily): Promise<MfcEntry[]> {
   const { stdout } = await ns.exec("ip", [...(family === "ipv6" ? ["-6"] : []), "-j", "mroute", "show"]);
   const rows = JSON.parse(stdout.trim() || "[]") as Array<{
     src: string;
@@ -238,7 +238,7 @@ export async function mfc(ns: Netns, family: Family): Promise<MfcEntry[]> {
 
 export async function mfcEntry(
   ns: Netns,
-  family: Family,
+  family: IpFamily,
   source: Address,
   group: Address,
 ): Promise<MfcEntry | undefined> {
@@ -264,7 +264,7 @@ function igmpHexToDotted(h: string): string {
 }
 
 /** Interface names with a VIF (ipv4, /proc/net/ip_mr_vif) or MIF (ipv6, /proc/net/ip6_mr_vif), sorted. */
-export async function vifNames(ns: Netns, family: Family): Promise<string[]> {
+export async function vifNames(ns: Netns, family: IpFamily): Promise<string[]> {
   const proc = await ns.readProc(family === "ipv4" ? "/proc/net/ip_mr_vif" : "/proc/net/ip6_mr_vif");
   return proc
     .split("\n")
@@ -275,7 +275,7 @@ export async function vifNames(ns: Netns, family: Family): Promise<string[]> {
 }
 
 /** Groups the kernel's host part holds per interface (/proc/net/igmp or /proc/net/igmp6). */
-export async function memberships(ns: Netns, family: Family): Promise<Map<string, Address[]>> {
+export async function memberships(ns: Netns, family: IpFamily): Promise<Map<string, Address[]>> {
   const out = new Map<string, Address[]>();
   if (family === "ipv4") {
     let dev = "";
@@ -302,7 +302,7 @@ export async function memberships(ns: Netns, family: Family): Promise<Map<string
 }
 
 /** Whether `ifname` holds a membership of `group` in the kernel (/proc/net/igmp, igmp6). */
-export async function isMember(ns: Netns, family: Family, ifname: string, group: Address): Promise<boolean> {
+export async function isMember(ns: Netns, family: IpFamily, ifname: string, group: Address): Promise<boolean> {
   const list = (await memberships(ns, family)).get(ifname) ?? [];
   return list.includes(family === "ipv4" ? group : hex6(group));
 }
@@ -322,7 +322,7 @@ export interface SourceFilterRow {
  * recently joined group has no sources shows no rows at all; read this only where the
  * newest group of the interface has sources.
  */
-export async function sourceFilters(ns: Netns, family: Family): Promise<SourceFilterRow[]> {
+export async function sourceFilters(ns: Netns, family: IpFamily): Promise<SourceFilterRow[]> {
   const text = await ns.readProc(family === "ipv4" ? "/proc/net/mcfilter" : "/proc/net/mcfilter6");
   const rows: SourceFilterRow[] = [];
   for (const line of text.split("\n").slice(1)) {
@@ -346,7 +346,7 @@ export async function sourceFilters(ns: Netns, family: Family): Promise<SourceFi
 /** The mcfilter rows of `group` on `ifname`, sources in the family's text form. */
 export async function upstreamSourceRows(
   ns: Netns,
-  family: Family,
+  family: IpFamily,
   ifname: string,
   group: Address,
 ): Promise<SourceFilterRow[]> {
@@ -355,7 +355,7 @@ export async function upstreamSourceRows(
 }
 
 /** `source` in the form mcfilter prints. */
-export function procSource(family: Family, source: Address): string {
+export function procSource(family: IpFamily, source: Address): string {
   return family === "ipv4" ? source : hex6(source);
 }
 
@@ -374,7 +374,7 @@ export function captureData(ns: Netns, ifname: string): Promise<Capture> {
 }
 
 /** UDP datagrams to `port` in a stopped capture, in order. */
-export async function dataPackets(file: string, family: Family, port: number): Promise<WirePacket[]> {
+export async function dataPackets(file: string, family: IpFamily, port: number): Promise<WirePacket[]> {
   const ip = family === "ipv4" ? "ip" : "ipv6";
   const rows = await tsharkFields(file, `udp.dstport == ${port} && ${ip}`, [
     "frame.time_epoch",
@@ -415,7 +415,7 @@ export interface CapturedRecord {
 }
 
 /** The IGMPv3 / MLDv2 report records in a stopped capture (taken by `captureControl`), in order. */
-export async function reportRecords(file: string, family: Family): Promise<CapturedRecord[]> {
+export async function reportRecords(file: string, family: IpFamily): Promise<CapturedRecord[]> {
   const v4 = family === "ipv4";
   const fields = v4
     ? ["frame.time_epoch", "ip.src", "igmp.record_type", "igmp.maddr", "igmp.num_src", "igmp.saddr"]

@@ -3,10 +3,10 @@ import { VirtualScheduler } from "../../src/clock/virtual.js";
 import { LinkRouter } from "../../src/router/link-router.js";
 import type { GroupSnapshot } from "../../src/router/snapshot.js";
 import { defaultRouterConfig, type RouterConfig, type RouterEffect } from "../../src/router/types.js";
-import type { Address, Family, Message, Query } from "../../src/wire/types.js";
+import type { Address, IpFamily, Message, Query } from "../../src/wire/types.js";
 
 export interface Addrs {
-  family: Family;
+  family: IpFamily;
   own: Address;
   lowerRouter: Address;
   higherRouter: Address;

@@ -10,7 +10,7 @@ import { bytesToIpv4, bytesToIpv6, canonicalAddress } from "../../src/wire/addre
 import { icmpv6Checksum, internetChecksum } from "../../src/wire/checksum.js";
 import { decodeCode8, decodeCode16 } from "../../src/wire/floatcode.js";
 import { type PseudoHeader, parse, serialize } from "../../src/wire/index.js";
-import type { Family, GroupRecord, Message, ParseResult, Query } from "../../src/wire/types.js";
+import type { IpFamily, GroupRecord, Message, ParseResult, Query } from "../../src/wire/types.js";
 
 const REASONS = new Set(["truncated", "bad-checksum", "unknown-type", "bad-length", "bad-field"]);
 
@@ -24,7 +24,7 @@ const ipv6 = fc
     for (let k = 0; k < 8; k++) if (zeroMask & (1 << k)) out[2 * k] = out[2 * k + 1] = 0;
     return bytesToIpv6(out);
   });
-const address = (family: Family) => (family === "ipv4" ? ipv4 : ipv6);
+const address = (family: IpFamily) => (family === "ipv4" ? ipv4 : ipv6);
 const linkLocal = fc.uint8Array({ minLength: 8, maxLength: 8 }).map((b) => {
   const a = new Uint8Array(16);
   a[0] = 0xfe;
@@ -33,7 +33,7 @@ const linkLocal = fc.uint8Array({ minLength: 8, maxLength: 8 }).map((b) => {
   return bytesToIpv6(a);
 });
 
-function queryArb(family: Family): fc.Arbitrary<Query> {
+function queryArb(family: IpFamily): fc.Arbitrary<Query> {
   const versions: Array<1 | 2 | 3> = family === "ipv4" ? [1, 2, 3] : [1, 2];
   return fc.constantFrom(...versions).chain((version) => {
     const current = version === (family === "ipv4" ? 3 : 2);
@@ -79,7 +79,7 @@ function queryArb(family: Family): fc.Arbitrary<Query> {
   });
 }
 
-function recordArb(family: Family): fc.Arbitrary<GroupRecord> {
+function recordArb(family: IpFamily): fc.Arbitrary<GroupRecord> {
   return fc
     .record({
       recordType: fc.oneof(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 255 })),
@@ -97,7 +97,7 @@ function plain<T extends object>(o: T): T {
   return { ...o };
 }
 
-function messageArb(family: Family): fc.Arbitrary<Message> {
+function messageArb(family: IpFamily): fc.Arbitrary<Message> {
   const reportVersions: Array<1 | 2> = family === "ipv4" ? [1, 2] : [1];
   return fc.oneof(
     queryArb(family),
@@ -166,7 +166,7 @@ function allAddresses(m: Message): string[] {
 }
 
 /** Parses `bytes` several ways and checks the robustness properties; returns the result. */
-function checkedParse(family: Family, bytes: Uint8Array, pseudo?: PseudoHeader): ParseResult {
+function checkedParse(family: IpFamily, bytes: Uint8Array, pseudo?: PseudoHeader): ParseResult {
   const { buf, violations } = guarded(bytes);
   let r: ParseResult;
   try {
@@ -203,7 +203,7 @@ function checkedParse(family: Family, bytes: Uint8Array, pseudo?: PseudoHeader):
 }
 
 /** Refreshes the checksum so mutations reach the deeper parsing code. */
-function fixChecksum(family: Family, b: Uint8Array, pseudo: PseudoHeader): Uint8Array {
+function fixChecksum(family: IpFamily, b: Uint8Array, pseudo: PseudoHeader): Uint8Array {
   if (b.length < 4) return b;
   b[2] = b[3] = 0;
   if (family === "ipv4") {

@@ -10,7 +10,7 @@ import { renderStatus } from "../../control/tables.js";
 import { DEFAULT_CONTROL_SOCKET } from "../../config/defaults.js";
 import { loadConfigWithWarnings } from "../../config/load.js";
 import { ConfigError } from "../../config/types.js";
-import type { Family } from "../../wire/types.js";
+import type { IpFamily } from "../../wire/types.js";
 import { configProblemLine } from "../args.js";
 import type { Printer } from "./daemon.js";
 
@@ -38,7 +38,7 @@ export function resolveSocketPath(opts: ControlCliOptions): { path: string } | {
 }
 
 /** --family: ipv4 / ipv6 (also 4 / 6); undefined = both. A string result is an error line. */
-export function parseFamily(text: string | undefined): { family: Family | undefined } | { error: string } {
+export function parseFamily(text: string | undefined): { family: IpFamily | undefined } | { error: string } {
   if (text === undefined) return { family: undefined };
   if (text === "ipv4" || text === "4") return { family: "ipv4" };
   if (text === "ipv6" || text === "6") return { family: "ipv6" };

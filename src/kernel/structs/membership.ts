@@ -10,7 +10,7 @@
  *   group_filter  144+128n: gf_interface @0, gf_group @8, gf_fmode u32 @136,
  *                           gf_numsrc u32 @140, gf_slist[n] @144 (128 bytes each)
  */
-import type { Address, Family } from "../../wire/types.js";
+import type { Address, IpFamily } from "../../wire/types.js";
 import {
   AF_INET,
   AF_INET6,
@@ -51,7 +51,7 @@ export function groupFilterSize(numsrc: number): number {
 }
 
 /** Socket option level for a family (IPPROTO_IP / IPPROTO_IPV6). */
-export function levelFor(family: Family): number {
+export function levelFor(family: IpFamily): number {
   return family === "ipv4" ? SOL_IP : SOL_IPV6;
 }
 
@@ -60,19 +60,19 @@ export function levelFor(family: Family): number {
  * port @2, flowinfo @4, addr @8, scope_id @24) at `offset`. The rest of the storage must
  * already be zero.
  */
-export function writeSockaddr(buf: Buffer, offset: number, family: Family, address: Address): void {
+export function writeSockaddr(buf: Buffer, offset: number, family: IpFamily, address: Address): void {
   if (family === "ipv4") writeSockaddrIn(buf, offset, address);
   else writeSockaddrIn6(buf, offset, address);
 }
 
 /** Reads the address of a `sockaddr_in` / `sockaddr_in6` at `offset`; null for another family or short input. */
-export function readSockaddr(buf: Uint8Array, offset: number): { family: Family; address: Address } | null {
+export function readSockaddr(buf: Uint8Array, offset: number): { family: IpFamily; address: Address } | null {
   const sa = parseSockaddr(buf.subarray(offset));
   return sa === null || sa.family === "netlink" ? null : { family: sa.family, address: sa.address };
 }
 
 /** `struct group_req` for MCAST_JOIN_GROUP / MCAST_LEAVE_GROUP. */
-export function packGroupReq(ifindex: number, family: Family, group: Address): Buffer {
+export function packGroupReq(ifindex: number, family: IpFamily, group: Address): Buffer {
   const buf = Buffer.alloc(GROUP_REQ_SIZE);
   writeU32(buf, 0, ifindex);
   writeSockaddr(buf, 8, family, group);
@@ -80,7 +80,7 @@ export function packGroupReq(ifindex: number, family: Family, group: Address): B
 }
 
 /** `struct group_source_req` for MCAST_{JOIN,LEAVE}_SOURCE_GROUP / MCAST_{BLOCK,UNBLOCK}_SOURCE. */
-export function packGroupSourceReq(ifindex: number, family: Family, group: Address, source: Address): Buffer {
+export function packGroupSourceReq(ifindex: number, family: IpFamily, group: Address, source: Address): Buffer {
   const buf = Buffer.alloc(GROUP_SOURCE_REQ_SIZE);
   writeU32(buf, 0, ifindex);
   writeSockaddr(buf, 8, family, group);
@@ -95,7 +95,7 @@ export function packGroupSourceReq(ifindex: number, family: Family, group: Addre
  */
 export function packGroupFilter(
   ifindex: number,
-  family: Family,
+  family: IpFamily,
   group: Address,
   mode: "include" | "exclude",
   sources: readonly Address[],
@@ -118,7 +118,7 @@ export function packGroupFilter(
  * the group and gf_numsrc (how many source slots the caller provides) and writes back the
  * mode, the real source count and at most `capacity` sources.
  */
-export function packGroupFilterQuery(ifindex: number, family: Family, group: Address, capacity: number): Buffer {
+export function packGroupFilterQuery(ifindex: number, family: IpFamily, group: Address, capacity: number): Buffer {
   const buf = packGroupFilter(ifindex, family, group, "include", [], capacity);
   writeU32(buf, GF_NUMSRC_OFFSET, capacity);
   return buf;
@@ -127,7 +127,7 @@ export function packGroupFilterQuery(ifindex: number, family: Family, group: Add
 /** A `group_filter` as read back from the kernel. */
 export interface UnpackedGroupFilter {
   ifindex: number;
-  family: Family;
+  family: IpFamily;
   group: Address;
   mode: "include" | "exclude";
   /** The kernel's source count; may exceed `sources.length` when the buffer was too small. */

@@ -23,7 +23,7 @@
  */
 
 import { bytesToIpv4, bytesToIpv6, writeIpv4, writeIpv6 } from "../../wire/address.js";
-import type { Address, Family } from "../../wire/types.js";
+import type { Address, IpFamily } from "../../wire/types.js";
 import { HOST_LE, SIN6_ADDR_OFFSET, SOCKADDR_IN6_SIZE, writeSockaddrIn6 } from "./sockaddr.js";
 
 // ---------------------------------------------------------------- constants
@@ -445,6 +445,6 @@ export function sockaddrIn6AddressAt(b: Uint8Array, offset: number): Address {
 }
 
 /** The membership request for joining `group` on `ifindex` with the family's classic option. */
-export function packMembershipRequest(family: Family, group: Address, ifindex: number): Buffer {
+export function packMembershipRequest(family: IpFamily, group: Address, ifindex: number): Buffer {
   return family === "ipv4" ? packIpMreqn(group, ifindex) : packIpv6Mreq(group, ifindex);
 }

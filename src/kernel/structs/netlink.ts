@@ -15,7 +15,7 @@
  *   sockaddr_nl 12: family u16 @0 (AF_NETLINK 16), pad @2, pid u32 @4, groups u32 @8
  */
 import { endianness } from "node:os";
-import type { Address, Family } from "../../wire/types.js";
+import type { Address, IpFamily } from "../../wire/types.js";
 import { bytesToIpv4, bytesToIpv6 } from "../../wire/address.js";
 
 const LE = endianness() === "LE";
@@ -100,7 +100,7 @@ export interface LinkInfo {
 /** An interface address. */
 export interface AddrInfo {
   ifindex: number;
-  family: Family;
+  family: IpFamily;
   address: Address;
   prefixLen: number;
   scope: "global" | "link" | "host" | "site" | number;
@@ -248,7 +248,7 @@ export function decodeIfaddrmsg(payload: Uint8Array): AddrInfo | null {
   const ifindex = dv.getUint32(4, LE);
   const attrs = parseAttributes(payload, IFADDRMSG_LEN);
   const flags = attrU32(attrs.get(IFA_FLAGS)) ?? payload[2] ?? 0;
-  let family: Family;
+  let family: IpFamily;
   let address: Address;
   if (fam === AF_INET) {
     const raw = attrs.get(IFA_LOCAL) ?? attrs.get(IFA_ADDRESS);

@@ -10,7 +10,7 @@
  */
 import { endianness } from "node:os";
 import { bytesToIpv4, bytesToIpv6, writeIpv4, writeIpv6 } from "../../wire/address.js";
-import type { Address, Family } from "../../wire/types.js";
+import type { Address, IpFamily } from "../../wire/types.js";
 
 /** Host byte order for "host-order" struct fields. */
 export const HOST_LE = endianness() === "LE";
@@ -31,12 +31,12 @@ export const SIN6_ADDR_OFFSET = 8;
 export const SIN6_SCOPE_ID_OFFSET = 24;
 
 /** The AF_* number of a family. */
-export function afOf(family: Family): number {
+export function afOf(family: IpFamily): number {
   return family === "ipv4" ? AF_INET : AF_INET6;
 }
 
 /** Length in bytes of an address of `family` (4 or 16). */
-export function addressLength(family: Family): number {
+export function addressLength(family: IpFamily): number {
   return family === "ipv4" ? 4 : 16;
 }
 
@@ -86,7 +86,7 @@ export function sockaddrIn6(
 
 /** A fresh sockaddr_in or sockaddr_in6 for `family`. */
 export function sockaddrFor(
-  family: Family,
+  family: IpFamily,
   address: Address,
   opts: { port?: number; scopeId?: number } = {},
 ): Buffer {
@@ -132,7 +132,7 @@ export function parseSockaddr(buf: Uint8Array): ParsedSockaddr | null {
 }
 
 /** Raw address bytes (4 or 16, network order) of canonical text. */
-export function addressBytes(family: Family, address: Address): Uint8Array {
+export function addressBytes(family: IpFamily, address: Address): Uint8Array {
   const out = new Uint8Array(addressLength(family));
   if (family === "ipv4") writeIpv4(out, 0, address);
   else writeIpv6(out, 0, address);

@@ -1,11 +1,11 @@
 /**
- * Family descriptors: what differs between IGMP (IPv4) and MLD (IPv6) for the one
+ * Protocol descriptors: what differs between IGMP (IPv4) and MLD (IPv6) for the one
  * generic engine. The engine works on a "compatibility level":
  *   1 = IGMPv1, 2 = IGMPv2 / MLDv1, 3 = IGMPv3 / MLDv2
  * (RFC 9777 §8: MLDv1 plays the part IGMPv2 plays for IGMPv3; there is no MLD level 1).
  */
 import { generalQuery, groupQuery, groupSourceQueries } from "../wire/builders.js";
-import type { Address, Family, Query } from "../wire/types.js";
+import type { Address, IpFamily, Query } from "../wire/types.js";
 
 export type Level = 1 | 2 | 3;
 
@@ -19,8 +19,8 @@ export interface QueryParams {
   queryIntervalMs: number;
 }
 
-export interface FamilyDescriptor {
-  family: Family;
+export interface ProtocolDescriptor {
+  family: IpFamily;
   /** Protocol name for logs and snapshots. */
   protocol: "igmp" | "mld";
   /** General query group ("0.0.0.0" / "::"). */
@@ -42,7 +42,7 @@ export interface FamilyDescriptor {
   buildQueries(p: QueryParams): Query[];
 }
 
-function buildQueries(family: Family, version: 1 | 2 | 3, p: QueryParams): Query[] {
+function buildQueries(family: IpFamily, version: 1 | 2 | 3, p: QueryParams): Query[] {
   const opts = {
     maxRespTimeMs: p.maxRespTimeMs,
     sFlag: p.sFlag,
@@ -54,7 +54,7 @@ function buildQueries(family: Family, version: 1 | 2 | 3, p: QueryParams): Query
   return [groupQuery(family, version, p.group, opts)];
 }
 
-export const IGMP: FamilyDescriptor = {
+export const IGMP: ProtocolDescriptor = {
   family: "ipv4",
   protocol: "igmp",
   unspecified: "0.0.0.0",
@@ -69,7 +69,7 @@ export const IGMP: FamilyDescriptor = {
   buildQueries: (p) => buildQueries("ipv4", p.level, p),
 };
 
-export const MLD: FamilyDescriptor = {
+export const MLD: ProtocolDescriptor = {
   family: "ipv6",
   protocol: "mld",
   unspecified: "::",
@@ -85,6 +85,6 @@ export const MLD: FamilyDescriptor = {
   buildQueries: (p) => buildQueries("ipv6", p.level === 3 ? 2 : 1, p),
 };
 
-export function familyDescriptor(family: Family): FamilyDescriptor {
+export function protocolDescriptor(family: IpFamily): ProtocolDescriptor {
   return family === "ipv4" ? IGMP : MLD;
 }

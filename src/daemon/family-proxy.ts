@@ -12,14 +12,14 @@
  */
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../config/types.js";
 import type { Scheduler, TimerId } from "../clock/index.js";
-import { MembershipSockets } from "./upstream.js";
+import { UpstreamHost } from "./upstream.js";
 import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute.js";
 import { ForwardingPlanner, type ForwardingEffect, type ForwardingLinks } from "../proxy/forwarding.js";
 import { MembershipDatabase } from "../proxy/membership.js";
 import { LinkRouter, type RouterConfig, type RouterEffect } from "../router/index.js";
 import { CidrSet, isLinkLocalGroup } from "../wire/address.js";
 import { parse, serialize } from "../wire/index.js";
-import type { Address, Family } from "../wire/types.js";
+import type { Address, IpFamily } from "../wire/types.js";
 import type { Logger } from "../util/log.js";
 import { type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 
@@ -83,7 +83,7 @@ function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings): LinkR
 }
 
 export interface FamilyDeps {
-  family: Family;
+  family: IpFamily;
   config: ImproxyConfig;
   log: Logger;
   scheduler: Scheduler;
@@ -92,12 +92,12 @@ export interface FamilyDeps {
 }
 
 export class FamilyProxy {
-  readonly family: Family;
+  readonly family: IpFamily;
   private readonly log: Logger;
   private readonly links = new Map<string, LinkRuntime>();
   private readonly db = new MembershipDatabase();
   private readonly fwd: ForwardingPlanner;
-  private readonly upstream: MembershipSockets;
+  private readonly upstream: UpstreamHost;
   private ignored: CidrSet;
   private ownCache: Set<Address> | null = null;
   private config: ImproxyConfig;
@@ -123,7 +123,7 @@ export class FamilyProxy {
       this.links.set(name, newLinkRuntime(cfg, settings));
     }
     this.ignored = this.ignoredGroups(this.config);
-    this.upstream = new MembershipSockets(this.family, this.log);
+    this.upstream = new UpstreamHost(this.family, this.log);
     const self = this;
     const links: ForwardingLinks = {
       get upstream() {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KernelError } from "../../src/kernel/errors.js";
-import { type MembershipSyscalls, UpstreamMembership } from "../../src/kernel/membership.js";
+import { type MembershipSyscalls, SourceFilterSockets } from "../../src/kernel/source-filters.js";
 import {
   GF_SLIST_OFFSET,
   MCAST_JOIN_GROUP,
@@ -82,7 +82,7 @@ class FakeKernel implements MembershipSyscalls {
 }
 
 const mk = (k: FakeKernel, family: "ipv4" | "ipv6" = "ipv4") =>
-  new UpstreamMembership(family, 4, { syscalls: k, maxGroupsPerSocket: k.maxMemberships, maxSourcesPerFilter: k.maxMsf });
+  new SourceFilterSockets(family, 4, { syscalls: k, maxGroupsPerSocket: k.maxMemberships, maxSourcesPerFilter: k.maxMsf });
 
 test("INCLUDE {S}: one source-specific join, no transient any-source join; read back", () => {
   const k = new FakeKernel(20, 10);

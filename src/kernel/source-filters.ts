@@ -43,7 +43,7 @@ import {
 import { afOf } from "./structs/sockaddr.js";
 import { readLimit } from "./sysctl.js";
 import { compareAddresses } from "../wire/address.js";
-import type { Address, Family } from "../wire/types.js";
+import type { Address, IpFamily } from "../wire/types.js";
 
 /** RFC 3376 §3.1 / RFC 3810 §4.1 filter: INCLUDE {} means "not a member". */
 export interface SourceFilter {
@@ -72,7 +72,7 @@ export interface MembershipSyscalls {
   getsockopt(fd: number, level: number, name: number, buf: Uint8Array): number;
 }
 
-export interface UpstreamMembershipOptions {
+export interface SourceFilterSocketsOptions {
   /** Groups per socket. Default: `net.ipv4.igmp_max_memberships` (IPv4), 64 (IPv6). */
   maxGroupsPerSocket?: number;
   /** Sources per socket filter. Default: `net.ipv4.igmp_max_msf` / `net.ipv6.mld_max_msf`. */
@@ -109,8 +109,8 @@ interface GroupState {
   dirty: boolean;
 }
 
-export class UpstreamMembership {
-  readonly family: Family;
+export class SourceFilterSockets {
+  readonly family: IpFamily;
   private ifindex: number;
   private readonly maxGroups: number;
   private readonly maxSources: number;
@@ -120,7 +120,7 @@ export class UpstreamMembership {
   private readonly state = new Map<Address, GroupState>();
   private closed = false;
 
-  constructor(family: Family, ifindex: number, opts: UpstreamMembershipOptions = {}) {
+  constructor(family: IpFamily, ifindex: number, opts: SourceFilterSocketsOptions = {}) {
     this.family = family;
     this.ifindex = ifindex;
     this.level = levelFor(family);

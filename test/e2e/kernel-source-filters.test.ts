@@ -1,5 +1,5 @@
 /**
- * UpstreamMembership against a real kernel: the driver fixture runs in the lab router
+ * SourceFilterSockets against a real kernel: the driver fixture runs in the lab router
  * namespace and applies filters on up0; the test checks the kernel's own view
  * (/proc/net/igmp, /proc/net/mcfilter, /proc/net/igmp6, /proc/net/mcfilter6).
  */
@@ -22,7 +22,7 @@ class Driver {
     child.stderr?.on("data", (d: Buffer) => this.stderr.push(d.toString()));
   }
   static start(ns: Netns): Driver {
-    return new Driver(ns.spawn("node", ["--import", "tsx", "test/e2e/fixtures/kernel-membership-driver.ts"]));
+    return new Driver(ns.spawn("node", ["--import", "tsx", "test/e2e/fixtures/kernel-source-filters-driver.ts"]));
   }
   call(cmd: Record<string, unknown>, timeoutMs = 60_000): Promise<Reply> {
     return new Promise((resolve, reject) => {
