@@ -8,19 +8,20 @@
  * schema/status.schema.json describes this document; keep both in step.
  */
 import type { ImproxyConfig, ProtocolSettings } from "../config/types.js";
-import type { FamilyCounters, FamilyProxy } from "../daemon/family-proxy.js";
+import type { FamilyCounters, FamilySnapshot, FamilySnapshotSource } from "../daemon/snapshot.js";
+import { sgKey } from "../wire/address.js";
 import type { IpFamily } from "../wire/types.js";
 import { RateSampler } from "./rates.js";
 
 export const SHOW_VIEWS = ["interfaces", "groups", "sources", "routes", "stats"] as const;
 export type ShowView = (typeof SHOW_VIEWS)[number];
 
-export type FamilySnapshot = ReturnType<FamilyProxy["snapshot"]>;
+export type { FamilySnapshot } from "../daemon/snapshot.js";
 
 /** What the status builder reads from the running daemon (structurally a `Daemon`). */
 export interface StatusSource {
   readonly config: ImproxyConfig;
-  readonly families: ReadonlyArray<Pick<FamilyProxy, "family" | "snapshot">>;
+  readonly families: ReadonlyArray<FamilySnapshotSource>;
 }
 
 export interface DaemonInfo {
@@ -323,7 +324,7 @@ export class StatusBuilder {
         bytes: num(e.kernel?.bytes),
         wrongIf: num(e.kernel?.wrongIf),
         pps: e.kernel
-          ? this.rates.sample(`${snap.family}|${e.source}|${e.group}`, e.kernel.packets, now)
+          ? this.rates.sample(`${snap.family}|${sgKey(e.source, e.group)}`, e.kernel.packets, now)
           : null,
       }));
     }

@@ -6,7 +6,6 @@ import { unlinkSync, writeFileSync } from "node:fs";
 import { loadConfigWithWarnings } from "../config/index.js";
 import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
-import { type ControlPlane, startControlPlane } from "../control/index.js";
 import { MrouteSocket } from "../kernel/mroute.js";
 import { LinkWatcher } from "../kernel/rtnetlink.js";
 import { sdNotify } from "../kernel/sdnotify.js";
@@ -15,8 +14,22 @@ import type { IpFamily } from "../wire/types.js";
 import { FamilyProxy } from "./family-proxy.js";
 import { InterfaceTable } from "./interfaces.js";
 
+/**
+ * The operator interfaces (control socket, metrics) started once the kernel state is up.
+ * Supplied by the caller (the CLI passes src/control's startControlPlane): the daemon does
+ * not import the control layer, which sits above it (docs/architecture.md "Layers").
+ */
+export interface OperatorInterfaces {
+  /** The state tables as text (SIGUSR1). */
+  dump(): string;
+  close(): void;
+}
+export type StartOperatorInterfaces = (daemon: Daemon) => Promise<OperatorInterfaces>;
+
 export interface DaemonOptions {
   config: ImproxyConfig;
+  /** Control socket and metrics; none when omitted. */
+  operatorInterfaces?: StartOperatorInterfaces;
   /** IMProxy `-d` level 0..5. */
   debugLevel: number;
   pidFile?: string;
@@ -34,14 +47,15 @@ export class Daemon {
   readonly families: FamilyProxy[] = [];
   private readonly scheduler = new RealScheduler();
   private watcher: LinkWatcher | null = null;
-  /** Control socket and metrics endpoint (src/control). */
-  private controlPlane: ControlPlane | null = null;
+  /** Control socket and metrics endpoint, when started (see OperatorInterfaces). */
+  private controlPlane: OperatorInterfaces | null = null;
 
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
 
   constructor(
     public config: ImproxyConfig,
     readonly log: Logger,
+    private readonly operatorInterfaces?: StartOperatorInterfaces,
   ) {}
 
   private familiesOf(config: ImproxyConfig): IpFamily[] {
@@ -172,9 +186,9 @@ export class Daemon {
       for (const name of f.linkNames()) f.reconcile(name);
       f.reportWaiting();
     }
-    // Control socket and metrics (issue 5): read-only views of the state above.
+    // Control socket and metrics: read-only views of the state above.
     try {
-      this.controlPlane = await startControlPlane(this);
+      this.controlPlane = (await this.operatorInterfaces?.(this)) ?? null;
     } catch (err) {
       this.stop();
       throw err;
@@ -206,7 +220,7 @@ export class Daemon {
 /** Runs the daemon in the foreground until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = createLogger({ debugLevel: opts.debugLevel, format: opts.logFormat });
-  const daemon = new Daemon(opts.config, log);
+  const daemon = new Daemon(opts.config, log, opts.operatorInterfaces);
   let running = false;
   const onHup = () => {
     if (!running) {

@@ -13,6 +13,8 @@
  * - The incoming link is never in the outgoing set (RPF: it is the kernel's parent VIF).
  * - A membership change of G recomputes every known (S,G) of G at once.
  */
+import { sameItems } from "../util/arrays.js";
+import { sgKey } from "../wire/address.js";
 import type { Address } from "../wire/types.js";
 import { type MembershipDatabase, wantsSource } from "./membership.js";
 
@@ -38,10 +40,6 @@ export interface ForwardingLinks {
   downToUp(link: string): boolean;
   /** Whether `group` may be forwarded at all (false for link-local scope and ignored groups). */
   forwardable(group: Address): boolean;
-}
-
-function key(source: Address, group: Address): string {
-  return `${source}|${group}`;
 }
 
 export class ForwardingPlanner {
@@ -72,10 +70,10 @@ export class ForwardingPlanner {
    * wrong link (WRONGVIF: the source moved). Installs or re-installs the entry.
    */
   learn(source: Address, group: Address, iif: string): ForwardingEffect[] {
-    const k = key(source, group);
+    const k = sgKey(source, group);
     const prev = this.entries.get(k);
     const oifs = this.outgoing(source, group, iif);
-    if (prev && prev.iif === iif && sameList(prev.oifs, oifs)) {
+    if (prev && prev.iif === iif && sameItems(prev.oifs, oifs)) {
       // The kernel lost it (e.g. it was flushed): install again.
       return [{ type: "mfc-set", entry: prev }];
     }
@@ -96,7 +94,7 @@ export class ForwardingPlanner {
     for (const k of this.byGroup.get(group) ?? []) {
       const e = this.entries.get(k)!;
       const oifs = this.outgoing(e.source, e.group, e.iif);
-      if (sameList(e.oifs, oifs)) continue;
+      if (sameItems(e.oifs, oifs)) continue;
       const next = { ...e, oifs };
       this.entries.set(k, next);
       effects.push({ type: "mfc-set", entry: next });
@@ -122,7 +120,7 @@ export class ForwardingPlanner {
 
   /** Forgets one entry (idle: its packet counter did not move). */
   forget(source: Address, group: Address): ForwardingEffect[] {
-    const k = key(source, group);
+    const k = sgKey(source, group);
     if (!this.entries.delete(k)) return [];
     const keys = this.byGroup.get(group);
     keys?.delete(k);
@@ -131,7 +129,7 @@ export class ForwardingPlanner {
   }
 
   get(source: Address, group: Address): ForwardingEntry | undefined {
-    return this.entries.get(key(source, group));
+    return this.entries.get(sgKey(source, group));
   }
 
   all(): ForwardingEntry[] {
@@ -141,8 +139,4 @@ export class ForwardingPlanner {
   get size(): number {
     return this.entries.size;
   }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

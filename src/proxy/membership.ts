@@ -10,6 +10,7 @@
  *   - otherwise INCLUDE with the union of all INCLUDE lists.
  * INCLUDE {} means "no membership": the group is left upstream.
  */
+import { sameItems } from "../util/arrays.js";
 import type { Address } from "../wire/types.js";
 
 export type FilterMode = "include" | "exclude";
@@ -27,9 +28,7 @@ export function isNoMembership(s: SourceFilterState): boolean {
 }
 
 export function sameFilter(a: SourceFilterState, b: SourceFilterState): boolean {
-  if (a.filterMode !== b.filterMode || a.sources.length !== b.sources.length) return false;
-  for (let i = 0; i < a.sources.length; i++) if (a.sources[i] !== b.sources[i]) return false;
-  return true;
+  return a.filterMode === b.filterMode && sameItems(a.sources, b.sources);
 }
 
 /** Whether a link in state `s` wants traffic from `source` (RFC 9776 §6.3 forwarding rules). */

@@ -292,9 +292,12 @@ export function canonicalAddress(s: string, family: IpFamily): Address {
   return c;
 }
 
-/** Whether `s` is valid address text of `family`. */
-export function isValidAddress(s: string, family: IpFamily): boolean {
-  return tryCanonicalAddress(s, family) !== null;
+/**
+ * Map key of an (S,G) pair: `source|group`. Used wherever (S,G) entries are indexed (the
+ * forwarding planner, the idle check, the status rates), so every index agrees.
+ */
+export function sgKey(source: Address, group: Address): string {
+  return `${source}|${group}`;
 }
 
 /** First 16-bit group of IPv6 text (valid input of any form), or -1 when it starts with "::". */

@@ -2,6 +2,7 @@
 
 import { loadConfigWithWarnings } from "../../config/load.js";
 import { ConfigError } from "../../config/types.js";
+import { startControlPlane } from "../../control/index.js";
 import { runDaemon } from "../../daemon/daemon.js";
 import { configProblemLine, type LogFormat } from "../args.js";
 
@@ -35,5 +36,6 @@ export async function daemonCommand(cmd: DaemonCommand, stderr: Printer): Promis
     debugLevel: cmd.debugLevel,
     ...(cmd.pidFile !== undefined ? { pidFile: cmd.pidFile } : {}),
     logFormat: cmd.logFormat,
+    operatorInterfaces: startControlPlane,
   });
 }

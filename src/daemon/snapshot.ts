@@ -1,0 +1,73 @@
+/**
+ * The read-only state contract between the daemon and its readers (the control socket,
+ * the metrics endpoint, SIGUSR1 dumps and tests): what `FamilyProxy.snapshot()` returns
+ * and the counters a family keeps. Declared here, on its own, so that readers depend on
+ * this contract and not on the FamilyProxy class (docs/architecture.md "Layers").
+ */
+import type { SgCounters, VifCounters } from "../kernel/structs/mroute.js";
+import type { ForwardingEntry } from "../proxy/forwarding.js";
+import type { SourceFilterState } from "../proxy/membership.js";
+import type { LinkSnapshot, RouterCounters } from "../router/index.js";
+import type { Address, IpFamily } from "../wire/types.js";
+
+/** Counters of one family's proxy (besides the per-link router counters). */
+export interface FamilyCounters {
+  packetsReceived: number;
+  ownPackets: number;
+  upstreamPackets: number;
+  unconfiguredInterface: number;
+  parseErrors: Record<string, number>;
+  upcalls: Record<string, number>;
+  kernelErrors: number;
+  /** Querier status changes per link name (metrics). */
+  querierChanges: Record<string, number>;
+}
+
+/** One configured link of a family: attachment, querier status, router state. */
+export interface LinkStatusSnapshot {
+  name: string;
+  role: "upstream" | "downstream";
+  /** null while the link waits (interface absent, down or without an address). */
+  ifindex: number | null;
+  vif: number | null;
+  address: Address | null;
+  querier: boolean;
+  upTimeMs: number | null;
+  /** The router engine's state (downstream links only). */
+  router: LinkSnapshot | null;
+  routerCounters: RouterCounters | null;
+  /** The kernel's VIF counters, when asked for and available. */
+  vifCounters: VifCounters | null;
+}
+
+/** The merged membership held upstream for one group (RFC 4605 §4.1). */
+export interface UpstreamGroupSnapshot extends SourceFilterState {
+  group: Address;
+}
+
+/** One (S,G) forwarding entry with the kernel's counters when asked for. */
+export interface ForwardingSnapshot extends ForwardingEntry {
+  kernel: SgCounters | null;
+}
+
+export interface FamilySnapshot {
+  family: IpFamily;
+  links: LinkStatusSnapshot[];
+  upstream: UpstreamGroupSnapshot[];
+  upstreamFilterChanges: number;
+  upstreamFilterErrors: number;
+  forwarding: ForwardingSnapshot[];
+  counters: FamilyCounters;
+}
+
+/** Which kernel counters a snapshot reads (one ioctl each: not for the packet path). */
+export interface SnapshotOptions {
+  vifCounters?: boolean;
+  sgCounters?: boolean;
+}
+
+/** Anything that can produce a family snapshot (FamilyProxy; fixtures in tests). */
+export interface FamilySnapshotSource {
+  readonly family: IpFamily;
+  snapshot(opts?: SnapshotOptions): FamilySnapshot;
+}
