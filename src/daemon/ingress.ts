@@ -1,0 +1,66 @@
+/**
+ * Ingress classification: what one IGMP/MLD packet received on the multicast routing
+ * socket is to this proxy, before any protocol state is touched. Pure (no I/O); the
+ * family proxy counts each outcome and hands messages to the link's router engine.
+ *
+ * Order of the checks (the first that applies wins):
+ * 1. own: the source is one of this host's addresses. The kernel's host stack reports
+ *    the groups the router itself joined (the report groups, the upstream memberships)
+ *    and those reach the raw socket too (docs/kernel.md "Receiving reports").
+ * 2. unconfigured-interface: the ingress interface is not an attached link of this family.
+ * 3. upstream: the proxy is a host on the upstream link; the kernel's host stack answers
+ *    queries there, and reports of other hosts upstream are never downstream membership
+ *    (the C IMProxy treated them so, with sticky joins: docs/improxy-compat.md).
+ * 4. parse-error: the codec rejected the bytes (reason counted per kind).
+ * 5. message: a parsed message for the downstream link's router, with its receive metadata.
+ */
+import type { ReceiveMeta } from "../router/index.js";
+import { parse } from "../wire/index.js";
+import type { Address, IpFamily, Message, ParseErrorReason } from "../wire/types.js";
+
+/** What the receive path reports about one packet (structurally the kernel's ReceivedPacket). */
+export interface IngressPacket {
+  ifindex: number;
+  source: Address;
+  destination: Address;
+  ttl: number;
+  routerAlert: boolean;
+  payload: Uint8Array;
+}
+
+export interface IngressLink {
+  name: string;
+  role: "upstream" | "downstream";
+}
+
+export interface IngressContext {
+  family: IpFamily;
+  /** Whether `address` belongs to this host (any interface). */
+  isOwnAddress(address: Address): boolean;
+  /** The attached link of this family on `ifindex`, if any. */
+  attachedLink(ifindex: number): IngressLink | undefined;
+}
+
+export type Ingress =
+  | { kind: "own" }
+  | { kind: "unconfigured-interface" }
+  | { kind: "upstream"; link: IngressLink }
+  | { kind: "parse-error"; link: IngressLink; reason: ParseErrorReason; detail: string }
+  | { kind: "message"; link: IngressLink; message: Message; meta: ReceiveMeta };
+
+export function classifyIngress(p: IngressPacket, ctx: IngressContext): Ingress {
+  if (ctx.isOwnAddress(p.source)) return { kind: "own" };
+  const link = ctx.attachedLink(p.ifindex);
+  if (link === undefined) return { kind: "unconfigured-interface" };
+  if (link.role === "upstream") return { kind: "upstream", link };
+  // MLD checksums cover the IPv6 pseudo-header (RFC 4443 §2.3); IGMP's does not.
+  const pseudo = ctx.family === "ipv6" ? { source: p.source, destination: p.destination } : undefined;
+  const res = parse(ctx.family, p.payload, pseudo);
+  if (!res.ok) return { kind: "parse-error", link, reason: res.error.reason, detail: res.error.detail };
+  return {
+    kind: "message",
+    link,
+    message: res.message,
+    meta: { source: p.source, destination: p.destination, ttl: p.ttl, routerAlert: p.routerAlert },
+  };
+}

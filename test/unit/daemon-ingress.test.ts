@@ -1,0 +1,69 @@
+/** Ingress classification (src/daemon/ingress.ts): one case per outcome, both families. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { classifyIngress, type IngressContext, type IngressPacket } from "../../src/daemon/ingress.js";
+import { report, serialize } from "../../src/wire/index.js";
+import type { IpFamily } from "../../src/wire/types.js";
+
+const FAMILIES = [
+  { family: "ipv4" as IpFamily, own: "10.11.0.1", host: "10.11.0.2", group: "239.1.1.1", version: 2 as const },
+  { family: "ipv6" as IpFamily, own: "fe80::1", host: "fe80::2", group: "ff05::1:1", version: 1 as const },
+];
+
+for (const f of FAMILIES) {
+  describe(`classifyIngress (${f.family})`, () => {
+    const ctx: IngressContext = {
+      family: f.family,
+      isOwnAddress: (a) => a === f.own,
+      attachedLink: (ifindex) =>
+        ifindex === 2
+          ? { name: "up0", role: "upstream" }
+          : ifindex === 3
+            ? { name: "dn1", role: "downstream" }
+            : undefined,
+    };
+    const pseudo = { source: f.host, destination: f.group };
+    const bytes = serialize(f.family, report(f.family, f.version, f.group), pseudo);
+    const packet = (over: Partial<IngressPacket> = {}): IngressPacket => ({
+      ifindex: 3,
+      source: f.host,
+      destination: f.group,
+      ttl: 1,
+      routerAlert: true,
+      payload: bytes,
+      ...over,
+    });
+
+    it("a packet from one of our own addresses is ours, whatever the interface", () => {
+      assert.deepEqual(classifyIngress(packet({ source: f.own, ifindex: 99 }), ctx), { kind: "own" });
+    });
+    it("a packet on an interface that is not an attached link is from an unconfigured interface", () => {
+      assert.deepEqual(classifyIngress(packet({ ifindex: 99 }), ctx), { kind: "unconfigured-interface" });
+    });
+    it("a packet on the upstream link is not parsed as downstream membership", () => {
+      assert.deepEqual(classifyIngress(packet({ ifindex: 2 }), ctx), {
+        kind: "upstream",
+        link: { name: "up0", role: "upstream" },
+      });
+    });
+    it("bytes the codec rejects are a parse error with its reason", () => {
+      const r = classifyIngress(packet({ payload: bytes.subarray(0, 4) }), ctx);
+      assert.equal(r.kind, "parse-error");
+      assert.equal(r.kind === "parse-error" && r.reason, "truncated");
+    });
+    it("a valid report on a downstream is a message with its receive metadata", () => {
+      const r = classifyIngress(packet({ ttl: 1, routerAlert: false }), ctx);
+      assert.equal(r.kind, "message");
+      if (r.kind !== "message") return;
+      assert.equal(r.link.name, "dn1");
+      assert.deepEqual(r.message, report(f.family, f.version, f.group));
+      assert.deepEqual(r.meta, { source: f.host, destination: f.group, ttl: 1, routerAlert: false });
+    });
+    if (f.family === "ipv6") {
+      it("the MLD checksum is checked against the packet's own addresses (pseudo-header)", () => {
+        const r = classifyIngress(packet({ source: "fe80::3" }), ctx);
+        assert.equal(r.kind === "parse-error" && r.reason, "bad-checksum");
+      });
+    }
+  });
+}
