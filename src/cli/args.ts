@@ -1,8 +1,9 @@
 /** Checks of the daemon's command-line values (IMProxy's -d, plus --log-format). Pure. */
-export type LogFormat = "pretty" | "json";
+import type { LogFormat } from "../util/log.js";
 
-/** `-d 0..5`: 0 fatal, 1 error (default), 2 warning, 3 info, 4 debug, 5 trace. */
-export const DEBUG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+export type { LogFormat };
+
+/** `-d 0..5`: 0 fatal, 1 error (default), 2 warning, 3 info, 4 debug, 5 trace (util/log.ts maps them). */
 export const DEFAULT_DEBUG_LEVEL = 1;
 
 /** Returns the level, or a one-line reason. */
