@@ -299,33 +299,23 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
         }
       }),
   );
-  absoluteCounter(
-    registry,
-    "improxy_vif_packets_total",
-    "Multicast data packets through the interface's VIF (kernel counters)",
-    ["family", "interface", "direction"],
-    () =>
-      perLink((f, l, out) => {
-        if (!l.vifCounters) return;
-        out.push([{ family: f.family, interface: l.name, direction: "in" }, Number(l.vifCounters.packetsIn)]);
-        out.push([
-          { family: f.family, interface: l.name, direction: "out" },
-          Number(l.vifCounters.packetsOut),
-        ]);
-      }),
-  );
-  absoluteCounter(
-    registry,
-    "improxy_vif_bytes_total",
-    "Multicast data bytes through the interface's VIF (kernel counters)",
-    ["family", "interface", "direction"],
-    () =>
-      perLink((f, l, out) => {
-        if (!l.vifCounters) return;
-        out.push([{ family: f.family, interface: l.name, direction: "in" }, Number(l.vifCounters.bytesIn)]);
-        out.push([{ family: f.family, interface: l.name, direction: "out" }, Number(l.vifCounters.bytesOut)]);
-      }),
-  );
+  for (const [unit, inKey, outKey] of [
+    ["packets", "packetsIn", "packetsOut"],
+    ["bytes", "bytesIn", "bytesOut"],
+  ] as const) {
+    absoluteCounter(
+      registry,
+      `improxy_vif_${unit}_total`,
+      `Multicast data ${unit} through the interface's VIF (kernel counters)`,
+      ["family", "interface", "direction"],
+      () =>
+        perLink((f, l, out) => {
+          if (!l.vifCounters) return;
+          out.push([{ family: f.family, interface: l.name, direction: "in" }, Number(l.vifCounters[inKey])]);
+          out.push([{ family: f.family, interface: l.name, direction: "out" }, Number(l.vifCounters[outKey])]);
+        }),
+    );
+  }
   return registry;
 }
 

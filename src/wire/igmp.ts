@@ -26,9 +26,8 @@ import {
   msToIgmpv2MaxRespCode,
   msToIgmpv3MaxRespCode,
   qqicToSeconds,
-  secondsToQqic,
 } from "./floatcode.js";
-import { encodeV3Report, parseV3Report } from "./records.js";
+import { encodeV3Report, parseV3Report, writeV3QueryTail } from "./records.js";
 import { checkRange, fail, ok } from "./result.js";
 import type { GroupRecord, Message, ParseResult, Query } from "./types.js";
 
@@ -146,14 +145,7 @@ function serializeQuery(q: Query): Uint8Array {
   buf[0] = IgmpType.MEMBERSHIP_QUERY;
   buf[1] = msToIgmpv3MaxRespCode(q.maxRespTimeMs);
   writeIpv4(buf, 4, q.group);
-  // RFC 9776 §4.1.6: a Robustness Variable above 7 is sent as QRV 0.
-  const qrv = Number.isInteger(q.qrv) && q.qrv >= 0 && q.qrv <= 7 ? q.qrv : 0;
-  buf[8] = (q.sFlag ? 0x08 : 0) | qrv;
-  buf[9] = secondsToQqic(q.qqiSeconds);
-  // Number of Sources in network byte order (the C IMProxy wrote host order).
-  buf[10] = n >>> 8;
-  buf[11] = n & 0xff;
-  for (let i = 0; i < n; i++) writeIpv4(buf, 12 + 4 * i, q.sources[i]!);
+  writeV3QueryTail(buf, 8, q, "ipv4");
   return finish(buf);
 }
 

@@ -23,9 +23,8 @@ import {
   msToMldv1MaxRespDelay,
   msToMldv2MaxRespCode,
   qqicToSeconds,
-  secondsToQqic,
 } from "./floatcode.js";
-import { encodeV3Report, parseV3Report } from "./records.js";
+import { encodeV3Report, parseV3Report, writeV3QueryTail } from "./records.js";
 import { checkRange, fail, ok } from "./result.js";
 import type { Address, GroupRecord, Message, ParseResult, Query } from "./types.js";
 
@@ -163,13 +162,7 @@ function serializeQuery(q: Query, pseudo: PseudoHeader | undefined): Uint8Array 
   buf[4] = code >>> 8;
   buf[5] = code & 0xff;
   writeIpv6(buf, 8, q.group);
-  // RFC 9777 §5.1.8: a Robustness Variable above 7 is sent as QRV 0.
-  const qrv = Number.isInteger(q.qrv) && q.qrv >= 0 && q.qrv <= 7 ? q.qrv : 0;
-  buf[24] = (q.sFlag ? 0x08 : 0) | qrv;
-  buf[25] = secondsToQqic(q.qqiSeconds);
-  buf[26] = n >>> 8;
-  buf[27] = n & 0xff;
-  for (let i = 0; i < n; i++) writeIpv6(buf, 28 + 16 * i, q.sources[i]!);
+  writeV3QueryTail(buf, 24, q, "ipv6");
   return finish(buf, pseudo);
 }
 

@@ -4,6 +4,7 @@
  * that claims more than is left ends parsing with "truncated", naming the record.
  */
 import { bytesToIpv4, bytesToIpv6, writeIpv4, writeIpv6 } from "./address.js";
+import { secondsToQqic } from "./floatcode.js";
 import { checkRange, fail, NO_AUX_DATA, ok } from "./result.js";
 import type { IpFamily, GroupRecord, ParseResult } from "./types.js";
 
@@ -83,4 +84,27 @@ export function encodeV3Report(records: readonly GroupRecord[], family: IpFamily
     off += r.auxData.length;
   }
   return buf;
+}
+
+/**
+ * Writes the part of an IGMPv3 / MLDv2 query after the group address (RFC 9776 §4.1.6-
+ * §4.1.9, RFC 9777 §5.1.7-§5.1.10): Resv/S/QRV, QQIC, Number of Sources (network order)
+ * and the source list, starting at `offset`. A Robustness Variable above 7 is sent as QRV 0.
+ */
+export function writeV3QueryTail(
+  buf: Uint8Array,
+  offset: number,
+  q: { sFlag: boolean; qrv: number; qqiSeconds: number; sources: readonly string[] },
+  family: IpFamily,
+): void {
+  const n = q.sources.length;
+  const qrv = Number.isInteger(q.qrv) && q.qrv >= 0 && q.qrv <= 7 ? q.qrv : 0;
+  buf[offset] = (q.sFlag ? 0x08 : 0) | qrv;
+  buf[offset + 1] = secondsToQqic(q.qqiSeconds);
+  // Number of Sources in network byte order (the C IMProxy wrote host order).
+  buf[offset + 2] = n >>> 8;
+  buf[offset + 3] = n & 0xff;
+  const writeAddress = family === "ipv4" ? writeIpv4 : writeIpv6;
+  const size = family === "ipv4" ? 4 : 16;
+  for (let i = 0; i < n; i++) writeAddress(buf, offset + 4 + size * i, q.sources[i]!);
 }
