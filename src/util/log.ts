@@ -36,7 +36,12 @@ function jsonDestination(journal: boolean): DestinationStream {
   return {
     write(line: string) {
       const m = /"level":(\d+)/.exec(line);
-      writeSync(2, `<${syslogPriority(Number(m?.[1] ?? 30))}>${line}`);
+      try {
+        writeSync(2, `<${syslogPriority(Number(m?.[1] ?? 30))}>${line}`);
+      } catch {
+        // The log reader is gone (EPIPE) or stderr is unusable: the line is lost, but
+        // logging never throws into the code that logs (the other formats behave alike).
+      }
     },
   };
 }

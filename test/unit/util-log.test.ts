@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import { levelFromDebug, syslogPriority } from "../../src/util/log.js";
@@ -44,4 +44,31 @@ describe("logging", () => {
     assert.equal(plain.length, 6);
     assert.equal(JSON.parse(plain[0]!).level, 60);
   });
+  for (const [format, env] of [
+    ["json", {}],
+    ["json", { JOURNAL_STREAM: "8:1" }],
+    ["pretty", {}],
+  ] as const) {
+    it(`a closed stderr (EPIPE) never throws into the code that logs (${format}${env.JOURNAL_STREAM ? ", journal" : ""})`, async () => {
+      const code = `import { createLogger } from ${JSON.stringify(LOG)};
+const log = createLogger({ debugLevel: 3, format: ${JSON.stringify(format)} });
+setTimeout(() => {
+  try { for (let i = 0; i < 2000; i++) log.info({ i }, "a line of some length to fill the pipe"); }
+  catch (e) { process.stdout.write("threw " + e.code + "\\n"); }
+  setTimeout(() => process.stdout.write("alive\\n"), 50);
+}, 300);`;
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+        env: { PATH: process.env.PATH ?? "", ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child.stderr.destroy(); // the reader goes away before the first line
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+      });
+      const codeOrSignal = await new Promise((res) => child.on("exit", (c, s) => res(c ?? s)));
+      assert.equal(out, "alive\n");
+      assert.equal(codeOrSignal, 0);
+    });
+  }
 });
