@@ -42,22 +42,3 @@ export type RouterEffect =
    */
   | { type: "forwarding"; group: Address; filterMode: FilterMode; sources: Address[] }
   | { type: "querier"; querier: boolean; querierAddress: Address | null };
-
-/** RFC 9776 §8 / RFC 9777 §9 defaults, in milliseconds. */
-export function defaultRouterConfig(family: "ipv4" | "ipv6"): RouterConfig {
-  return {
-    version: family === "ipv4" ? 3 : 2,
-    robustnessVariable: 2,
-    queryIntervalMs: 125_000,
-    queryResponseIntervalMs: 10_000,
-    lastMemberQueryIntervalMs: 1_000,
-    lastMemberQueryCount: 2,
-    startupQueryIntervalMs: 125_000 / 4,
-    startupQueryCount: 2,
-    fastLeave: false,
-    maxGroups: 65_536,
-    maxSourcesPerGroup: 1024,
-    ssmRanges: family === "ipv4" ? ["232.0.0.0/8"] : ["ff3x::/32"],
-    ignoreGroups: family === "ipv4" ? ["239.255.0.0/16"] : [],
-  };
-}
