@@ -275,7 +275,8 @@ function buildConfig(
     config: {
       file,
       format: "yaml",
-      mrouteTable: (raw["mroute-table"] as number | null | undefined) ?? defaultOf<number | null>("mrouteTable"),
+      mrouteTable:
+        (raw["mroute-table"] as number | null | undefined) ?? defaultOf<number | null>("mrouteTable"),
       upstream,
       downstreams,
       igmpEnabled: enabled.igmp,
