@@ -236,6 +236,19 @@ const ROWS = {
     places: EVERYWHERE,
     description: "Most sources kept per group on a link.",
   },
+  maxGroupSources: {
+    kind: "protocol",
+    yaml: "max-group-sources",
+    yang: "max-group-sources",
+    unit: null,
+    type: "integer",
+    // Far above the largest tested load (10,000 groups x 8 sources per link).
+    default: 262144,
+    range: { min: 1, max: UINT32_MAX },
+    places: EVERYWHERE,
+    description:
+      "Most (group, source) entries kept per link and family, across all groups; further sources are refused and counted.",
+  },
   ssmRanges: {
     kind: "protocol",
     yaml: "ssm-ranges",

@@ -31,6 +31,8 @@ export interface ProtocolSettings {
   maxGroups: number;
   /** max-sources-per-group on this link. */
   maxSourcesPerGroup: number;
+  /** max-group-sources: (group, source) entries on this link, all groups together. */
+  maxGroupSources: number;
   /** Source-specific ranges (RFC 4604), CIDR. */
   ssmRanges: string[];
   /** Groups never managed nor forwarded, CIDR, besides link-local scope which is always ignored. */
