@@ -12,8 +12,8 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { VirtualScheduler } from "../src/clock/virtual.js";
+import { defaultRouterConfig } from "../src/daemon/router-config.js";
 import { LinkRouter } from "../src/router/link-router.js";
-import { defaultRouterConfig } from "../src/router/types.js";
 import { parse, serialize, v3Report } from "../src/wire/index.js";
 import type { V3Report } from "../src/wire/types.js";
 import { RecordType } from "../src/wire/types.js";

@@ -1,39 +1,34 @@
-/** The effective config as text (for `improxy check-config`) and as JSON (`--json`). */
+/**
+ * The effective config as text (for `improxy check-config`) and as JSON (`--json`). The
+ * text prints every row of the settings table (settings.ts) under its YAML name.
+ */
+import { PROTOCOL_SETTINGS, PROTOCOLS, SETTINGS, type Setting, type Value } from "./settings.js";
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "./types.js";
 
-const SETTING_LABELS: [keyof ProtocolSettings, string, string][] = [
-  ["version", "version", ""],
-  ["robustnessVariable", "robustness-variable", ""],
-  ["queryInterval", "query-interval", "s"],
-  ["queryMaxResponseTime", "query-max-response-time", "s"],
-  ["lastMemberQueryInterval", "last-member-query-interval", "s"],
-  ["startupQueryInterval", "startup-query-interval", "s"],
-  ["startupQueryCount", "startup-query-count", ""],
-  ["fastLeave", "fast-leave", ""],
-  ["maxGroups", "max-groups", ""],
-  ["maxSourcesPerGroup", "max-sources-per-group", ""],
-  ["ssmRanges", "ssm-ranges", ""],
-  ["ignoreGroups", "ignore-groups", ""],
-];
-
-function value(v: ProtocolSettings[keyof ProtocolSettings], unit: string): string {
+/** A value as check-config prints it: lists joined, seconds with "s". */
+export function showValue(row: Setting, v: Value): string {
+  if (row.show) return row.show(v);
   if (Array.isArray(v)) return v.length === 0 ? "(none)" : v.join(", ");
-  return `${String(v)}${unit}`;
+  return `${String(v)}${row.unit ?? ""}`;
 }
+
+const GLOBAL_ROWS = SETTINGS.filter((r) => r.kind === "global");
+const DOWNSTREAM_ROWS = SETTINGS.filter((r) => r.kind === "downstream");
 
 function familyLines(label: string, s: ProtocolSettings | null): string[] {
   if (s === null) return [`    ${label}: disabled`];
   return [
     `    ${label}:`,
-    ...SETTING_LABELS.map(([k, name, unit]) => `      ${name.padEnd(27)} ${value(s[k], unit)}`),
+    ...PROTOCOL_SETTINGS.map((row) => `      ${row.yaml.padEnd(27)} ${showValue(row, s[row.key])}`),
   ];
 }
 
 function interfaceLines(i: InterfaceConfig): string[] {
+  const own = i as unknown as Record<string, Value>;
   return [
     `  ${i.role} ${i.name}  (line ${i.line})`,
     ...(i.role === "downstream"
-      ? [`    down-to-up: ${i.downToUp}`, `    forward-when-not-querier: ${i.forwardWhenNotQuerier}`]
+      ? DOWNSTREAM_ROWS.map((row) => `    ${row.yaml}: ${showValue(row, own[row.key]!)}`)
       : []),
     ...familyLines("igmp", i.igmp),
     ...familyLines("mld", i.mld),
@@ -42,14 +37,12 @@ function interfaceLines(i: InterfaceConfig): string[] {
 
 /** Every resolved value, one per line, grouped by interface. */
 export function formatConfig(cfg: ImproxyConfig): string {
+  const global = cfg as unknown as Record<string, Value>;
   return [
     `config ${cfg.file} (${cfg.format} format)`,
-    `  igmp: ${cfg.igmpEnabled ? "enabled" : "disabled"}`,
-    `  mld: ${cfg.mldEnabled ? "enabled" : "disabled"}`,
-    `  mroute-table: ${cfg.mrouteTable === null ? "kernel default" : cfg.mrouteTable}`,
-    `  control-socket: ${cfg.controlSocket}`,
-    `  metrics: ${cfg.metricsListen ?? "off"}`,
-    `  forwarding-idle-check: ${cfg.forwardingIdleCheck}s`,
+    // The family switches (the `enabled` row).
+    ...PROTOCOLS.map((p) => `  ${p}: ${global[`${p}Enabled`] ? "enabled" : "disabled"}`),
+    ...GLOBAL_ROWS.map((row) => `  ${row.yaml}: ${showValue(row, global[row.key]!)}`),
     ...interfaceLines(cfg.upstream),
     ...cfg.downstreams.flatMap(interfaceLines),
     "",

@@ -11,18 +11,14 @@
  *
  * Tokens are split on spaces and tabs; keywords are case-sensitive; a token starting with
  * `#` starts a comment running to the end of the line (so `# ...` lines are comments);
- * blank lines are ignored. Everything else takes the RFC defaults.
+ * blank lines are ignored. Everything else takes the defaults of the settings table.
  *
  * Whole-file problems (no upstream, no downstream, both families disabled) are reported at
  * the last line of the file (1 for an empty file), where the reader noticed them.
  */
-import {
-  DEFAULT_CONTROL_SOCKET,
-  DEFAULT_FORWARDING_IDLE_CHECK,
-  type Protocol,
-  resolveSettings,
-} from "./defaults.js";
+import { defaultOf, type Protocol, resolveSettings } from "./defaults.js";
 import { checkInterfaceName } from "./interface-name.js";
+import { forProtocol, setting } from "./settings.js";
 import { ConfigError, type ImproxyConfig, type InterfaceConfig } from "./types.js";
 
 const KEYWORDS = ["igmp", "mld", "upstream", "downstream", "quickleave", "down_to_up"] as const;
@@ -70,7 +66,8 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
         const family = keyword as Protocol;
         const prev = families[family];
         if (prev) fail(line, `second "${family}" line (first on line ${prev.line})`);
-        const versions = family === "igmp" ? "1, 2 or 3" : "1 or 2";
+        const allowed = (forProtocol(setting("version").range ?? {}, family).enum ?? []).map(String);
+        const versions = `${allowed.slice(0, -1).join(", ")} or ${allowed.at(-1)}`;
         const usage = `"${family} enable [version ${versions.replace(/, | or /g, "|")}]" or "${family} disable"`;
         const [action, vWord, vValue] = args;
         if (action === "disable") {
@@ -82,7 +79,6 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
             if (vWord !== "version") fail(line, `bad value "${vWord}" for ${family}: expected ${usage}`);
             if (vValue === undefined)
               fail(line, `missing value after "${family} enable version" (allowed: ${versions})`);
-            const allowed = family === "igmp" ? ["1", "2", "3"] : ["1", "2"];
             if (!allowed.includes(vValue!)) {
               fail(line, `bad value "${vValue}" for ${family} version (allowed: ${versions})`);
             }
@@ -166,20 +162,20 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
       igmp: settings("igmp", igmpEnabled, down && fastLeave),
       mld: settings("mld", mldEnabled, down && fastLeave),
       downToUp: down && downToUp,
-      forwardWhenNotQuerier: false,
+      forwardWhenNotQuerier: defaultOf<boolean>("forwardWhenNotQuerier"),
       line,
     };
   };
   return {
     file,
     format: "improxy",
-    mrouteTable: null,
+    mrouteTable: defaultOf<number | null>("mrouteTable"),
     upstream: iface(upstream!.name, upstream!.line, "upstream"),
     downstreams: downstreams.map((d) => iface(d.name, d.line, "downstream")),
     igmpEnabled,
     mldEnabled,
-    controlSocket: DEFAULT_CONTROL_SOCKET,
-    metricsListen: null,
-    forwardingIdleCheck: DEFAULT_FORWARDING_IDLE_CHECK,
+    controlSocket: defaultOf<string>("controlSocket"),
+    metricsListen: defaultOf<string | null>("metricsListen"),
+    forwardingIdleCheck: defaultOf<number>("forwardingIdleCheck"),
   };
 }

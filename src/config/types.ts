@@ -2,37 +2,40 @@
  * The one validated, typed configuration object both formats (IMProxy's line format and
  * YAML) are turned into. Names follow the IETF YANG models (RFC 8652 ietf-igmp-mld,
  * RFC 9398 ietf-igmp-mld-proxy) where they exist. Every value here is resolved: defaults
- * applied, global settings inherited by interfaces.
+ * applied, global settings inherited by interfaces. Defaults, ranges and units of every
+ * setting are in the settings table (settings.ts).
  */
 
-/** Protocol settings of one family on one downstream interface (RFC 8652 names). */
+/**
+ * Protocol settings of one family on one downstream interface (RFC 8652 names). Each field
+ * is a row of the settings table (settings.ts), which holds its default, range and unit.
+ */
 export interface ProtocolSettings {
-  /** IGMP 1|2|3 (default 3); MLD 1|2 (default 2). */
+  /** IGMP 1|2|3; MLD 1|2. */
   version: number;
-  /** robustness-variable, default 2. */
+  /** robustness-variable. */
   robustnessVariable: number;
-  /** query-interval in seconds, default 125. */
+  /** query-interval in seconds. */
   queryInterval: number;
-  /** query-max-response-time in seconds, default 10. */
+  /** query-max-response-time in seconds. */
   queryMaxResponseTime: number;
-  /** last-member-query-interval in seconds (may be fractional), default 1. */
+  /** last-member-query-interval in seconds (may be fractional). */
   lastMemberQueryInterval: number;
-  /** startup-query-interval in seconds, default query-interval / 4. */
+  /** startup-query-interval in seconds. */
   startupQueryInterval: number;
-  /** startup-query-count, default robustness-variable. */
+  /** startup-query-count. */
   startupQueryCount: number;
   /** fast-leave (IMProxy `quickleave`): explicit tracking, stop at once when the last host leaves. */
   fastLeave: boolean;
-  /** max-groups on this link (refusals are counted), default 65536. */
+  /** max-groups on this link (refusals are counted). */
   maxGroups: number;
-  /** max-sources-per-group on this link, default 1024. */
+  /** max-sources-per-group on this link. */
   maxSourcesPerGroup: number;
-  /** Source-specific ranges (RFC 4604), CIDR; default 232.0.0.0/8, ff3x::/32 expanded to ff30::/32..ff3f::/32. */
+  /** max-group-sources: (group, source) entries on this link, all groups together. */
+  maxGroupSources: number;
+  /** Source-specific ranges (RFC 4604), CIDR. */
   ssmRanges: string[];
-  /**
-   * Groups never managed nor forwarded, CIDR, besides link-local scope which is always
-   * ignored. Default 239.255.0.0/16 for IGMP (as IMProxy did), none for MLD.
-   */
+  /** Groups never managed nor forwarded, CIDR, besides link-local scope which is always ignored. */
   ignoreGroups: string[];
 }
 
@@ -48,7 +51,7 @@ export interface InterfaceConfig {
   downToUp: boolean;
   /**
    * forward-when-not-querier: forward onto this downstream even while another router is the
-   * elected querier there. Default false: RFC 4605 §4.2, only the querier forwards.
+   * elected querier there (RFC 4605 §4.2 has only the querier forward).
    */
   forwardWhenNotQuerier: boolean;
   /** 1-based line of the config file where the interface was declared. */
@@ -66,15 +69,15 @@ export interface ImproxyConfig {
   /** Protocol switches (IMProxy: a missing `igmp` / `mld` line disables the family). */
   igmpEnabled: boolean;
   mldEnabled: boolean;
-  /** Control socket path (issue 5); default /run/improxy/improxy.sock. */
+  /** Control socket path. */
   controlSocket: string;
   /**
-   * forwarding-idle-check, seconds (default 60): how often forwarding entries are checked
+   * forwarding-idle-check, seconds: how often forwarding entries are checked
    * for traffic; an (S,G) whose kernel packet counter did not move since the previous check
    * is removed (a new packet re-creates it through the kernel's upcall).
    */
   forwardingIdleCheck: number;
-  /** Prometheus endpoint, off (null) by default; "127.0.0.1:9464" style when on. */
+  /** Prometheus endpoint, "127.0.0.1:9464" style; null when off. */
   metricsListen: string | null;
 }
 

@@ -13,16 +13,10 @@ import { isIPv4, isIPv6 } from "node:net";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { LineCounter, parseDocument } from "yaml";
 import { isMulticastPrefix, parseCidr } from "./cidr.js";
-import {
-  DEFAULT_CONTROL_SOCKET,
-  DEFAULT_FORWARDING_IDLE_CHECK,
-  DEFAULT_METRICS_LISTEN,
-  type Protocol,
-  type PartialSettings,
-  resolveSettings,
-} from "./defaults.js";
+import { defaultOf, type PartialSettings, resolveSettings } from "./defaults.js";
 import { CONFIG_SCHEMA } from "./schema.js";
 import { explainSchemaError, type LocatedReason } from "./schema-errors.js";
+import { METRICS_LISTEN_WHEN_TRUE, PROTOCOL_SETTINGS, type Protocol, SETTINGS } from "./settings.js";
 import { ConfigError, type ImproxyConfig, type InterfaceConfig, type ProtocolSettings } from "./types.js";
 import { type DataPath, pointerToPath, YamlLocator } from "./yaml-locator.js";
 
@@ -38,59 +32,28 @@ export interface ParsedConfig {
   warnings: ConfigWarning[];
 }
 
-interface RawSettings {
-  "robustness-variable"?: number;
-  "query-interval"?: number;
-  "query-max-response-time"?: number;
-  "last-member-query-interval"?: number;
-  "startup-query-interval"?: number;
-  "startup-query-count"?: number;
-  "fast-leave"?: boolean;
-  "max-groups"?: number;
-  "max-sources-per-group"?: number;
+/** A mapping of the YAML file, keyed by YAML name (the schema has checked the values). */
+interface RawValues {
+  readonly [yaml: string]: unknown;
 }
-interface RawFamily extends RawSettings {
+interface RawFamily extends RawValues {
   enabled?: boolean;
-  version?: number;
-  "ssm-ranges"?: string[];
-  "ignore-groups"?: string[];
 }
-interface RawDownstream extends RawSettings {
+interface RawDownstream extends RawValues {
   name: string;
-  "down-to-up"?: boolean;
-  "forward-when-not-querier"?: boolean;
   igmp?: RawFamily;
   mld?: RawFamily;
 }
-interface RawConfig extends RawSettings {
-  "mroute-table"?: number | null;
-  "control-socket"?: string;
-  metrics?: string | boolean;
-  "forwarding-idle-check"?: number;
-  "down-to-up"?: boolean;
-  "forward-when-not-querier"?: boolean;
+interface RawConfig extends RawValues {
   igmp?: RawFamily;
   mld?: RawFamily;
   upstream: string;
   downstream: (string | RawDownstream)[];
 }
 
-/** YAML key -> ProtocolSettings field. */
-const SETTING_FIELDS = {
-  version: "version",
-  "robustness-variable": "robustnessVariable",
-  "query-interval": "queryInterval",
-  "query-max-response-time": "queryMaxResponseTime",
-  "last-member-query-interval": "lastMemberQueryInterval",
-  "startup-query-interval": "startupQueryInterval",
-  "startup-query-count": "startupQueryCount",
-  "fast-leave": "fastLeave",
-  "max-groups": "maxGroups",
-  "max-sources-per-group": "maxSourcesPerGroup",
-  "ssm-ranges": "ssmRanges",
-  "ignore-groups": "ignoreGroups",
-} as const satisfies Record<string, keyof ProtocolSettings>;
-type SettingKey = keyof typeof SETTING_FIELDS;
+/** Rows whose values are prefix lists, checked where they are written. */
+const PREFIX_SETTINGS = PROTOCOL_SETTINGS.filter((r) => r.type === "prefixes").map((r) => r.yaml);
+const DOWNSTREAM_SETTINGS = SETTINGS.filter((r) => r.kind === "downstream");
 
 /** One layer of settings and where it sits in the file. */
 interface Layer {
@@ -155,8 +118,8 @@ function buildConfig(
 
   // Families: a missing block means enabled; `enabled: false` turns the family off.
   const enabled: Record<Protocol, boolean> = {
-    igmp: raw.igmp?.enabled ?? true,
-    mld: raw.mld?.enabled ?? true,
+    igmp: raw.igmp?.enabled ?? defaultOf<boolean>("enabled"),
+    mld: raw.mld?.enabled ?? defaultOf<boolean>("enabled"),
   };
   if (!enabled.igmp && !enabled.mld) {
     const line = Math.max(loc.line(["igmp", "enabled"]), loc.line(["mld", "enabled"]));
@@ -165,8 +128,8 @@ function buildConfig(
 
   // Prefix lists are checked where they are written.
   const checkPrefixes = (family: Protocol, block: RawFamily | undefined, path: DataPath) => {
-    for (const key of ["ssm-ranges", "ignore-groups"] as const) {
-      (block?.[key] ?? []).forEach((text, i) => {
+    for (const key of PREFIX_SETTINGS) {
+      ((block?.[key] as string[] | undefined) ?? []).forEach((text, i) => {
         const line = loc.line([...path, key, i]);
         const cidr = parseCidr(text);
         if (typeof cidr === "string") fail(line, `\`${key}\` entry ${cidr}`);
@@ -193,15 +156,12 @@ function buildConfig(
   const resolve = (family: Protocol, layers: Layer[]): ProtocolSettings => {
     const partials: PartialSettings[] = layers.map(({ raw: r }) => {
       const p: Record<string, unknown> = {};
-      for (const [key, field] of Object.entries(SETTING_FIELDS)) {
-        const v = r[key as SettingKey];
-        if (v !== undefined) p[field] = v;
-      }
+      for (const row of PROTOCOL_SETTINGS) if (r[row.yaml] !== undefined) p[row.key] = r[row.yaml];
       return p as PartialSettings;
     });
     const settings = resolveSettings(family, partials);
     /** Line of the most specific layer that sets `key`, with its layer index (-1: default). */
-    const origin = (key: SettingKey): { line: number; depth: number } => {
+    const origin = (key: string): { line: number; depth: number } => {
       for (let i = layers.length - 1; i >= 0; i--) {
         const layer = layers[i]!;
         if (layer.raw[key] !== undefined) return { line: loc.line([...layer.path, key]), depth: i };
@@ -288,18 +248,22 @@ function buildConfig(
     const igmp = perFamily("igmp");
     const mld = perFamily("mld");
     if (igmp === null && mld === null) warn(line, `downstream "${obj.name}" has both IGMP and MLD disabled`);
+    // Downstream settings: the downstream's own value, else the top-level one, else the default.
+    const own = Object.fromEntries(
+      DOWNSTREAM_SETTINGS.map((r) => [r.key, obj[r.yaml] ?? raw[r.yaml] ?? defaultOf(r.key)]),
+    ) as Pick<InterfaceConfig, "downToUp" | "forwardWhenNotQuerier">;
     return {
       name: obj.name,
       role: "downstream",
       igmp,
       mld,
-      downToUp: obj["down-to-up"] ?? raw["down-to-up"] ?? false,
-      forwardWhenNotQuerier: obj["forward-when-not-querier"] ?? raw["forward-when-not-querier"] ?? false,
+      downToUp: own.downToUp,
+      forwardWhenNotQuerier: own.forwardWhenNotQuerier,
       line,
     };
   });
 
-  const controlSocket = raw["control-socket"] ?? DEFAULT_CONTROL_SOCKET;
+  const controlSocket = (raw["control-socket"] as string | undefined) ?? defaultOf<string>("controlSocket");
   if (!controlSocket.startsWith("/")) {
     fail(
       loc.line(["control-socket"]),
@@ -311,14 +275,16 @@ function buildConfig(
     config: {
       file,
       format: "yaml",
-      mrouteTable: raw["mroute-table"] ?? null,
+      mrouteTable:
+        (raw["mroute-table"] as number | null | undefined) ?? defaultOf<number | null>("mrouteTable"),
       upstream,
       downstreams,
       igmpEnabled: enabled.igmp,
       mldEnabled: enabled.mld,
       controlSocket,
-      metricsListen: metricsListen(raw.metrics, loc.line(["metrics"]), fail),
-      forwardingIdleCheck: raw["forwarding-idle-check"] ?? DEFAULT_FORWARDING_IDLE_CHECK,
+      metricsListen: metricsListen(raw.metrics as string | boolean | undefined, loc.line(["metrics"]), fail),
+      forwardingIdleCheck:
+        (raw["forwarding-idle-check"] as number | undefined) ?? defaultOf<number>("forwardingIdleCheck"),
     },
     warnings,
   };
@@ -330,8 +296,8 @@ function metricsListen(
   line: number,
   fail: (line: number, reason: string) => never,
 ): string | null {
-  if (value === undefined || value === false || value === "off") return null;
-  if (value === true) return DEFAULT_METRICS_LISTEN;
+  if (value === undefined || value === false || value === "off") return defaultOf<null>("metricsListen");
+  if (value === true) return METRICS_LISTEN_WHEN_TRUE;
   const m = /^(\[([^\]]+)\]|[^:[\]]+):(\d{1,5})$/.exec(value);
   const host = m?.[2] ?? m?.[1];
   const port = Number(m?.[3]);

@@ -4,7 +4,8 @@
  *   (versions are the protocol's own: MLD queries are v1/v2).
  * - sent: "general-query-vN", "group-query-vN", "group-source-query-vN".
  * - drops: see {@link DropReason}.
- * - refusals: "max-groups", "max-sources" (state not created because of a configured limit).
+ * - refusals: "max-groups", "max-sources" (per group), "max-group-sources" (per link, all
+ *   groups): state not created because of a configured limit.
  */
 
 /** Why a message or record was not acted upon. */
@@ -44,7 +45,7 @@ export class RouterCounters {
   drop(reason: DropReason): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
   }
-  refuse(reason: "max-groups" | "max-sources"): void {
+  refuse(reason: "max-groups" | "max-sources" | "max-group-sources"): void {
     this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
   }
 }

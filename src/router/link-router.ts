@@ -58,6 +58,8 @@ export class LinkRouter {
   private subnets: CidrSet;
 
   private readonly groups = new Map<Address, GroupState>();
+  /** (group, source) entries over all groups, bounded by maxGroupSources. */
+  private sourceCount = 0;
   /** Groups touched by the current input; forwarding and timers are settled at the end. */
   private touched: GroupState[] = [];
 
@@ -596,12 +598,24 @@ export class LinkRouter {
       this.counters.refuse("max-sources");
       return;
     }
+    if (this.sourceCount >= (this.config.maxGroupSources ?? Number.POSITIVE_INFINITY)) {
+      this.counters.refuse("max-group-sources");
+      return;
+    }
     g.sources.set(s, { timer, retransmit: 0 });
+    this.sourceCount++;
     g.forwardingDirty = true;
   }
 
   private deleteSource(g: GroupState, s: Address): void {
-    if (g.sources.delete(s)) g.forwardingDirty = true;
+    if (this.removeSource(g, s)) g.forwardingDirty = true;
+  }
+
+  /** Every source record leaves through here, so the link's count stays exact. */
+  private removeSource(g: GroupState, s: Address): boolean {
+    if (!g.sources.delete(s)) return false;
+    this.sourceCount--;
+    return true;
   }
 
   // ------------------------------------------------------------------------------------
@@ -701,7 +715,7 @@ export class LinkRouter {
     if (g.filterMode === "exclude" && !hostsWantExclude(g.hosts, now)) this.switchToInclude(g);
     for (const [s, r] of g.sources) {
       if (r.timer === 0 || hostsWantSource(g.hosts, s, now)) continue;
-      if (g.filterMode === "include") g.sources.delete(s);
+      if (g.filterMode === "include") this.removeSource(g, s);
       else {
         r.timer = 0;
         r.retransmit = 0;
@@ -716,7 +730,7 @@ export class LinkRouter {
 
   /** §6.5: group timer expiry in EXCLUDE mode -> INCLUDE with the sources still running. */
   private switchToInclude(g: GroupState): void {
-    for (const [s, r] of g.sources) if (r.timer === 0) g.sources.delete(s);
+    for (const [s, r] of g.sources) if (r.timer === 0) this.removeSource(g, s);
     g.filterMode = "include";
     g.groupTimer = 0;
     g.forwardingDirty = true;
@@ -746,7 +760,7 @@ export class LinkRouter {
     // §6.6 source timer expiry: INCLUDE -> delete the source; EXCLUDE -> move it to Y.
     for (const [s, r] of g.sources) {
       if (r.timer === 0 || r.timer > now) continue;
-      if (g.filterMode === "include") g.sources.delete(s);
+      if (g.filterMode === "include") this.removeSource(g, s);
       else {
         r.timer = 0;
         r.retransmit = 0;
@@ -803,6 +817,7 @@ export class LinkRouter {
     this.cancelTimer(g.timerId);
     g.timerId = null;
     this.groups.delete(g.group);
+    this.sourceCount -= g.sources.size;
     if (g.lastForwardingSources !== null) {
       g.lastForwardingMode = null;
       g.lastForwardingSources = null;

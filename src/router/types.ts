@@ -18,6 +18,11 @@ export interface RouterConfig {
   fastLeave: boolean;
   maxGroups: number;
   maxSourcesPerGroup: number;
+  /**
+   * (group, source) entries on the link, all groups together. Optional only while
+   * daemon/family-proxy.ts builds its own engine config; absent = no link-wide cap.
+   */
+  maxGroupSources?: number;
   ssmRanges: string[];
   ignoreGroups: string[];
 }
@@ -42,22 +47,3 @@ export type RouterEffect =
    */
   | { type: "forwarding"; group: Address; filterMode: FilterMode; sources: Address[] }
   | { type: "querier"; querier: boolean; querierAddress: Address | null };
-
-/** RFC 9776 §8 / RFC 9777 §9 defaults, in milliseconds. */
-export function defaultRouterConfig(family: "ipv4" | "ipv6"): RouterConfig {
-  return {
-    version: family === "ipv4" ? 3 : 2,
-    robustnessVariable: 2,
-    queryIntervalMs: 125_000,
-    queryResponseIntervalMs: 10_000,
-    lastMemberQueryIntervalMs: 1_000,
-    lastMemberQueryCount: 2,
-    startupQueryIntervalMs: 125_000 / 4,
-    startupQueryCount: 2,
-    fastLeave: false,
-    maxGroups: 65_536,
-    maxSourcesPerGroup: 1024,
-    ssmRanges: family === "ipv4" ? ["232.0.0.0/8"] : ["ff3x::/32"],
-    ignoreGroups: family === "ipv4" ? ["239.255.0.0/16"] : [],
-  };
-}

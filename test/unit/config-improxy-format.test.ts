@@ -68,6 +68,7 @@ describe("IMProxy format: valid files", () => {
       fastLeave: false,
       maxGroups: 65536,
       maxSourcesPerGroup: 1024,
+      maxGroupSources: 262144,
       ssmRanges: ["232.0.0.0/8"],
       ignoreGroups: ["239.255.0.0/16"],
     });

@@ -74,6 +74,7 @@ describe("YAML: full example and inheritance", () => {
       fastLeave: false,
       maxGroups: 65536,
       maxSourcesPerGroup: 1024,
+      maxGroupSources: 262144,
       ssmRanges: ["232.0.0.0/8", "233.252.0.0/14"],
       ignoreGroups: [],
     });

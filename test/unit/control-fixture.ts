@@ -20,6 +20,7 @@ const settings = (version: number, fastLeave: boolean): ProtocolSettings => ({
   fastLeave,
   maxGroups: 65536,
   maxSourcesPerGroup: 1024,
+  maxGroupSources: 262144,
   ssmRanges: [],
   ignoreGroups: [],
 });

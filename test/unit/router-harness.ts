@@ -2,7 +2,8 @@
 import { VirtualScheduler } from "../../src/clock/virtual.js";
 import { LinkRouter } from "../../src/router/link-router.js";
 import type { GroupSnapshot } from "../../src/router/snapshot.js";
-import { defaultRouterConfig, type RouterConfig, type RouterEffect } from "../../src/router/types.js";
+import { defaultRouterConfig } from "../../src/daemon/router-config.js";
+import type { RouterConfig, RouterEffect } from "../../src/router/types.js";
 import type { Address, IpFamily, Message, Query } from "../../src/wire/types.js";
 
 export interface Addrs {

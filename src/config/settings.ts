@@ -1,0 +1,378 @@
+/**
+ * The settings table: one row per configuration setting. Everything else about a setting
+ * is derived from its row: the JSON Schema (schema.ts), the YAML key mapping and layering
+ * (yaml-format.ts), the defaults (defaults.ts), the `check-config` output (format.ts), the
+ * router engine config (src/daemon/router-config.ts) and the README table (docs.ts).
+ * The RFC defaults are written here and nowhere else.
+ *
+ * Names follow the IETF YANG model for IGMP and MLD (RFC 8652, module ietf-igmp-mld) where
+ * it has the setting; `yang` names that leaf, null where the model has none.
+ */
+import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "./types.js";
+
+/** The configured protocol of one address family: IGMP (IPv4) or MLD (IPv6). */
+export type Protocol = "igmp" | "mld";
+export const PROTOCOLS: readonly Protocol[] = ["igmp", "mld"];
+
+/** A value that may differ between IGMP and MLD. */
+export type PerProtocol<T> = T | { readonly igmp: T; readonly mld: T };
+
+/**
+ * Where a setting may be written in the YAML format:
+ * - global: at the top level (for a protocol setting: both families, every interface);
+ * - family: in an `igmp:` / `mld:` block, at the top level or in a downstream object;
+ * - downstream: in a downstream object (both families of that interface).
+ */
+export type Place = "global" | "family" | "downstream";
+
+/**
+ * Where the resolved value lands:
+ * - protocol: a field of ProtocolSettings (per interface and family);
+ * - switch: the family on/off switch (ImproxyConfig.igmpEnabled / mldEnabled);
+ * - global: a field of ImproxyConfig;
+ * - downstream: a field of InterfaceConfig (downstream interfaces only).
+ */
+export type Kind = "protocol" | "switch" | "global" | "downstream";
+
+/** The value type, which also fixes the JSON Schema fragment. */
+export type ValueType =
+  | "integer"
+  | "number"
+  | "boolean"
+  | "prefixes" // list of CIDR prefixes
+  | "path" // absolute file path
+  | "table-id" // integer or null
+  | "listen"; // "ADDRESS:PORT", "off", true or false
+
+export interface Range {
+  readonly min?: number;
+  readonly exclusiveMin?: number;
+  readonly max?: number;
+  readonly enum?: readonly number[];
+}
+
+/** A default computed from the other resolved settings of the same family and interface. */
+export interface DerivedDefault {
+  /** The formula as the docs show it. */
+  readonly formula: string;
+  readonly derive: (resolved: ProtocolSettings) => number;
+}
+
+export type Value = number | boolean | string | null | readonly string[];
+
+type StructuralConfig = "file" | "format" | "upstream" | "downstreams" | "igmpEnabled" | "mldEnabled";
+type StructuralInterface = "name" | "role" | "igmp" | "mld" | "line";
+/** Every field of the config shapes that a setting fills (the rest is structure). */
+type GlobalKey = Exclude<keyof ImproxyConfig, StructuralConfig>;
+type DownstreamKey = Exclude<keyof InterfaceConfig, StructuralInterface>;
+export type SettingKey = keyof ProtocolSettings | GlobalKey | DownstreamKey | "enabled";
+
+export interface Setting extends Row {
+  /** Field of ProtocolSettings / ImproxyConfig / InterfaceConfig ("enabled": the family switch). */
+  readonly key: SettingKey;
+}
+
+/** A row of the table; its key is the property name it is listed under. */
+export interface Row {
+  readonly kind: Kind;
+  /** Key in the YAML format. */
+  readonly yaml: string;
+  /** RFC 8652 (ietf-igmp-mld) leaf, null where the model has none. */
+  readonly yang: string | null;
+  /** "s" for seconds; null for a count, a switch or a text. */
+  readonly unit: "s" | null;
+  readonly type: ValueType;
+  readonly default: PerProtocol<Value> | DerivedDefault;
+  /** The default as the YAML writes it, where the resolved value differs (metrics: "off"). */
+  readonly yamlDefault?: Value;
+  /** The default as the docs show it, where the value itself is too long to print. */
+  readonly docDefault?: string;
+  readonly range?: PerProtocol<Range>;
+  readonly places: readonly Place[];
+  readonly description: string;
+  /** How check-config prints a value other than `${value}${unit}` (null values). */
+  readonly show?: (value: Value) => string;
+}
+
+const UINT32_MAX = 4294967295;
+const EVERYWHERE: readonly Place[] = ["global", "family", "downstream"];
+
+/** RFC 4607: the IPv6 SSM range ff3x::/32, written out for every scope x. */
+const SSM_IPV6 = Array.from({ length: 16 }, (_, x) => `ff3${x.toString(16)}::/32`);
+
+/**
+ * The table, keyed by field: every field of the config shapes has a row (the compiler
+ * checks). Order matters: it is the order of the schema properties, of the resolved
+ * ProtocolSettings fields and of the check-config lines, and a derived default comes
+ * after the settings it is derived from.
+ */
+const ROWS = {
+  enabled: {
+    kind: "switch",
+    yaml: "enabled",
+    yang: "enabled",
+    unit: null,
+    type: "boolean",
+    default: true,
+    places: ["family"],
+    description:
+      "Run this family (IGMP or MLD) here. Per interface, false turns it off on that interface only.",
+  },
+  version: {
+    kind: "protocol",
+    yaml: "version",
+    yang: "version",
+    unit: null,
+    type: "integer",
+    // IGMPv3 (RFC 9776) and MLDv2 (RFC 9777), the versions with source filtering.
+    default: { igmp: 3, mld: 2 },
+    range: { igmp: { enum: [1, 2, 3] }, mld: { enum: [1, 2] } },
+    places: ["family"],
+    description: "Querier version on the link: IGMP 1, 2 or 3; MLD 1 or 2.",
+  },
+  robustnessVariable: {
+    kind: "protocol",
+    yaml: "robustness-variable",
+    yang: "robustness-variable",
+    unit: null,
+    type: "integer",
+    // RFC 9776 §8.1 / RFC 9777 §9.1.
+    default: 2,
+    range: { min: 1, max: 7 },
+    places: EVERYWHERE,
+    description:
+      "Robustness Variable (RFC 9776 §8.1, RFC 9777 §9.1). 1 is allowed but leaves no margin for loss.",
+  },
+  queryInterval: {
+    kind: "protocol",
+    yaml: "query-interval",
+    yang: "query-interval",
+    unit: "s",
+    type: "integer",
+    // RFC 9776 §8.2 / RFC 9777 §9.2; 31744 is the largest interval a query can encode.
+    default: 125,
+    range: { min: 1, max: 31744 },
+    places: EVERYWHERE,
+    description: "Query Interval in seconds between general queries (RFC 9776 §8.2).",
+  },
+  queryMaxResponseTime: {
+    kind: "protocol",
+    yaml: "query-max-response-time",
+    yang: "query-max-response-time",
+    unit: "s",
+    type: "number",
+    // RFC 9776 §8.3 / RFC 9777 §9.3.
+    default: 10,
+    range: { exclusiveMin: 0, max: 3174 },
+    places: EVERYWHERE,
+    description: "Query Response Interval in seconds (RFC 9776 §8.3); must be less than query-interval.",
+  },
+  lastMemberQueryInterval: {
+    kind: "protocol",
+    yaml: "last-member-query-interval",
+    yang: "last-member-query-interval",
+    unit: "s",
+    type: "number",
+    // RFC 9776 §8.8 / RFC 9777 §9.8.
+    default: 1,
+    range: { exclusiveMin: 0, max: 1023 },
+    places: EVERYWHERE,
+    description: "Last Member Query Interval in seconds, fractions allowed (RFC 9776 §8.8).",
+  },
+  startupQueryInterval: {
+    kind: "protocol",
+    yaml: "startup-query-interval",
+    yang: null,
+    unit: "s",
+    type: "number",
+    // RFC 9776 §8.6 / RFC 9777 §9.6: a quarter of the resolved query interval.
+    default: { formula: "query-interval / 4", derive: (s) => s.queryInterval / 4 },
+    range: { exclusiveMin: 0, max: 31744 },
+    places: EVERYWHERE,
+    description: "Startup Query Interval in seconds (RFC 9776 §8.6); default query-interval / 4.",
+  },
+  startupQueryCount: {
+    kind: "protocol",
+    yaml: "startup-query-count",
+    yang: null,
+    unit: null,
+    type: "integer",
+    // RFC 9776 §8.7 / RFC 9777 §9.7: the resolved robustness variable.
+    default: { formula: "robustness-variable", derive: (s) => s.robustnessVariable },
+    range: { min: 1, max: 255 },
+    places: EVERYWHERE,
+    description: "Startup Query Count (RFC 9776 §8.7); default robustness-variable.",
+  },
+  fastLeave: {
+    kind: "protocol",
+    yaml: "fast-leave",
+    yang: "immediate-leave",
+    unit: null,
+    type: "boolean",
+    default: false,
+    places: EVERYWHERE,
+    description:
+      "Explicit host tracking: stop forwarding at once when the last host leaves (IMProxy `quickleave`).",
+  },
+  maxGroups: {
+    kind: "protocol",
+    yaml: "max-groups",
+    yang: "max-groups",
+    unit: null,
+    type: "integer",
+    default: 65536,
+    range: { min: 1, max: UINT32_MAX },
+    places: EVERYWHERE,
+    description: "Most groups kept per link and family; further reports are refused and counted.",
+  },
+  maxSourcesPerGroup: {
+    kind: "protocol",
+    yaml: "max-sources-per-group",
+    yang: null,
+    unit: null,
+    type: "integer",
+    default: 1024,
+    range: { min: 1, max: UINT32_MAX },
+    places: EVERYWHERE,
+    description: "Most sources kept per group on a link.",
+  },
+  maxGroupSources: {
+    kind: "protocol",
+    yaml: "max-group-sources",
+    yang: "max-group-sources",
+    unit: null,
+    type: "integer",
+    // Far above the largest tested load (10,000 groups x 8 sources per link).
+    default: 262144,
+    range: { min: 1, max: UINT32_MAX },
+    places: EVERYWHERE,
+    description:
+      "Most (group, source) entries kept per link and family, across all groups; further sources are refused and counted.",
+  },
+  ssmRanges: {
+    kind: "protocol",
+    yaml: "ssm-ranges",
+    yang: null,
+    unit: null,
+    type: "prefixes",
+    // RFC 4607 §1: 232.0.0.0/8 and ff3x::/32.
+    default: { igmp: ["232.0.0.0/8"], mld: SSM_IPV6 },
+    docDefault: "232.0.0.0/8 (IGMP); ff3x::/32, every scope x (MLD)",
+    places: ["family"],
+    description: "Source-specific multicast ranges (RFC 4604), CIDR prefixes of the block's family.",
+  },
+  ignoreGroups: {
+    kind: "protocol",
+    yaml: "ignore-groups",
+    yang: null,
+    unit: null,
+    type: "prefixes",
+    // IMProxy ignored 239.255.0.0/16 (organization-local scope, SSDP); none for MLD.
+    default: { igmp: ["239.255.0.0/16"], mld: [] },
+    places: ["family"],
+    description: "Groups never managed nor forwarded, CIDR prefixes (link-local scope is always ignored).",
+  },
+  mrouteTable: {
+    kind: "global",
+    yaml: "mroute-table",
+    yang: null,
+    unit: null,
+    type: "table-id",
+    default: null,
+    range: { min: 0, max: UINT32_MAX },
+    places: ["global"],
+    description:
+      "Kernel multicast routing table id (MRT_TABLE); omit or null for the kernel's default table.",
+    show: (v) => (v === null ? "kernel default" : String(v)),
+  },
+  controlSocket: {
+    kind: "global",
+    yaml: "control-socket",
+    yang: null,
+    unit: null,
+    type: "path",
+    // In the systemd unit's RuntimeDirectory, writable by the non-root service user.
+    default: "/run/improxy/improxy.sock",
+    places: ["global"],
+    description: "Path of the local control socket (absolute).",
+  },
+  metricsListen: {
+    kind: "global",
+    yaml: "metrics",
+    yang: null,
+    unit: null,
+    type: "listen",
+    default: null,
+    yamlDefault: "off",
+    places: ["global"],
+    description:
+      'Prometheus endpoint: "ADDRESS:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464"), "off" or false; true means 127.0.0.1:9464.',
+    show: (v) => (v === null ? "off" : String(v)),
+  },
+  forwardingIdleCheck: {
+    kind: "global",
+    yaml: "forwarding-idle-check",
+    yang: null,
+    unit: "s",
+    type: "number",
+    default: 60,
+    range: { exclusiveMin: 0, max: 86400 },
+    places: ["global"],
+    description:
+      "Seconds between idle checks of forwarding entries: an (S,G) whose kernel packet counter did not move since the previous check is removed.",
+  },
+  downToUp: {
+    kind: "downstream",
+    yaml: "down-to-up",
+    yang: null,
+    unit: null,
+    type: "boolean",
+    default: false,
+    places: ["global", "downstream"],
+    description:
+      "Forward the downstream's senders upstream too (IMProxy `down_to_up`); at the top level, the default for every downstream.",
+  },
+  forwardWhenNotQuerier: {
+    kind: "downstream",
+    yaml: "forward-when-not-querier",
+    yang: null,
+    unit: null,
+    type: "boolean",
+    // RFC 4605 §4.2: only the querier of a link forwards onto it.
+    default: false,
+    places: ["global", "downstream"],
+    description:
+      "Forward onto the downstream even while another router is the link's querier (RFC 4605 §4.2 says only the querier forwards); at the top level, the default for every downstream.",
+  },
+} satisfies Record<SettingKey, Row>;
+
+export const SETTINGS: readonly Setting[] = Object.entries(ROWS).map(
+  ([key, row]): Setting => ({ key: key as SettingKey, ...(row as Row) }),
+);
+
+/** The address used when the YAML says `metrics: true`. */
+export const METRICS_LISTEN_WHEN_TRUE = "127.0.0.1:9464";
+
+export const PROTOCOL_SETTINGS = SETTINGS.filter((s) => s.kind === "protocol") as readonly (Setting & {
+  key: keyof ProtocolSettings;
+})[];
+
+/** The one row of `key`. */
+export function setting(key: SettingKey): Setting {
+  const row = SETTINGS.find((s) => s.key === key);
+  if (!row) throw new Error(`no setting ${key}`);
+  return row;
+}
+
+export function isPerProtocol<T>(v: PerProtocol<T>): v is { readonly igmp: T; readonly mld: T } {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && "igmp" in v && "mld" in v;
+}
+
+export function isDerived(v: Setting["default"]): v is DerivedDefault {
+  return typeof v === "object" && v !== null && "derive" in v;
+}
+
+/** A per-protocol value for one protocol. */
+export function forProtocol<T>(v: PerProtocol<T>, protocol: Protocol): T {
+  return isPerProtocol(v) ? v[protocol] : v;
+}

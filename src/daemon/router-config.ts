@@ -1,0 +1,52 @@
+/**
+ * The router engine's config of one link and family, from the resolved protocol settings.
+ * Every protocol setting of the settings table passes under its own name, except that a
+ * setting in seconds becomes milliseconds under the engine's name for it; the engine's
+ * last member query count is the robustness variable (RFC 9776 §8.9, RFC 9777 §9.9).
+ */
+import { resolveSettings } from "../config/defaults.js";
+import { PROTOCOL_SETTINGS, type Protocol } from "../config/settings.js";
+import type { ProtocolSettings } from "../config/types.js";
+import type { RouterConfig } from "../router/types.js";
+import type { IpFamily } from "../wire/types.js";
+
+/** The engine's millisecond field of each setting in seconds. */
+const MS_FIELDS = {
+  queryInterval: "queryIntervalMs",
+  queryMaxResponseTime: "queryResponseIntervalMs",
+  lastMemberQueryInterval: "lastMemberQueryIntervalMs",
+  startupQueryInterval: "startupQueryIntervalMs",
+} as const satisfies Partial<Record<keyof ProtocolSettings, keyof RouterConfig>>;
+type MsFields = typeof MS_FIELDS;
+
+/** RouterConfig as this module builds it: the settings renamed, plus the derived count. */
+type Built = {
+  [K in keyof ProtocolSettings as K extends keyof MsFields ? MsFields[K] : K]: ProtocolSettings[K];
+} & { lastMemberQueryCount: number };
+// Both directions: a setting the engine lacks, or an engine field nothing fills, fails here
+// (an engine field may be optional while daemon/family-proxy.ts still builds its own config).
+const sameShape: [
+  Built extends RouterConfig ? true : false,
+  Required<RouterConfig> extends Built ? true : false,
+] = [true, true];
+void sameShape;
+
+export function routerConfig(settings: ProtocolSettings): RouterConfig {
+  const out: Record<string, unknown> = { lastMemberQueryCount: settings.robustnessVariable };
+  for (const row of PROTOCOL_SETTINGS) {
+    const v = settings[row.key];
+    if (row.unit === "s") {
+      const field = MS_FIELDS[row.key as keyof MsFields];
+      if (field === undefined) throw new Error(`${row.key} is in seconds but has no engine field`);
+      out[field] = (v as number) * 1000;
+    } else out[row.key] = Array.isArray(v) ? [...v] : v;
+  }
+  return out as unknown as RouterConfig;
+}
+
+const PROTOCOL_OF: Record<IpFamily, Protocol> = { ipv4: "igmp", ipv6: "mld" };
+
+/** The engine config with every setting at its default (tests and benchmarks). */
+export function defaultRouterConfig(family: IpFamily): RouterConfig {
+  return routerConfig(resolveSettings(PROTOCOL_OF[family], []));
+}
