@@ -75,7 +75,10 @@ export class Daemon {
         return;
       }
       if (proxy) proxy.counters.kernelErrors++;
-      this.log.error({ family, err: e.message, code: e.code }, "receive error on the multicast routing socket");
+      this.log.error(
+        { family, err: e.message, code: e.code },
+        "receive error on the multicast routing socket",
+      );
     };
     const socket = MrouteSocket.open(family, { table: config.mrouteTable, onError });
     proxy = new FamilyProxy({
@@ -285,7 +288,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   process.off("SIGHUP", onHup);
   await daemon.reloadSettled(); // let a running reload finish first
   sdNotify("STOPPING=1");
-  if (ended.error) log.error({ err: ended.error.message }, "stopping after a fatal error: removing forwarding state");
+  if (ended.error)
+    log.error({ err: ended.error.message }, "stopping after a fatal error: removing forwarding state");
   else log.info({ signal: ended.signal }, "stopping: removing forwarding state");
   daemon.stop();
   if (opts.pidFile) {

@@ -123,7 +123,11 @@ export class MrouteTable {
     };
     const sys = this.sock.syscalls;
     if (this.v4) {
-      kernelCall(operation, () => sys.setsockopt(fd, IPPROTO_IP, MRT_ADD_VIF, packVifctl(vif, ifindex)), explain);
+      kernelCall(
+        operation,
+        () => sys.setsockopt(fd, IPPROTO_IP, MRT_ADD_VIF, packVifctl(vif, ifindex)),
+        explain,
+      );
     } else {
       kernelCall(
         operation,
