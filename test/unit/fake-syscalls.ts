@@ -27,6 +27,7 @@
  *    queue is empty); `fire(fd, readable)` calls the fd's poll callback as libuv would.
  *  - `interfaces` maps ifindex -> name for `ifIndexToName`.
  */
+import { SIOCGETSGCNT, SIOCGETVIFCNT } from "../../src/kernel/structs/mroute.js";
 import type { RecvResult, SendControl, Syscalls } from "../../src/kernel/syscalls.js";
 
 export type SyscallOp = keyof Syscalls;
@@ -96,7 +97,12 @@ export function syscallError(code: string, syscall: string): Error {
   return Object.assign(new Error(`${syscall}: ${code}`), { code, errno: ERRNO[code] ?? 1000, syscall });
 }
 
-const LEVELS: Record<number, string> = { 0: "IPPROTO_IP", 1: "SOL_SOCKET", 41: "IPPROTO_IPV6", 58: "IPPROTO_ICMPV6" };
+const LEVELS: Record<number, string> = {
+  0: "IPPROTO_IP",
+  1: "SOL_SOCKET",
+  41: "IPPROTO_IPV6",
+  58: "IPPROTO_ICMPV6",
+};
 const OPTIONS: Record<string, Record<number, string>> = {
   IPPROTO_IP: {
     4: "IP_OPTIONS",
@@ -146,7 +152,7 @@ const OPTIONS: Record<string, Record<number, string>> = {
   SOL_SOCKET: { 8: "SO_RCVBUF", 33: "SO_RCVBUFFORCE" },
   IPPROTO_ICMPV6: { 1: "ICMP6_FILTER" },
 };
-const IOCTLS: Record<number, string> = { 0x89e0: "SIOCGETVIFCNT", 0x89e1: "SIOCGETSGCNT" };
+const IOCTLS: Record<number, string> = { [SIOCGETVIFCNT]: "SIOCGETVIFCNT", [SIOCGETSGCNT]: "SIOCGETSGCNT" };
 
 type Handler = (c: FakeCall, ...args: never[]) => unknown;
 
@@ -299,7 +305,13 @@ export class FakeSyscalls implements Syscalls {
   }
 
   sendmsg(fd: number, data: Uint8Array, to: Uint8Array, ctl?: SendControl): number {
-    this.record({ op: "sendmsg", fd, bytes: Buffer.from(data), to: Buffer.from(to), ...(ctl ? { ctl } : {}) });
+    this.record({
+      op: "sendmsg",
+      fd,
+      bytes: Buffer.from(data),
+      to: Buffer.from(to),
+      ...(ctl ? { ctl } : {}),
+    });
     this.checkFd(fd, "sendmsg");
     const r = this.handle("sendmsg", [fd, data, to, ctl]);
     return typeof r === "number" ? r : data.length;

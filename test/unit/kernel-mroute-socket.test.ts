@@ -69,10 +69,7 @@ test("IPv6 open: raw ICMPv6 socket, MRT6_TABLE before MRT6_INIT, an ICMPv6 filte
   assert.equal(sys.texts("socket")[0], "socket 10,3,58");
   const filter = sys.callsOf("setsockopt", "ICMP6_FILTER")[0]?.bytes ?? Buffer.alloc(0);
   const passes = (t: number) => ((filter.readUInt32LE(4 * (t >> 5)) >>> (t & 31)) & 1) === 0;
-  assert.deepEqual(
-    [128, 129, 130, 131, 132, 133, 143].filter(passes),
-    [130, 131, 132, 143],
-  );
+  assert.deepEqual([128, 129, 130, 131, 132, 133, 143].filter(passes), [130, 131, 132, 143]);
 });
 
 test("the default table sends no MRT_TABLE; without SO_RCVBUFFORCE the buffer falls back to SO_RCVBUF", () => {
@@ -96,8 +93,18 @@ test("MRT_INIT failures are explained and the half-open socket is closed", () =>
     ["ipv6", "EADDRINUSE", 5, /^multicast routing table 5 \(ipv6\) is already in use/],
     ["ipv4", "EACCES", null, /^ipv4 multicast routing needs CAP_NET_ADMIN \(EACCES\)$/],
     ["ipv6", "EPERM", null, /^ipv6 multicast routing needs CAP_NET_ADMIN \(EPERM\)$/],
-    ["ipv4", "ENOPROTOOPT", null, /this kernel has no ipv4 multicast routing \(CONFIG_IP_MROUTE\) \(ENOPROTOOPT\)/],
-    ["ipv6", "ENOPROTOOPT", null, /this kernel has no ipv6 multicast routing \(CONFIG_IPV6_MROUTE\) \(ENOPROTOOPT\)/],
+    [
+      "ipv4",
+      "ENOPROTOOPT",
+      null,
+      /this kernel has no ipv4 multicast routing \(CONFIG_IP_MROUTE\) \(ENOPROTOOPT\)/,
+    ],
+    [
+      "ipv6",
+      "ENOPROTOOPT",
+      null,
+      /this kernel has no ipv6 multicast routing \(CONFIG_IPV6_MROUTE\) \(ENOPROTOOPT\)/,
+    ],
   ];
   for (const [family, code, table, message] of cases) {
     const sys = new FakeSyscalls().fail("setsockopt", code, {
@@ -319,7 +326,8 @@ test("sendQuery: pktinfo ifindex and source, hop limit 1, scope id for IPv6; a s
   assert.throws(
     () => sock.sendQuery(4, Uint8Array.of(130, 0, 0, 0), "ff02::1"),
     (e: KernelError) =>
-      e.code === "EMSGSIZE" && /sending a MLD message to ff02::1 on dn1 \(ifindex 4\): only 2 of 4/.test(e.message),
+      e.code === "EMSGSIZE" &&
+      /sending a MLD message to ff02::1 on dn1 \(ifindex 4\): only 2 of 4/.test(e.message),
   );
 });
 
@@ -327,7 +335,11 @@ test("close: stops polling, MRT_DONE, closes; idempotent; closes even when MRT_D
   const { sys, sock } = open("ipv4");
   const fd = sock.fd;
   sock.close();
-  assert.deepEqual(sys.texts().slice(-3), [`pollStop ${fd}`, `setsockopt ${fd} IPPROTO_IP MRT_DONE 0`, `close ${fd}`]);
+  assert.deepEqual(sys.texts().slice(-3), [
+    `pollStop ${fd}`,
+    `setsockopt ${fd} IPPROTO_IP MRT_DONE 0`,
+    `close ${fd}`,
+  ]);
   assert.equal(sock.fd, -1);
   sock.close();
   assert.equal(sys.callsOf("close").length, 1);
