@@ -7,7 +7,7 @@
  * stack then sends the IGMPv3/MLDv2 reports upstream (RFC 3376 §5, RFC 3810 §6), answers
  * the upstream querier and falls back to IGMPv1/v2 / MLDv1 by itself.
  *
- * Per-socket kernel limits (KERNEL.md "Upstream subscription"):
+ * Per-socket kernel limits:
  * - `net.ipv4.igmp_max_memberships` (default 20) groups per IPv4 socket; IPv6 has no
  *   count limit but the kernel walks a socket's list linearly on every join, so IPv6
  *   sockets also get a bounded list (default 64 groups);
