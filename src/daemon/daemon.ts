@@ -6,7 +6,10 @@ import { unlinkSync, writeFileSync } from "node:fs";
 import { loadConfigWithWarnings } from "../config/index.js";
 import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
-import { MrouteSocket } from "../kernel/mroute.js";
+import type { KernelError } from "../kernel/errors.js";
+import { isPollFailure, MrouteSocket } from "../kernel/mroute-socket.js";
+import { MrouteTable } from "../kernel/mroute-table.js";
+import { ReportGroups } from "../kernel/report-groups.js";
 import { LinkWatcher } from "../kernel/rtnetlink.js";
 import { sdNotify } from "../kernel/sdnotify.js";
 import { createLogger, type Logger } from "../util/log.js";
@@ -51,12 +54,22 @@ export class Daemon {
   private controlPlane: OperatorInterfaces | null = null;
 
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
+  private failWith: (err: Error) => void = () => undefined;
+  /** Resolves with the error when the daemon cannot go on (`fatal`). */
+  readonly failed: Promise<Error> = new Promise((resolve) => {
+    this.failWith = resolve;
+  });
 
   constructor(
     public config: ImproxyConfig,
     readonly log: Logger,
     private readonly operatorInterfaces?: StartOperatorInterfaces,
   ) {}
+
+  /** The daemon cannot go on (a dead mroute socket): `runDaemon` stops it and exits 1. */
+  fatal(err: Error): void {
+    this.failWith(err);
+  }
 
   private familiesOf(config: ImproxyConfig): IpFamily[] {
     const out: IpFamily[] = [];
@@ -66,15 +79,33 @@ export class Daemon {
   }
 
   private openFamily(family: IpFamily, config: ImproxyConfig): FamilyProxy {
-    const mroute = MrouteSocket.open(family, { table: config.mrouteTable });
-    return new FamilyProxy({
+    let proxy: FamilyProxy | undefined;
+    // Receive errors are logged and counted and the socket reads on; a poll failure means
+    // it delivers nothing any more: the daemon stops rather than run deaf.
+    const onError = (e: KernelError) => {
+      if (isPollFailure(e)) {
+        this.log.fatal({ family, err: e.message, code: e.code }, "the multicast routing socket failed");
+        this.fatal(e);
+        return;
+      }
+      if (proxy) proxy.counters.kernelErrors++;
+      this.log.error(
+        { family, err: e.message, code: e.code },
+        "receive error on the multicast routing socket",
+      );
+    };
+    const socket = MrouteSocket.open(family, { table: config.mrouteTable, onError });
+    proxy = new FamilyProxy({
       family,
       config,
       log: this.log,
       scheduler: this.scheduler,
       interfaces: this.interfaces,
-      mroute,
+      socket,
+      table: new MrouteTable(socket),
+      reportGroups: new ReportGroups(socket),
     });
+    return proxy;
   }
 
   /**
@@ -256,14 +287,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   running = true;
   sdNotify(`READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${opts.config.downstreams.map((d) => d.name).join(", ")}`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
+  let onSignal: (s: NodeJS.Signals) => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = resolve;
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
   });
+  const ended = await Promise.race([
+    signalled.then((signal) => ({ signal, error: null })),
+    daemon.failed.then((error) => ({ signal: null, error })),
+  ]);
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
   process.off("SIGHUP", onHup);
   await daemon.reloadSettled(); // let a running reload finish first
   sdNotify("STOPPING=1");
-  log.info({ signal }, "stopping: removing forwarding state");
+  if (ended.error)
+    log.error({ err: ended.error.message }, "stopping after a fatal error: removing forwarding state");
+  else log.info({ signal: ended.signal }, "stopping: removing forwarding state");
   daemon.stop();
   if (opts.pidFile) {
     try {
@@ -273,5 +314,5 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
   }
   log.info("stopped");
-  return 0;
+  return ended.error ? 1 : 0;
 }

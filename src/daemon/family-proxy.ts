@@ -13,7 +13,9 @@
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../config/types.js";
 import type { Scheduler, TimerId } from "../clock/index.js";
 import { UpstreamHost } from "./upstream.js";
-import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute.js";
+import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute-socket.js";
+import type { MrouteTable } from "../kernel/mroute-table.js";
+import type { ReportGroups } from "../kernel/report-groups.js";
 import { ForwardingPlanner, type ForwardingEffect, type ForwardingLinks } from "../proxy/forwarding.js";
 import { MembershipDatabase } from "../proxy/membership.js";
 import { LinkRouter, type RouterConfig, type RouterEffect } from "../router/index.js";
@@ -88,7 +90,12 @@ export interface FamilyDeps {
   log: Logger;
   scheduler: Scheduler;
   interfaces: InterfaceTable;
-  mroute: MrouteSocket;
+  /** The family's mroute socket (packets, upcalls, queries). */
+  socket: MrouteSocket;
+  /** VIFs and MFC on that socket, by link name. */
+  table: MrouteTable;
+  /** Report-group joins on downstream links. */
+  reportGroups: ReportGroups;
 }
 
 export class FamilyProxy {
@@ -143,8 +150,8 @@ export class FamilyProxy {
       forwardable: (group) => !isLinkLocalGroup(group, this.family) && !this.ignored.has(group),
     };
     this.fwd = new ForwardingPlanner(this.db, links);
-    deps.mroute.onPacket((p) => this.onPacket(p));
-    deps.mroute.onUpcall((u) => this.onUpcall(u));
+    deps.socket.onPacket((p) => this.onPacket(p));
+    deps.socket.onUpcall((u) => this.onUpcall(u));
     this.armIdleCheck();
   }
 
@@ -241,10 +248,10 @@ export class FamilyProxy {
   }
 
   private attach(link: LinkRuntime, ifindex: number, address: Address): void {
-    const { mroute } = this.deps;
+    const { table, reportGroups } = this.deps;
     let vif: number;
     try {
-      vif = mroute.addVif(ifindex);
+      vif = table.addVif(link.name, ifindex);
     } catch (err) {
       this.counters.kernelErrors++;
       this.log.error(
@@ -265,7 +272,7 @@ export class FamilyProxy {
         this.upstream.setFilter(group, this.db.mergedState(group));
     } else {
       try {
-        mroute.joinReportGroups(ifindex);
+        reportGroups.join(ifindex);
       } catch (err) {
         this.counters.kernelErrors++;
         this.log.error(
@@ -288,7 +295,7 @@ export class FamilyProxy {
   }
 
   private detach(link: LinkRuntime, why: string): void {
-    const { mroute } = this.deps;
+    const { table, reportGroups } = this.deps;
     this.log.warn({ interface: link.name, role: link.cfg.role, why }, "interface detached");
     const ifindex = link.ifindex!;
     if (link.router) {
@@ -297,7 +304,7 @@ export class FamilyProxy {
       link.router = null;
       link.querier = false;
       try {
-        mroute.leaveReportGroups(ifindex);
+        reportGroups.leave(ifindex);
       } catch {
         // The link may already be gone; its memberships went with it.
       }
@@ -305,7 +312,7 @@ export class FamilyProxy {
     if (link.cfg.role === "upstream") this.upstream.detach();
     this.apply(this.fwd.dropIncoming(link.name));
     try {
-      mroute.delVif(ifindex);
+      table.delVif(link.name);
     } catch (err) {
       this.log.debug({ interface: link.name, err: (err as Error).message }, "VIF already gone");
     }
@@ -327,7 +334,7 @@ export class FamilyProxy {
           // ignored, and Linux hosts drop such queries): left to the kernel, a Q(G) to a
           // site- or global-scope group gets a global source address, the remaining hosts
           // never answer it and their stream stops after the Last Listener Query Time.
-          this.deps.mroute.sendQuery(link.ifindex, bytes, e.destination, link.address ?? undefined);
+          this.deps.socket.sendQuery(link.ifindex, bytes, e.destination, link.address ?? undefined);
         } catch (err) {
           this.counters.kernelErrors++;
           this.log.warn({ interface: link.name, err: (err as Error).message }, "cannot send query");
@@ -421,15 +428,11 @@ export class FamilyProxy {
     });
   }
 
-  private linkOfVif(vif: number): LinkRuntime | undefined {
-    for (const l of this.links.values()) if (l.vif === vif) return l;
-    return undefined;
-  }
-
   private onUpcall(u: Upcall): void {
     this.counters.upcalls[u.type] = (this.counters.upcalls[u.type] ?? 0) + 1;
     if (u.type === "wholepkt") return;
-    const link = this.linkOfVif(u.vif);
+    const name = this.deps.table.linkOfVif(u.vif);
+    const link = name === null ? undefined : this.links.get(name);
     if (!link) return;
     this.log.debug({ type: u.type, source: u.source, group: u.group, iif: link.name }, "upcall");
     this.apply(this.fwd.learn(u.source, u.group, link.name));
@@ -437,22 +440,15 @@ export class FamilyProxy {
 
   /** Applies forwarding effects to the kernel's MFC. */
   private apply(effects: ForwardingEffect[]): void {
-    const { mroute } = this.deps;
+    const { table } = this.deps;
     for (const e of effects) {
       try {
         if (e.type === "mfc-del") {
           this.lastCounts.delete(`${e.source}|${e.group}`);
-          mroute.delMfc(e.source, e.group);
+          table.delRoute(e.source, e.group);
           continue;
         }
-        const parent = this.links.get(e.entry.iif)?.vif;
-        if (parent === null || parent === undefined) continue;
-        const out: number[] = [];
-        for (const name of e.entry.oifs) {
-          const vif = this.links.get(name)?.vif;
-          if (vif !== null && vif !== undefined) out.push(vif);
-        }
-        mroute.setMfc(e.entry.source, e.entry.group, parent, out);
+        if (!table.setRoute(e.entry.source, e.entry.group, e.entry.iif, e.entry.oifs)) continue;
         this.log.debug(
           { source: e.entry.source, group: e.entry.group, iif: e.entry.iif, oifs: e.entry.oifs },
           "mfc",
@@ -479,7 +475,7 @@ export class FamilyProxy {
     this.idleTimer = scheduler.at(scheduler.now() + this.config.forwardingIdleCheck * 1000, () => {
       for (const e of this.fwd.all()) {
         const k = `${e.source}|${e.group}`;
-        const cnt = this.deps.mroute.sgCount(e.source, e.group);
+        const cnt = this.deps.table.routeCounters(e.source, e.group);
         const now = { packets: cnt?.packets ?? -1n, wrongIf: cnt?.wrongIf ?? 0n };
         const last = this.lastCounts.get(k);
         this.lastCounts.set(k, now);
@@ -505,7 +501,18 @@ export class FamilyProxy {
     for (const link of this.links.values()) if (link.ifindex !== null) this.detach(link, "shutting down");
     for (const e of this.fwd.all()) this.apply(this.fwd.forget(e.source, e.group));
     this.upstream.close();
-    this.deps.mroute.close();
+    // Report groups, then VIFs, then the socket (MRT_DONE): each is attempted, the first
+    // error is thrown afterwards.
+    const { socket, table, reportGroups } = this.deps;
+    let first: unknown;
+    for (const step of [() => reportGroups.close(), () => table.clear(), () => socket.close()]) {
+      try {
+        step();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
   }
 
   /**
@@ -514,7 +521,7 @@ export class FamilyProxy {
    * metrics scrapes, not the hot path).
    */
   snapshot(opts: { vifCounters?: boolean; sgCounters?: boolean } = {}) {
-    const { mroute, scheduler } = this.deps;
+    const { table, scheduler } = this.deps;
     const now = scheduler.now();
     const read = <T>(wanted: boolean | undefined, f: () => T | null): T | null => {
       if (!wanted) return null;
@@ -536,14 +543,14 @@ export class FamilyProxy {
         upTimeMs: l.attachedAt === undefined ? null : now - l.attachedAt,
         router: l.router?.snapshot() ?? null,
         routerCounters: l.router?.counters ?? null,
-        vifCounters: l.vif === null ? null : read(opts.vifCounters, () => mroute.vifCount(l.vif!)),
+        vifCounters: l.vif === null ? null : read(opts.vifCounters, () => table.vifCounters(l.name)),
       })),
       upstream: this.db.groupsWithMembership().map((g) => ({ group: g, ...this.db.mergedState(g) })),
       upstreamFilterChanges: this.upstream.changes,
       upstreamFilterErrors: this.upstream.errors,
       forwarding: this.fwd
         .all()
-        .map((e) => ({ ...e, kernel: read(opts.sgCounters, () => mroute.sgCount(e.source, e.group)) })),
+        .map((e) => ({ ...e, kernel: read(opts.sgCounters, () => table.routeCounters(e.source, e.group)) })),
       counters: this.counters,
     };
   }

@@ -1,15 +1,30 @@
 /**
- * The kernel layer: the only code that touches the native addon. See KERNEL.md for the
- * kernel facts and src/kernel/structs/ for every byte layout.
+ * The kernel layer: the only code that touches the native addon. src/kernel/structs/ holds
+ * every byte layout.
  *
- *   mroute.ts      multicast routing socket: VIFs/MIFs, MFC, counters, upcalls, IGMP/MLD I/O
- *   membership.ts  upstream subscription (host part of RFC 4605) through socket filters
- *   rtnetlink.ts   link and address watcher
- *   errors.ts      KernelError: errno facts plus a message an operator understands
- *   addon.ts       typed surface of the native addon (native/netio.c)
+ *   mroute-socket.ts   multicast routing socket: open (MRT_INIT), reports and upcalls in,
+ *                      queries out, close (MRT_DONE); every receive error goes to its owner
+ *   mroute-table.ts    VIFs/MIFs and the MFC of one family, by link name; counters
+ *   report-groups.ts   report-group joins per downstream interface (224.0.0.22, ff02::16, ...)
+ *   source-filters.ts  upstream subscription (host part of RFC 4605) through socket filters
+ *   rtnetlink.ts       link and address watcher
+ *   syscalls.ts        the injectable system-call surface (the addon, or a fake in tests)
+ *   errors.ts          KernelError: errno facts plus a message an operator understands
+ *   addon.ts           typed surface of the native addon (native/netio.c)
+ *   sysctl.ts          kernel limits read from /proc/sys
+ *   sdnotify.ts        systemd readiness notifications
  */
 export { KernelError, type KernelErrorInit } from "./errors.js";
 export { type FilterWarning, type SourceFilter, SourceFilterSockets } from "./source-filters.js";
-export { type MrouteOpenOptions, MrouteSocket, type ReceivedPacket, type Upcall } from "./mroute.js";
+export {
+  isPollFailure,
+  type MrouteOpenOptions,
+  MrouteSocket,
+  type ReceivedPacket,
+  type Upcall,
+} from "./mroute-socket.js";
+export { MrouteTable, type VifEntry } from "./mroute-table.js";
+export { ReportGroups } from "./report-groups.js";
 export { type AddrInfo, type LinkEvent, type LinkInfo, LinkWatcher } from "./rtnetlink.js";
+export { realSyscalls, type Syscalls } from "./syscalls.js";
 export type { SgCounters, VifCounters } from "./structs/mroute.js";

@@ -1,6 +1,6 @@
 /**
  * rtnetlink link and address watcher (NETLINK_ROUTE, groups RTMGRP_LINK |
- * RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR; KERNEL.md "Native layer").
+ * RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR).
  *
  * One socket carries both the notifications and the dump answers, so their order is the
  * kernel's order. `open()` subscribes first and then dumps links and addresses (RTM_GETLINK
@@ -18,8 +18,8 @@
  * disappeared, then `newlink` for every link and `newaddr` for every address now present.
  * Consumers that treat events as idempotent state updates therefore converge.
  */
-import { netio } from "./addon.js";
 import { KernelError } from "./errors.js";
+import { realSyscalls, type Syscalls } from "./syscalls.js";
 import {
   AF_NETLINK,
   AF_UNSPEC,
@@ -66,7 +66,7 @@ export interface LinkDump {
 
 /** The syscalls the watcher needs (the native addon by default). */
 export type NetlinkSyscalls = Pick<
-  typeof netio,
+  Syscalls,
   "socket" | "close" | "bind" | "getsockname" | "setsockopt" | "sendmsg" | "recvmsg" | "pollStart" | "pollStop"
 >;
 
@@ -139,7 +139,7 @@ export class LinkWatcher {
 
   /** Subscribes to link and address notifications, then starts the initial dump. */
   static open(opts: { syscalls?: NetlinkSyscalls } = {}): LinkWatcher {
-    const w = new LinkWatcher(opts.syscalls ?? netio);
+    const w = new LinkWatcher(opts.syscalls ?? realSyscalls);
     w.startDump().promise.catch(() => undefined); // surfaced through dump()
     return w;
   }

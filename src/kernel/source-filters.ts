@@ -7,7 +7,7 @@
  * stack then sends the IGMPv3/MLDv2 reports upstream (RFC 3376 §5, RFC 3810 §6), answers
  * the upstream querier and falls back to IGMPv1/v2 / MLDv1 by itself.
  *
- * Per-socket kernel limits (KERNEL.md "Upstream subscription"):
+ * Per-socket kernel limits:
  * - `net.ipv4.igmp_max_memberships` (default 20) groups per IPv4 socket; IPv6 has no
  *   count limit but the kernel walks a socket's list linearly on every join, so IPv6
  *   sockets also get a bounded list (default 64 groups);
@@ -25,7 +25,7 @@
  *   (lowest addresses) are excluded and `setFilter` returns a `FilterWarning` naming the
  *   limit: the upstream traffic is then a superset of what is wanted, never a subset.
  */
-import { isSyscallError, netio } from "./addon.js";
+import { isSyscallError } from "./addon.js";
 import { KernelError } from "./errors.js";
 import {
   groupFilterSize,
@@ -42,6 +42,7 @@ import {
 } from "./structs/membership.js";
 import { afOf } from "./structs/sockaddr.js";
 import { readLimit } from "./sysctl.js";
+import { realSyscalls, type Syscalls } from "./syscalls.js";
 import { compareAddresses } from "../wire/address.js";
 import type { Address, IpFamily } from "../wire/types.js";
 
@@ -65,12 +66,7 @@ export interface FilterWarning {
 }
 
 /** The syscalls this module needs; the native addon by default, a fake in unit tests. */
-export interface MembershipSyscalls {
-  socket(domain: number, type: number, protocol: number): number;
-  close(fd: number): void;
-  setsockopt(fd: number, level: number, name: number, value: Uint8Array | number): void;
-  getsockopt(fd: number, level: number, name: number, buf: Uint8Array): number;
-}
+export type MembershipSyscalls = Pick<Syscalls, "socket" | "close" | "setsockopt" | "getsockopt">;
 
 export interface SourceFilterSocketsOptions {
   /** Groups per socket. Default: `net.ipv4.igmp_max_memberships` (IPv4), 64 (IPv6). */
@@ -124,7 +120,7 @@ export class SourceFilterSockets {
     this.family = family;
     this.ifindex = ifindex;
     this.level = levelFor(family);
-    this.sys = opts.syscalls ?? netio;
+    this.sys = opts.syscalls ?? realSyscalls;
     this.maxGroups = Math.max(
       1,
       opts.maxGroupsPerSocket ??

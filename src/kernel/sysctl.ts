@@ -2,7 +2,7 @@
  * Reading kernel sysctls through /proc/sys.
  *
  * Used for the per-socket multicast limits that decide how the upstream membership is
- * spread over sockets (KERNEL.md "Upstream subscription"): `net.ipv4.igmp_max_memberships`,
+ * spread over sockets (source-filters.ts): `net.ipv4.igmp_max_memberships`,
  * `net.ipv4.igmp_max_msf`, `net.ipv6.mld_max_msf`, `net.core.optmem_max`. Values are read
  * in the caller's network namespace (each namespace has its own copies).
  */

@@ -122,11 +122,6 @@ export function groupSourceQuery(
   return makeQuery(family, currentQueryVersion(family), group, [...sources], opts);
 }
 
-/** Bytes of a query message with `n` sources (without IP header). */
-export function querySize(family: IpFamily, n: number): number {
-  return family === "ipv4" ? 12 + 4 * n : 28 + 16 * n;
-}
-
 /**
  * The most sources one Q(G,S) may carry so that the IP packet fits `mtu` (RFC 9776
  * §4.1.8, RFC 9777 §5.1.10: split into several queries when they do not fit). Header

@@ -9,7 +9,7 @@
  * Checksum (RFC 9777 §5.1.2, RFC 4443 §2.3): over the IPv6 pseudo-header and the message.
  * `parseMld` verifies it only when the pseudo-header addresses are given; `serializeMld`
  * fills it when they are given and leaves 0 otherwise (the Linux kernel computes it on
- * ICMPv6 raw sockets, see KERNEL.md).
+ * ICMPv6 raw sockets: RFC 3542 §3.1).
  *
  * Time fields: `maxRespTimeMs` and `qqiSeconds` win over the raw codes on output, as in
  * igmp.ts (rounding down, see floatcode.ts).

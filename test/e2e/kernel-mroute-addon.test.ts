@@ -8,7 +8,19 @@ import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { isSyscallError, netio } from "../../src/kernel/addon.js";
 import { KernelError, kernelCall } from "../../src/kernel/errors.js";
-import { IPV6_ROUTER_ALERT_HOPOPTS } from "../../src/kernel/structs/mroute.js";
+import {
+  IP_PKTINFO,
+  IP_RECVTTL,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPV6_HOPOPTS,
+  IPV6_RECVHOPLIMIT,
+  IPV6_RECVHOPOPTS,
+  IPV6_RECVPKTINFO,
+  IPV6_ROUTER_ALERT_HOPOPTS,
+  SOCK_DGRAM,
+} from "../../src/kernel/structs/mroute.js";
+import { SO_RCVBUF, SOL_SOCKET } from "../../src/kernel/structs/netlink.js";
 import {
   AF_INET,
   AF_INET6,
@@ -16,18 +28,6 @@ import {
   sockaddrIn,
   sockaddrIn6,
 } from "../../src/kernel/structs/sockaddr.js";
-
-const SOCK_DGRAM = 2;
-const IPPROTO_IP = 0;
-const IPPROTO_IPV6 = 41;
-const IP_PKTINFO = 8;
-const IP_RECVTTL = 12;
-const IPV6_RECVPKTINFO = 49;
-const IPV6_RECVHOPLIMIT = 51;
-const IPV6_RECVHOPOPTS = 53;
-const IPV6_HOPOPTS = 54;
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
 
 function boundUdp(family: "ipv4" | "ipv6"): { fd: number; port: number } {
   const fd = netio.socket(family === "ipv4" ? AF_INET : AF_INET6, SOCK_DGRAM, 0);

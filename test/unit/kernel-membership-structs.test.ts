@@ -13,7 +13,7 @@ import {
 
 const hex = (b: Uint8Array, from: number, to: number) => Buffer.from(b.subarray(from, to)).toString("hex");
 
-test("group_req: 136 bytes, ifindex u32 @0, sockaddr_in group @8 (KERNEL.md)", () => {
+test("group_req: 136 bytes, ifindex u32 @0, sockaddr_in group @8", () => {
   const b = packGroupReq(0x01020304, "ipv4", "232.1.2.3");
   assert.equal(b.length, GROUP_REQ_SIZE);
   assert.equal(b.length, 136);

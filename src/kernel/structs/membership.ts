@@ -1,7 +1,6 @@
 /**
  * Packing of the RFC 3678 protocol-independent multicast socket option structs
- * (`group_req`, `group_source_req`, `group_filter`) for Linux x86_64 (KERNEL.md
- * "x86_64 struct layouts"). Host-order fields use the machine's byte order, addresses
+ * (`group_req`, `group_source_req`, `group_filter`) for Linux x86_64. Host-order fields use the machine's byte order, addresses
  * are in network order inside a `sockaddr_in` / `sockaddr_in6` in a 128-byte
  * `sockaddr_storage`.
  *

@@ -24,7 +24,7 @@
 
 import { bytesToIpv4, bytesToIpv6, writeIpv4, writeIpv6 } from "../../wire/address.js";
 import type { Address, IpFamily } from "../../wire/types.js";
-import { HOST_LE, SIN6_ADDR_OFFSET, SOCKADDR_IN6_SIZE, writeSockaddrIn6 } from "./sockaddr.js";
+import { HOST_LE, SOCKADDR_IN6_SIZE, writeSockaddrIn6 } from "./sockaddr.js";
 
 // ---------------------------------------------------------------- constants
 
@@ -438,11 +438,6 @@ export function hopOptsHaveRouterAlert(h: Uint8Array): boolean {
 }
 
 // ------------------------------------------------------------------ shared
-
-/** Reads the address out of a sockaddr_in6 at `offset` (diagnostics, tests). */
-export function sockaddrIn6AddressAt(b: Uint8Array, offset: number): Address {
-  return bytesToIpv6(b, offset + SIN6_ADDR_OFFSET);
-}
 
 /** The membership request for joining `group` on `ifindex` with the family's classic option. */
 export function packMembershipRequest(family: IpFamily, group: Address, ifindex: number): Buffer {
