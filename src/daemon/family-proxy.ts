@@ -10,28 +10,38 @@
  * interface exists, is up and has an address of the family, and detached when that stops
  * being true: interfaces may appear late, vanish and come back (PPPoE, DHCP).
  */
+import type { Scheduler } from "../clock/index.js";
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../config/types.js";
-import type { Scheduler, TimerId } from "../clock/index.js";
-import { UpstreamHost } from "./upstream.js";
 import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute-socket.js";
 import type { MrouteTable } from "../kernel/mroute-table.js";
 import type { ReportGroups } from "../kernel/report-groups.js";
-import { ForwardingPlanner, type ForwardingEffect, type ForwardingLinks } from "../proxy/forwarding.js";
+import type { SourceFilterSocketsOptions } from "../kernel/source-filters.js";
+import {
+  type ForwardingEffect,
+  type ForwardingEntry,
+  type ForwardingLinks,
+  ForwardingPlanner,
+} from "../proxy/forwarding.js";
+import { IdleMonitor } from "../proxy/idle.js";
 import { MembershipDatabase } from "../proxy/membership.js";
-import { LinkRouter, type RouterConfig, type RouterEffect } from "../router/index.js";
-import { CidrSet, isLinkLocalGroup } from "../wire/address.js";
-import { parse, serialize } from "../wire/index.js";
-import type { Address, IpFamily } from "../wire/types.js";
+import { LinkRouter, type RouterEffect } from "../router/index.js";
 import type { Logger } from "../util/log.js";
+import { CidrSet, isLinkLocalGroup } from "../wire/address.js";
+import { serialize } from "../wire/index.js";
+import type { Address, IpFamily } from "../wire/types.js";
+import { classifyIngress, type IngressLink } from "./ingress.js";
 import { type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
+import { familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
+import type { FamilyCounters, FamilySnapshot, SnapshotOptions } from "./snapshot.js";
+import { UpstreamHost } from "./upstream.js";
 
-interface LinkRuntime {
-  readonly name: string;
+export type { FamilyCounters } from "./snapshot.js";
+
+interface LinkRuntime extends IngressLink {
   cfg: InterfaceConfig;
   settings: ProtocolSettings;
-  /** Set while attached. */
+  /** Set while attached (the VIF is the table's: `table.vifOf(name)`). */
   ifindex: number | null;
-  vif: number | null;
   router: LinkRouter | null;
   querier: boolean;
   address: Address | null;
@@ -40,43 +50,13 @@ interface LinkRuntime {
   attachedAt?: number | undefined;
 }
 
-export interface FamilyCounters {
-  packetsReceived: number;
-  ownPackets: number;
-  upstreamPackets: number;
-  unconfiguredInterface: number;
-  parseErrors: Record<string, number>;
-  upcalls: Record<string, number>;
-  kernelErrors: number;
-  /** Querier status changes per link name (metrics). */
-  querierChanges: Record<string, number>;
-}
-
-export function routerConfig(s: ProtocolSettings): RouterConfig {
-  return {
-    version: s.version,
-    robustnessVariable: s.robustnessVariable,
-    queryIntervalMs: s.queryInterval * 1000,
-    queryResponseIntervalMs: s.queryMaxResponseTime * 1000,
-    lastMemberQueryIntervalMs: s.lastMemberQueryInterval * 1000,
-    lastMemberQueryCount: s.robustnessVariable,
-    startupQueryIntervalMs: s.startupQueryInterval * 1000,
-    startupQueryCount: s.startupQueryCount,
-    fastLeave: s.fastLeave,
-    maxGroups: s.maxGroups,
-    maxSourcesPerGroup: s.maxSourcesPerGroup,
-    ssmRanges: s.ssmRanges,
-    ignoreGroups: s.ignoreGroups,
-  };
-}
-
 function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings): LinkRuntime {
   return {
     name: cfg.name,
+    role: cfg.role,
     cfg,
     settings,
     ifindex: null,
-    vif: null,
     router: null,
     querier: false,
     address: null,
@@ -96,6 +76,8 @@ export interface FamilyDeps {
   table: MrouteTable;
   /** Report-group joins on downstream links. */
   reportGroups: ReportGroups;
+  /** Upstream membership sockets' limits and syscalls (tests); default: sysctls and the addon. */
+  upstreamSockets?: SourceFilterSocketsOptions;
 }
 
 export class FamilyProxy {
@@ -108,9 +90,7 @@ export class FamilyProxy {
   private ignored: CidrSet;
   private ownCache: Set<Address> | null = null;
   private config: ImproxyConfig;
-  private idleTimer: TimerId | null = null;
-  /** Kernel counters of each (S,G) at the previous idle check. */
-  private readonly lastCounts = new Map<string, { packets: bigint; wrongIf: bigint }>();
+  private readonly idle: IdleMonitor<ForwardingEntry>;
   readonly counters: FamilyCounters = {
     packetsReceived: 0,
     ownPackets: 0,
@@ -126,11 +106,11 @@ export class FamilyProxy {
     this.family = deps.family;
     this.log = deps.log.child({ family: deps.family });
     this.config = deps.config;
-    for (const [name, { cfg, settings }] of this.configuredLinks(this.config)) {
+    for (const [name, { cfg, settings }] of familyLinks(this.config, this.family)) {
       this.links.set(name, newLinkRuntime(cfg, settings));
     }
-    this.ignored = this.ignoredGroups(this.config);
-    this.upstream = new UpstreamHost(this.family, this.log);
+    this.ignored = new CidrSet(ignoredGroups(this.config, this.family));
+    this.upstream = new UpstreamHost(this.family, this.log, deps.upstreamSockets);
     const self = this;
     const links: ForwardingLinks = {
       get upstream() {
@@ -141,7 +121,7 @@ export class FamilyProxy {
         // RFC 4605 §4.2: forward onto a downstream link only where we are the querier.
         return (
           l !== undefined &&
-          l.vif !== null &&
+          l.ifindex !== null &&
           l.cfg.role === "downstream" &&
           (l.querier || l.cfg.forwardWhenNotQuerier)
         );
@@ -152,24 +132,23 @@ export class FamilyProxy {
     this.fwd = new ForwardingPlanner(this.db, links);
     deps.socket.onPacket((p) => this.onPacket(p));
     deps.socket.onUpcall((u) => this.onUpcall(u));
-    this.armIdleCheck();
-  }
-
-  /** The links of this family in a configuration (interfaces with the family enabled). */
-  private configuredLinks(
-    config: ImproxyConfig,
-  ): Map<string, { cfg: InterfaceConfig; settings: ProtocolSettings }> {
-    const out = new Map<string, { cfg: InterfaceConfig; settings: ProtocolSettings }>();
-    for (const cfg of [config.upstream, ...config.downstreams]) {
-      const settings = this.family === "ipv4" ? cfg.igmp : cfg.mld;
-      if (settings) out.set(cfg.name, { cfg, settings });
-    }
-    return out;
-  }
-
-  private ignoredGroups(config: ImproxyConfig): CidrSet {
-    const up = this.family === "ipv4" ? config.upstream.igmp : config.upstream.mld;
-    return new CidrSet(up?.ignoreGroups ?? []);
+    this.idle = new IdleMonitor({
+      scheduler: deps.scheduler,
+      // forwarding-idle-check, read at every arming: a reload applies from the next check.
+      intervalMs: () => this.config.forwardingIdleCheck * 1000,
+      entries: () => this.fwd.all(),
+      counters: (source, group) => this.deps.table.routeCounters(source, group),
+      onStale: (e, reason) => {
+        if (reason === "idle") this.log.debug({ source: e.source, group: e.group }, "forwarding entry idle, removed");
+        else
+          this.log.info(
+            { source: e.source, group: e.group, iif: e.iif },
+            "source no longer arrives on the incoming link; forwarding entry removed to re-learn it",
+          );
+        this.apply(this.fwd.forget(e.source, e.group));
+      },
+    });
+    this.idle.start();
   }
 
   /**
@@ -179,7 +158,7 @@ export class FamilyProxy {
    * detached, added ones attached as soon as their interface is usable.
    */
   applyConfig(config: ImproxyConfig): void {
-    const next = this.configuredLinks(config);
+    const next = familyLinks(config, this.family);
     for (const [name, link] of [...this.links]) {
       const n = next.get(name);
       if (n && n.cfg.role === link.cfg.role) continue;
@@ -202,7 +181,7 @@ export class FamilyProxy {
         this.log.info({ interface: name }, "interface settings changed by reload");
       }
     }
-    this.ignored = this.ignoredGroups(config);
+    this.ignored = new CidrSet(ignoredGroups(config, this.family));
     this.apply(this.fwd.refreshAll());
     for (const name of next.keys()) this.reconcile(name);
   }
@@ -262,7 +241,6 @@ export class FamilyProxy {
     }
     link.ifindex = ifindex;
     link.attachedAt = this.deps.scheduler.now();
-    link.vif = vif;
     link.address = address;
     link.subnets = subnets(this.deps.interfaces.get(link.name), this.family);
     this.log.info({ interface: link.name, role: link.cfg.role, ifindex, vif, address }, "interface attached");
@@ -317,7 +295,6 @@ export class FamilyProxy {
       this.log.debug({ interface: link.name, err: (err as Error).message }, "VIF already gone");
     }
     link.ifindex = null;
-    link.vif = null;
     link.attachedAt = undefined;
     link.address = null;
     this.apply(this.fwd.refreshAll());
@@ -382,50 +359,38 @@ export class FamilyProxy {
 
   private onPacket(p: ReceivedPacket): void {
     this.counters.packetsReceived++;
-    if (this.ownAddresses().has(p.source)) {
-      this.counters.ownPackets++;
-      return;
-    }
-    const name = this.deps.interfaces.nameOf(p.ifindex);
-    const link = name === undefined ? undefined : this.links.get(name);
-    if (!link || link.ifindex !== p.ifindex) {
-      this.counters.unconfiguredInterface++;
-      return;
-    }
-    if (!link.router) {
-      // Upstream: the kernel's host stack answers queries there; never treat upstream
-      // reports as downstream membership (the C IMProxy did, with sticky joins).
-      this.counters.upstreamPackets++;
-      this.log.debug(
-        {
-          interface: link.name,
-          source: p.source,
-          type: p.payload[0],
-          upstreamPackets: this.counters.upstreamPackets,
-        },
-        "ignored on the upstream interface",
-      );
-      return;
-    }
-    const res = parse(
-      this.family,
-      p.payload,
-      this.family === "ipv6" ? { source: p.source, destination: p.destination } : undefined,
-    );
-    if (!res.ok) {
-      this.counters.parseErrors[res.error.reason] = (this.counters.parseErrors[res.error.reason] ?? 0) + 1;
-      this.log.debug(
-        { interface: link.name, source: p.source, reason: res.error.reason, detail: res.error.detail },
-        "dropped",
-      );
-      return;
-    }
-    link.router.handle(res.message, {
-      source: p.source,
-      destination: p.destination,
-      ttl: p.ttl,
-      routerAlert: p.routerAlert,
+    const c = this.counters;
+    const r = classifyIngress(p, {
+      family: this.family,
+      isOwnAddress: (a) => this.ownAddresses().has(a),
+      attachedLink: (ifindex) => {
+        const name = this.deps.interfaces.nameOf(ifindex);
+        const link = name === undefined ? undefined : this.links.get(name);
+        return link?.ifindex === ifindex ? link : undefined;
+      },
     });
+    switch (r.kind) {
+      case "own":
+        c.ownPackets++;
+        return;
+      case "unconfigured-interface":
+        c.unconfiguredInterface++;
+        return;
+      case "upstream":
+        c.upstreamPackets++;
+        this.log.debug(
+          { interface: r.link.name, source: p.source, type: p.payload[0], upstreamPackets: c.upstreamPackets },
+          "ignored on the upstream interface",
+        );
+        return;
+      case "parse-error":
+        c.parseErrors[r.reason] = (c.parseErrors[r.reason] ?? 0) + 1;
+        this.log.debug({ interface: r.link.name, source: p.source, reason: r.reason, detail: r.detail }, "dropped");
+        return;
+      case "message":
+        this.links.get(r.link.name)?.router?.handle(r.message, r.meta);
+        return;
+    }
   }
 
   private onUpcall(u: Upcall): void {
@@ -444,7 +409,7 @@ export class FamilyProxy {
     for (const e of effects) {
       try {
         if (e.type === "mfc-del") {
-          this.lastCounts.delete(`${e.source}|${e.group}`);
+          this.idle.forget(e.source, e.group);
           table.delRoute(e.source, e.group);
           continue;
         }
@@ -460,44 +425,9 @@ export class FamilyProxy {
     }
   }
 
-  /**
-   * Idle (S,G) entries expire by their packet counters (SIOCGETSGCNT), not by flushing:
-   * an entry whose counter did not move since the previous check is removed. An entry
-   * whose packets since then ALL arrived on a link other than its incoming one (wrong_if
-   * grew as much as the packet count) belongs to a source that moved: it is removed too,
-   * and the next packet is re-learned with its new incoming link through a NOCACHE upcall.
-   * (A source that moved onto one of the entry's outgoing links is reported at once by a
-   * WRONGVIF upcall instead: MRT_ASSERT is on.)
-   */
-  private armIdleCheck(): void {
-    const { scheduler } = this.deps;
-    // forwarding-idle-check: read at every arming, so a reload applies from the next check.
-    this.idleTimer = scheduler.at(scheduler.now() + this.config.forwardingIdleCheck * 1000, () => {
-      for (const e of this.fwd.all()) {
-        const k = `${e.source}|${e.group}`;
-        const cnt = this.deps.table.routeCounters(e.source, e.group);
-        const now = { packets: cnt?.packets ?? -1n, wrongIf: cnt?.wrongIf ?? 0n };
-        const last = this.lastCounts.get(k);
-        this.lastCounts.set(k, now);
-        if (!last) continue;
-        if (last.packets === now.packets) {
-          this.log.debug({ source: e.source, group: e.group }, "forwarding entry idle, removed");
-          this.apply(this.fwd.forget(e.source, e.group));
-        } else if (now.wrongIf - last.wrongIf === now.packets - last.packets) {
-          this.log.info(
-            { source: e.source, group: e.group, iif: e.iif },
-            "source no longer arrives on the incoming link; forwarding entry removed to re-learn it",
-          );
-          this.apply(this.fwd.forget(e.source, e.group));
-        }
-      }
-      this.armIdleCheck();
-    });
-  }
-
   /** Removes everything this family created in the kernel. */
   close(): void {
-    if (this.idleTimer !== null) this.deps.scheduler.cancel(this.idleTimer);
+    this.idle.stop();
     for (const link of this.links.values()) if (link.ifindex !== null) this.detach(link, "shutting down");
     for (const e of this.fwd.all()) this.apply(this.fwd.forget(e.source, e.group));
     this.upstream.close();
@@ -520,9 +450,10 @@ export class FamilyProxy {
    * kernel's per-VIF and per-(S,G) counters (one ioctl each: for the control socket and
    * metrics scrapes, not the hot path).
    */
-  snapshot(opts: { vifCounters?: boolean; sgCounters?: boolean } = {}) {
+  snapshot(opts: SnapshotOptions = {}): FamilySnapshot {
     const { table, scheduler } = this.deps;
     const now = scheduler.now();
+    /** Kernel counters are best effort in a snapshot: an entry may vanish meanwhile. */
     const read = <T>(wanted: boolean | undefined, f: () => T | null): T | null => {
       if (!wanted) return null;
       try {
@@ -537,13 +468,13 @@ export class FamilyProxy {
         name: l.name,
         role: l.cfg.role,
         ifindex: l.ifindex,
-        vif: l.vif,
+        vif: table.vifOf(l.name),
         address: l.address,
         querier: l.querier,
         upTimeMs: l.attachedAt === undefined ? null : now - l.attachedAt,
         router: l.router?.snapshot() ?? null,
         routerCounters: l.router?.counters ?? null,
-        vifCounters: l.vif === null ? null : read(opts.vifCounters, () => table.vifCounters(l.name)),
+        vifCounters: read(opts.vifCounters, () => table.vifCounters(l.name)),
       })),
       upstream: this.db.groupsWithMembership().map((g) => ({ group: g, ...this.db.mergedState(g) })),
       upstreamFilterChanges: this.upstream.changes,

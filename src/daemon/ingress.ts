@@ -14,19 +14,10 @@
  * 4. parse-error: the codec rejected the bytes (reason counted per kind).
  * 5. message: a parsed message for the downstream link's router, with its receive metadata.
  */
+import type { ReceivedPacket } from "../kernel/mroute-socket.js";
 import type { ReceiveMeta } from "../router/index.js";
 import { parse } from "../wire/index.js";
 import type { Address, IpFamily, Message, ParseErrorReason } from "../wire/types.js";
-
-/** What the receive path reports about one packet (structurally the kernel's ReceivedPacket). */
-export interface IngressPacket {
-  ifindex: number;
-  source: Address;
-  destination: Address;
-  ttl: number;
-  routerAlert: boolean;
-  payload: Uint8Array;
-}
 
 export interface IngressLink {
   name: string;
@@ -48,7 +39,7 @@ export type Ingress =
   | { kind: "parse-error"; link: IngressLink; reason: ParseErrorReason; detail: string }
   | { kind: "message"; link: IngressLink; message: Message; meta: ReceiveMeta };
 
-export function classifyIngress(p: IngressPacket, ctx: IngressContext): Ingress {
+export function classifyIngress(p: ReceivedPacket, ctx: IngressContext): Ingress {
   if (ctx.isOwnAddress(p.source)) return { kind: "own" };
   const link = ctx.attachedLink(p.ifindex);
   if (link === undefined) return { kind: "unconfigured-interface" };

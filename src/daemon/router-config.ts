@@ -6,7 +6,7 @@
  */
 import { resolveSettings } from "../config/defaults.js";
 import { PROTOCOL_SETTINGS, type Protocol } from "../config/settings.js";
-import type { ProtocolSettings } from "../config/types.js";
+import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../config/types.js";
 import type { RouterConfig } from "../router/types.js";
 import type { IpFamily } from "../wire/types.js";
 
@@ -23,8 +23,7 @@ type MsFields = typeof MS_FIELDS;
 type Built = {
   [K in keyof ProtocolSettings as K extends keyof MsFields ? MsFields[K] : K]: ProtocolSettings[K];
 } & { lastMemberQueryCount: number };
-// Both directions: a setting the engine lacks, or an engine field nothing fills, fails here
-// (an engine field may be optional while daemon/family-proxy.ts still builds its own config).
+// Both directions: a setting the engine lacks, or an engine field nothing fills, fails here.
 const sameShape: [
   Built extends RouterConfig ? true : false,
   Required<RouterConfig> extends Built ? true : false,
@@ -49,4 +48,28 @@ const PROTOCOL_OF: Record<IpFamily, Protocol> = { ipv4: "igmp", ipv6: "mld" };
 /** The engine config with every setting at its default (tests and benchmarks). */
 export function defaultRouterConfig(family: IpFamily): RouterConfig {
   return routerConfig(resolveSettings(PROTOCOL_OF[family], []));
+}
+
+/** One link of a family in a configuration: the interface and its resolved protocol settings. */
+export interface FamilyLinkConfig {
+  cfg: InterfaceConfig;
+  settings: ProtocolSettings;
+}
+
+/** The links of `family` in a configuration: the interfaces with that family enabled, by name. */
+export function familyLinks(config: ImproxyConfig, family: IpFamily): Map<string, FamilyLinkConfig> {
+  const out = new Map<string, FamilyLinkConfig>();
+  for (const cfg of [config.upstream, ...config.downstreams]) {
+    const settings = cfg[PROTOCOL_OF[family]];
+    if (settings) out.set(cfg.name, { cfg, settings });
+  }
+  return out;
+}
+
+/**
+ * Groups never forwarded by `family` (the `ignore-groups` of the upstream's settings, the
+ * family block's value); link-local scope is ignored besides these, always.
+ */
+export function ignoredGroups(config: ImproxyConfig, family: IpFamily): string[] {
+  return config.upstream[PROTOCOL_OF[family]]?.ignoreGroups ?? [];
 }

@@ -1,7 +1,8 @@
 /** Ingress classification (src/daemon/ingress.ts): one case per outcome, both families. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { classifyIngress, type IngressContext, type IngressPacket } from "../../src/daemon/ingress.js";
+import { classifyIngress, type IngressContext } from "../../src/daemon/ingress.js";
+import type { ReceivedPacket } from "../../src/kernel/mroute-socket.js";
 import { report, serialize } from "../../src/wire/index.js";
 import type { IpFamily } from "../../src/wire/types.js";
 
@@ -24,7 +25,7 @@ for (const f of FAMILIES) {
     };
     const pseudo = { source: f.host, destination: f.group };
     const bytes = serialize(f.family, report(f.family, f.version, f.group), pseudo);
-    const packet = (over: Partial<IngressPacket> = {}): IngressPacket => ({
+    const packet = (over: Partial<ReceivedPacket> = {}): ReceivedPacket => ({
       ifindex: 3,
       source: f.host,
       destination: f.group,
