@@ -16,12 +16,13 @@ import { UpstreamHost } from "./upstream.js";
 import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute.js";
 import { ForwardingPlanner, type ForwardingEffect, type ForwardingLinks } from "../proxy/forwarding.js";
 import { MembershipDatabase } from "../proxy/membership.js";
-import { LinkRouter, type RouterConfig, type RouterEffect } from "../router/index.js";
+import { LinkRouter, type RouterEffect } from "../router/index.js";
 import { CidrSet, isLinkLocalGroup } from "../wire/address.js";
 import { parse, serialize } from "../wire/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
 import type { Logger } from "../util/log.js";
 import { type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
+import { routerConfig } from "./router-config.js";
 
 interface LinkRuntime {
   readonly name: string;
@@ -48,24 +49,6 @@ export interface FamilyCounters {
   kernelErrors: number;
   /** Querier status changes per link name (metrics). */
   querierChanges: Record<string, number>;
-}
-
-export function routerConfig(s: ProtocolSettings): RouterConfig {
-  return {
-    version: s.version,
-    robustnessVariable: s.robustnessVariable,
-    queryIntervalMs: s.queryInterval * 1000,
-    queryResponseIntervalMs: s.queryMaxResponseTime * 1000,
-    lastMemberQueryIntervalMs: s.lastMemberQueryInterval * 1000,
-    lastMemberQueryCount: s.robustnessVariable,
-    startupQueryIntervalMs: s.startupQueryInterval * 1000,
-    startupQueryCount: s.startupQueryCount,
-    fastLeave: s.fastLeave,
-    maxGroups: s.maxGroups,
-    maxSourcesPerGroup: s.maxSourcesPerGroup,
-    ssmRanges: s.ssmRanges,
-    ignoreGroups: s.ignoreGroups,
-  };
 }
 
 function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings): LinkRuntime {

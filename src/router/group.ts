@@ -151,7 +151,7 @@ export class GroupTable {
       this.counters.refuse("max-sources");
       return;
     }
-    if (this.sourceCount >= (this.config.maxGroupSources ?? Number.POSITIVE_INFINITY)) {
+    if (this.sourceCount >= this.config.maxGroupSources) {
       this.counters.refuse("max-group-sources");
       return;
     }
