@@ -5,23 +5,33 @@
  * scheduler time, output is effects (send a query, a group's forwarding state changed,
  * querier status changed). Forwarding only where this router is the querier is the
  * proxy's job (RFC 4605 §4.2); this engine reports the querier status.
+ *
+ * This file is the group side: message dispatch, the compatibility mapping, the action
+ * tables, explicit tracking, group timer expiry and the settling of forwarding effects.
+ * The querier part is querier.ts, specific queries specific-queries.ts, message checks
+ * validate.ts, group and source records group.ts, snapshot shaping snapshot.ts.
  */
 import type { Scheduler, TimerId } from "../clock/scheduler.js";
-import {
-  CidrSet,
-  compareAddresses,
-  isLinkLocalGroup,
-  isLinkLocalUnicast6,
-  isMulticast,
-} from "../wire/address.js";
+import { CidrSet, compareAddresses } from "../wire/address.js";
 import type { Address, IpFamily, GroupRecord, Leave, Message, Query, Report } from "../wire/types.js";
 import { RecordType } from "../wire/types.js";
+import { sameItems } from "../util/arrays.js";
 import { type DropReason, RouterCounters } from "./counters.js";
 import { type ProtocolDescriptor, protocolDescriptor, type Level } from "./protocol.js";
-import { GroupState } from "./group.js";
-import type { GroupSnapshot, LinkSnapshot } from "./snapshot.js";
-import { hostsWantExclude, hostsWantSource, trackRecord } from "./tracking.js";
+import { type GroupState, GroupTable } from "./group.js";
+import { Querier } from "./querier.js";
+import { SpecificQueries } from "./specific-queries.js";
+import { groupSnapshots, type LinkSnapshot } from "./snapshot.js";
+import { pruneHosts, trackRecord } from "./tracking.js";
 import type { ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
+import {
+  checkGroup,
+  type GroupRanges,
+  type LinkAddressing,
+  olderMessageRefusal,
+  recordRefusal,
+  validateMessage,
+} from "./validate.js";
 
 export interface LinkRouterOptions {
   family: IpFamily;
@@ -52,30 +62,15 @@ export class LinkRouter {
   private readonly scheduler: Scheduler;
   private readonly onEffect: (e: RouterEffect) => void;
   private configLevel: Level;
-  private ssm: CidrSet;
-  private ignored: CidrSet;
-  private ownAddress: Address | null;
-  private subnets: CidrSet;
+  /** Own address and subnets, shared with the querier part. */
+  private readonly link: LinkAddressing;
+  private ranges: GroupRanges;
+  private readonly querier: Querier;
+  private readonly queries: SpecificQueries;
 
-  private readonly groups = new Map<Address, GroupState>();
-  /** (group, source) entries over all groups, bounded by maxGroupSources. */
-  private sourceCount = 0;
+  private readonly groups: GroupTable;
   /** Groups touched by the current input; forwarding and timers are settled at the end. */
   private touched: GroupState[] = [];
-
-  // Querier election (RFC 9776 §6.6.2, RFC 9777 §7.6.2).
-  private started = false;
-  private querier = false;
-  private querierAddress: Address | null = null;
-  private otherQuerierUntil = 0;
-  private otherQuerierTimer: TimerId | null = null;
-  private generalQueryTimer: TimerId | null = null;
-  /** Deadline of the armed general query (0 = none). */
-  private generalQueryAt = 0;
-  private startupQueriesSent = 0;
-  /** QRV / QQI learned from the elected querier (RFC 9776 §4.1.6, §4.1.7); 0 = not learned. */
-  private learnedRobustness = 0;
-  private learnedQueryIntervalMs = 0;
 
   constructor(opts: LinkRouterOptions) {
     this.family = opts.family;
@@ -85,35 +80,48 @@ export class LinkRouter {
     this.scheduler = opts.scheduler;
     this.onEffect = opts.onEffect;
     this.configLevel = this.desc.levelOfVersion(opts.config.version);
-    this.ssm = new CidrSet(opts.config.ssmRanges);
-    this.ignored = new CidrSet(opts.config.ignoreGroups);
-    this.ownAddress = opts.ownAddress;
-    this.subnets = new CidrSet(opts.subnets);
+    this.ranges = {
+      family: opts.family,
+      ssm: new CidrSet(opts.config.ssmRanges),
+      ignored: new CidrSet(opts.config.ignoreGroups),
+    };
+    this.link = {
+      family: opts.family,
+      unspecified: this.desc.unspecified,
+      ownAddress: opts.ownAddress,
+      subnets: new CidrSet(opts.subnets),
+    };
+    this.querier = new Querier({
+      desc: this.desc,
+      config: opts.config,
+      scheduler: opts.scheduler,
+      counters: this.counters,
+      onEffect: opts.onEffect,
+      link: this.link,
+    });
+    this.queries = new SpecificQueries(this.querier, opts.scheduler, opts.config, this.configLevel);
+    this.groups = new GroupTable(opts.config, this.counters);
   }
 
   // ------------------------------------------------------------------------------------
-  // Timer values (RFC 9776 §8, RFC 9777 §9)
+  // Timer values (RFC 9776 §8, RFC 9777 §9); RV and QI are the querier part's
   // ------------------------------------------------------------------------------------
 
   /** [Robustness Variable], learned from the querier's QRV when not the querier (§4.1.6). */
   get robustnessVariable(): number {
-    return !this.querier && this.learnedRobustness > 0
-      ? this.learnedRobustness
-      : this.config.robustnessVariable;
+    return this.querier.robustnessVariable;
   }
   /** [Query Interval], learned from the querier's QQIC when not the querier (§4.1.7). */
   get queryIntervalMs(): number {
-    return !this.querier && this.learnedQueryIntervalMs > 0
-      ? this.learnedQueryIntervalMs
-      : this.config.queryIntervalMs;
+    return this.querier.queryIntervalMs;
   }
   /** Group Membership Interval = RV * QI + QRI (§8.4). */
   get groupMembershipIntervalMs(): number {
-    return this.robustnessVariable * this.queryIntervalMs + this.config.queryResponseIntervalMs;
+    return this.querier.groupMembershipIntervalMs;
   }
   /** Other Querier Present Interval = RV * QI + QRI / 2 (§8.5). */
   get otherQuerierPresentIntervalMs(): number {
-    return this.robustnessVariable * this.queryIntervalMs + this.config.queryResponseIntervalMs / 2;
+    return this.querier.otherQuerierPresentIntervalMs;
   }
   /** Older Host Present Interval = RV * QI + QRI (§8.13). */
   get olderHostPresentIntervalMs(): number {
@@ -121,11 +129,11 @@ export class LinkRouter {
   }
   /** Last Member Query Time = LMQI * LMQC (§8.9). */
   get lastMemberQueryTimeMs(): number {
-    return this.config.lastMemberQueryIntervalMs * this.config.lastMemberQueryCount;
+    return this.queries.lastMemberQueryTimeMs;
   }
 
   get isQuerier(): boolean {
-    return this.querier;
+    return this.querier.isQuerier;
   }
 
   // ------------------------------------------------------------------------------------
@@ -138,44 +146,43 @@ export class LinkRouter {
    * then one every [Query Interval].
    */
   start(): void {
-    if (this.started) return;
-    this.started = true;
-    this.becomeQuerier(true);
+    if (this.querier.started) return;
+    this.querier.start();
   }
 
   /** Cancels every timer and withdraws all forwarding state. */
   stop(): void {
-    if (!this.started) return;
-    this.started = false;
-    this.cancelTimer(this.generalQueryTimer);
-    this.generalQueryTimer = null;
-    this.cancelTimer(this.otherQuerierTimer);
-    this.otherQuerierTimer = null;
+    if (!this.querier.started) return;
+    this.querier.stopTimers();
     for (const g of [...this.groups.values()]) this.deleteGroup(g);
     this.touched = [];
-    if (this.querier || this.querierAddress !== null) {
-      this.querier = false;
-      this.querierAddress = null;
-      this.onEffect({ type: "querier", querier: false, querierAddress: null });
-    }
+    this.querier.resign();
   }
 
   /** Address change (DHCP, late interfaces): re-runs the election against the known querier. */
   setAddresses(ownAddress: Address | null, subnets: string[]): void {
-    this.ownAddress = ownAddress;
-    this.subnets = new CidrSet(subnets);
-    if (!this.started) return;
-    if (this.querier) {
-      if (this.querierAddress !== ownAddress) {
-        this.querierAddress = ownAddress;
-        this.emitQuerier();
-      }
-    } else if (
-      ownAddress !== null &&
-      (this.querierAddress === null || compareAddresses(ownAddress, this.querierAddress) < 0)
-    ) {
-      this.becomeQuerier(false);
-    }
+    this.link.ownAddress = ownAddress;
+    this.link.subnets = new CidrSet(subnets);
+    this.querier.ownAddressChanged();
+  }
+
+  /**
+   * Applies new settings without losing state (configuration reload). The RFC 9776 §8 /
+   * RFC 9777 §9 values are read where they are used, so every timer set from now on uses
+   * the new ones; running timers keep their deadlines, except the next general query,
+   * which is brought forward when the new Query Interval is shorter than what is left.
+   */
+  setConfig(config: RouterConfig): void {
+    this.config = config;
+    this.configLevel = this.desc.levelOfVersion(config.version);
+    this.ranges = {
+      family: this.family,
+      ssm: new CidrSet(config.ssmRanges),
+      ignored: new CidrSet(config.ignoreGroups),
+    };
+    this.groups.setConfig(config);
+    this.queries.setConfig(config, this.configLevel);
+    this.querier.setConfig(config, this.configLevel);
   }
 
   // ------------------------------------------------------------------------------------
@@ -184,12 +191,12 @@ export class LinkRouter {
 
   /** One decoded message received on this link. */
   handle(msg: Message, meta: ReceiveMeta): void {
-    if (!this.started) return;
+    if (!this.querier.started) return;
     if (msg.family !== this.family) {
       this.drop("family-mismatch");
       return;
     }
-    const reason = this.validate(msg, meta);
+    const reason = validateMessage(this.link, msg, meta);
     if (reason !== null) {
       this.drop(reason);
       return;
@@ -215,91 +222,27 @@ export class LinkRouter {
     this.settle();
   }
 
-  /** Message-level checks (PROTOCOL.md "Input validation"); null = accept. */
-  private validate(msg: Message, meta: ReceiveMeta): DropReason | null {
-    const unspecified = meta.source === this.desc.unspecified;
-    if (this.family === "ipv4") {
-      // RFC 9776 §4 / RFC 2236 §2: all IGMP messages are sent with TTL 1.
-      if (meta.ttl !== 1) return "bad-ttl";
-      // RFC 9776 §9 (and §4.2.13: 0.0.0.0 is a valid report source).
-      if (!unspecified && !this.subnets.has(meta.source)) return "source-not-on-link";
-    } else {
-      // RFC 9777 §5: hop limit 1, Router Alert, link-local source (:: allowed for
-      // reports sent before the host has a link-local address, RFC 9777 §5.2.13).
-      if (meta.ttl !== 1) return "bad-hop-limit";
-      if (!meta.routerAlert) return "no-router-alert";
-      if (!isLinkLocalUnicast6(meta.source) && !(unspecified && msg.type !== "query"))
-        return "non-link-local-source";
-    }
-    if (this.ownAddress !== null && meta.source === this.ownAddress) return "own-message";
-    // Reports and leaves go to a multicast address (RFC 9776 §4.2.14 accepts any the
-    // router listens to: 224.0.0.22, all-systems, the group); unicast ones are dropped.
-    if (msg.type !== "query" && !isMulticast(meta.destination, this.family)) return "unicast-destination";
-    return null;
-  }
-
-  /** Group address checks shared by every message kind; null = manage it. */
-  private checkGroup(group: Address): DropReason | null {
-    if (!isMulticast(group, this.family)) return "invalid-group";
-    if (isLinkLocalGroup(group, this.family)) return "link-local-group";
-    if (this.ignored.has(group)) return "ignored-group";
-    return null;
-  }
-
-  /** Why an IGMPv1/v2 or MLDv1 message about `group` is not processed (RFC 4604 §2.2.1 for SSM groups), or null. */
-  private olderMessageRefusal(group: Address): DropReason | null {
-    return this.checkGroup(group) ?? (this.ssm.has(group) ? "ssm-older-version" : null);
-  }
-
   private drop(reason: DropReason): void {
     this.counters.drop(reason);
   }
 
-  // ------------------------------------------------------------------------------------
-  // Queries: election (RFC 9776 §6.6.2), learning (§4.1.6, §4.1.7), timer updates (§6.6.1)
-  // ------------------------------------------------------------------------------------
-
+  /**
+   * A query: the querier part runs the election and learns QRV / QQI; here, a Q(G) or
+   * Q(G,A) with the S flag clear lowers timers to LMQT (RFC 9776 §6.6.1), both for the
+   * querier and for non-queriers.
+   */
   private receiveQuery(q: Query, meta: ReceiveMeta): void {
     const now = this.scheduler.now();
     const general = q.group === this.desc.unspecified;
     if (!general) {
-      const bad = this.checkGroup(q.group);
+      const bad = checkGroup(this.ranges, q.group);
       if (bad !== null) {
         this.drop(bad);
         return;
       }
     }
-    if (this.desc.levelOfQuery(q.version) < this.configLevel) this.counters.olderVersionQueries++;
+    this.querier.receiveQuery(q, meta.source, now);
 
-    if (meta.source === this.desc.unspecified) {
-      this.drop("query-unspecified-source");
-    } else if (this.ownAddress === null || compareAddresses(meta.source, this.ownAddress) < 0) {
-      // A query from a lower address: that router is (or becomes) the querier.
-      const wasQuerier = this.querier;
-      const prev = this.querierAddress;
-      if (wasQuerier || prev === null || compareAddresses(meta.source, prev) <= 0)
-        this.querierAddress = meta.source;
-      if (wasQuerier) {
-        this.querier = false;
-        this.cancelTimer(this.generalQueryTimer);
-        this.generalQueryTimer = null;
-      }
-      if (meta.source === this.querierAddress && q.version === 3) {
-        // RFC 9776 §4.1.6 / §4.1.7, RFC 9777 §5.1.8 / §5.1.9: adopt non-zero QRV / QQI.
-        if (q.qrv > 0) this.learnedRobustness = q.qrv;
-        if (q.qqiSeconds > 0) this.learnedQueryIntervalMs = q.qqiSeconds * 1000;
-      } else if (meta.source === this.querierAddress && q.version === 2 && this.family === "ipv6") {
-        if (q.qrv > 0) this.learnedRobustness = q.qrv;
-        if (q.qqiSeconds > 0) this.learnedQueryIntervalMs = q.qqiSeconds * 1000;
-      }
-      this.otherQuerierUntil = now + this.otherQuerierPresentIntervalMs;
-      this.cancelTimer(this.otherQuerierTimer);
-      this.otherQuerierTimer = this.scheduler.at(this.otherQuerierUntil, () => this.otherQuerierExpired());
-      if (wasQuerier || prev !== this.querierAddress) this.emitQuerier();
-    }
-
-    // RFC 9776 §6.6.1: a received Q(G) / Q(G,A) with the S flag clear lowers the group
-    // timer / the timers of sources in A to LMQT (both for the querier and non-queriers).
     if (general || q.sFlag) return;
     const g = this.groups.get(q.group);
     if (g === undefined) return;
@@ -315,99 +258,20 @@ export class LinkRouter {
     this.touch(g);
   }
 
-  /** Other Querier Present timer ran out (§6.6.2): resume as querier. */
-  private otherQuerierExpired(): void {
-    this.otherQuerierTimer = null;
-    if (!this.started || this.querier) return;
-    this.becomeQuerier(false);
-  }
-
-  private becomeQuerier(startup: boolean): void {
-    this.querier = true;
-    this.querierAddress = this.ownAddress;
-    this.learnedRobustness = 0;
-    this.learnedQueryIntervalMs = 0;
-    this.otherQuerierUntil = 0;
-    this.cancelTimer(this.otherQuerierTimer);
-    this.otherQuerierTimer = null;
-    this.emitQuerier();
-    this.startupQueriesSent = startup ? 0 : this.config.startupQueryCount;
-    this.generalQueryTick();
-  }
-
-  private generalQueryTick(): void {
-    this.generalQueryTimer = null;
-    if (!this.started || !this.querier) return;
-    this.sendQuery(this.desc.unspecified, [], false, this.config.queryResponseIntervalMs, "general-query");
-    let delay = this.config.queryIntervalMs;
-    if (this.startupQueriesSent < this.config.startupQueryCount) {
-      this.startupQueriesSent++;
-      if (this.startupQueriesSent < this.config.startupQueryCount) delay = this.config.startupQueryIntervalMs;
-    }
-    this.generalQueryAt = this.scheduler.now() + delay;
-    this.generalQueryTimer = this.scheduler.at(this.generalQueryAt, () => this.generalQueryTick());
-  }
-
-  /**
-   * Applies new settings without losing state (configuration reload). The RFC 9776 §8 /
-   * RFC 9777 §9 values are read where they are used, so every timer set from now on uses
-   * the new ones; running timers keep their deadlines, except the next general query,
-   * which is brought forward when the new Query Interval is shorter than what is left.
-   */
-  setConfig(config: RouterConfig): void {
-    this.config = config;
-    this.configLevel = this.desc.levelOfVersion(config.version);
-    this.ssm = new CidrSet(config.ssmRanges);
-    this.ignored = new CidrSet(config.ignoreGroups);
-    const now = this.scheduler.now();
-    if (this.generalQueryTimer !== null && this.generalQueryAt > now + config.queryIntervalMs) {
-      this.cancelTimer(this.generalQueryTimer);
-      this.generalQueryAt = now + config.queryIntervalMs;
-      this.generalQueryTimer = this.scheduler.at(this.generalQueryAt, () => this.generalQueryTick());
-    }
-  }
-
-  private emitQuerier(): void {
-    this.onEffect({ type: "querier", querier: this.querier, querierAddress: this.querierAddress });
-  }
-
-  private sendQuery(
-    group: Address,
-    sources: Address[],
-    sFlag: boolean,
-    maxRespTimeMs: number,
-    kind: string,
-  ): void {
-    const queries = this.desc.buildQueries({
-      level: this.configLevel,
-      group,
-      sources,
-      maxRespTimeMs,
-      sFlag,
-      robustnessVariable: this.config.robustnessVariable,
-      queryIntervalMs: this.config.queryIntervalMs,
-    });
-    const destination = group === this.desc.unspecified ? this.desc.allHosts : group;
-    for (const query of queries) {
-      this.counters.send(`${kind}-v${query.version}`);
-      this.onEffect({ type: "send", query, destination });
-    }
-  }
-
   // ------------------------------------------------------------------------------------
   // Reports
   // ------------------------------------------------------------------------------------
 
   /** IGMPv1/v2 report, MLDv1 report: Older Host Present timer, then IS_EX({}) (§7.3.2). */
   private receiveOlderReport(msg: Report, meta: ReceiveMeta): void {
-    const bad = this.olderMessageRefusal(msg.group);
+    const bad = olderMessageRefusal(this.ranges, msg.group);
     if (bad !== null) {
       this.drop(bad);
       return;
     }
-    const g = this.groupFor(msg.group, true, meta.source);
-    if (g === undefined) return;
     const now = this.scheduler.now();
+    const g = this.groups.obtain(msg.group, now, meta.source);
+    if (g === undefined) return;
     const level = this.desc.levelOfReport(msg.version);
     if (level === 1) g.olderV1Until = now + this.olderHostPresentIntervalMs;
     else g.olderV2Until = now + this.olderHostPresentIntervalMs;
@@ -416,7 +280,7 @@ export class LinkRouter {
 
   /** IGMPv2 leave, MLDv1 done: TO_IN({}), ignored while an IGMPv1 host is present (§7.3.2). */
   private receiveLeave(msg: Leave, meta: ReceiveMeta): void {
-    const bad = this.olderMessageRefusal(msg.group);
+    const bad = olderMessageRefusal(this.ranges, msg.group);
     if (bad !== null) {
       this.drop(bad);
       return;
@@ -433,21 +297,12 @@ export class LinkRouter {
   /** One IGMPv3 / MLDv2 group record. */
   private receiveRecord(rec: GroupRecord, meta: ReceiveMeta): void {
     this.counters.receive("group-record");
-    const type = rec.recordType;
-    if (type < MODE_IS_INCLUDE || type > BLOCK_OLD_SOURCES) {
-      this.drop("unknown-record-type");
-      return;
-    }
-    const bad = this.checkGroup(rec.group);
+    const bad = recordRefusal(this.ranges, rec);
     if (bad !== null) {
       this.drop(bad);
       return;
     }
-    // RFC 4604 §2.2.1: no EXCLUDE-mode membership in SSM ranges.
-    if ((type === MODE_IS_EXCLUDE || type === CHANGE_TO_EXCLUDE_MODE) && this.ssm.has(rec.group)) {
-      this.drop("ssm-exclude-record");
-      return;
-    }
+    const type = rec.recordType;
     let sources = rec.sources;
     const existing = this.groups.get(rec.group);
     const level = this.levelOf(existing);
@@ -469,7 +324,8 @@ export class LinkRouter {
       type === MODE_IS_EXCLUDE ||
       type === CHANGE_TO_EXCLUDE_MODE ||
       (type !== BLOCK_OLD_SOURCES && sources.length > 0);
-    const g = existing ?? (creates ? this.groupFor(rec.group, true, meta.source) : undefined);
+    const g =
+      existing ?? (creates ? this.groups.obtain(rec.group, this.scheduler.now(), meta.source) : undefined);
     if (g === undefined) return;
     this.applyRecord(g, type, sources, meta.source);
   }
@@ -481,18 +337,6 @@ export class LinkRouter {
     if (g.olderV1Until > now || this.configLevel === 1) return 1;
     if (g.olderV2Until > now || this.configLevel === 2) return 2;
     return 3;
-  }
-
-  private groupFor(group: Address, create: boolean, reporter: Address): GroupState | undefined {
-    let g = this.groups.get(group);
-    if (g !== undefined || !create) return g;
-    if (this.groups.size >= this.config.maxGroups) {
-      this.counters.refuse("max-groups");
-      return undefined;
-    }
-    g = new GroupState(group, this.scheduler.now(), reporter);
-    this.groups.set(group, g);
-    return g;
   }
 
   // ------------------------------------------------------------------------------------
@@ -509,18 +353,18 @@ export class LinkRouter {
       switch (type) {
         case MODE_IS_INCLUDE: // INCLUDE (A+B); (B)=GMI
         case ALLOW_NEW_SOURCES: // INCLUDE (A+B); (B)=GMI
-          for (const s of b) this.setSourceTimer(g, s, gmi);
+          for (const s of b) this.groups.setSourceTimer(g, s, gmi);
           break;
         case CHANGE_TO_INCLUDE_MODE: {
           // INCLUDE (A+B); (B)=GMI; Send Q(G,A-B)
           const inB = new Set(b);
           const aMinusB = [...g.sources.keys()].filter((s) => !inB.has(s));
-          for (const s of b) this.setSourceTimer(g, s, gmi);
-          this.sendGroupSourceQuery(g, aMinusB);
+          for (const s of b) this.groups.setSourceTimer(g, s, gmi);
+          this.queries.sendGroupSourceQuery(g, aMinusB);
           break;
         }
         case BLOCK_OLD_SOURCES: // INCLUDE (A); Send Q(G,A*B)
-          this.sendGroupSourceQuery(
+          this.queries.sendGroupSourceQuery(
             g,
             b.filter((s) => g.sources.has(s)),
           );
@@ -529,11 +373,11 @@ export class LinkRouter {
         case CHANGE_TO_EXCLUDE_MODE: {
           // EXCLUDE (A*B,B-A); (B-A)=0; Delete (A-B); Send Q(G,A*B); Group Timer=GMI
           const inB = new Set(b);
-          for (const s of [...g.sources.keys()]) if (!inB.has(s)) this.deleteSource(g, s);
-          for (const s of b) if (!g.sources.has(s)) this.addSource(g, s, 0);
+          for (const s of [...g.sources.keys()]) if (!inB.has(s)) this.groups.deleteSource(g, s);
+          for (const s of b) if (!g.sources.has(s)) this.groups.addSource(g, s, 0);
           g.filterMode = "exclude";
           g.forwardingDirty = true;
-          if (type === CHANGE_TO_EXCLUDE_MODE) this.sendGroupSourceQuery(g, g.forwardedSources());
+          if (type === CHANGE_TO_EXCLUDE_MODE) this.queries.sendGroupSourceQuery(g, g.forwardedSources());
           g.groupTimer = gmi;
           break;
         }
@@ -542,33 +386,33 @@ export class LinkRouter {
       switch (type) {
         case MODE_IS_INCLUDE: // EXCLUDE (X+A,Y-A); (A)=GMI
         case ALLOW_NEW_SOURCES: // EXCLUDE (X+A,Y-A); (A)=GMI
-          for (const s of b) this.setSourceTimer(g, s, gmi);
+          for (const s of b) this.groups.setSourceTimer(g, s, gmi);
           break;
         case CHANGE_TO_INCLUDE_MODE: {
           // EXCLUDE (X+A,Y-A); (A)=GMI; Send Q(G,X-A); Send Q(G)
           const inA = new Set(b);
           const xMinusA = g.forwardedSources().filter((s) => !inA.has(s));
-          for (const s of b) this.setSourceTimer(g, s, gmi);
-          this.sendGroupSourceQuery(g, xMinusA);
-          this.sendGroupQuery(g);
+          for (const s of b) this.groups.setSourceTimer(g, s, gmi);
+          this.queries.sendGroupSourceQuery(g, xMinusA);
+          this.queries.sendGroupQuery(g);
           break;
         }
         case BLOCK_OLD_SOURCES: {
           // EXCLUDE (X+(A-Y),Y); (A-X-Y)=Group Timer; Send Q(G,A-Y)
-          for (const s of b) if (!g.sources.has(s)) this.addSource(g, s, g.groupTimer);
+          for (const s of b) if (!g.sources.has(s)) this.groups.addSource(g, s, g.groupTimer);
           const aMinusY = b.filter((s) => (g.sources.get(s)?.timer ?? 0) > 0);
-          this.sendGroupSourceQuery(g, aMinusY);
+          this.queries.sendGroupSourceQuery(g, aMinusY);
           break;
         }
         case MODE_IS_EXCLUDE: // EXCLUDE (A-Y,Y*A); (A-X-Y)=GMI; Delete (X-A); Delete (Y-A); Group Timer=GMI
         case CHANGE_TO_EXCLUDE_MODE: {
           // EXCLUDE (A-Y,Y*A); (A-X-Y)=Group Timer; Delete (X-A); Delete (Y-A); Send Q(G,A-Y); Group Timer=GMI
           const inA = new Set(b);
-          for (const s of [...g.sources.keys()]) if (!inA.has(s)) this.deleteSource(g, s);
+          for (const s of [...g.sources.keys()]) if (!inA.has(s)) this.groups.deleteSource(g, s);
           const newTimer = type === MODE_IS_EXCLUDE ? gmi : g.groupTimer;
-          for (const s of b) if (!g.sources.has(s)) this.addSource(g, s, newTimer);
+          for (const s of b) if (!g.sources.has(s)) this.groups.addSource(g, s, newTimer);
           if (type === CHANGE_TO_EXCLUDE_MODE) {
-            this.sendGroupSourceQuery(
+            this.queries.sendGroupSourceQuery(
               g,
               b.filter((s) => (g.sources.get(s)?.timer ?? 0) > 0),
             );
@@ -580,113 +424,6 @@ export class LinkRouter {
     }
     // Explicit tracking serves fast leave only; without it the RFC timing needs no host list.
     if (this.config.fastLeave) this.track(g, type, b, reporter, now);
-  }
-
-  /** Sets a source's timer, creating the source (within the limit) or moving it from Y to X. */
-  private setSourceTimer(g: GroupState, s: Address, deadline: number): void {
-    const r = g.sources.get(s);
-    if (r === undefined) {
-      this.addSource(g, s, deadline);
-      return;
-    }
-    if (r.timer === 0) g.forwardingDirty = true;
-    r.timer = deadline;
-  }
-
-  private addSource(g: GroupState, s: Address, timer: number): void {
-    if (g.sources.size >= this.config.maxSourcesPerGroup) {
-      this.counters.refuse("max-sources");
-      return;
-    }
-    if (this.sourceCount >= (this.config.maxGroupSources ?? Number.POSITIVE_INFINITY)) {
-      this.counters.refuse("max-group-sources");
-      return;
-    }
-    g.sources.set(s, { timer, retransmit: 0 });
-    this.sourceCount++;
-    g.forwardingDirty = true;
-  }
-
-  private deleteSource(g: GroupState, s: Address): void {
-    if (this.removeSource(g, s)) g.forwardingDirty = true;
-  }
-
-  /** Every source record leaves through here, so the link's count stays exact. */
-  private removeSource(g: GroupState, s: Address): boolean {
-    if (!g.sources.delete(s)) return false;
-    this.sourceCount--;
-    return true;
-  }
-
-  // ------------------------------------------------------------------------------------
-  // Specific queries (RFC 9776 §6.6.3, RFC 9777 §7.6.3). Only the querier sends them and
-  // lowers its own timers; non-queriers lower timers on the querier's queries (§6.6.1).
-  // ------------------------------------------------------------------------------------
-
-  /** "Send Q(G)" (§6.6.3.1): lower the group timer to LMQT, send now, LMQC-1 retransmissions. */
-  private sendGroupQuery(g: GroupState): void {
-    if (!this.querier || this.configLevel < 2) return;
-    const now = this.scheduler.now();
-    const lmqt = this.lastMemberQueryTimeMs;
-    if (g.groupTimer > now + lmqt) g.groupTimer = now + lmqt;
-    g.groupQueryRetransmit = this.config.lastMemberQueryCount;
-    this.groupQueryRound(g, now);
-  }
-
-  /** One Q(G) transmission; the S flag is set when the group timer is above LMQT. */
-  private groupQueryRound(g: GroupState, now: number): void {
-    const lmqt = this.lastMemberQueryTimeMs;
-    this.sendQuery(
-      g.group,
-      [],
-      g.groupTimer > now + lmqt,
-      this.config.lastMemberQueryIntervalMs,
-      "group-query",
-    );
-    g.groupQueryRetransmit--;
-    g.nextGroupQueryAt = g.groupQueryRetransmit > 0 ? now + this.config.lastMemberQueryIntervalMs : 0;
-  }
-
-  /**
-   * "Send Q(G,X)" (§6.6.3.2): sources of X with timer > LMQT get [LMQC] retransmissions
-   * and their timer lowered to LMQT; then a round is sent at once and every LMQI.
-   * IGMPv2 / MLDv1 queriers cannot express Q(G,S): nothing is sent nor lowered.
-   */
-  private sendGroupSourceQuery(g: GroupState, x: readonly Address[]): void {
-    if (!this.querier || this.configLevel < 3 || x.length === 0) return;
-    const now = this.scheduler.now();
-    const lmqtDeadline = now + this.lastMemberQueryTimeMs;
-    let marked = false;
-    for (const s of x) {
-      const r = g.sources.get(s);
-      if (r === undefined || r.timer <= lmqtDeadline) continue;
-      r.retransmit = this.config.lastMemberQueryCount;
-      r.timer = lmqtDeadline;
-      marked = true;
-    }
-    if (marked) this.sourceQueryRound(g, now);
-  }
-
-  /**
-   * One Q(G,S) round (§6.6.3.2): sources with retransmission state are split into a
-   * query with the S flag set (timer > LMQT) and one with it clear (timer <= LMQT);
-   * an empty one is not sent.
-   */
-  private sourceQueryRound(g: GroupState, now: number): void {
-    const lmqtDeadline = now + this.lastMemberQueryTimeMs;
-    const withS: Address[] = [];
-    const withoutS: Address[] = [];
-    let more = false;
-    for (const [s, r] of g.sources) {
-      if (r.retransmit <= 0) continue;
-      (r.timer > lmqtDeadline ? withS : withoutS).push(s);
-      r.retransmit--;
-      if (r.retransmit > 0) more = true;
-    }
-    const mrt = this.config.lastMemberQueryIntervalMs;
-    if (withS.length > 0) this.sendQuery(g.group, withS, true, mrt, "group-source-query");
-    if (withoutS.length > 0) this.sendQuery(g.group, withoutS, false, mrt, "group-source-query");
-    g.nextSourceQueryAt = more ? now + this.config.lastMemberQueryIntervalMs : 0;
   }
 
   // ------------------------------------------------------------------------------------
@@ -702,73 +439,27 @@ export class LinkRouter {
     const rec = trackRecord(g.hosts.get(reporter), type, b, now + this.groupMembershipIntervalMs);
     if (rec === null) g.hosts.delete(reporter);
     else g.hosts.set(reporter, rec);
-    if (reduces && this.config.fastLeave) this.fastLeave(g, now);
-  }
-
-  /**
-   * Fast leave: what no live tracked host wants any more stops being forwarded now
-   * (timers expire at once) instead of after LMQT. The queries of the RFC flow were
-   * already sent, so hosts we could not track can still answer and re-join.
-   */
-  private fastLeave(g: GroupState, now: number): void {
-    pruneHosts(g, now);
-    if (g.filterMode === "exclude" && !hostsWantExclude(g.hosts, now)) this.switchToInclude(g);
-    for (const [s, r] of g.sources) {
-      if (r.timer === 0 || hostsWantSource(g.hosts, s, now)) continue;
-      if (g.filterMode === "include") this.removeSource(g, s);
-      else {
-        r.timer = 0;
-        r.retransmit = 0;
-      }
-      g.forwardingDirty = true;
-    }
+    if (reduces && this.config.fastLeave) this.groups.fastLeave(g, now);
   }
 
   // ------------------------------------------------------------------------------------
   // Timers (RFC 9776 §6.5, §6.6, §7.3.2)
   // ------------------------------------------------------------------------------------
 
-  /** §6.5: group timer expiry in EXCLUDE mode -> INCLUDE with the sources still running. */
-  private switchToInclude(g: GroupState): void {
-    for (const [s, r] of g.sources) if (r.timer === 0) this.removeSource(g, s);
-    g.filterMode = "include";
-    g.groupTimer = 0;
-    g.forwardingDirty = true;
-  }
-
   private groupTimerFired(g: GroupState): void {
     g.timerId = null;
-    if (this.groups.get(g.group) !== g) return;
+    if (!this.groups.holds(g)) return;
     const now = this.scheduler.now();
     this.touch(g);
-    if (g.nextGroupQueryAt > 0 && g.nextGroupQueryAt <= now) {
-      if (this.querier) this.groupQueryRound(g, now);
-      else {
-        g.nextGroupQueryAt = 0;
-        g.groupQueryRetransmit = 0;
-      }
-    }
-    if (g.nextSourceQueryAt > 0 && g.nextSourceQueryAt <= now) {
-      if (this.querier) this.sourceQueryRound(g, now);
-      else {
-        g.nextSourceQueryAt = 0;
-        for (const r of g.sources.values()) r.retransmit = 0;
-      }
-    }
+    this.queries.retransmit(g, now);
     if (g.olderV1Until > 0 && g.olderV1Until <= now) g.olderV1Until = 0;
     if (g.olderV2Until > 0 && g.olderV2Until <= now) g.olderV2Until = 0;
     // §6.6 source timer expiry: INCLUDE -> delete the source; EXCLUDE -> move it to Y.
     for (const [s, r] of g.sources) {
-      if (r.timer === 0 || r.timer > now) continue;
-      if (g.filterMode === "include") this.removeSource(g, s);
-      else {
-        r.timer = 0;
-        r.retransmit = 0;
-      }
-      g.forwardingDirty = true;
+      if (r.timer !== 0 && r.timer <= now) this.groups.expireSource(g, s, r);
     }
-    if (g.filterMode === "exclude" && g.groupTimer <= now) this.switchToInclude(g);
-    pruneHosts(g, now);
+    if (g.filterMode === "exclude" && g.groupTimer <= now) this.groups.switchToInclude(g);
+    pruneHosts(g.hosts, now);
     this.settle();
   }
 
@@ -785,7 +476,7 @@ export class LinkRouter {
     if (list.length === 0) return;
     this.touched = [];
     for (const g of list) {
-      if (this.groups.get(g.group) !== g) continue;
+      if (!this.groups.holds(g)) continue;
       // §6.5 / §6.6: an INCLUDE record without sources is deleted.
       if (g.filterMode === "include" && g.sources.size === 0) {
         this.deleteGroup(g);
@@ -805,7 +496,7 @@ export class LinkRouter {
     if (
       nothing
         ? last === null
-        : g.lastForwardingMode === g.filterMode && last !== null && sameList(last, sources)
+        : g.lastForwardingMode === g.filterMode && last !== null && sameItems(last, sources)
     )
       return;
     g.lastForwardingMode = nothing ? null : g.filterMode;
@@ -816,8 +507,7 @@ export class LinkRouter {
   private deleteGroup(g: GroupState): void {
     this.cancelTimer(g.timerId);
     g.timerId = null;
-    this.groups.delete(g.group);
-    this.sourceCount -= g.sources.size;
+    this.groups.remove(g);
     if (g.lastForwardingSources !== null) {
       g.lastForwardingMode = null;
       g.lastForwardingSources = null;
@@ -857,18 +547,18 @@ export class LinkRouter {
 
   snapshot(): LinkSnapshot {
     const now = this.scheduler.now();
-    const groups: GroupSnapshot[] = [];
-    for (const g of this.groups.values()) groups.push(this.groupSnapshot(g, now));
-    groups.sort((a, b) => compareAddresses(a.group, b.group));
+    const groups = groupSnapshots(this.groups.values(), now, (g) =>
+      this.desc.versionOfLevel(this.levelOf(g)),
+    );
     return {
       ifname: this.ifname,
       family: this.family,
       version: this.config.version,
-      started: this.started,
-      querier: this.querier,
-      querierAddress: this.querierAddress,
-      ownAddress: this.ownAddress,
-      otherQuerierPresentMs: this.querier || !this.started ? null : Math.max(0, this.otherQuerierUntil - now),
+      started: this.querier.started,
+      querier: this.querier.isQuerier,
+      querierAddress: this.querier.currentQuerier,
+      ownAddress: this.link.ownAddress,
+      otherQuerierPresentMs: this.querier.otherQuerierPresentMs(now),
       robustnessVariable: this.robustnessVariable,
       queryIntervalMs: this.queryIntervalMs,
       groupMembershipIntervalMs: this.groupMembershipIntervalMs,
@@ -876,48 +566,6 @@ export class LinkRouter {
       groups,
     };
   }
-
-  private groupSnapshot(g: GroupState, now: number): GroupSnapshot {
-    const sources = [...g.sources].map(([source, r]) => ({
-      source,
-      expiresMs: r.timer > 0 ? r.timer - now : 0,
-      forwarded: r.timer > 0,
-      retransmit: r.retransmit,
-    }));
-    sources.sort((a, b) => compareAddresses(a.source, b.source));
-    const hosts = [...g.hosts]
-      .filter(([, h]) => h.expires > now)
-      .map(([address, h]) => ({
-        address,
-        filterMode: h.filterMode,
-        sources: [...h.sources].sort(compareAddresses),
-        expiresMs: h.expires - now,
-      }));
-    return {
-      group: g.group,
-      filterMode: g.filterMode,
-      expiresMs: g.groupTimer > 0 ? g.groupTimer - now : null,
-      upTimeMs: now - g.createdAt,
-      lastReporter: g.lastReporter,
-      version: this.desc.versionOfLevel(this.levelOf(g)),
-      olderHostPresentMs: {
-        v1: g.olderV1Until > now ? g.olderV1Until - now : 0,
-        v2: g.olderV2Until > now ? g.olderV2Until - now : 0,
-      },
-      sources,
-      hosts,
-    };
-  }
-}
-
-function pruneHosts(g: GroupState, now: number): void {
-  for (const [h, rec] of g.hosts) if (rec.expires <= now) g.hosts.delete(h);
-}
-
-function sameList(a: readonly Address[], b: readonly Address[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function dedupe(sources: Address[]): Address[] {

@@ -3,7 +3,9 @@
  * ietf-igmp-mld "interface" and "group" lists, RFC 9398 proxy state). Times are
  * remaining milliseconds ("expire") or elapsed milliseconds ("up-time").
  */
+import { compareAddresses } from "../wire/address.js";
 import type { Address, IpFamily } from "../wire/types.js";
+import type { GroupState } from "./group.js";
 import type { FilterMode } from "./types.js";
 
 export interface SourceSnapshot {
@@ -53,4 +55,49 @@ export interface LinkSnapshot {
   groupMembershipIntervalMs: number;
   groupCount: number;
   groups: GroupSnapshot[];
+}
+
+/** The groups of a link at `now`, sorted by address; `version` gives a group's compatibility version. */
+export function groupSnapshots(
+  groups: Iterable<GroupState>,
+  now: number,
+  version: (g: GroupState) => number,
+): GroupSnapshot[] {
+  const out: GroupSnapshot[] = [];
+  for (const g of groups) out.push(groupSnapshot(g, now, version(g)));
+  out.sort((a, b) => compareAddresses(a.group, b.group));
+  return out;
+}
+
+/** One group at `now`: remaining timers, sources and live tracked hosts sorted by address. */
+export function groupSnapshot(g: GroupState, now: number, version: number): GroupSnapshot {
+  const sources = [...g.sources].map(([source, r]) => ({
+    source,
+    expiresMs: r.timer > 0 ? r.timer - now : 0,
+    forwarded: r.timer > 0,
+    retransmit: r.retransmit,
+  }));
+  sources.sort((a, b) => compareAddresses(a.source, b.source));
+  const hosts = [...g.hosts]
+    .filter(([, h]) => h.expires > now)
+    .map(([address, h]) => ({
+      address,
+      filterMode: h.filterMode,
+      sources: [...h.sources].sort(compareAddresses),
+      expiresMs: h.expires - now,
+    }));
+  return {
+    group: g.group,
+    filterMode: g.filterMode,
+    expiresMs: g.groupTimer > 0 ? g.groupTimer - now : null,
+    upTimeMs: now - g.createdAt,
+    lastReporter: g.lastReporter,
+    version,
+    olderHostPresentMs: {
+      v1: g.olderV1Until > now ? g.olderV1Until - now : 0,
+      v2: g.olderV2Until > now ? g.olderV2Until - now : 0,
+    },
+    sources,
+    hosts,
+  };
 }

@@ -87,3 +87,8 @@ export function hostsWantExclude(hosts: ReadonlyMap<Address, HostRecord>, now: n
   for (const h of hosts.values()) if (h.expires > now && h.filterMode === "exclude") return true;
   return false;
 }
+
+/** Forgets the host records that expired. */
+export function pruneHosts(hosts: Map<Address, HostRecord>, now: number): void {
+  for (const [h, rec] of hosts) if (rec.expires <= now) hosts.delete(h);
+}

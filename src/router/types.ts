@@ -18,11 +18,8 @@ export interface RouterConfig {
   fastLeave: boolean;
   maxGroups: number;
   maxSourcesPerGroup: number;
-  /**
-   * (group, source) entries on the link, all groups together. Optional only while
-   * daemon/family-proxy.ts builds its own engine config; absent = no link-wide cap.
-   */
-  maxGroupSources?: number;
+  /** (group, source) entries on the link, all groups together. */
+  maxGroupSources: number;
   ssmRanges: string[];
   ignoreGroups: string[];
 }

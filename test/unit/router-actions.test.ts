@@ -6,17 +6,20 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { RecordType } from "../../src/wire/types.js";
-import { type Addrs, FAMILIES, Fixture, GMI, LMQI, LMQT } from "./router-harness.js";
-
-const {
-  MODE_IS_INCLUDE: IS_IN,
-  MODE_IS_EXCLUDE: IS_EX,
-  CHANGE_TO_INCLUDE_MODE: TO_IN,
-  CHANGE_TO_EXCLUDE_MODE: TO_EX,
-  ALLOW_NEW_SOURCES: ALLOW,
-  BLOCK_OLD_SOURCES: BLOCK,
-} = RecordType;
+import {
+  type Addrs,
+  ALLOW,
+  BLOCK,
+  FAMILIES,
+  Fixture,
+  GMI,
+  IS_EX,
+  IS_IN,
+  LMQI,
+  LMQT,
+  TO_EX,
+  TO_IN,
+} from "./router-harness.js";
 
 const OLD = GMI - 100_000; // a timer set at t=0, seen at t=100 s
 type T = "gmi" | "old" | "lmqt" | 0;

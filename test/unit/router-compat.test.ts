@@ -4,17 +4,19 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { RecordType } from "../../src/wire/types.js";
-import { FAMILIES, Fixture, GMI, LMQT, V4 } from "./router-harness.js";
-
-const {
-  MODE_IS_INCLUDE: IS_IN,
-  MODE_IS_EXCLUDE: IS_EX,
-  CHANGE_TO_INCLUDE_MODE: TO_IN,
-  CHANGE_TO_EXCLUDE_MODE: TO_EX,
-  ALLOW_NEW_SOURCES: ALLOW,
-  BLOCK_OLD_SOURCES: BLOCK,
-} = RecordType;
+import {
+  ALLOW,
+  BLOCK,
+  FAMILIES,
+  Fixture,
+  GMI,
+  IS_EX,
+  IS_IN,
+  LMQT,
+  TO_EX,
+  TO_IN,
+  V4,
+} from "./router-harness.js";
 
 for (const a of FAMILIES) {
   const older = a.family === "ipv4" ? "IGMPv2" : "MLDv1";

@@ -5,6 +5,7 @@ import type { GroupSnapshot } from "../../src/router/snapshot.js";
 import { defaultRouterConfig } from "../../src/daemon/router-config.js";
 import type { RouterConfig, RouterEffect } from "../../src/router/types.js";
 import type { Address, IpFamily, Message, Query } from "../../src/wire/types.js";
+import { RecordType } from "../../src/wire/types.js";
 
 export interface Addrs {
   family: IpFamily;
@@ -70,6 +71,16 @@ export const V6: Addrs = {
 };
 
 export const FAMILIES = [V4, V6];
+
+/** Group record types under the short names of the RFC 9776 §6.4 tables. */
+export const {
+  MODE_IS_INCLUDE: IS_IN,
+  MODE_IS_EXCLUDE: IS_EX,
+  CHANGE_TO_INCLUDE_MODE: TO_IN,
+  CHANGE_TO_EXCLUDE_MODE: TO_EX,
+  ALLOW_NEW_SOURCES: ALLOW,
+  BLOCK_OLD_SOURCES: BLOCK,
+} = RecordType;
 
 export const GMI = 260_000;
 export const LMQI = 1_000;

@@ -6,15 +6,21 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parse, serialize } from "../../src/wire/index.js";
-import { RecordType } from "../../src/wire/types.js";
-import { FAMILIES, Fixture, GMI, LMQI, LMQT, V4, V6 } from "./router-harness.js";
-
-const {
-  MODE_IS_EXCLUDE: IS_EX,
-  CHANGE_TO_INCLUDE_MODE: TO_IN,
-  ALLOW_NEW_SOURCES: ALLOW,
-  BLOCK_OLD_SOURCES: BLOCK,
-} = RecordType;
+import type { Query } from "../../src/wire/types.js";
+import {
+  type Addrs,
+  ALLOW,
+  BLOCK,
+  FAMILIES,
+  Fixture,
+  GMI,
+  IS_EX,
+  LMQI,
+  LMQT,
+  TO_IN,
+  V4,
+  V6,
+} from "./router-harness.js";
 
 for (const a of FAMILIES) {
   describe(`specific queries and timers, ${a.family}`, () => {
@@ -222,6 +228,15 @@ for (const a of FAMILIES) {
   });
 }
 
+/** A router configured for `version`, started, and the first query it sent. */
+function startVersion(a: Addrs, version: number): { f: Fixture; query: Query } {
+  const f = new Fixture(a, { version }, false);
+  f.router.start();
+  const e = f.effects.find((x) => x.type === "send");
+  assert.ok(e && e.type === "send");
+  return { f, query: e.query };
+}
+
 describe("query versions", () => {
   test("IGMPv2 querier: v2 general queries and Q(G), no Q(G,S)", () => {
     const f = new Fixture(V4, { version: 2 }, false);
@@ -241,12 +256,9 @@ describe("query versions", () => {
   });
 
   test("IGMPv1 querier: v1 queries with max resp 0; leaves ignored", () => {
-    const f = new Fixture(V4, { version: 1 }, false);
-    f.router.start();
-    const e = f.effects.find((x) => x.type === "send");
-    assert.ok(e && e.type === "send");
-    assert.equal(e.query.version, 1);
-    assert.equal(e.query.maxRespCode, 0);
+    const { f, query } = startVersion(V4, 1);
+    assert.equal(query.version, 1);
+    assert.equal(query.maxRespCode, 0);
     f.takeQueries();
     f.report(1, V4.group);
     f.leave(V4.group);
@@ -255,12 +267,9 @@ describe("query versions", () => {
   });
 
   test("MLDv1 querier: MLDv1 general queries", () => {
-    const f = new Fixture(V6, { version: 1 }, false);
-    f.router.start();
-    const e = f.effects.find((x) => x.type === "send");
-    assert.ok(e && e.type === "send");
-    assert.equal(e.query.version, 1);
-    assert.equal(e.query.maxRespCode, 10_000);
+    const { query } = startVersion(V6, 1);
+    assert.equal(query.version, 1);
+    assert.equal(query.maxRespCode, 10_000);
   });
 });
 
@@ -269,9 +278,9 @@ describe("queries survive the wire codec", () => {
     test(`${a.family}: every query the router emits serializes and parses back unchanged`, () => {
       const f = new Fixture(a, {}, false);
       f.router.start();
-      f.record(RecordType.MODE_IS_EXCLUDE, a.group, []);
-      f.record(RecordType.ALLOW_NEW_SOURCES, a.group, [a.s[1]!, a.s[2]!]);
-      f.record(RecordType.CHANGE_TO_INCLUDE_MODE, a.group, [a.s[2]!]);
+      f.record(IS_EX, a.group, []);
+      f.record(ALLOW, a.group, [a.s[1]!, a.s[2]!]);
+      f.record(TO_IN, a.group, [a.s[2]!]);
       const sends = f.effects.filter((e) => e.type === "send");
       assert.ok(sends.length >= 3);
       for (const e of sends) {

@@ -1,18 +1,10 @@
 /**
  * Explicit tracking and fast leave, per-link limits, and input validation drops
- * (PROTOCOL.md "Input validation"; RFC 9776 §9, RFC 9777 §5).
+ * (docs/protocol.md "Input validation"; RFC 9776 §9, RFC 9777 §5).
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { RecordType } from "../../src/wire/types.js";
-import { FAMILIES, Fixture, LMQT, V4, V6 } from "./router-harness.js";
-
-const {
-  MODE_IS_EXCLUDE: IS_EX,
-  CHANGE_TO_INCLUDE_MODE: TO_IN,
-  ALLOW_NEW_SOURCES: ALLOW,
-  BLOCK_OLD_SOURCES: BLOCK,
-} = RecordType;
+import { ALLOW, BLOCK, FAMILIES, Fixture, IS_EX, LMQT, TO_IN, V4, V6 } from "./router-harness.js";
 
 for (const a of FAMILIES) {
   describe(`explicit tracking, ${a.family}`, () => {
