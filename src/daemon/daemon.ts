@@ -6,14 +6,14 @@ import { unlinkSync, writeFileSync } from "node:fs";
 import { loadConfigWithWarnings } from "../config/index.js";
 import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
-import type { KernelError } from "../kernel/errors.js";
-import { isPollFailure, MrouteSocket } from "../kernel/mroute-socket.js";
+import { MrouteSocket } from "../kernel/mroute-socket.js";
 import { MrouteTable } from "../kernel/mroute-table.js";
 import { ReportGroups } from "../kernel/report-groups.js";
 import { LinkWatcher } from "../kernel/rtnetlink.js";
 import { sdNotify } from "../kernel/sdnotify.js";
 import { createLogger, type Logger } from "../util/log.js";
 import type { IpFamily } from "../wire/types.js";
+import { ErrorOwner } from "./errors.js";
 import { FamilyProxy } from "./family-proxy.js";
 import { InterfaceTable } from "./interfaces.js";
 
@@ -48,7 +48,9 @@ export interface ReloadResult {
 export class Daemon {
   readonly interfaces = new InterfaceTable();
   readonly families: FamilyProxy[] = [];
-  private readonly scheduler = new RealScheduler();
+  private readonly scheduler: RealScheduler;
+  /** Where run-time errors go (see errors.ts). */
+  readonly errors: ErrorOwner;
   private watcher: LinkWatcher | null = null;
   /** Control socket and metrics endpoint, when started (see OperatorInterfaces). */
   private controlPlane: OperatorInterfaces | null = null;
@@ -64,7 +66,10 @@ export class Daemon {
     public config: ImproxyConfig,
     readonly log: Logger,
     private readonly operatorInterfaces?: StartOperatorInterfaces,
-  ) {}
+  ) {
+    this.errors = new ErrorOwner(log, (err) => this.fatal(err));
+    this.scheduler = new RealScheduler({ onError: (err) => this.errors.timer(err) });
+  }
 
   /** The daemon cannot go on (a dead mroute socket): `runDaemon` stops it and exits 1. */
   fatal(err: Error): void {
@@ -81,19 +86,10 @@ export class Daemon {
   private openFamily(family: IpFamily, config: ImproxyConfig): FamilyProxy {
     let proxy: FamilyProxy | undefined;
     // Receive errors are logged and counted and the socket reads on; a poll failure means
-    // it delivers nothing any more: the daemon stops rather than run deaf.
-    const onError = (e: KernelError) => {
-      if (isPollFailure(e)) {
-        this.log.fatal({ family, err: e.message, code: e.code }, "the multicast routing socket failed");
-        this.fatal(e);
-        return;
-      }
+    // it delivers nothing any more: the daemon stops rather than run deaf (errors.ts).
+    const onError = this.errors.socketHandler(family, () => {
       if (proxy) proxy.counters.kernelErrors++;
-      this.log.error(
-        { family, err: e.message, code: e.code },
-        "receive error on the multicast routing socket",
-      );
-    };
+    });
     const socket = MrouteSocket.open(family, { table: config.mrouteTable, onError });
     proxy = new FamilyProxy({
       family,
@@ -192,7 +188,7 @@ export class Daemon {
   async start(): Promise<void> {
     const { config, log } = this;
     try {
-      this.watcher = LinkWatcher.open();
+      this.watcher = LinkWatcher.open({ onError: (err) => this.errors.watcher(err) });
       this.watcher.onEvent((ev) => {
         for (const name of this.interfaces.apply(ev)) for (const f of this.families) f.reconcile(name);
       });
@@ -252,6 +248,21 @@ export class Daemon {
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = createLogger({ debugLevel: opts.debugLevel, format: opts.logFormat });
   const daemon = new Daemon(opts.config, log, opts.operatorInterfaces);
+  // Last resort (errors.ts): an exception nothing caught stops the daemon cleanly, exit 1.
+  const onUncaught = (err: unknown, origin: string) => daemon.errors.uncaught(err, origin);
+  const onRejection = (reason: unknown) => daemon.errors.uncaught(reason, "unhandledRejection");
+  process.on("uncaughtException", onUncaught);
+  process.on("unhandledRejection", onRejection);
+  try {
+    return await runUntilStopped(daemon, opts);
+  } finally {
+    process.off("uncaughtException", onUncaught);
+    process.off("unhandledRejection", onRejection);
+  }
+}
+
+async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<number> {
+  const { log } = daemon;
   let running = false;
   const onHup = () => {
     if (!running) {

@@ -71,3 +71,14 @@ export function kernelCall<T>(
     throw KernelError.from(err, operation, explain);
   }
 }
+
+/** `KernelError.operation` of a poll failure: the socket delivers nothing any more. */
+export const POLL_FAILURE_OPERATION = "polling";
+
+/**
+ * True for the error a socket's error listener gets when polling the socket failed: it
+ * will deliver nothing any more, so its owner cannot go on (the daemon exits non-zero).
+ */
+export function isPollFailure(e: unknown): boolean {
+  return e instanceof KernelError && e.code === "EIO" && e.operation === POLL_FAILURE_OPERATION;
+}

@@ -36,7 +36,7 @@
  */
 import type { Address, IpFamily } from "../wire/types.js";
 import type { RecvResult } from "./addon.js";
-import { KernelError, kernelCall } from "./errors.js";
+import { KernelError, kernelCall, POLL_FAILURE_OPERATION } from "./errors.js";
 import {
   hopOptsHaveRouterAlert,
   ICMP6_FILTER,
@@ -142,13 +142,7 @@ export interface MrouteOpenOptions {
  */
 export const RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 
-/** `KernelError.operation` of a poll failure: the socket delivers nothing any more. */
-export const POLL_FAILURE_OPERATION = "polling";
-
-/** True for the error `onError` gets when polling the socket failed (fatal for its owner). */
-export function isPollFailure(e: KernelError): boolean {
-  return e.code === "EIO" && e.operation === POLL_FAILURE_OPERATION;
-}
+export { isPollFailure, POLL_FAILURE_OPERATION } from "./errors.js";
 
 /**
  * What mroute-table.ts and report-groups.ts need of the socket: its family, its fd (-1

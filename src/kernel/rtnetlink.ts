@@ -18,7 +18,7 @@
  * disappeared, then `newlink` for every link and `newaddr` for every address now present.
  * Consumers that treat events as idempotent state updates therefore converge.
  */
-import { KernelError } from "./errors.js";
+import { KernelError, POLL_FAILURE_OPERATION } from "./errors.js";
 import { realSyscalls, type Syscalls } from "./syscalls.js";
 import {
   AF_NETLINK,
@@ -128,8 +128,21 @@ export class LinkWatcher {
       const name = Buffer.alloc(12);
       wrap("reading the rtnetlink port id", () => sys.getsockname(this.fd, name));
       this.portId = name.readUInt32LE(4);
+      // Nothing is thrown out of the poll callback (it would be an uncaught exception):
+      // a poll failure, a receive error or a parsing bug goes to the error listener.
       sys.pollStart(this.fd, (readable) => {
-        if (readable) this.drain();
+        if (this.closed) return;
+        if (!readable) {
+          this.report(
+            new KernelError("polling the rtnetlink socket failed", { code: "EIO", operation: POLL_FAILURE_OPERATION }),
+          );
+          return;
+        }
+        try {
+          this.drain();
+        } catch (err) {
+          this.report(KernelError.from(err, "handling rtnetlink notifications"));
+        }
       });
     } catch (err) {
       sys.close(this.fd);
@@ -137,9 +150,13 @@ export class LinkWatcher {
     }
   }
 
-  /** Subscribes to link and address notifications, then starts the initial dump. */
-  static open(opts: { syscalls?: NetlinkSyscalls } = {}): LinkWatcher {
+  /**
+   * Subscribes to link and address notifications, then starts the initial dump. `onError`
+   * receives what goes wrong later (see `onError`).
+   */
+  static open(opts: { syscalls?: NetlinkSyscalls; onError?: (err: unknown) => void } = {}): LinkWatcher {
     const w = new LinkWatcher(opts.syscalls ?? realSyscalls);
+    if (opts.onError) w.onError(opts.onError);
     w.startDump().promise.catch(() => undefined); // surfaced through dump()
     return w;
   }
@@ -159,12 +176,23 @@ export class LinkWatcher {
   }
 
   /**
-   * Receives errors thrown by event listeners. Without one, such an error is rethrown
-   * asynchronously (an uncaught exception, as with EventEmitter); either way the watcher
-   * keeps delivering to the other listeners.
+   * Receives errors thrown by event listeners, receive errors and poll failures (a
+   * KernelError with code EIO and operation "polling": the socket delivers nothing any
+   * more, see `isPollFailure`). Without a listener such an error is rethrown asynchronously
+   * (an uncaught exception, as with EventEmitter); either way the watcher keeps delivering
+   * to the other listeners.
    */
   onError(cb: (err: unknown) => void): void {
     this.errorListener = cb;
+  }
+
+  private report(err: unknown): void {
+    const onError = this.errorListener;
+    if (onError) onError(err);
+    else
+      process.nextTick(() => {
+        throw err;
+      });
   }
 
   /** The netlink port id the kernel assigned to this socket. */
@@ -422,12 +450,7 @@ export class LinkWatcher {
         cb(ev);
       } catch (err) {
         // A failing listener must not stop the watcher.
-        const onError = this.errorListener;
-        if (onError) onError(err);
-        else
-          process.nextTick(() => {
-            throw err;
-          });
+        this.report(err);
       }
     }
   }
