@@ -1,0 +1,318 @@
+/**
+ * FamilyProxy (src/daemon/family-proxy.ts) without root: the real mroute socket, MFC table,
+ * report groups and upstream filter sockets over fake system calls, a virtual clock and an
+ * interface table, for both families. What the kernel is asked to do is read back from the
+ * recorded calls (struct bytes compared with the packers of src/kernel/structs).
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { VirtualScheduler } from "../../src/clock/index.js";
+import { parseImproxyConfig } from "../../src/config/index.js";
+import { FamilyProxy } from "../../src/daemon/family-proxy.js";
+import { InterfaceTable } from "../../src/daemon/interfaces.js";
+import { MrouteSocket } from "../../src/kernel/mroute-socket.js";
+import { MrouteTable } from "../../src/kernel/mroute-table.js";
+import { ReportGroups } from "../../src/kernel/report-groups.js";
+import { packGroupReq } from "../../src/kernel/structs/membership.js";
+import { IPV6_ROUTER_ALERT_HOPOPTS, packMf6cctl, packMfcctl } from "../../src/kernel/structs/mroute.js";
+import { addressBytes, sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js";
+import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
+import { leave, report, serialize } from "../../src/wire/index.js";
+import type { IpFamily } from "../../src/wire/types.js";
+import { FakeSyscalls } from "./fake-syscalls.js";
+import { captureLogger } from "./log-capture.js";
+
+interface Fam {
+  family: IpFamily;
+  config: string;
+  up: { ifindex: number; addrs: Array<[string, number, "global" | "link"]> };
+  dn: { ifindex: number; addrs: Array<[string, number, "global" | "link"]> };
+  /** The downstream's own address (query source). */
+  own: string;
+  host: string;
+  group: string;
+  source: string;
+  allRouters: string;
+  allHosts: string;
+  opt: (v4: string, v6: string) => string;
+}
+
+const FAMILIES: Fam[] = [
+  {
+    family: "ipv4",
+    config: "igmp enable version 3\nupstream up0\ndownstream dn1\n",
+    up: { ifindex: 2, addrs: [["10.10.0.1", 24, "global"]] },
+    dn: { ifindex: 3, addrs: [["10.11.0.1", 24, "global"]] },
+    own: "10.11.0.1",
+    host: "10.11.0.2",
+    group: "239.1.1.1",
+    source: "10.10.0.5",
+    allRouters: "224.0.0.2",
+    allHosts: "224.0.0.1",
+    opt: (v4) => v4,
+  },
+  {
+    family: "ipv6",
+    config: "mld enable version 2\nupstream up0\ndownstream dn1\n",
+    up: {
+      ifindex: 2,
+      addrs: [
+        ["fe80::a", 64, "link"],
+        ["fd00:10::1", 64, "global"],
+      ],
+    },
+    dn: {
+      ifindex: 3,
+      addrs: [
+        ["fe80::1", 64, "link"],
+        ["fd00:11::1", 64, "global"],
+      ],
+    },
+    own: "fe80::1",
+    host: "fe80::2",
+    group: "ff05::1:1",
+    source: "fd00:10::5",
+    allRouters: "ff02::2",
+    allHosts: "ff02::1",
+    opt: (_v4, v6) => v6,
+  },
+];
+
+/** An IPv4 datagram (TTL 1, Router Alert) around an IGMP message, as the raw socket reads it. */
+function ipv4Datagram(source: string, destination: string, payload: Uint8Array): Buffer {
+  const b = Buffer.alloc(24 + payload.length);
+  b[0] = 0x46;
+  b.writeUInt16BE(b.length, 2);
+  b[8] = 1;
+  b[9] = 2;
+  b.set(ipv4ToBytes(source), 12);
+  b.set(ipv4ToBytes(destination), 16);
+  b.set([0x94, 4, 0, 0], 20);
+  b.set(payload, 24);
+  return b;
+}
+
+function setup(f: Fam) {
+  const sys = new FakeSyscalls();
+  sys.interfaces.set(f.up.ifindex, "up0");
+  sys.interfaces.set(f.dn.ifindex, "dn1");
+  const { log, lines } = captureLogger();
+  const scheduler = new VirtualScheduler();
+  const interfaces = new InterfaceTable();
+  const link = (ifindex: number, name: string) => ({ ifindex, name, up: true, running: true, flags: 0x41, mtu: 1500 });
+  const addrs = (ifindex: number, list: Fam["up"]["addrs"]) =>
+    list.map(([address, prefixLen, scope]) => ({ ifindex, family: f.family, address, prefixLen, scope, tentative: false }));
+  interfaces.load(
+    [link(f.up.ifindex, "up0"), link(f.dn.ifindex, "dn1")],
+    [...addrs(f.up.ifindex, f.up.addrs), ...addrs(f.dn.ifindex, f.dn.addrs)],
+  );
+  const socketErrors: Error[] = [];
+  const socket = MrouteSocket.open(f.family, { table: null, syscalls: sys, onError: (e) => socketErrors.push(e) });
+  const proxy = new FamilyProxy({
+    family: f.family,
+    config: parseImproxyConfig(f.config, "test.conf"),
+    log,
+    scheduler,
+    interfaces,
+    socket,
+    table: new MrouteTable(socket),
+    reportGroups: new ReportGroups(socket),
+    upstreamSockets: { syscalls: sys, maxGroupsPerSocket: 20, maxSourcesPerFilter: 10 },
+  });
+  const v4 = f.family === "ipv4";
+  /** A report or leave from the host on the downstream. */
+  const fromHost = (msg: "report" | "leave", over: { ifindex?: number; source?: string; bytes?: Uint8Array } = {}) => {
+    const m = msg === "report" ? report(f.family, v4 ? 2 : 1, f.group) : leave(f.family, f.group);
+    const dst = msg === "report" ? f.group : f.allRouters;
+    const src = over.source ?? f.host;
+    const payload = over.bytes ?? serialize(f.family, m, { source: src, destination: dst });
+    const ifindex = over.ifindex ?? f.dn.ifindex;
+    if (v4) sys.queue(socket.fd, { data: ipv4Datagram(src, dst, payload), ifindex, dst: ipv4ToBytes(dst) });
+    else
+      sys.queue(socket.fd, {
+        data: payload,
+        from: sockaddrIn6(src, { scopeId: ifindex }),
+        ifindex,
+        dst: ipv6ToBytes(dst),
+        ttl: 1,
+        hopopts: IPV6_ROUTER_ALERT_HOPOPTS,
+      });
+    sys.fire(socket.fd);
+  };
+  /** A NOCACHE upcall for (source, group) arriving on `vif`. */
+  const upcall = (vif: number) => {
+    const b = Buffer.alloc(v4 ? 20 : 40);
+    if (v4) {
+      b[8] = 1;
+      b[10] = vif;
+      b.set(ipv4ToBytes(f.source), 12);
+      b.set(ipv4ToBytes(f.group), 16);
+    } else {
+      b[1] = 1;
+      b.writeUInt16LE(vif, 2);
+      b.set(ipv6ToBytes(f.source), 8);
+      b.set(ipv6ToBytes(f.group), 24);
+    }
+    sys.queue(socket.fd, { data: b });
+    sys.fire(socket.fd);
+  };
+  const mfc = (parent: number, out: number[]) =>
+    v4 ? packMfcctl(f.source, f.group, parent, out) : packMf6cctl(f.source, f.group, parent, out);
+  const lastMfc = () => sys.callsOf("setsockopt", f.opt("MRT_ADD_MFC", "MRT6_ADD_MFC")).at(-1)?.bytes;
+  const attachAll = () => {
+    for (const name of proxy.linkNames()) proxy.reconcile(name);
+  };
+  return { sys, lines, scheduler, interfaces, socket, proxy, fromHost, upcall, mfc, lastMfc, attachAll, socketErrors };
+}
+
+for (const f of FAMILIES) {
+  describe(`FamilyProxy (${f.family})`, () => {
+    it("attaches usable links: a VIF each, report groups joined on the downstream, a startup query from the link's own address", () => {
+      const t = setup(f);
+      t.attachAll();
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_ADD_VIF", "MRT6_ADD_MIF")).length, 2);
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("IP_ADD_MEMBERSHIP", "IPV6_ADD_MEMBERSHIP")).length, 2);
+      const q = t.sys.callsOf("sendmsg")[0];
+      assert.equal(q?.ctl?.ifindex, f.dn.ifindex);
+      assert.deepEqual([...(q?.ctl?.src ?? [])], [...addressBytes(f.family, f.own)]);
+      assert.deepEqual(
+        t.lines.filter((l) => l.msg === "interface attached").map((l) => [l.interface, l.vif]),
+        [
+          ["up0", 0],
+          ["dn1", 1],
+        ],
+      );
+      const snap = t.proxy.snapshot();
+      assert.deepEqual(
+        snap.links.map((l) => [l.name, l.vif, l.ifindex]),
+        [
+          ["up0", 0, f.up.ifindex],
+          ["dn1", 1, f.dn.ifindex],
+        ],
+      );
+    });
+
+    it("a report joins the group upstream, and traffic from upstream is forwarded to the downstream", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      const join = t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP");
+      assert.equal(join.length, 1);
+      assert.deepEqual(join[0]?.bytes, packGroupReq(f.up.ifindex, f.family, f.group));
+      assert.ok(t.lines.some((l) => l.msg === "upstream membership" && l.group === f.group && l.mode === "exclude"));
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      const snap = t.proxy.snapshot();
+      assert.deepEqual(snap.upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      assert.deepEqual(
+        snap.forwarding.map((e) => [e.iif, e.oifs]),
+        [["up0", ["dn1"]]],
+      );
+      assert.equal(snap.counters.upcalls.nocache, 1);
+    });
+
+    it("a leave stops forwarding after the Last Member Query Time (virtual time) and leaves upstream", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      t.fromHost("leave");
+      t.scheduler.advance(1900);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]), "still forwarding within LMQT");
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 0);
+      t.scheduler.advance(200);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []));
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 1);
+      assert.deepEqual(t.proxy.snapshot().upstream, []);
+    });
+
+    it("own packets, upstream packets, unconfigured interfaces and parse errors are counted, not handled", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report", { source: f.own });
+      t.fromHost("report", { ifindex: f.up.ifindex, source: f.opt("10.10.0.9", "fe80::9") });
+      t.fromHost("report", { ifindex: 9 });
+      t.fromHost("report", { bytes: new Uint8Array([f.family === "ipv4" ? 0x16 : 131, 0]) });
+      const c = t.proxy.snapshot().counters;
+      assert.equal(c.packetsReceived, 4);
+      assert.equal(c.ownPackets, 1);
+      assert.equal(c.upstreamPackets, 1);
+      assert.equal(c.unconfiguredInterface, 1);
+      assert.equal(c.parseErrors.truncated, 1);
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length, 0);
+      assert.deepEqual(t.proxy.snapshot().upstream, []);
+    });
+
+    it("an (S,G) without traffic is removed at the second idle check", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      const del = f.opt("MRT_DEL_MFC", "MRT6_DEL_MFC");
+      t.scheduler.advance(60_000); // first sample (the fake kernel's counters stay 0)
+      assert.equal(t.sys.callsOf("setsockopt", del).length, 0);
+      t.scheduler.advance(60_000);
+      assert.equal(t.sys.callsOf("setsockopt", del).length, 1);
+      assert.deepEqual(t.proxy.snapshot().forwarding, []);
+    });
+
+    it("a vanished downstream is detached: VIF removed, report groups left, its forwarding withdrawn", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      t.interfaces.apply({ type: "dellink", link: { ifindex: f.dn.ifindex, name: "dn1", up: false, running: false, flags: 0, mtu: 1500 } });
+      t.proxy.reconcile("dn1");
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DEL_VIF", "MRT6_DEL_MIF")).length, 1);
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("IP_DROP_MEMBERSHIP", "IPV6_DROP_MEMBERSHIP")).length, 2);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []));
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 1);
+      const line = t.lines.find((l) => l.msg === "interface detached");
+      assert.equal(line?.why, "interface gone");
+    });
+
+    it("a VIF the kernel refuses is logged and counted; the link attaches at its next change", () => {
+      const t = setup(f);
+      t.sys.fail("setsockopt", "ENFILE", { option: f.opt("MRT_ADD_VIF", "MRT6_ADD_MIF") });
+      t.proxy.reconcile("up0");
+      assert.equal(t.proxy.snapshot().counters.kernelErrors, 1);
+      assert.equal(t.lines.find((l) => l.level === 50)?.msg, "cannot add the interface to multicast routing");
+      assert.equal(t.proxy.snapshot().links[0]?.ifindex, null);
+      t.proxy.reconcile("up0");
+      assert.equal(t.proxy.snapshot().links[0]?.vif, 0);
+    });
+
+    it("a forwarding update the kernel refuses is logged and counted; the next upcall installs it", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      t.sys.fail("setsockopt", "ENOMEM", { option: f.opt("MRT_ADD_MFC", "MRT6_ADD_MFC") });
+      t.upcall(0);
+      assert.equal(t.proxy.snapshot().counters.kernelErrors, 1);
+      assert.ok(t.lines.some((l) => l.msg === "forwarding update failed" && /ENOMEM/.test(String(l.err))));
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+    });
+
+    it("a query the kernel cannot send is logged and counted", () => {
+      const t = setup(f);
+      t.sys.fail("sendmsg", "ENETDOWN");
+      t.attachAll();
+      assert.equal(t.proxy.snapshot().counters.kernelErrors, 1);
+      assert.ok(t.lines.some((l) => l.msg === "cannot send query" && l.interface === "dn1"));
+    });
+
+    it("close removes the VIFs, ends multicast routing and closes every socket it opened", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      t.proxy.close();
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DEL_VIF", "MRT6_DEL_MIF")).length, 2);
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DONE", "MRT6_DONE")).length, 1);
+      assert.deepEqual(t.sys.openFds(), []);
+      assert.equal(t.scheduler.nextDeadline(), null, "no timer left behind");
+      assert.deepEqual(t.socketErrors, []);
+    });
+  });
+}
