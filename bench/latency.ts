@@ -50,7 +50,7 @@ function stats(values: number[]): Stats {
 }
 
 function config(fastLeave: boolean): string {
-  // Defaults: robustness 2, last member query interval 1 s (IMPROXY-COMPAT.md).
+  // Defaults: robustness 2, last member query interval 1 s (docs/improxy-compat.md).
   return (
     "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n" +
     `quickleave ${fastLeave ? "enable" : "disable"}\n`

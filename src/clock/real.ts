@@ -1,7 +1,7 @@
 /**
  * Production scheduler: every deadline lives in one indexed heap and a single Node.js
- * timer is armed for the earliest one (ARCHITECTURE.md: "one real timer for the earliest
- * deadline, not one setTimeout per source"). Insert/cancel are O(log n); 100,000 pending
+ * timer is armed for the earliest one, not one setTimeout per source
+ * (docs/architecture.md "Time is an input"). Insert/cancel are O(log n); 100,000 pending
  * timers cost one setTimeout. The clock is monotonic (performance.now()).
  */
 import { performance } from "node:perf_hooks";

@@ -1,5 +1,5 @@
 /**
- * The one clock of the engines. Time is an input (ARCHITECTURE.md "Time is an input"):
+ * The one clock of the engines. Time is an input (docs/architecture.md "Time is an input"):
  * engines never call Date.now() or setTimeout themselves; they store deadlines in their
  * state and ask a Scheduler to call them back at the earliest one.
  */

@@ -1,5 +1,5 @@
 /**
- * The C IMProxy's line-oriented config format (see IMPROXY-COMPAT.md), parsed strictly:
+ * The C IMProxy's line-oriented config format (docs/improxy-compat.md "Config file"), parsed strictly:
  * every problem is a ConfigError naming the file and the 1-based line.
  *
  *   igmp enable [version 1|2|3] | igmp disable     (no igmp line: IGMP disabled)

@@ -1,6 +1,6 @@
 /**
  * Typed surface of the native addon `netio` (native/netio.c, built by node-gyp into
- * build/Release/netio.node).
+ * build/Release/netio.node); docs/kernel.md "Native layer".
  *
  * The addon is a thin, generic syscall layer: it knows nothing about IGMP, MLD, mroute or
  * netlink. Option numbers, struct layouts and protocol logic live in TypeScript

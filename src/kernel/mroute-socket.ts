@@ -3,6 +3,8 @@
  * the kernel's multicast router for one routing table), the router-side IGMP/MLD packet I/O
  * (reports and upcalls in, queries out) and closing it. The VIF/MIF table and the MFC on
  * the same socket live in mroute-table.ts, the report-group memberships in report-groups.ts.
+ * Kernel facts: docs/kernel.md "Multicast routing socket (IPv4)", "... (IPv6)", "Receiving
+ * reports" and "Sending queries".
  *
  * One socket per family and routing table:
  *  - IPv4: raw `AF_INET/SOCK_RAW/IPPROTO_IGMP`; MRT_TABLE (if any) then MRT_INIT.

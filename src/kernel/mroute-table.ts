@@ -1,7 +1,8 @@
 /**
  * The kernel's forwarding plane of one family, on the mroute socket: the VIF (IPv4) / MIF
  * (IPv6) table and the multicast forwarding cache (MFC). Callers speak in link names; the
- * link-name-to-VIF translation lives here and nowhere else.
+ * link-name-to-VIF translation lives here and nowhere else. Kernel facts: docs/kernel.md
+ * "Multicast routing socket (IPv4)" and "Multicast routing socket (IPv6)".
  *
  * Decisions:
  *  - `addVif(name, ifindex)` is idempotent for the same name and ifindex and takes the

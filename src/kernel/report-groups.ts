@@ -3,7 +3,8 @@
  * reaches its raw socket anyway: 224.0.0.22 (IGMPv3 reports, RFC 9776 §4.2.14) and
  * 224.0.0.2 (IGMPv2 leaves, RFC 2236 §3) / ff02::16 (MLDv2 reports, RFC 9777 §5.2.14) and
  * ff02::2 (MLDv1 Done, RFC 2710 §3.7). Queries of other queriers (to 224.0.0.1 / ff02::1)
- * and v1/v2 reports (to the group) arrive without a join (mroute-socket.ts).
+ * and v1/v2 reports (to the group) arrive without a join (mroute-socket.ts; docs/kernel.md
+ * "Receiving reports").
  *
  * The joins go on the mroute socket while it has room. The kernel caps memberships per
  * socket (net.ipv4.igmp_max_memberships, default 20 = 10 downstream interfaces), so on

@@ -1,6 +1,6 @@
 /**
  * rtnetlink link and address watcher (NETLINK_ROUTE, groups RTMGRP_LINK |
- * RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR).
+ * RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR); docs/kernel.md "Interface events".
  *
  * One socket carries both the notifications and the dump answers, so their order is the
  * kernel's order. `open()` subscribes first and then dumps links and addresses (RTM_GETLINK

@@ -1,5 +1,6 @@
 /**
- * Upstream membership: the host part of an IGMP/MLD proxy (RFC 4605 §4.1).
+ * Upstream membership: the host part of an IGMP/MLD proxy (RFC 4605 §4.1); the kernel facts
+ * are in docs/kernel.md "Upstream subscription".
  *
  * The proxy merges every downstream link's state itself and hands ONE source filter per
  * group to this module, which applies it to the upstream interface through the RFC 3678

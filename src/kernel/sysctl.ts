@@ -1,5 +1,5 @@
 /**
- * Reading kernel sysctls through /proc/sys.
+ * Reading kernel sysctls through /proc/sys (docs/kernel.md "Upstream subscription").
  *
  * Used for the per-socket multicast limits that decide how the upstream membership is
  * spread over sockets (source-filters.ts): `net.ipv4.igmp_max_memberships`,

@@ -13,7 +13,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { describe, test } from "node:test";
 
-const SRC = resolve(import.meta.dirname, "../../src");
+const ROOT = resolve(import.meta.dirname, "../..");
+const SRC = join(ROOT, "src");
 
 const LAYER: Record<string, number> = {
   cli: 0,
@@ -29,11 +30,11 @@ const LAYER: Record<string, number> = {
   util: 4,
 };
 
-function sourceFiles(dir: string): string[] {
+function sourceFiles(dir: string, exts = [".ts"]): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name);
-    if (e.isDirectory()) return sourceFiles(p);
-    return e.name.endsWith(".ts") ? [p] : [];
+    if (e.isDirectory()) return sourceFiles(p, exts);
+    return exts.some((x) => e.name.endsWith(x)) ? [p] : [];
   });
 }
 
@@ -117,6 +118,51 @@ describe("architecture: import direction", () => {
         /netio\.node/.test(text) || importSpecifiers(text).some((s) => /(^|\/)addon\.js$/.test(s));
       if (loadsAddon && folderOf(file) !== "kernel") bad.push(relative(SRC, file));
     }
+    assert.deepEqual(bad, []);
+  });
+});
+
+describe("architecture: design notes inside the repository", () => {
+  const TEXT = [".ts", ".c", ".md", ".mjs", ".gyp", ".service", ".yaml", ".conf"];
+  const files = [
+    ...["src", "test", "bench", "native", "scripts", "contrib", "examples", "docs"].flatMap((d) =>
+      sourceFiles(join(ROOT, d), TEXT),
+    ),
+    join(ROOT, "README.md"),
+  ];
+
+  test("nothing refers to the starting notes outside the repository", () => {
+    // Built from parts so that this file does not match itself.
+    const outside = new RegExp(
+      ["KERNEL", "PROTOCOL", "ARCHITECTURE", "IMPROXY-COMPAT"].map((n) => `\\b${n}\\.md`).join("|") +
+        `|${["shared", "design"].join("/")}`,
+    );
+    const bad = files.filter((f) => outside.test(readFileSync(f, "utf8"))).map((f) => relative(ROOT, f));
+    assert.deepEqual(bad, []);
+  });
+
+  test('every docs/NAME.md "Heading" reference names an existing file and heading', () => {
+    const bad: string[] = [];
+    let seen = 0;
+    for (const f of files) {
+      for (const m of readFileSync(f, "utf8").matchAll(/docs\/([a-z-]+\.md)(?:\s+"([^"]+)")?/g)) {
+        seen++;
+        const doc = join(ROOT, "docs", m[1]!);
+        let text: string;
+        try {
+          text = readFileSync(doc, "utf8");
+        } catch {
+          bad.push(`${relative(ROOT, f)}: docs/${m[1]} does not exist`);
+          continue;
+        }
+        // A heading may wrap onto the next comment line.
+        const heading = m[2]?.replace(/\s*\n\s*(?:\*|\/\/)?\s*/g, " ");
+        if (heading !== undefined && !text.split("\n").some((l) => /^#{1,4} /.test(l) && l.replace(/^#+ /, "") === heading)) {
+          bad.push(`${relative(ROOT, f)}: docs/${m[1]} has no heading "${heading}"`);
+        }
+      }
+    }
+    assert.ok(seen > 10, `only ${seen} references found: the scanner is broken`);
     assert.deepEqual(bad, []);
   });
 });

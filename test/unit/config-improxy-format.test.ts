@@ -5,7 +5,7 @@ import { ConfigError } from "../../src/config/types.js";
 
 const FILE = "/etc/improxy.conf";
 
-/** The sample shipped with the original IMProxy (IMPROXY-COMPAT.md). */
+/** The sample shipped with the original IMProxy (docs/improxy-compat.md "Config file"). */
 const SHIPPED = `igmp enable version 3
 mld enable
 upstream wan1

@@ -2,7 +2,7 @@
  * Packing of the RFC 3678 protocol-independent multicast socket option structs
  * (`group_req`, `group_source_req`, `group_filter`) for Linux x86_64. Host-order fields use the machine's byte order, addresses
  * are in network order inside a `sockaddr_in` / `sockaddr_in6` in a 128-byte
- * `sockaddr_storage`.
+ * `sockaddr_storage`. docs/kernel.md "Struct layouts".
  *
  *   group_req         136: gr_interface u32 @0, pad 4, gr_group sockaddr_storage @8
  *   group_source_req  264: gsr_interface @0, gsr_group @8, gsr_source @136

@@ -1,7 +1,8 @@
 /**
  * Struct packing for Linux multicast routing (linux/mroute.h, linux/mroute6.h) and the few
- * IP-level option blobs the mroute socket uses. Layouts (x86_64, checked with offsetof()
- * against the kernel headers; host-order fields follow the machine, addresses network order):
+ * IP-level option blobs the mroute socket uses (docs/kernel.md "Struct layouts"). Layouts
+ * (x86_64, checked with offsetof() against the kernel headers; host-order fields follow the
+ * machine, addresses network order):
  *
  *   vifctl        16: vifi u16 @0, flags u8 @2, threshold u8 @3, rate_limit u32 @4,
  *                     lcl_addr | lcl_ifindex @8, rmt_addr @12

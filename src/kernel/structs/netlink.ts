@@ -2,6 +2,7 @@
  * rtnetlink (NETLINK_ROUTE) message encoding and decoding: `nlmsghdr`, `nlmsgerr`,
  * `ifinfomsg`, `ifaddrmsg` and route attributes (linux/netlink.h, linux/rtnetlink.h,
  * linux/if_link.h, linux/if_addr.h). Host-order fields use the machine's byte order.
+ * docs/kernel.md "Interface events" and "Struct layouts".
  *
  * Decoding never throws: lengths are bounded by the containing buffer, a message or
  * attribute whose length field is impossible ends the walk at that point, unknown

@@ -1,5 +1,6 @@
 /**
- * Socket address packing for Linux (x86_64, but host-order fields follow the machine):
+ * Socket address packing for Linux (x86_64, but host-order fields follow the machine;
+ * docs/kernel.md "Struct layouts"):
  *
  *   sockaddr_in   16: family u16 (host) @0, port u16 (network) @2, addr @4, zero[8] @8
  *   sockaddr_in6  28: family u16 (host) @0, port u16 (network) @2, flowinfo u32 (network) @4,
