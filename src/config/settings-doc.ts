@@ -90,7 +90,9 @@ export function withSettingsTable(text: string): string {
   return `${text.slice(0, begin + BEGIN_MARKER.length)}\n${settingsMarkdown()}${text.slice(end)}`;
 }
 
+// `node --import tsx src/config/settings-doc.ts [FILE]` (FILE defaults to the README).
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  writeFileSync(README_FILE, withSettingsTable(readFileSync(README_FILE, "utf8")));
-  console.log(`updated the settings table in ${README_FILE}`);
+  const file = process.argv[2] ?? README_FILE;
+  writeFileSync(file, withSettingsTable(readFileSync(file, "utf8")));
+  console.log(`updated the settings table in ${file}`);
 }

@@ -1,6 +1,9 @@
 /** The settings table (src/config/settings.ts) and everything derived from it. */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { resolveSettings } from "../../src/config/defaults.js";
 import { formatConfig } from "../../src/config/format.js";
@@ -136,6 +139,20 @@ describe("settings table", () => {
     const readme = readFileSync(README_FILE, "utf8");
     assert.equal(readme, withSettingsTable(readme), "run: npm run docs:settings");
     for (const row of SETTINGS) assert.ok(settingsMarkdown().includes(`\`${row.yaml}\``), row.yaml);
+  });
+
+  test("npm run docs:settings rewrites a stale table between the markers and nothing else", () => {
+    const readme = readFileSync(README_FILE, "utf8");
+    const stale = readme.replace(/\| `query-interval` \|[^\n]*\n/, "| `query-interval` | stale |\n");
+    assert.notEqual(stale, readme);
+    const dir = mkdtempSync(join(tmpdir(), "improxy-docs-"));
+    const file = join(dir, "README.md");
+    writeFileSync(file, stale);
+    const script = JSON.parse(readFileSync(join(dirname(README_FILE), "package.json"), "utf8")).scripts["docs:settings"];
+    const r = spawnSync("sh", ["-c", `${script} ${file}`], { cwd: dirname(README_FILE), encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(file, "utf8"), readme);
+    rmSync(dir, { recursive: true });
   });
 
   test("the router config carries every protocol setting, seconds as milliseconds", () => {
