@@ -85,7 +85,7 @@ export interface NetioAddon {
   /**
    * Watches `fd` for readability on the libuv loop (uv_poll_t, no threads). The callback
    * gets `true` when readable (read until `recvmsg` returns null), `false` on a poll error.
-   * Replaces an earlier poll on the same fd. A throwing callback becomes an uncaught exception.
+   * Replaces an earlier poll on the same fd. A throwing callback becomes an uncaught exception: callers catch everything themselves.
    */
   pollStart(fd: number, callback: (readable: boolean) => void): void;
   /** Stops polling `fd`; no-op when not polled. */
