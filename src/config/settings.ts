@@ -8,7 +8,7 @@
  * Names follow the IETF YANG model for IGMP and MLD (RFC 8652, module ietf-igmp-mld) where
  * it has the setting; `yang` names that leaf, null where the model has none.
  */
-import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "./types.js";
+import type { ImproxyConfig, InterfaceConfig } from "./types.js";
 
 /** The configured protocol of one address family: IGMP (IPv4) or MLD (IPv6). */
 export type Protocol = "igmp" | "mld";
@@ -55,10 +55,31 @@ export interface Range {
 export interface DerivedDefault {
   /** The formula as the docs show it. */
   readonly formula: string;
-  readonly derive: (resolved: ProtocolSettings) => number;
+  readonly derive: (resolved: DeriveInput) => number;
 }
 
 export type Value = number | boolean | string | null | readonly string[];
+
+/** What a derived default reads: the settings resolved before it (table order). */
+interface DeriveInput {
+  readonly queryInterval: number;
+  readonly robustnessVariable: number;
+}
+
+/** The TypeScript type of a resolved value of each value type. */
+type ValueOf<T extends ValueType> = T extends "integer" | "number"
+  ? number
+  : T extends "boolean"
+    ? boolean
+    : T extends "prefixes"
+      ? string[]
+      : T extends "path"
+        ? string
+        : T extends "table-id"
+          ? number | null
+          : T extends "listen"
+            ? string | null
+            : never;
 
 type StructuralConfig = "file" | "format" | "upstream" | "downstreams" | "igmpEnabled" | "mldEnabled";
 type StructuralInterface = "name" | "role" | "igmp" | "mld" | "line";
@@ -66,6 +87,16 @@ type StructuralInterface = "name" | "role" | "igmp" | "mld" | "line";
 type GlobalKey = Exclude<keyof ImproxyConfig, StructuralConfig>;
 type DownstreamKey = Exclude<keyof InterfaceConfig, StructuralInterface>;
 export type SettingKey = keyof ProtocolSettings | GlobalKey | DownstreamKey | "enabled";
+
+/**
+ * Protocol settings of one family on one interface, resolved: one field per row of kind
+ * "protocol", typed by the row's value type (the row holds its YAML name, default, range,
+ * unit and description). Derived from the table, so a new row is a new field.
+ */
+export type ProtocolSettings = {
+  -readonly [K in keyof Rows as Rows[K]["kind"] extends "protocol" ? K : never]: ValueOf<Rows[K]["type"]>;
+};
+type Rows = typeof ROWS;
 
 export interface Setting extends Row {
   /** Field of ProtocolSettings / ImproxyConfig / InterfaceConfig ("enabled": the family switch). */
@@ -344,7 +375,12 @@ const ROWS = {
     description:
       "Forward onto the downstream even while another router is the link's querier (RFC 4605 §4.2 says only the querier forwards); at the top level, the default for every downstream.",
   },
-} satisfies Record<SettingKey, Row>;
+} satisfies Record<string, Row>;
+// Every field of the config shapes that a setting fills has a row, and every row a field.
+const everyFieldHasARow: Record<GlobalKey | DownstreamKey | "enabled", Row> = ROWS;
+const everyRowHasAField: [Exclude<keyof Rows, SettingKey>] extends [never] ? true : false = true;
+void everyFieldHasARow;
+void everyRowHasAField;
 
 export const SETTINGS: readonly Setting[] = Object.entries(ROWS).map(
   ([key, row]): Setting => ({ key: key as SettingKey, ...(row as Row) }),

@@ -6,38 +6,9 @@
  * setting are in the settings table (settings.ts).
  */
 
-/**
- * Protocol settings of one family on one downstream interface (RFC 8652 names). Each field
- * is a row of the settings table (settings.ts), which holds its default, range and unit.
- */
-export interface ProtocolSettings {
-  /** IGMP 1|2|3; MLD 1|2. */
-  version: number;
-  /** robustness-variable. */
-  robustnessVariable: number;
-  /** query-interval in seconds. */
-  queryInterval: number;
-  /** query-max-response-time in seconds. */
-  queryMaxResponseTime: number;
-  /** last-member-query-interval in seconds (may be fractional). */
-  lastMemberQueryInterval: number;
-  /** startup-query-interval in seconds. */
-  startupQueryInterval: number;
-  /** startup-query-count. */
-  startupQueryCount: number;
-  /** fast-leave (IMProxy `quickleave`): explicit tracking, stop at once when the last host leaves. */
-  fastLeave: boolean;
-  /** max-groups on this link (refusals are counted). */
-  maxGroups: number;
-  /** max-sources-per-group on this link. */
-  maxSourcesPerGroup: number;
-  /** max-group-sources: (group, source) entries on this link, all groups together. */
-  maxGroupSources: number;
-  /** Source-specific ranges (RFC 4604), CIDR. */
-  ssmRanges: string[];
-  /** Groups never managed nor forwarded, CIDR, besides link-local scope which is always ignored. */
-  ignoreGroups: string[];
-}
+import type { ProtocolSettings } from "./settings.js";
+
+export type { ProtocolSettings } from "./settings.js";
 
 export interface InterfaceConfig {
   /** Interface name (IFNAMSIZ - 1 = 15 characters at most). */
