@@ -39,7 +39,7 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
     throw new ConfigError(file, line, reason);
   };
 
-  const families: Partial<Record<Protocol, FamilyLine>> = {};
+  const protocols: Partial<Record<Protocol, FamilyLine>> = {};
   const switches: Partial<Record<"quickleave" | "down_to_up", { value: boolean; line: number }>> = {};
   let upstream: { name: string; line: number } | undefined;
   const downstreams: { name: string; line: number }[] = [];
@@ -63,33 +63,33 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
     switch (keyword as Keyword) {
       case "igmp":
       case "mld": {
-        const family = keyword as Protocol;
-        const prev = families[family];
-        if (prev) fail(line, `second "${family}" line (first on line ${prev.line})`);
-        const allowed = (forProtocol(setting("version").range ?? {}, family).enum ?? []).map(String);
+        const protocol = keyword as Protocol;
+        const prev = protocols[protocol];
+        if (prev) fail(line, `second "${protocol}" line (first on line ${prev.line})`);
+        const allowed = (forProtocol(setting("version").range ?? {}, protocol).enum ?? []).map(String);
         const versions = `${allowed.slice(0, -1).join(", ")} or ${allowed.at(-1)}`;
-        const usage = `"${family} enable [version ${versions.replace(/, | or /g, "|")}]" or "${family} disable"`;
+        const usage = `"${protocol} enable [version ${versions.replace(/, | or /g, "|")}]" or "${protocol} disable"`;
         const [action, vWord, vValue] = args;
         if (action === "disable") {
-          extra(1, `"${family} disable"`);
-          families[family] = { enabled: false, version: undefined, line };
+          extra(1, `"${protocol} disable"`);
+          protocols[protocol] = { enabled: false, version: undefined, line };
         } else if (action === "enable") {
           let version: number | undefined;
           if (vWord !== undefined) {
-            if (vWord !== "version") fail(line, `bad value "${vWord}" for ${family}: expected ${usage}`);
+            if (vWord !== "version") fail(line, `bad value "${vWord}" for ${protocol}: expected ${usage}`);
             if (vValue === undefined)
-              fail(line, `missing value after "${family} enable version" (allowed: ${versions})`);
+              fail(line, `missing value after "${protocol} enable version" (allowed: ${versions})`);
             if (!allowed.includes(vValue!)) {
-              fail(line, `bad value "${vValue}" for ${family} version (allowed: ${versions})`);
+              fail(line, `bad value "${vValue}" for ${protocol} version (allowed: ${versions})`);
             }
             version = Number(vValue);
-            extra(3, `"${family} enable version ${vValue}"`);
+            extra(3, `"${protocol} enable version ${vValue}"`);
           }
-          families[family] = { enabled: true, version, line };
+          protocols[protocol] = { enabled: true, version, line };
         } else if (action === undefined) {
-          fail(line, `missing value for ${family}: expected ${usage}`);
+          fail(line, `missing value for ${protocol}: expected ${usage}`);
         } else {
-          fail(line, `bad value "${action}" for ${family}: expected ${usage}`);
+          fail(line, `bad value "${action}" for ${protocol}: expected ${usage}`);
         }
         break;
       }
@@ -142,17 +142,17 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
   if (!upstream) fail(lastLine, 'no "upstream" line: exactly one upstream interface is required');
   if (downstreams.length === 0)
     fail(lastLine, 'no "downstream" line: at least one downstream interface is required');
-  const igmpEnabled = families.igmp?.enabled ?? false;
-  const mldEnabled = families.mld?.enabled ?? false;
+  const igmpEnabled = protocols.igmp?.enabled ?? false;
+  const mldEnabled = protocols.mld?.enabled ?? false;
   if (!igmpEnabled && !mldEnabled) {
-    const at = Math.max(families.igmp?.line ?? 0, families.mld?.line ?? 0) || lastLine;
+    const at = Math.max(protocols.igmp?.line ?? 0, protocols.mld?.line ?? 0) || lastLine;
     fail(at, 'both IGMP and MLD are disabled, nothing to proxy (add "igmp enable" and/or "mld enable")');
   }
   const fastLeave = switches.quickleave?.value ?? false;
   const downToUp = switches.down_to_up?.value ?? false;
-  const settings = (family: Protocol, enabled: boolean, withFastLeave: boolean) => {
-    const version = families[family]?.version;
-    return enabled ? resolveSettings(family, [{ version, fastLeave: withFastLeave }]) : null;
+  const settings = (protocol: Protocol, enabled: boolean, withFastLeave: boolean) => {
+    const version = protocols[protocol]?.version;
+    return enabled ? resolveSettings(protocol, [{ version, fastLeave: withFastLeave }]) : null;
   };
   const iface = (name: string, line: number, role: InterfaceConfig["role"]): InterfaceConfig => {
     const down = role === "downstream";

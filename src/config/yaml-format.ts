@@ -36,17 +36,17 @@ export interface ParsedConfig {
 interface RawValues {
   readonly [yaml: string]: unknown;
 }
-interface RawFamily extends RawValues {
+interface RawProtocolBlock extends RawValues {
   enabled?: boolean;
 }
 interface RawDownstream extends RawValues {
   name: string;
-  igmp?: RawFamily;
-  mld?: RawFamily;
+  igmp?: RawProtocolBlock;
+  mld?: RawProtocolBlock;
 }
 interface RawConfig extends RawValues {
-  igmp?: RawFamily;
-  mld?: RawFamily;
+  igmp?: RawProtocolBlock;
+  mld?: RawProtocolBlock;
   upstream: string;
   downstream: (string | RawDownstream)[];
 }
@@ -57,7 +57,7 @@ const DOWNSTREAM_SETTINGS = SETTINGS.filter((r) => r.kind === "downstream");
 
 /** One layer of settings and where it sits in the file. */
 interface Layer {
-  raw: RawFamily;
+  raw: RawProtocolBlock;
   path: DataPath;
 }
 
@@ -127,17 +127,17 @@ function buildConfig(
   }
 
   // Prefix lists are checked where they are written.
-  const checkPrefixes = (family: Protocol, block: RawFamily | undefined, path: DataPath) => {
+  const checkPrefixes = (protocol: Protocol, block: RawProtocolBlock | undefined, path: DataPath) => {
     for (const key of PREFIX_SETTINGS) {
       ((block?.[key] as string[] | undefined) ?? []).forEach((text, i) => {
         const line = loc.line([...path, key, i]);
         const cidr = parseCidr(text);
         if (typeof cidr === "string") fail(line, `\`${key}\` entry ${cidr}`);
-        const want = family === "igmp" ? 4 : 6;
+        const want = protocol === "igmp" ? 4 : 6;
         if (cidr.family !== want) {
           fail(
             line,
-            `\`${key}\` entry ${JSON.stringify(text)} is not an IPv${want} prefix (this is the ${family} block)`,
+            `\`${key}\` entry ${JSON.stringify(text)} is not an IPv${want} prefix (this is the ${protocol} block)`,
           );
         }
         if (!isMulticastPrefix(cidr)) {
@@ -153,13 +153,13 @@ function buildConfig(
   checkPrefixes("mld", raw.mld, ["mld"]);
 
   /** Resolves one family from layers (lowest precedence first) and checks the result. */
-  const resolve = (family: Protocol, layers: Layer[]): ProtocolSettings => {
+  const resolve = (protocol: Protocol, layers: Layer[]): ProtocolSettings => {
     const partials: PartialSettings[] = layers.map(({ raw: r }) => {
       const p: Record<string, unknown> = {};
       for (const row of PROTOCOL_SETTINGS) if (r[row.yaml] !== undefined) p[row.key] = r[row.yaml];
       return p as PartialSettings;
     });
-    const settings = resolveSettings(family, partials);
+    const settings = resolveSettings(protocol, partials);
     /** Line of the most specific layer that sets `key`, with its layer index (-1: default). */
     const origin = (key: string): { line: number; depth: number } => {
       for (let i = layers.length - 1; i >= 0; i--) {
@@ -174,7 +174,7 @@ function buildConfig(
       const b = origin("query-interval");
       fail(
         a.depth >= b.depth ? a.line : b.line,
-        `\`query-max-response-time\` (${settings.queryMaxResponseTime}) must be less than \`query-interval\` (${settings.queryInterval}) for ${family}`,
+        `\`query-max-response-time\` (${settings.queryMaxResponseTime}) must be less than \`query-interval\` (${settings.queryInterval}) for ${protocol}`,
       );
     }
     if (settings.robustnessVariable === 1) {
@@ -186,25 +186,25 @@ function buildConfig(
     return settings;
   };
 
-  const globalLayers = (family: Protocol): Layer[] => [
+  const globalLayers = (protocol: Protocol): Layer[] => [
     { raw, path: [] },
-    ...(raw[family] ? [{ raw: raw[family], path: [family] }] : []),
+    ...(raw[protocol] ? [{ raw: raw[protocol], path: [protocol] }] : []),
   ];
 
   // Upstream: the proxy is a host there; only version (and the timers, for reference) apply.
   const upstreamName = raw.upstream;
   const upstreamLine = loc.line(["upstream"]);
-  const familySettings = (family: Protocol, layers: Layer[], fastLeave: boolean | undefined) => {
-    if (!enabled[family]) return null;
-    const s = resolve(family, layers);
+  const protocolSettings = (protocol: Protocol, layers: Layer[], fastLeave: boolean | undefined) => {
+    if (!enabled[protocol]) return null;
+    const s = resolve(protocol, layers);
     if (fastLeave !== undefined) s.fastLeave = fastLeave;
     return s;
   };
   const upstream: InterfaceConfig = {
     name: upstreamName,
     role: "upstream",
-    igmp: familySettings("igmp", globalLayers("igmp"), false),
-    mld: familySettings("mld", globalLayers("mld"), false),
+    igmp: protocolSettings("igmp", globalLayers("igmp"), false),
+    mld: protocolSettings("mld", globalLayers("mld"), false),
     downToUp: false,
     forwardWhenNotQuerier: false,
     line: upstreamLine,
@@ -222,31 +222,31 @@ function buildConfig(
     if (first !== undefined) fail(line, `duplicate downstream "${obj.name}" (first on line ${first})`);
     seen.set(obj.name, line);
 
-    const perFamily = (family: Protocol): ProtocolSettings | null => {
-      const block = obj[family];
-      if (block) checkPrefixes(family, block, [...itemPath, family]);
-      if (!enabled[family]) {
+    const perProtocol = (protocol: Protocol): ProtocolSettings | null => {
+      const block = obj[protocol];
+      if (block) checkPrefixes(protocol, block, [...itemPath, protocol]);
+      if (!enabled[protocol]) {
         if (block?.enabled === true) {
           fail(
-            loc.line([...itemPath, family, "enabled"]),
-            `${family} is disabled globally (line ${loc.line([family, "enabled"])}); it cannot be enabled on "${obj.name}" alone`,
+            loc.line([...itemPath, protocol, "enabled"]),
+            `${protocol} is disabled globally (line ${loc.line([protocol, "enabled"])}); it cannot be enabled on "${obj.name}" alone`,
           );
         }
         if (block && block.enabled !== false) {
           warn(
-            loc.line([...itemPath, family]),
-            `${family} settings of "${obj.name}" are unused: ${family} is disabled`,
+            loc.line([...itemPath, protocol]),
+            `${protocol} settings of "${obj.name}" are unused: ${protocol} is disabled`,
           );
         }
         return null;
       }
       if (block?.enabled === false) return null;
-      const layers: Layer[] = [...globalLayers(family), { raw: obj, path: itemPath }];
-      if (block) layers.push({ raw: block, path: [...itemPath, family] });
-      return resolve(family, layers);
+      const layers: Layer[] = [...globalLayers(protocol), { raw: obj, path: itemPath }];
+      if (block) layers.push({ raw: block, path: [...itemPath, protocol] });
+      return resolve(protocol, layers);
     };
-    const igmp = perFamily("igmp");
-    const mld = perFamily("mld");
+    const igmp = perProtocol("igmp");
+    const mld = perProtocol("mld");
     if (igmp === null && mld === null) warn(line, `downstream "${obj.name}" has both IGMP and MLD disabled`);
     // Downstream settings: the downstream's own value, else the top-level one, else the default.
     const own = Object.fromEntries(
