@@ -10,7 +10,8 @@ import type { Address, IpFamily } from "../../src/wire/types.js";
 import { startCapture, tsharkFields, type Capture } from "./capture.js";
 import { type DaemonRun, type LogLine, startDaemon, writeConfig } from "./daemon.js";
 
-export const FAMILIES: readonly IpFamily[] = ["ipv4", "ipv6"];
+/** Both families, in the order the daemon is awaited (test/support/family.ts describes each). */
+const BOTH: readonly IpFamily[] = ["ipv4", "ipv6"];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -104,6 +105,24 @@ export function yamlConfig(o: YamlOptions = {}): string {
   ].join("\n");
 }
 
+export interface ConfigFormat {
+  /** What test names say: "IMProxy format" / "YAML". */
+  name: string;
+  format: "improxy" | "yaml";
+  /** The standard lab's config (LMQI 1 s, robustness 2), optionally with fast leave. */
+  config(o?: { fastLeave?: boolean }): string;
+}
+
+/** The scenarios that run from both config formats run from these two equivalent configs. */
+export const FORMATS: readonly ConfigFormat[] = [
+  { name: "IMProxy format", format: "improxy", config: (o = {}) => legacyConfig({ quickleave: o.fastLeave }) },
+  {
+    name: "YAML",
+    format: "yaml",
+    config: (o = {}) => yamlConfig({ lastMemberQueryInterval: 1, robustness: 2, fastLeave: o.fastLeave }),
+  },
+];
+
 /**
  * Starts the daemon in `rtr` with `configText` (file name decides the format: `.conf` for
  * IMProxy, `.yaml` for YAML) at debug level and waits until both families are querier on
@@ -118,7 +137,7 @@ export async function startProxy(
   const conf = writeConfig(format === "yaml" ? "improxy.yaml" : "improxy.conf", configText);
   const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
   try {
-    for (const family of FAMILIES) {
+    for (const family of BOTH) {
       for (const ifname of downstreams) {
         await d.waitFor(
           (l) =>
