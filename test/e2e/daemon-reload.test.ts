@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
-import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { buildTopology } from "../../src/lab/topology.js";
+import { useLab } from "../support/stage.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,13 +29,7 @@ function gaps(seqs: number[]): number[] {
 }
 
 describe("reload (SIGHUP)", { timeout: 120_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildTopology);
 
   it("loses no packet across 10 SIGHUPs, brings up an added downstream, rejects an invalid config, applies timer changes", async () => {
     const conf = writeConfig("reload.yaml", config(["dn1"]));

@@ -3,8 +3,9 @@
  * speaks well-formed queries the hosts answer, and cleans up after itself.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { describe, it } from "node:test";
+import { buildTopology } from "../../src/lab/topology.js";
+import { useLab } from "../support/stage.js";
 import { startCapture, tsharkFields, tsharkProblems } from "../support/capture.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
 import { memberships, vifNames } from "../support/scenario.js";
@@ -13,13 +14,7 @@ import { startReceiver } from "../../src/lab/hosts.js";
 const LEGACY = "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n";
 
 describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildTopology);
 
   it("creates one VIF and one MIF per interface, joins the report groups, sends clean queries the hosts answer, and removes everything on SIGTERM", async () => {
     const conf = writeConfig("legacy.conf", LEGACY);

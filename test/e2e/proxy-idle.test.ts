@@ -6,9 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { useLab } from "../support/stage.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -20,13 +21,7 @@ async function mroutes(topo: Topology): Promise<string> {
 }
 
 describe("idle forwarding entries", { timeout: 60_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildTopology);
 
   it("a stopped stream's (S,G) goes after two idle checks, an active one stays, a restarted one comes back", async () => {
     const conf = writeConfig(

@@ -17,7 +17,7 @@ import { describe, it, type TestContext } from "node:test";
 import { tsharkFields } from "../support/capture.js";
 import { FAMILIES } from "../support/family.js";
 import { buildProxyLab, FORMATS, legacyConfig, sleep } from "../support/scenario.js";
-import { seqGaps, stage, stopDelay, stopTraffic, useLab } from "../support/stage.js";
+import { bothJoin, h1JoinsStream, seqGaps, stage, stopDelay, stopTraffic, useLab } from "../support/stage.js";
 
 /** Last Member Query Time with LMQI 1 s and LMQC = robustness 2 (RFC 9776 §8.9). */
 const LMQT_MS = 2000;
@@ -38,13 +38,7 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
           const G = fam.asm(3);
           const capUp = await s.captureControl(topo.up, "eth0");
           const d = await s.proxy(topo, f.config(), f.format);
-          const h1 = await s.host(topo.h1);
-          await h1.join(G);
-          await fam.waitUpstream(d, G, "exclude", []);
-          const cap = await s.captureData(topo.rtr, "dn1");
-          s.send(topo.up, G, fam.s1);
-          s.send(topo.up, G, fam.s2);
-          await sleep(1000);
+          const { h1, cap } = await h1JoinsStream(s, topo, d, G, [fam.s1, fam.s2]);
           assert.ok(h1.from(fam.s2).length >= 50, "S2 flows to h1 before the block");
 
           const tBlock = await h1.block(G, fam.s2);
@@ -91,12 +85,7 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
           const G = fam.asm(6);
           const capUp = await s.captureControl(topo.up, "eth0");
           const d = await s.proxy(topo, f.config(), f.format);
-          const h1 = await s.host(topo.h1);
-          const h2 = await s.host(topo.h2);
-          await h1.join(G);
-          await h2.join(G);
-          await fam.waitLinkState(d, "dn1", G, "exclude", []);
-          await fam.waitLinkState(d, "dn2", G, "exclude", []);
+          const { h1, h2 } = await bothJoin(s, topo, d, G);
           const cap1 = await s.captureData(topo.rtr, "dn1");
           const cap2 = await s.captureData(topo.rtr, "dn2");
           s.send(topo.up, G, fam.s1);
@@ -152,12 +141,7 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
         stage(fam, async (s) => {
           const G = fam.asm(7);
           const d = await s.proxy(topo, f.config({ fastLeave: true }), f.format);
-          const h1 = await s.host(topo.h1);
-          await h1.join(G);
-          await fam.waitUpstream(d, G, "exclude", []);
-          const cap = await s.captureData(topo.rtr, "dn1");
-          s.send(topo.up, G, fam.s1);
-          await sleep(1000);
+          const { h1, cap } = await h1JoinsStream(s, topo, d, G, [fam.s1]);
           const tLeave = await h1.leave(G);
           await fam.waitUpstream(d, G, "include", [], 2000, tLeave - 5);
           await sleep(1000);
@@ -203,13 +187,7 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
       stage(fam, async (s) => {
         const G = fam.asm(9);
         const d = await s.proxy(topo, legacyConfig({ quickleave: true }));
-        const h1 = await s.host(topo.h1);
-        await h1.join(G);
-        await fam.waitUpstream(d, G, "exclude", []);
-        const cap = await s.captureData(topo.rtr, "dn1");
-        s.send(topo.up, G, fam.s1);
-        s.send(topo.up, G, fam.s2);
-        await sleep(1000);
+        const { h1, cap } = await h1JoinsStream(s, topo, d, G, [fam.s1, fam.s2]);
         const tBlock = await h1.block(G, fam.s2);
         await fam.waitUpstream(d, G, "exclude", [fam.s2], 2000, tBlock - 5);
         await sleep(1000);
@@ -263,12 +241,7 @@ describe("proxy: blocked sources, older hosts and leave timing (issue 4 scenario
         s.defer(() => topo.h2.sysctl(sysctl, 0));
         const capH2 = await s.captureControl(topo.h2, "eth0");
         const d = await s.proxy(topo, legacyConfig());
-        const h1 = await s.host(topo.h1);
-        const h2 = await s.host(topo.h2);
-        await h1.join(G);
-        await h2.join(G);
-        await fam.waitLinkState(d, "dn1", G, "exclude", []);
-        await fam.waitLinkState(d, "dn2", G, "exclude", []);
+        const { h1, h2 } = await bothJoin(s, topo, d, G);
         const cap2 = await s.captureData(topo.rtr, "dn2");
         s.send(topo.up, G, fam.s1);
         await sleep(1000);

@@ -125,19 +125,12 @@ function describeFamily(family: IpFamily): Fam {
     type: v4
       ? { query: 0x11, oldReport: 0x16, oldLeave: 0x17, report: 0x22 }
       : { query: 130, oldReport: 131, oldLeave: 132, report: 143 },
-    proc: v4
-      ? {
-          vif: "/proc/net/ip_mr_vif",
-          cache: "/proc/net/ip_mr_cache",
-          mcfilter: "/proc/net/mcfilter",
-          mcForwarding: "/proc/sys/net/ipv4/conf/all/mc_forwarding",
-        }
-      : {
-          vif: "/proc/net/ip6_mr_vif",
-          cache: "/proc/net/ip6_mr_cache",
-          mcfilter: "/proc/net/mcfilter6",
-          mcForwarding: "/proc/sys/net/ipv6/conf/all/mc_forwarding",
-        },
+    proc: {
+      vif: `/proc/net/${v4 ? "ip" : "ip6"}_mr_vif`,
+      cache: `/proc/net/${v4 ? "ip" : "ip6"}_mr_cache`,
+      mcfilter: v4 ? "/proc/net/mcfilter" : "/proc/net/mcfilter6",
+      mcForwarding: `/proc/sys/net/${family}/conf/all/mc_forwarding`,
+    },
     forceVersionSysctl: (ifname) =>
       v4 ? `net.ipv4.conf.${ifname}.force_igmp_version` : `net.ipv6.conf.${ifname}.force_mld_version`,
     hostPrefix: (a) => (v4 ? `${a}/32` : `${a}/128`),

@@ -181,6 +181,36 @@ export function lastUpstreamLine(d: DaemonRun, family: IpFamily, group: Address)
     .at(-1);
 }
 
+/**
+ * Waits for a `msg` log line of `family` about `group` in `mode` with exactly `sources`,
+ * logged at `since` or later, on `ifname` when given.
+ */
+function waitState(
+  d: DaemonRun,
+  msg: "upstream membership" | "link state",
+  family: IpFamily,
+  ifname: string | undefined,
+  group: Address,
+  mode: "include" | "exclude",
+  sources: Address[],
+  timeoutMs: number,
+  since: number,
+): Promise<LogLine> {
+  const want = JSON.stringify([...sources].sort());
+  return d.waitFor(
+    (l) =>
+      l.msg === msg &&
+      l.family === family &&
+      (ifname === undefined || l.interface === ifname) &&
+      l.group === group &&
+      l.mode === mode &&
+      JSON.stringify(l.sources) === want &&
+      Date.parse(String(l.time)) >= since,
+    timeoutMs,
+    `${ifname === undefined ? "upstream" : ifname} ${mode} ${JSON.stringify(sources)} for ${group}`,
+  );
+}
+
 /** Waits until the daemon applies `mode`/`sources` upstream for `group`. */
 export function waitUpstream(
   d: DaemonRun,
@@ -191,17 +221,7 @@ export function waitUpstream(
   timeoutMs = 5000,
   since = 0,
 ): Promise<LogLine> {
-  return d.waitFor(
-    (l) =>
-      l.msg === "upstream membership" &&
-      l.family === family &&
-      l.group === group &&
-      l.mode === mode &&
-      JSON.stringify(l.sources) === JSON.stringify([...sources].sort()) &&
-      Date.parse(String(l.time)) >= since,
-    timeoutMs,
-    `upstream ${mode} ${JSON.stringify(sources)} for ${group}`,
-  );
+  return waitState(d, "upstream membership", family, undefined, group, mode, sources, timeoutMs, since);
 }
 
 /** Waits until a downstream link's state for `group` is reported (the router learned a report). */
@@ -215,18 +235,7 @@ export function waitLinkState(
   timeoutMs = 5000,
   since = 0,
 ): Promise<LogLine> {
-  return d.waitFor(
-    (l) =>
-      l.msg === "link state" &&
-      l.family === family &&
-      l.interface === ifname &&
-      l.group === group &&
-      l.mode === mode &&
-      JSON.stringify(l.sources) === JSON.stringify([...sources].sort()) &&
-      Date.parse(String(l.time)) >= since,
-    timeoutMs,
-    `${ifname} ${mode} ${JSON.stringify(sources)} for ${group}`,
-  );
+  return waitState(d, "link state", family, ifname, group, mode, sources, timeoutMs, since);
 }
 
 // ------------------------------------------------------------------ kernel read-back

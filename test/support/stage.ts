@@ -169,3 +169,40 @@ export async function stopDelay(fam: Fam, file: string, port: number, source: Ad
     total: pkts.length,
   };
 }
+
+/**
+ * The start of the leave and block scenarios: a host on `lab.h1` joins `group` any-source;
+ * once the daemon has applied EXCLUDE {} upstream, a data capture of dn1 starts and each of
+ * `sources` sends to the group from `lab.up` for one second.
+ */
+export async function h1JoinsStream(
+  s: Stage,
+  lab: { rtr: Netns; up: Netns; h1: Netns },
+  d: DaemonRun,
+  group: Address,
+  sources: Address[],
+): Promise<{ h1: HostAgent; cap: Capture }> {
+  const h1 = await s.host(lab.h1);
+  await h1.join(group);
+  await s.fam.waitUpstream(d, group, "exclude", []);
+  const cap = await s.captureData(lab.rtr, "dn1");
+  for (const source of sources) s.send(lab.up, group, source);
+  await sleep(1000);
+  return { h1, cap };
+}
+
+/** Hosts on `lab.h1` and `lab.h2` both join `group` any-source; resolves once dn1 and dn2 report EXCLUDE {}. */
+export async function bothJoin(
+  s: Stage,
+  lab: { h1: Netns; h2: Netns },
+  d: DaemonRun,
+  group: Address,
+): Promise<{ h1: HostAgent; h2: HostAgent }> {
+  const h1 = await s.host(lab.h1);
+  const h2 = await s.host(lab.h2);
+  await h1.join(group);
+  await h2.join(group);
+  await s.fam.waitLinkState(d, "dn1", group, "exclude", []);
+  await s.fam.waitLinkState(d, "dn2", group, "exclude", []);
+  return { h1, h2 };
+}
