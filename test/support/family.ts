@@ -43,6 +43,8 @@ export interface FilterRow {
 }
 
 type Mode = "include" | "exclude";
+/** A group's state a log line must show, then the wait's timeout and the earliest log time. */
+type StateArgs = [group: Address, mode: Mode, sources: Address[], timeoutMs?: number, since?: number];
 
 export interface Fam extends FamilyPlan {
   /** "ipv4" / "ipv6": what test names say. */
@@ -90,23 +92,10 @@ export interface Fam extends FamilyPlan {
 
   lines(d: DaemonRun, msg?: string): LogLine[];
   lastUpstream(d: DaemonRun, group: Address): LogLine | undefined;
-  waitUpstream(
-    d: DaemonRun,
-    group: Address,
-    mode: Mode,
-    sources: Address[],
-    timeoutMs?: number,
-    since?: number,
-  ): Promise<LogLine>;
-  waitLinkState(
-    d: DaemonRun,
-    ifname: string,
-    group: Address,
-    mode: Mode,
-    sources: Address[],
-    timeoutMs?: number,
-    since?: number,
-  ): Promise<LogLine>;
+  /** Waits for the daemon's "upstream membership" line (scenario.ts `waitUpstream`). */
+  waitUpstream(d: DaemonRun, ...state: StateArgs): Promise<LogLine>;
+  /** Waits for the daemon's "link state" line of `ifname` (scenario.ts `waitLinkState`). */
+  waitLinkState(d: DaemonRun, ifname: string, ...state: StateArgs): Promise<LogLine>;
 }
 
 function describeFamily(family: IpFamily): Fam {
@@ -173,10 +162,8 @@ function describeFamily(family: IpFamily): Fam {
 
     lines: (d, msg) => linesOf(d, family, msg),
     lastUpstream: (d, g) => lastUpstreamLine(d, family, g),
-    waitUpstream: (d, g, mode, sources, timeoutMs, since) =>
-      waitUpstream(d, family, g, mode, sources, timeoutMs, since),
-    waitLinkState: (d, ifname, g, mode, sources, timeoutMs, since) =>
-      waitLinkState(d, family, ifname, g, mode, sources, timeoutMs, since),
+    waitUpstream: (d, ...state) => waitUpstream(d, family, ...state),
+    waitLinkState: (d, ifname, ...state) => waitLinkState(d, family, ifname, ...state),
   };
   return fam;
 }
