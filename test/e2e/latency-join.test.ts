@@ -112,16 +112,15 @@ describe("join into a flowing stream (fast leave on, stream every 10 ms)", { tim
   });
 
   for (const fam of FAMILIES) {
-    const label = fam.v4 ? "IPv4" : "IPv6";
     const group = fam.v4 ? "239.1.2.3" : "ff05::1:2";
     const port = fam.v4 ? 5001 : 5002;
 
-    it(`${label}: the first packet reaches a new receiver within 2 intervals, 20 times out of 20`, async (t) => {
+    it(`${fam.label}: the first packet reaches a new receiver within 2 intervals, 20 times out of 20`, async (t) => {
       senders.push(startSender(topo.up, group, { intervalMs: INTERVAL_MS, port }));
       // fam.s1 is up's address, the sender's source.
       await waitForEntry(topo, fam, fam.s1, group);
       const tries = await runProbe(topo.h1, { group, port, tries: TRIES });
-      check(t, label, tries);
+      check(t, fam.label, tries);
     });
   }
 });

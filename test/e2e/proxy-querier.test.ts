@@ -41,7 +41,7 @@ describe("forwarding only where the proxy is querier (RFC 4605 §4.2)", { timeou
           await sleep(500);
           assert.ok(h1.from(fam.s1).length >= 20, "h1 receives while the proxy is querier");
           // The host's query (from a lower address) takes the querier role on dn1.
-          await h1.query({ version: fam.queryVersion, maxRespMs: 1000 });
+          await h1.query({ version: fam.version, maxRespMs: 1000 });
           await d.waitFor(
             (l) =>
               l.msg === "querier status" && l.family === fam.name && l.interface === "dn1" && l.querier === false,

@@ -50,12 +50,14 @@ export interface Fam extends FamilyPlan {
   /** "ipv4" / "ipv6": what test names say. */
   readonly name: IpFamily;
   readonly v4: boolean;
+  /** "IPv4" / "IPv6": how the CLI and older test names spell the family. */
+  readonly label: string;
+  /** The current protocol version the daemon runs by default: IGMPv3 = 3, MLDv2 = 2. */
+  readonly version: 2 | 3;
   /** The older protocol version a host can be forced to: "IGMPv2" / "MLDv1". */
   readonly older: string;
   /** The value of force_igmp_version / force_mld_version that forces `older`. */
   readonly olderForce: number;
-  /** The version of a General Query a lab host sends as a current-version querier (3 / 2). */
-  readonly queryVersion: 2 | 3;
   /** ICMP/IGMP message types: query, older-version report and leave/done, current report. */
   readonly type: { query: number; oldReport: number; oldLeave: number; report: number };
   /** The kernel's multicast routing state in /proc. */
@@ -110,7 +112,8 @@ function describeFamily(family: IpFamily): Fam {
     v4,
     older: v4 ? "IGMPv2" : "MLDv1",
     olderForce: v4 ? 2 : 1,
-    queryVersion: v4 ? 3 : 2,
+    label: v4 ? "IPv4" : "IPv6",
+    version: v4 ? 3 : 2,
     type: v4
       ? { query: 0x11, oldReport: 0x16, oldLeave: 0x17, report: 0x22 }
       : { query: 130, oldReport: 131, oldLeave: 132, report: 143 },
