@@ -10,9 +10,8 @@ import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import { useLab } from "../support/stage.js";
 import { startCapture, tsharkFields } from "../support/capture.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
-import { vifNames } from "../support/scenario.js";
+import { sleep, vifNames } from "../support/scenario.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs = 8000): Promise<number> {
   const t0 = Date.now();

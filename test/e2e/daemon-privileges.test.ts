@@ -13,7 +13,7 @@ import { buildTopology } from "../../src/lab/topology.js";
 import { useLab } from "../support/stage.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../support/scenario.js";
 
 async function packetsAfter(rx: Receiver, t: number, n: number, timeoutMs: number): Promise<number> {
   const t0 = Date.now();

@@ -25,6 +25,7 @@ import {
   waitForTestGroups,
 } from "../support/burst.js";
 import { type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
+import { sleep } from "../support/scenario.js";
 import { useLab } from "../support/stage.js";
 
 const GROUPS = 10_000;
@@ -33,7 +34,6 @@ const RAW = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" } as const;
 /** IGMP / ICMPv6: the protocol of the daemon's mroute socket. */
 const PROTOCOL = { ipv4: 2, ipv6: 58 } as const;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function testGroupsUpstream(topo: Topology, family: IpFamily): Promise<number> {
   return countTestGroups(topo.rtr, family, "up0");

@@ -4,6 +4,7 @@
  * starting the daemon until it is querier on every downstream, and readers of the
  * kernel's view (MFC, upstream memberships and source filters, captured data packets).
  */
+import assert from "node:assert/strict";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { Netns } from "../../src/lab/netns.js";
 import type { Address, IpFamily } from "../../src/wire/types.js";
@@ -14,6 +15,19 @@ import { type DaemonRun, type LogLine, startDaemon, writeConfig } from "./daemon
 const BOTH: readonly IpFamily[] = ["ipv4", "ipv6"];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 50 ms until it holds; fails with `what` once `timeoutMs` have gone by. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string | (() => string),
+): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 >= timeoutMs) assert.fail(typeof what === "string" ? what : what());
+    await sleep(50);
+  }
+}
 
 /** Addresses of one family in the proxy lab. */
 export interface FamilyPlan {
