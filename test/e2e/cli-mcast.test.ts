@@ -7,10 +7,11 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Netns } from "../../src/lab/netns.js";
-import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { buildProxyLab } from "../support/scenario.js";
+import { useLab } from "../support/stage.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -72,25 +73,34 @@ function mcast(ns: Netns, args: string[]): Running {
 
 const recvs = (r: Running) => r.lines.filter((l) => l.event === "recv");
 
+/** `mcast` arguments of a sender on `up`'s eth0: `count` datagrams every `intervalMs`. */
+const sendArgs = (group: string, port: string, count: number, intervalMs = 50) => [
+  "-m",
+  group,
+  "-s",
+  "--interface",
+  "eth0",
+  "--port",
+  port,
+  "--count",
+  String(count),
+  "--interval",
+  String(intervalMs),
+];
+
 describe("improxy mcast on one link", () => {
-  let topo: Topology;
   const started: Running[] = [];
   const run = (ns: Netns, args: string[]) => {
     const r = mcast(ns, args);
     started.push(r);
     return r;
   };
-
-  before(async () => {
-    topo = await buildTopology();
-    await topo.up.addAddress("eth0", "10.10.0.3/24");
-    await topo.up.addAddress("eth0", "fd00:10::3/64");
-  });
   after(async () => {
     for (const r of started) if (r.child.exitCode === null) r.child.kill("SIGTERM");
     await Promise.all(started.map((r) => r.exited));
-    await topo.destroy();
   });
+  // The standard lab with a second source address on `up` (10.10.0.3, fd00:10::3).
+  const topo = useLab(buildProxyLab);
 
   for (const fam of [
     { name: "IPv4", group: "239.1.2.3", s1: "10.10.0.2", port: "5101" },
@@ -112,17 +122,7 @@ describe("improxy mcast on one link", () => {
       ]);
       await rx.waitFor((l) => l.event === "joined");
       const tx = run(topo.up, [
-        "-m",
-        fam.group,
-        "-s",
-        "--interface",
-        "eth0",
-        "--port",
-        fam.port,
-        "--count",
-        "5",
-        "--interval",
-        "50",
+        ...sendArgs(fam.group, fam.port, 5),
         "--size",
         "64",
         "--id",
@@ -160,19 +160,7 @@ describe("improxy mcast on one link", () => {
       const r2 = run(topo.rtr, [...common, "--source", fam.s2]);
       await r1.waitFor((l) => l.event === "joined");
       await r2.waitFor((l) => l.event === "joined");
-      const send = [
-        "-m",
-        fam.group,
-        "-s",
-        "--interface",
-        "eth0",
-        "--port",
-        fam.port,
-        "--count",
-        "4",
-        "--interval",
-        "50",
-      ];
+      const send = sendArgs(fam.group, fam.port, 4);
       const t1 = run(topo.up, [...send, "--bind", fam.s1, "--id", "1"]);
       const t2 = run(topo.up, [...send, "--bind", fam.s2, "--id", "2"]);
       assert.equal(await t1.exited, 0, t1.stderr.join(""));
@@ -207,19 +195,7 @@ describe("improxy mcast on one link", () => {
       "3",
     ]);
     await rx.waitFor((l) => l.event === "joined");
-    const send = [
-      "-m",
-      "239.1.2.5",
-      "-s",
-      "--interface",
-      "eth0",
-      "--port",
-      "5105",
-      "--count",
-      "2",
-      "--interval",
-      "50",
-    ];
+    const send = sendArgs("239.1.2.5", "5105", 2);
     const t1 = run(topo.up, [...send, "--bind", "10.10.0.2"]);
     const t2 = run(topo.up, [...send, "--bind", "10.10.0.3"]);
     await Promise.all([t1.exited, t2.exited]);

@@ -18,7 +18,8 @@ import type { Netns } from "../../src/lab/netns.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { IpFamily } from "../../src/wire/types.js";
 import { CLI, type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
-import { eventually, hex6, memberships, mfc, sleep } from "../support/scenario.js";
+import { FAMILIES, IPV4, IPV6 } from "../support/family.js";
+import { eventually, mfc, sleep } from "../support/scenario.js";
 
 const schema = JSON.parse(
   readFileSync(new URL("../../schema/status.schema.json", import.meta.url), "utf8"),
@@ -141,7 +142,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
     );
     d = startDaemon(topo.rtr, ["-c", conf, "-d", "3"]);
     await d.waitFor((l) => l.msg === "control socket listening", 10_000, "control socket");
-    for (const family of ["ipv4", "ipv6"] as const) {
+    for (const { name: family } of FAMILIES) {
       await d.waitFor(
         (l) =>
           l.msg === "querier status" && l.family === family && l.interface === "dn1" && l.querier === true,
@@ -152,24 +153,15 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
     const m1 = await scrape(topo.rtr);
 
     // Hosts: h1 any-source joins of G (both families); h2 source-specific joins.
-    const up = topo.addr.up;
-    for (const family of ["ipv4", "ipv6"] as const) {
-      const r = startReceiver(topo.h1, G[family], { port: 5001 });
+    // The source of every stream is up's address (fam.s1).
+    for (const fam of FAMILIES) {
+      const r = startReceiver(topo.h1, G[fam.name], { port: 5001 });
       receivers.push(r);
       await r.joined;
-      const ssm = startReceiver(topo.h2, SSM[family], {
-        port: 5002,
-        source: family === "ipv4" ? up.v4 : up.v6,
-      });
+      const ssm = startReceiver(topo.h2, SSM[fam.name], { port: 5002, source: fam.s1 });
       receivers.push(ssm);
       await ssm.joined;
-      senders.push(
-        startSender(topo.up, G[family], {
-          port: 5001,
-          intervalMs: 20,
-          bind: family === "ipv4" ? up.v4 : up.v6,
-        }),
-      );
+      senders.push(startSender(topo.up, G[fam.name], { port: 5001, intervalMs: 20, bind: fam.s1 }));
     }
     await eventually(async () => {
       for (const r of receivers.filter((_, i) => i % 2 === 0))
@@ -185,8 +177,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
       rt2.stdout.split("\n")[0]!,
       /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF$/,
     );
-    for (const family of ["ipv4", "ipv6"] as const) {
-      const S = family === "ipv4" ? up.v4 : up.v6;
+    for (const { name: family, s1: S } of FAMILIES) {
       const k = (t: string) => rows(t).find((r) => r[0] === family && r[1] === S && r[2] === G[family]);
       const a = k(rt1.stdout);
       const b = k(rt2.stdout);
@@ -220,7 +211,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
     // --- show interfaces: VIFs and ifindexes as the kernel has them; counters consistent.
     const si = await cli(topo.rtr, ["show", "interfaces", "--socket", socket]);
     assert.equal(si.code, 0, si.stderr);
-    for (const family of ["ipv4", "ipv6"] as const) {
+    for (const { name: family, version } of FAMILIES) {
       const vifs = await procVifs(topo.rtr, family);
       const mine = rows(si.stdout).filter((r) => r[0] === family);
       assert.deepEqual(
@@ -235,7 +226,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
         assert.ok(Number(r[13]) <= v.pktsOut && Number(r[12]) <= v.pktsIn, `${family} ${r[1]} counters`);
       }
       const dn1 = mine.find((r) => r[1] === "dn1")!;
-      assert.deepEqual([dn1[2], dn1[7], dn1[8]], ["downstream", family === "ipv4" ? "3" : "2", "yes"]);
+      assert.deepEqual([dn1[2], dn1[7], dn1[8]], ["downstream", String(version), "yes"]);
       assert.equal(dn1[9], dn1[6], "querier address is our own");
       assert.ok(Number(dn1[13]) > 50, `${family}: packets out on dn1`);
       assert.equal(mine.find((r) => r[1] === "up0")![2], "upstream");
@@ -245,7 +236,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
     const sg = await cli(topo.rtr, ["show", "groups", "--socket", socket]);
     assert.equal(sg.code, 0, sg.stderr);
     const groupRows = rows(sg.stdout);
-    for (const family of ["ipv4", "ipv6"] as const) {
+    for (const { name: family, version } of FAMILIES) {
       const byLink = (link: string) =>
         groupRows
           .filter((r) => r[0] === family && r[1] === link)
@@ -255,7 +246,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
       assert.deepEqual(byLink("dn2"), [SSM[family]], `${family}: dn2 groups = what h2 joined`);
       const g = groupRows.find((r) => r[0] === family && r[2] === G[family])!;
       assert.equal(g[3], "exclude");
-      assert.equal(g[4], family === "ipv4" ? "3" : "2");
+      assert.equal(g[4], String(version));
       const reporter = g[7]!;
       assert.ok(
         family === "ipv4" ? reporter === topo.addr.h1.v4 : reporter.startsWith("fe80::"),
@@ -266,15 +257,11 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
       assert.deepEqual([ssmRow[3], ssmRow[6], ssmRow[8]], ["include", "-", "1"]);
     }
     const upstreamPart = sg.stdout.split("upstream membership")[1] ?? "";
-    const kernel4 = (await memberships(topo.rtr, "ipv4")).get("up0") ?? [];
-    const kernel6 = (await memberships(topo.rtr, "ipv6")).get("up0") ?? [];
-    for (const [family, groups] of [
-      ["ipv4", kernel4],
-      ["ipv6", kernel6],
-    ] as const) {
-      for (const grp of [G[family], SSM[family]]) {
+    for (const fam of FAMILIES) {
+      const groups = (await fam.memberships(topo.rtr)).get("up0") ?? [];
+      for (const grp of [G[fam.name], SSM[fam.name]]) {
         assert.ok(upstreamPart.includes(` ${grp} `), `${grp} listed upstream`);
-        assert.ok(groups.includes(family === "ipv4" ? grp : hex6(grp)), `${grp} joined on up0 in the kernel`);
+        assert.ok(groups.includes(fam.procAddress(grp)), `${grp} joined on up0 in the kernel`);
       }
     }
 
@@ -285,8 +272,8 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
         .map((r) => [r[0], r[1], r[2], r[3], r[5]])
         .sort(),
       [
-        ["ipv4", "dn2", SSM.ipv4, up.v4, "yes"],
-        ["ipv6", "dn2", SSM.ipv6, up.v6, "yes"],
+        ["ipv4", "dn2", SSM.ipv4, IPV4.s1, "yes"],
+        ["ipv6", "dn2", SSM.ipv6, IPV6.s1, "yes"],
       ],
     );
 
@@ -329,8 +316,8 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
     const m2 = await scrape(topo.rtr);
     await sleep(1000);
     const m3 = await scrape(topo.rtr);
-    for (const family of ["ipv4", "ipv6"] as const) {
-      const v = family === "ipv4" ? "3" : "2";
+    for (const { name: family, version } of FAMILIES) {
+      const v = String(version);
       const rx = `improxy_messages_received_total{family="${family}",interface="dn1",type="report",version="${v}"}`;
       assert.ok(
         metric(m2, rx) > (Number.isNaN(metric(m1, rx)) ? 0 : metric(m1, rx)),

@@ -4,14 +4,14 @@
  * name with a new address (PPPoE reconnect). Checked against /proc and against receivers.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { useLab } from "../support/stage.js";
 import { startCapture, tsharkFields } from "../support/capture.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
-import { vifNames } from "../support/scenario.js";
+import { sleep, vifNames } from "../support/scenario.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs = 8000): Promise<number> {
   const t0 = Date.now();
@@ -42,13 +42,7 @@ downstream: [dn1, dn2]
 `;
 
 describe("interfaces that come and go", { timeout: 120_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildTopology);
 
   it("picks up a late downstream, survives a downstream and an upstream being re-created", async () => {
     // dn2 does not exist when the daemon starts.
@@ -140,13 +134,7 @@ describe("interfaces that come and go", { timeout: 120_000 }, () => {
 });
 
 describe("interface addresses that change", { timeout: 120_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildTopology);
 
   it("follows address changes (DHCP renumbering) on a downstream and the upstream: log line, queries from the new address, stream goes on", async () => {
     const conf = writeConfig("addr.yaml", YAML);

@@ -7,12 +7,13 @@
 import assert from "node:assert/strict";
 import { chmodSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { type Receiver, startReceiver, startSender } from "../../src/lab/hosts.js";
-import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { buildTopology } from "../../src/lab/topology.js";
+import { useLab } from "../support/stage.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../support/scenario.js";
 
 async function packetsAfter(rx: Receiver, t: number, n: number, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
@@ -41,13 +42,7 @@ const NOBODY = [
 ];
 
 describe("privileges and restarts", { timeout: 120_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildTopology);
 
   it("runs as nobody with only CAP_NET_ADMIN + CAP_NET_RAW and forwards IPv4 and IPv6", async () => {
     const probe = writeConfig("probe", "");

@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
-import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { buildTopology } from "../../src/lab/topology.js";
+import { useLab } from "../support/stage.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep, until } from "../support/scenario.js";
 
 const config = (downstreams: string[], queryInterval = 125) => `
 igmp: { version: 3, query-interval: ${queryInterval}, query-max-response-time: 2 }
@@ -28,13 +29,7 @@ function gaps(seqs: number[]): number[] {
 }
 
 describe("reload (SIGHUP)", { timeout: 120_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildTopology);
 
   it("loses no packet across 10 SIGHUPs, brings up an added downstream, rejects an invalid config, applies timer changes", async () => {
     const conf = writeConfig("reload.yaml", config(["dn1"]));
@@ -46,11 +41,7 @@ describe("reload (SIGHUP)", { timeout: 120_000 }, () => {
     const rx4b = startReceiver(topo.h2, "239.7.7.7");
     try {
       await d.waitFor((l) => l.msg === "improxy starting", 8000, "start");
-      const flowing = Date.now();
-      while (rx4.packets.length < 20 || rx6.packets.length < 20) {
-        assert.ok(Date.now() - flowing < 15_000, "streams reach h1");
-        await sleep(50);
-      }
+      await until(() => rx4.packets.length >= 20 && rx6.packets.length >= 20, 15_000, "streams reach h1");
       const from4 = rx4.packets.length;
       const from6 = rx6.packets.length;
       for (let i = 0; i < 10; i++) {
@@ -76,10 +67,7 @@ describe("reload (SIGHUP)", { timeout: 120_000 }, () => {
       d.proc.kill("SIGHUP");
       await d.waitFor((l) => l.msg === "interface added by reload" && l.interface === "dn2", 5000, "dn2 added");
       await d.waitFor((l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv4", 5000, "dn2 attached");
-      while (rx4b.packets.length < 5) {
-        assert.ok(Date.now() - t0 < 10_000, "h2 receives after dn2 was added by reload");
-        await sleep(50);
-      }
+      await until(() => rx4b.packets.length >= 5, 10_000 - (Date.now() - t0), "h2 receives after dn2 was added by reload");
       process.stdout.write(`# h2 receiving ${Date.now() - t0} ms after the reload that added dn2\n`);
 
       // An invalid config is rejected with its reason; forwarding goes on.

@@ -3,23 +3,18 @@
  * speaks well-formed queries the hosts answer, and cleans up after itself.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { buildTopology, type Topology } from "../../src/lab/topology.js";
+import { describe, it } from "node:test";
+import { buildTopology } from "../../src/lab/topology.js";
+import { useLab } from "../support/stage.js";
 import { startCapture, tsharkFields, tsharkProblems } from "../support/capture.js";
 import { startDaemon, writeConfig } from "../support/daemon.js";
-import { memberships, vifNames } from "../support/scenario.js";
+import { memberships, until, vifNames } from "../support/scenario.js";
 import { startReceiver } from "../../src/lab/hosts.js";
 
 const LEGACY = "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n";
 
 describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildTopology);
 
   it("creates one VIF and one MIF per interface, joins the report groups, sends clean queries the hosts answer, and removes everything on SIGTERM", async () => {
     const conf = writeConfig("legacy.conf", LEGACY);
@@ -138,11 +133,11 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
 
       // SIGUSR1 prints the state tables (as IMProxy did) and never opens Node's inspector.
       first.proc.kill("SIGUSR1");
-      const t0 = Date.now();
-      while (!/SOURCE\s+GROUP\s+INCOMING/.test(first.stderr())) {
-        assert.ok(Date.now() - t0 < 5000, `state tables printed on SIGUSR1:\n${first.stderr().slice(-1500)}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until(
+        () => /SOURCE\s+GROUP\s+INCOMING/.test(first.stderr()),
+        5000,
+        () => `state tables printed on SIGUSR1:\n${first.stderr().slice(-1500)}`,
+      );
       const listening = await topo.rtr.exec("ss", ["-ltn"]);
       assert.doesNotMatch(listening.stdout, /:9229\b/, "no inspector port opened");
       assert.equal(first.proc.exitCode, null, "still running");

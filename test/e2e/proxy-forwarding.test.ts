@@ -12,416 +12,272 @@
  * records the router's kernel sent onto the upstream link (captured on `up`).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it, type TestContext } from "node:test";
-import type { Topology } from "../../src/lab/topology.js";
-import { startSender } from "../../src/lab/hosts.js";
-import { type HostAgent, startHost } from "../support/hostsock.js";
-import {
-  buildProxyLab,
-  captureControl,
-  captureData,
-  dataPackets,
-  eventually,
-  FAMILIES,
-  gaps,
-  isMember,
-  legacyConfig,
-  mfcEntry,
-  plan,
-  procSource,
-  reportRecords,
-  sleep,
-  startProxy,
-  stopProxy,
-  upstreamSourceRows,
-  waitLinkState,
-  waitUpstream,
-  yamlConfig,
-} from "../support/scenario.js";
+import { describe, it, type TestContext } from "node:test";
+import { FAMILIES } from "../support/family.js";
+import { buildProxyLab, eventually, FORMATS, legacyConfig, sleep } from "../support/scenario.js";
+import { seqGaps, stage, stopTraffic, useLab } from "../support/stage.js";
 
 describe("proxy forwarding (issue 4 scenarios 1, 2, 4)", { timeout: 600_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildProxyLab();
-  });
-  after(async () => {
-    await topo?.destroy();
-  });
+  const topo = useLab(buildProxyLab);
 
-  const formats = [
-    { name: "IMProxy format", format: "improxy" as const, text: () => legacyConfig() },
-    { name: "YAML", format: "yaml" as const, text: () => yamlConfig() },
-  ];
-  let port = 6000;
+  for (const f of FORMATS) {
+    for (const fam of FAMILIES) {
+      const name = `${fam.name}, ${f.name}`;
 
-  for (const f of formats) {
-    for (const family of FAMILIES) {
-      const p = plan(family);
-
-      it(`${family}, ${f.name}: 1. any-source join on h1 gets every packet of an upstream stream; h2 gets none`, async () => {
-        const prt = ++port;
-        const G = p.asm(1);
-        const d = await startProxy(topo, f.text(), f.format);
-        const hosts: HostAgent[] = [];
-        const senders: Array<{ stop(): Promise<void> }> = [];
-        try {
-          const h1 = await startHost(topo.h1, family, { port: prt });
-          hosts.push(h1);
+      it(`${name}: 1. any-source join on h1 gets every packet of an upstream stream; h2 gets none`, () =>
+        stage(fam, async (s) => {
+          const G = fam.asm(1);
+          const d = await s.proxy(topo, f.config(), f.format);
+          const h1 = await s.host(topo.h1);
           await h1.join(G);
-          await waitLinkState(d, family, "dn1", G, "exclude", []);
-          await waitUpstream(d, family, G, "exclude", []);
+          await fam.waitLinkState(d, "dn1", G, "exclude", []);
+          await fam.waitUpstream(d, G, "exclude", []);
           await eventually(async () =>
-            assert.ok(await isMember(topo.rtr, family, "up0", G), "the router's kernel joined G on up0"),
+            assert.ok(await fam.isMember(topo.rtr, "up0", G), "the router's kernel joined G on up0"),
           );
 
-          const capH2 = await captureData(topo.h2, "eth0");
-          const s1 = startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 });
-          senders.push(s1);
+          const capH2 = await s.captureData(topo.h2, "eth0");
+          s.send(topo.up, G, fam.s1);
           await sleep(2000);
-          await s1.stop();
-          await sleep(200);
-          await capH2.stop();
+          await stopTraffic(s, [capH2], 200);
 
-          const seqs = h1.from(p.s1).map((x) => x.seq);
-          assert.ok(seqs.length >= 100, `h1 received ${seqs.length} packets`);
+          const n = h1.from(fam.s1).length;
+          assert.ok(n >= 100, `h1 received ${n} packets`);
           assert.deepEqual(
-            gaps(seqs),
+            seqGaps(h1, fam.s1),
             [],
             "h1 got every packet from the first one on (no join or upcall delay)",
           );
-          assert.deepEqual(h1.from(p.s2), []);
-          const e = await mfcEntry(topo.rtr, family, p.s1, G);
+          assert.deepEqual(h1.from(fam.s2), []);
+          const e = await fam.mfcEntry(topo.rtr, fam.s1, G);
           assert.deepEqual(
             e && { iif: e.iif, oifs: e.oifs },
             { iif: "up0", oifs: ["dn1"] },
             "MFC (S1,G): up0 -> dn1 only",
           );
-          const onH2 = await dataPackets(capH2.file, family, prt);
+          const onH2 = await fam.dataPackets(capH2.file, s.port);
           assert.equal(onH2.length, 0, "no datagram of the stream appeared on h2's link");
-        } finally {
-          for (const s of senders) await s.stop();
-          for (const h of hosts) await h.stop();
-          await stopProxy(d);
-        }
-      });
+        }));
 
-      it(`${family}, ${f.name}: 1. a join into a stream already flowing is served at once (no wait for a new upcall)`, async (t: TestContext) => {
-        const prt = ++port;
-        const G = p.asm(21);
-        const d = await startProxy(topo, f.text(), f.format);
-        const hosts: HostAgent[] = [];
-        const senders: Array<{ stop(): Promise<void> }> = [];
-        try {
-          const h1 = await startHost(topo.h1, family, { port: prt });
-          hosts.push(h1);
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
+      it(`${name}: 1. a join into a stream already flowing is served at once (no wait for a new upcall)`, (t: TestContext) =>
+        stage(fam, async (s) => {
+          const G = fam.asm(21);
+          await s.proxy(topo, f.config(), f.format);
+          const h1 = await s.host(topo.h1);
+          s.send(topo.up, G, fam.s1);
           // The (S1,G) entry exists without outgoing links before anyone joins.
           const deadline = Date.now() + 3000;
-          while (!(await mfcEntry(topo.rtr, family, p.s1, G)) && Date.now() < deadline) await sleep(50);
-          assert.deepEqual(
-            (await mfcEntry(topo.rtr, family, p.s1, G))?.oifs,
-            [],
-            "(S1,G) known, forwarded nowhere",
-          );
+          while (!(await fam.mfcEntry(topo.rtr, fam.s1, G)) && Date.now() < deadline) await sleep(50);
+          assert.deepEqual(await fam.oifs(topo.rtr, fam.s1, G), [], "(S1,G) known, forwarded nowhere");
           await sleep(1000);
           const tJoin = await h1.join(G);
           await sleep(1500);
-          const got = h1.from(p.s1);
+          const got = h1.from(fam.s1);
           assert.ok(got.length >= 100, `h1 received ${got.length} packets`);
           const first = got[0]!;
           const delay = first.at - tJoin;
-          t.diagnostic(`${family} ${f.name}: first packet ${delay} ms after the join into a flowing stream`);
+          t.diagnostic(`${name}: first packet ${delay} ms after the join into a flowing stream`);
           assert.ok(delay <= 200, `first packet ${delay} ms after the join`);
-          assert.deepEqual(
-            gaps(
-              got.map((x) => x.seq),
-              first.seq,
-            ),
-            [],
-            "no gap after the first packet",
-          );
-        } finally {
-          for (const s of senders) await s.stop();
-          for (const h of hosts) await h.stop();
-          await stopProxy(d);
-        }
-      });
+          assert.deepEqual(seqGaps(h1, fam.s1, undefined, first.seq), [], "no gap after the first packet");
+        }));
 
-      it(`${family}, ${f.name}: 2. source-specific join (S1,G): only S1 reaches h1, upstream INCLUDE {S1}, S2 never leaves the router`, async () => {
-        const prt = ++port;
-        const G = p.ssm(2);
-        const capUp = await captureControl(topo.up, "eth0");
-        const d = await startProxy(topo, f.text(), f.format);
-        const hosts: HostAgent[] = [];
-        const senders: Array<{ stop(): Promise<void> }> = [];
-        try {
-          const h1 = await startHost(topo.h1, family, { port: prt });
-          hosts.push(h1);
-          await h1.join(G, p.s1);
-          await waitLinkState(d, family, "dn1", G, "include", [p.s1]);
-          await waitUpstream(d, family, G, "include", [p.s1]);
+      it(`${name}: 2. source-specific join (S1,G): only S1 reaches h1, upstream INCLUDE {S1}, S2 never leaves the router`, () =>
+        stage(fam, async (s) => {
+          const G = fam.ssm(2);
+          const capUp = await s.captureControl(topo.up, "eth0");
+          const d = await s.proxy(topo, f.config(), f.format);
+          const h1 = await s.host(topo.h1);
+          await h1.join(G, fam.s1);
+          await fam.waitLinkState(d, "dn1", G, "include", [fam.s1]);
+          await fam.waitUpstream(d, G, "include", [fam.s1]);
           // Kernel read-back: G is the newest group on up0 and has a source, so mcfilter shows it.
           await eventually(async () => {
-            assert.ok(await isMember(topo.rtr, family, "up0", G));
-            const rows = await upstreamSourceRows(topo.rtr, family, "up0", G);
+            assert.ok(await fam.isMember(topo.rtr, "up0", G));
             assert.deepEqual(
-              rows.map((r) => ({ source: r.source, include: r.include, exclude: r.exclude })),
-              [{ source: procSource(family, p.s1), include: 1, exclude: 0 }],
+              await fam.filterOf(topo.rtr, "up0", G),
+              fam.filter("include", [fam.s1]),
               "upstream filter of G is INCLUDE {S1}",
             );
           });
 
-          const capD1 = await captureData(topo.rtr, "dn1");
-          const capD2 = await captureData(topo.rtr, "dn2");
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s2 }));
+          const capD1 = await s.captureData(topo.rtr, "dn1");
+          const capD2 = await s.captureData(topo.rtr, "dn2");
+          s.send(topo.up, G, fam.s1);
+          s.send(topo.up, G, fam.s2);
           await sleep(2000);
-          for (const s of senders.splice(0)) await s.stop();
-          await sleep(200);
-          await capD1.stop();
-          await capD2.stop();
-          await capUp.stop();
+          await stopTraffic(s, [capD1, capD2, capUp], 200);
 
-          assert.ok(h1.from(p.s1).length >= 100, `h1 received ${h1.from(p.s1).length} packets from S1`);
-          assert.deepEqual(gaps(h1.from(p.s1).map((x) => x.seq)), [], "every S1 packet");
-          assert.equal(h1.from(p.s2).length, 0, "nothing from S2 reached h1's socket");
-          const d1 = await dataPackets(capD1.file, family, prt);
-          assert.ok(d1.filter((x) => x.source === p.s1).length >= 100, "S1 forwarded onto dn1");
+          assert.ok(h1.from(fam.s1).length >= 100, `h1 received ${h1.from(fam.s1).length} packets from S1`);
+          assert.deepEqual(seqGaps(h1, fam.s1), [], "every S1 packet");
+          assert.equal(h1.from(fam.s2).length, 0, "nothing from S2 reached h1's socket");
+          const d1 = await fam.dataPackets(capD1.file, s.port);
+          assert.ok(d1.filter((x) => x.source === fam.s1).length >= 100, "S1 forwarded onto dn1");
           assert.deepEqual(
-            d1.filter((x) => x.source !== p.s1),
+            d1.filter((x) => x.source !== fam.s1),
             [],
             "no packet from S2 (or anyone else) on dn1",
           );
-          assert.deepEqual(await dataPackets(capD2.file, family, prt), [], "nothing on dn2");
-          const e2 = await mfcEntry(topo.rtr, family, p.s2, G);
+          assert.deepEqual(await fam.dataPackets(capD2.file, s.port), [], "nothing on dn2");
+          const e2 = await fam.mfcEntry(topo.rtr, fam.s2, G);
           assert.ok(e2, "the kernel holds an (S2,G) entry (installed from the upcall)");
           assert.deepEqual(
             { iif: e2.iif, oifs: e2.oifs },
             { iif: "up0", oifs: [] },
             "(S2,G) has no outgoing interface",
           );
-          const e1 = await mfcEntry(topo.rtr, family, p.s1, G);
-          assert.deepEqual(e1?.oifs, ["dn1"]);
+          assert.deepEqual(await fam.oifs(topo.rtr, fam.s1, G), ["dn1"]);
 
-          const recs = (await reportRecords(capUp.file, family)).filter((r) => r.group === G);
+          const recs = (await fam.reportRecords(capUp.file)).filter((r) => r.group === G);
           assert.ok(recs.length >= 1, "the router's kernel reported G upstream");
           for (const r of recs) {
             assert.ok(
               ["ALLOW", "IS_IN", "TO_IN"].includes(r.type),
               `upstream record ${r.type} is an INCLUDE-mode record`,
             );
-            assert.deepEqual(r.sources, [p.s1], "upstream report names S1 only");
+            assert.deepEqual(r.sources, [fam.s1], "upstream report names S1 only");
           }
-        } finally {
-          for (const s of senders) await s.stop();
-          for (const h of hosts) await h.stop();
-          await stopProxy(d);
-          await capUp.stop();
-        }
-      });
+        }));
 
-      it(`${family}, ${f.name}: 4. h1 INCLUDE {S1} and h2 any-source for one group: both served, upstream EXCLUDE {}`, async () => {
-        const prt = ++port;
-        const G = p.asm(4);
-        const capUp = await captureControl(topo.up, "eth0");
-        const d = await startProxy(topo, f.text(), f.format);
-        const hosts: HostAgent[] = [];
-        const senders: Array<{ stop(): Promise<void> }> = [];
-        try {
-          const h1 = await startHost(topo.h1, family, { port: prt });
-          const h2 = await startHost(topo.h2, family, { port: prt });
-          hosts.push(h1, h2);
-          await h1.join(G, p.s1);
-          await waitUpstream(d, family, G, "include", [p.s1]);
+      it(`${name}: 4. h1 INCLUDE {S1} and h2 any-source for one group: both served, upstream EXCLUDE {}`, () =>
+        stage(fam, async (s) => {
+          const G = fam.asm(4);
+          const capUp = await s.captureControl(topo.up, "eth0");
+          const d = await s.proxy(topo, f.config(), f.format);
+          const h1 = await s.host(topo.h1);
+          const h2 = await s.host(topo.h2);
+          await h1.join(G, fam.s1);
+          await fam.waitUpstream(d, G, "include", [fam.s1]);
           await h2.join(G);
-          await waitLinkState(d, family, "dn1", G, "include", [p.s1]);
-          await waitLinkState(d, family, "dn2", G, "exclude", []);
-          await waitUpstream(d, family, G, "exclude", []);
-          await eventually(async () => assert.ok(await isMember(topo.rtr, family, "up0", G)));
+          await fam.waitLinkState(d, "dn1", G, "include", [fam.s1]);
+          await fam.waitLinkState(d, "dn2", G, "exclude", []);
+          await fam.waitUpstream(d, G, "exclude", []);
+          await eventually(async () => assert.ok(await fam.isMember(topo.rtr, "up0", G)));
 
-          const capD1 = await captureData(topo.rtr, "dn1");
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s2 }));
+          const capD1 = await s.captureData(topo.rtr, "dn1");
+          s.send(topo.up, G, fam.s1);
+          s.send(topo.up, G, fam.s2);
           await sleep(2000);
-          for (const s of senders.splice(0)) await s.stop();
-          await sleep(200);
-          await capD1.stop();
-          await capUp.stop();
+          await stopTraffic(s, [capD1, capUp], 200);
 
           assert.equal(d.proc.exitCode, null, "the daemon is still running");
-          assert.ok(h1.from(p.s1).length >= 100, "h1 gets S1");
-          assert.equal(h1.from(p.s2).length, 0, "h1 does not get S2");
-          assert.ok(h2.from(p.s1).length >= 100, "h2 gets S1");
-          assert.ok(h2.from(p.s2).length >= 100, "h2 gets S2");
-          assert.deepEqual(gaps(h2.from(p.s2).map((x) => x.seq)), [], "h2 got every S2 packet");
-          const d1 = await dataPackets(capD1.file, family, prt);
-          assert.equal(d1.filter((x) => x.source === p.s2).length, 0, "S2 never forwarded onto dn1");
-          assert.deepEqual((await mfcEntry(topo.rtr, family, p.s1, G))?.oifs, ["dn1", "dn2"]);
-          assert.deepEqual((await mfcEntry(topo.rtr, family, p.s2, G))?.oifs, ["dn2"]);
+          assert.ok(h1.from(fam.s1).length >= 100, "h1 gets S1");
+          assert.equal(h1.from(fam.s2).length, 0, "h1 does not get S2");
+          assert.ok(h2.from(fam.s1).length >= 100, "h2 gets S1");
+          assert.ok(h2.from(fam.s2).length >= 100, "h2 gets S2");
+          assert.deepEqual(seqGaps(h2, fam.s2), [], "h2 got every S2 packet");
+          const d1 = await fam.dataPackets(capD1.file, s.port);
+          assert.equal(d1.filter((x) => x.source === fam.s2).length, 0, "S2 never forwarded onto dn1");
+          assert.deepEqual(await fam.oifs(topo.rtr, fam.s1, G), ["dn1", "dn2"]);
+          assert.deepEqual(await fam.oifs(topo.rtr, fam.s2, G), ["dn2"]);
 
-          const recs = (await reportRecords(capUp.file, family)).filter((r) => r.group === G);
-          const last = recs.at(-1);
+          const last = await fam.lastRecord(capUp.file, G);
           assert.ok(last, "the router's kernel reported G upstream");
           assert.deepEqual(
             { type: last.type, sources: last.sources },
             { type: "TO_EX", sources: [] },
             "upstream went to EXCLUDE {}",
           );
-        } finally {
-          for (const s of senders) await s.stop();
-          for (const h of hosts) await h.stop();
-          await stopProxy(d);
-          await capUp.stop();
-        }
-      });
+        }));
 
-      it(`${family}, ${f.name}: 4. back from EXCLUDE {} to INCLUDE: when the any-source host leaves, upstream becomes INCLUDE {S1} and S2 stops`, async () => {
-        const prt = ++port;
-        const G = p.asm(22);
-        const capUp = await captureControl(topo.up, "eth0");
-        const d = await startProxy(topo, f.text(), f.format);
-        const hosts: HostAgent[] = [];
-        const senders: Array<{ stop(): Promise<void> }> = [];
-        try {
-          const h1 = await startHost(topo.h1, family, { port: prt });
-          const h2 = await startHost(topo.h2, family, { port: prt });
-          hosts.push(h1, h2);
+      it(`${name}: 4. back from EXCLUDE {} to INCLUDE: when the any-source host leaves, upstream becomes INCLUDE {S1} and S2 stops`, () =>
+        stage(fam, async (s) => {
+          const G = fam.asm(22);
+          const capUp = await s.captureControl(topo.up, "eth0");
+          const d = await s.proxy(topo, f.config(), f.format);
+          const h1 = await s.host(topo.h1);
+          const h2 = await s.host(topo.h2);
           await h2.join(G);
-          await waitUpstream(d, family, G, "exclude", []);
-          await h1.join(G, p.s1);
-          await waitLinkState(d, family, "dn1", G, "include", [p.s1]);
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s2 }));
+          await fam.waitUpstream(d, G, "exclude", []);
+          await h1.join(G, fam.s1);
+          await fam.waitLinkState(d, "dn1", G, "include", [fam.s1]);
+          s.send(topo.up, G, fam.s1);
+          s.send(topo.up, G, fam.s2);
           await sleep(1000);
-          const capD2 = await captureData(topo.rtr, "dn2");
+          const capD2 = await s.captureData(topo.rtr, "dn2");
           const tLeave = await h2.leave(G);
-          await waitUpstream(d, family, G, "include", [p.s1], 5000, tLeave - 5);
+          await fam.waitUpstream(d, G, "include", [fam.s1], 5000, tLeave - 5);
           await sleep(1000);
-          for (const s of senders.splice(0)) await s.stop();
-          await sleep(100);
-          await capD2.stop();
-          await capUp.stop();
+          await stopTraffic(s, [capD2, capUp], 100);
 
+          assert.deepEqual(seqGaps(h1, fam.s1), [], "h1 kept S1 without a gap across the switch");
+          assert.equal(h1.from(fam.s2).length, 0);
+          assert.deepEqual(await fam.oifs(topo.rtr, fam.s1, G), ["dn1"]);
+          assert.deepEqual(await fam.oifs(topo.rtr, fam.s2, G), []);
           assert.deepEqual(
-            gaps(h1.from(p.s1).map((x) => x.seq)),
-            [],
-            "h1 kept S1 without a gap across the switch",
-          );
-          assert.equal(h1.from(p.s2).length, 0);
-          assert.deepEqual((await mfcEntry(topo.rtr, family, p.s1, G))?.oifs, ["dn1"]);
-          assert.deepEqual((await mfcEntry(topo.rtr, family, p.s2, G))?.oifs, []);
-          const rows = await upstreamSourceRows(topo.rtr, family, "up0", G);
-          assert.deepEqual(
-            rows.map((r) => ({ source: r.source, include: r.include, exclude: r.exclude })),
-            [{ source: procSource(family, p.s1), include: 1, exclude: 0 }],
+            await fam.filterOf(topo.rtr, "up0", G),
+            fam.filter("include", [fam.s1]),
             "kernel upstream filter: INCLUDE {S1}",
           );
-          const last = (await reportRecords(capUp.file, family)).filter((r) => r.group === G).at(-1);
+          const last = await fam.lastRecord(capUp.file, G);
           assert.ok(last);
-          assert.deepEqual({ type: last.type, sources: last.sources }, { type: "TO_IN", sources: [p.s1] });
+          assert.deepEqual({ type: last.type, sources: last.sources }, { type: "TO_IN", sources: [fam.s1] });
           assert.ok(
-            (await dataPackets(capD2.file, family, prt)).length > 0,
+            (await fam.dataPackets(capD2.file, s.port)).length > 0,
             "dn2 had the stream before the leave",
           );
-        } finally {
-          for (const s of senders) await s.stop();
-          for (const h of hosts) await h.stop();
-          await stopProxy(d);
-          await capUp.stop();
-        }
-      });
+        }));
 
-      it(`${family}, ${f.name}: 2. INCLUDE {S1} on dn1 and INCLUDE {S2} on dn2: upstream INCLUDE {S1, S2}, each link gets its own source only`, async () => {
-        const prt = ++port;
-        const G = p.ssm(23);
-        const d = await startProxy(topo, f.text(), f.format);
-        const hosts: HostAgent[] = [];
-        const senders: Array<{ stop(): Promise<void> }> = [];
-        try {
-          const h1 = await startHost(topo.h1, family, { port: prt });
-          const h2 = await startHost(topo.h2, family, { port: prt });
-          hosts.push(h1, h2);
-          await h1.join(G, p.s1);
-          await h2.join(G, p.s2);
-          await waitUpstream(d, family, G, "include", [p.s1, p.s2]);
-          const capD1 = await captureData(topo.rtr, "dn1");
-          const capD2 = await captureData(topo.rtr, "dn2");
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s1 }));
-          senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: p.s2 }));
+      it(`${name}: 2. INCLUDE {S1} on dn1 and INCLUDE {S2} on dn2: upstream INCLUDE {S1, S2}, each link gets its own source only`, () =>
+        stage(fam, async (s) => {
+          const G = fam.ssm(23);
+          const d = await s.proxy(topo, f.config(), f.format);
+          const h1 = await s.host(topo.h1);
+          const h2 = await s.host(topo.h2);
+          await h1.join(G, fam.s1);
+          await h2.join(G, fam.s2);
+          await fam.waitUpstream(d, G, "include", [fam.s1, fam.s2]);
+          const capD1 = await s.captureData(topo.rtr, "dn1");
+          const capD2 = await s.captureData(topo.rtr, "dn2");
+          s.send(topo.up, G, fam.s1);
+          s.send(topo.up, G, fam.s2);
           await sleep(1500);
-          for (const s of senders.splice(0)) await s.stop();
-          await sleep(100);
-          await capD1.stop();
-          await capD2.stop();
-          const d1 = await dataPackets(capD1.file, family, prt);
-          const d2 = await dataPackets(capD2.file, family, prt);
-          assert.ok(d1.length >= 100 && d1.every((x) => x.source === p.s1), "dn1: S1 only");
-          assert.ok(d2.length >= 100 && d2.every((x) => x.source === p.s2), "dn2: S2 only");
-          const rows = await upstreamSourceRows(topo.rtr, family, "up0", G);
+          await stopTraffic(s, [capD1, capD2], 100);
+          const d1 = await fam.dataPackets(capD1.file, s.port);
+          const d2 = await fam.dataPackets(capD2.file, s.port);
+          assert.ok(d1.length >= 100 && d1.every((x) => x.source === fam.s1), "dn1: S1 only");
+          assert.ok(d2.length >= 100 && d2.every((x) => x.source === fam.s2), "dn2: S2 only");
           assert.deepEqual(
-            rows.map((r) => r.source).sort(),
-            [procSource(family, p.s1), procSource(family, p.s2)].sort(),
-            "kernel upstream filter lists both sources",
+            await fam.filterOf(topo.rtr, "up0", G),
+            fam.filter("include", [fam.s1, fam.s2]),
+            "kernel upstream filter lists both sources, each included once",
           );
-          assert.ok(rows.every((r) => r.include === 1 && r.exclude === 0));
-        } finally {
-          for (const s of senders) await s.stop();
-          for (const h of hosts) await h.stop();
-          await stopProxy(d);
-        }
-      });
+        }));
     }
   }
 
-  for (const family of FAMILIES) {
-    const p = plan(family);
-    const remote = family === "ipv4" ? "198.18.0.5" : "fd00:99::5";
+  for (const fam of FAMILIES) {
+    const remote = fam.v4 ? "198.18.0.5" : "fd00:99::5";
 
-    it(`${family}, IMProxy format: 2. a source beyond the upstream link (not on its subnet): source-specific and any-source joins both served`, async () => {
-      const prt = ++port;
-      const Gs = p.ssm(24);
-      const G = p.asm(24);
-      // The sender sits behind the upstream host (a router in real life): a host route on
-      // `up`'s eth0, outside the upstream subnet. (Not on `lo`: IPv4 would then send the
-      // group's datagrams out of `lo`, the interface owning the bound source.)
-      await topo.up.addAddress("eth0", family === "ipv4" ? `${remote}/32` : `${remote}/128`);
-      const d = await startProxy(topo, legacyConfig());
-      const hosts: HostAgent[] = [];
-      const senders: Array<{ stop(): Promise<void> }> = [];
-      try {
-        const h1 = await startHost(topo.h1, family, { port: prt });
-        const h2 = await startHost(topo.h2, family, { port: prt });
-        hosts.push(h1, h2);
+    it(`${fam.name}, IMProxy format: 2. a source beyond the upstream link (not on its subnet): source-specific and any-source joins both served`, () =>
+      stage(fam, async (s) => {
+        const Gs = fam.ssm(24);
+        const G = fam.asm(24);
+        // The sender sits behind the upstream host (a router in real life): a host route on
+        // `up`'s eth0, outside the upstream subnet. (Not on `lo`: IPv4 would then send the
+        // group's datagrams out of `lo`, the interface owning the bound source.)
+        await topo.up.addAddress("eth0", fam.hostPrefix(remote));
+        s.defer(async () => {
+          await topo.up.ip(...(fam.v4 ? [] : ["-6"]), "addr", "del", fam.hostPrefix(remote), "dev", "eth0");
+        });
+        const d = await s.proxy(topo, legacyConfig());
+        const h1 = await s.host(topo.h1);
+        const h2 = await s.host(topo.h2);
         await h1.join(Gs, remote);
         await h2.join(G);
-        await waitUpstream(d, family, Gs, "include", [remote]);
-        await waitUpstream(d, family, G, "exclude", []);
-        senders.push(startSender(topo.up, Gs, { port: prt, intervalMs: 10, bind: remote }));
-        senders.push(startSender(topo.up, G, { port: prt, intervalMs: 10, bind: remote }));
+        await fam.waitUpstream(d, Gs, "include", [remote]);
+        await fam.waitUpstream(d, G, "exclude", []);
+        s.send(topo.up, Gs, remote);
+        s.send(topo.up, G, remote);
         await sleep(1500);
-        for (const s of senders.splice(0)) await s.stop();
-        await sleep(100);
+        await stopTraffic(s, [], 100);
         const a = h1.from(remote);
         const b = h2.from(remote);
         assert.ok(a.length >= 100, `h1 got ${a.length} packets of (R,Gs)`);
         assert.ok(b.length >= 100, `h2 got ${b.length} packets of (R,G)`);
-        assert.deepEqual(gaps(a.map((x) => x.seq)), []);
-        assert.deepEqual(gaps(b.map((x) => x.seq)), []);
-        assert.deepEqual((await mfcEntry(topo.rtr, family, remote, Gs))?.oifs, ["dn1"]);
-        assert.deepEqual((await mfcEntry(topo.rtr, family, remote, G))?.oifs, ["dn2"]);
-      } finally {
-        for (const s of senders) await s.stop();
-        for (const h of hosts) await h.stop();
-        await stopProxy(d);
-        await topo.up.ip(
-          ...(family === "ipv6" ? ["-6"] : []),
-          "addr",
-          "del",
-          family === "ipv4" ? `${remote}/32` : `${remote}/128`,
-          "dev",
-          "eth0",
-        );
-      }
-    });
+        assert.deepEqual(seqGaps(h1, remote), []);
+        assert.deepEqual(seqGaps(h2, remote), []);
+        assert.deepEqual(await fam.oifs(topo.rtr, remote, Gs), ["dn1"]);
+        assert.deepEqual(await fam.oifs(topo.rtr, remote, G), ["dn2"]);
+      }));
   }
 });

@@ -5,12 +5,10 @@
  * router's dn1 is renumbered above the host; IPv6: the host sends from fe80::1).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { startSender } from "../../src/lab/hosts.js";
-import type { Topology } from "../../src/lab/topology.js";
-import type { IpFamily } from "../../src/wire/types.js";
-import { type HostAgent, startHost } from "../support/hostsock.js";
-import { buildProxyLab, plan, sleep, startProxy, stopProxy, waitLinkState } from "../support/scenario.js";
+import { describe, it } from "node:test";
+import { FAMILIES } from "../support/family.js";
+import { buildProxyLab, sleep } from "../support/scenario.js";
+import { stage, useLab } from "../support/stage.js";
 
 const config = (forward: boolean) => `
 upstream: up0
@@ -20,59 +18,42 @@ downstream: [dn1, dn2]
 `;
 
 describe("forwarding only where the proxy is querier (RFC 4605 §4.2)", { timeout: 180_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildProxyLab();
+  const topo = useLab(buildProxyLab, async (t) => {
     // IPv4: router dn1 at .200, above h1's .2; IPv6: h1 gets fe80::1, below any EUI-64 address.
-    await topo.rtr.sysctl("net.ipv4.conf.dn1.promote_secondaries", 1);
-    await topo.rtr.addAddress("dn1", "10.11.0.200/24");
-    await topo.rtr.ip("addr", "del", "10.11.0.1/24", "dev", "dn1");
-    await topo.h1.ip("route", "replace", "default", "via", "10.11.0.200");
-    await topo.h1.ip("-6", "addr", "flush", "dev", "eth0", "scope", "link");
-    await topo.h1.ip("-6", "addr", "add", "fe80::1/64", "dev", "eth0", "nodad");
-  });
-  after(async () => {
-    await topo?.destroy();
+    await t.rtr.sysctl("net.ipv4.conf.dn1.promote_secondaries", 1);
+    await t.rtr.addAddress("dn1", "10.11.0.200/24");
+    await t.rtr.ip("addr", "del", "10.11.0.1/24", "dev", "dn1");
+    await t.h1.ip("route", "replace", "default", "via", "10.11.0.200");
+    await t.h1.ip("-6", "addr", "flush", "dev", "eth0", "scope", "link");
+    await t.h1.ip("-6", "addr", "add", "fe80::1/64", "dev", "eth0", "nodad");
   });
 
-  for (const family of ["ipv4", "ipv6"] as IpFamily[]) {
+  for (const fam of FAMILIES) {
     for (const forward of [false, true]) {
-      it(`${family}: another querier on dn1 ${forward ? "does not stop forwarding with forward-when-not-querier" : "stops forwarding there"}`, async () => {
-        const p = plan(family);
-        const G = p.asm(40 + (forward ? 1 : 0));
-        const port = 6100 + (family === "ipv4" ? 0 : 10) + (forward ? 1 : 0);
-        const d = await startProxy(topo, config(forward), "yaml");
-        const hosts: HostAgent[] = [];
-        const sender = startSender(topo.up, G, { port, intervalMs: 10, bind: p.s1 });
-        try {
-          const h1 = await startHost(topo.h1, family, { port });
-          hosts.push(h1);
+      it(`${fam.name}: another querier on dn1 ${forward ? "does not stop forwarding with forward-when-not-querier" : "stops forwarding there"}`, () =>
+        stage(fam, async (s) => {
+          const G = fam.asm(40 + (forward ? 1 : 0));
+          const d = await s.proxy(topo, config(forward), "yaml");
+          s.send(topo.up, G, fam.s1);
+          const h1 = await s.host(topo.h1);
           await h1.join(G);
-          await waitLinkState(d, family, "dn1", G, "exclude", []);
+          await fam.waitLinkState(d, "dn1", G, "exclude", []);
           await sleep(500);
-          assert.ok(h1.from(p.s1).length >= 20, "h1 receives while the proxy is querier");
+          assert.ok(h1.from(fam.s1).length >= 20, "h1 receives while the proxy is querier");
           // The host's query (from a lower address) takes the querier role on dn1.
-          await h1.query({ version: family === "ipv4" ? 3 : 2, maxRespMs: 1000 });
+          await h1.query({ version: fam.version, maxRespMs: 1000 });
           await d.waitFor(
             (l) =>
-              l.msg === "querier status" &&
-              l.family === family &&
-              l.interface === "dn1" &&
-              l.querier === false,
+              l.msg === "querier status" && l.family === fam.name && l.interface === "dn1" && l.querier === false,
             5000,
             "the proxy is no longer querier on dn1",
           );
           const t = Date.now();
           await sleep(800);
-          const after = h1.from(p.s1, t + 100).length;
+          const after = h1.from(fam.s1, t + 100).length;
           if (forward) assert.ok(after >= 40, `still forwarded to dn1 (${after} packets)`);
           else assert.equal(after, 0, "nothing forwarded to dn1 once another router is querier");
-        } finally {
-          await sender.stop();
-          for (const h of hosts) await h.stop();
-          await stopProxy(d);
-        }
-      });
+        }));
     }
   }
 });

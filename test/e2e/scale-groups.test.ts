@@ -13,7 +13,7 @@
  * The daemon runs at -d 2 (warnings): at -d 4 it would log every report.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { IpFamily } from "../../src/wire/types.js";
 import {
@@ -25,6 +25,8 @@ import {
   waitForTestGroups,
 } from "../support/burst.js";
 import { type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
+import { sleep } from "../support/scenario.js";
+import { useLab } from "../support/stage.js";
 
 const GROUPS = 10_000;
 const CONFIG = "igmp enable version 3\nmld enable\nupstream up0\ndownstream dn1\ndownstream dn2\n";
@@ -32,7 +34,6 @@ const RAW = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" } as const;
 /** IGMP / ICMPv6: the protocol of the daemon's mroute socket. */
 const PROTOCOL = { ipv4: 2, ipv6: 58 } as const;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function testGroupsUpstream(topo: Topology, family: IpFamily): Promise<number> {
   return countTestGroups(topo.rtr, family, "up0");
@@ -72,14 +73,9 @@ async function stopProxy(d: DaemonRun): Promise<void> {
 }
 
 describe("scale: 10,000 groups and report bursts, default sysctls", { timeout: 240_000 }, () => {
-  let topo: Topology;
-  before(async () => {
-    topo = await buildTopology();
-    const max = (await topo.rtr.readProc("/proc/sys/net/ipv4/igmp_max_memberships")).trim();
+  const topo = useLab(buildTopology, async (lab) => {
+    const max = (await lab.rtr.readProc("/proc/sys/net/ipv4/igmp_max_memberships")).trim();
     assert.equal(max, "20", "the router namespace runs with the default igmp_max_memberships");
-  });
-  after(async () => {
-    await topo?.destroy();
   });
 
   for (const family of ["ipv4", "ipv6"] as const) {

@@ -32,6 +32,7 @@ import {
 import { AF_INET, AF_INET6, sockaddrFor } from "../../src/kernel/structs/sockaddr.js";
 import { ALL_V3_ROUTERS, serialize, v3Report } from "../../src/wire/index.js";
 import type { Address, IpFamily } from "../../src/wire/types.js";
+import { runScript } from "./child.js";
 
 /** RFC 9776 §4.2.12 / RFC 9777 §5.2.12 record types used here. */
 export const MODE_IS_EXCLUDE = 2;
@@ -80,19 +81,7 @@ export interface BurstResult {
 
 /** Sends the reports from inside `ns` (a child process); resolves when all are sent. */
 export async function sendReports(ns: Netns, opts: BurstOptions): Promise<BurstResult> {
-  const file = import.meta.filename;
-  const proc = ns.spawn("node", ["--import", "tsx", file, JSON.stringify(opts)]);
-  let out = "";
-  let err = "";
-  proc.stdout!.setEncoding("utf8");
-  proc.stderr!.setEncoding("utf8");
-  proc.stdout!.on("data", (d: string) => {
-    out += d;
-  });
-  proc.stderr!.on("data", (d: string) => {
-    err += d;
-  });
-  const code = await new Promise<number | null>((res) => proc.once("exit", (c) => res(c)));
+  const { code, stdout: out, stderr: err } = await runScript(ns, import.meta.filename, [JSON.stringify(opts)]);
   if (code !== 0) throw new Error(`burst sender failed (exit ${code}): ${err.trim() || out.trim()}`);
   const last = out.trim().split("\n").pop() ?? "";
   return JSON.parse(last) as BurstResult;

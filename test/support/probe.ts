@@ -19,6 +19,7 @@ import { pathToFileURL } from "node:url";
 import type { Netns } from "../../src/lab/netns.js";
 import { netio } from "../../src/kernel/addon.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
+import { runScript } from "./child.js";
 
 export interface ProbeOptions {
   group: string;
@@ -60,18 +61,7 @@ export interface ProbeTry {
 
 /** Runs the probe inside `ns`; resolves with one entry per try. */
 export async function runProbe(ns: Netns, opts: ProbeOptions): Promise<ProbeTry[]> {
-  const proc = ns.spawn("node", ["--import", "tsx", import.meta.filename, JSON.stringify(opts)]);
-  let out = "";
-  let err = "";
-  proc.stdout!.setEncoding("utf8");
-  proc.stderr!.setEncoding("utf8");
-  proc.stdout!.on("data", (d: string) => {
-    out += d;
-  });
-  proc.stderr!.on("data", (d: string) => {
-    err += d;
-  });
-  const code = await new Promise<number | null>((res) => proc.once("exit", (c) => res(c)));
+  const { code, stdout: out, stderr: err } = await runScript(ns, import.meta.filename, [JSON.stringify(opts)]);
   if (code !== 0) throw new Error(`latency probe failed (exit ${code}): ${err.trim()}`);
   return out
     .trim()

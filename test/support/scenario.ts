@@ -4,15 +4,30 @@
  * starting the daemon until it is querier on every downstream, and readers of the
  * kernel's view (MFC, upstream memberships and source filters, captured data packets).
  */
+import assert from "node:assert/strict";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { Netns } from "../../src/lab/netns.js";
 import type { Address, IpFamily } from "../../src/wire/types.js";
 import { startCapture, tsharkFields, type Capture } from "./capture.js";
 import { type DaemonRun, type LogLine, startDaemon, writeConfig } from "./daemon.js";
 
-export const FAMILIES: readonly IpFamily[] = ["ipv4", "ipv6"];
+/** Both families, in the order the daemon is awaited (test/support/family.ts describes each). */
+const BOTH: readonly IpFamily[] = ["ipv4", "ipv6"];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 50 ms until it holds; fails with `what` once `timeoutMs` have gone by. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string | (() => string),
+): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 >= timeoutMs) assert.fail(typeof what === "string" ? what : what());
+    await sleep(50);
+  }
+}
 
 /** Addresses of one family in the proxy lab. */
 export interface FamilyPlan {
@@ -104,6 +119,24 @@ export function yamlConfig(o: YamlOptions = {}): string {
   ].join("\n");
 }
 
+export interface ConfigFormat {
+  /** What test names say: "IMProxy format" / "YAML". */
+  name: string;
+  format: "improxy" | "yaml";
+  /** The standard lab's config (LMQI 1 s, robustness 2), optionally with fast leave. */
+  config(o?: { fastLeave?: boolean }): string;
+}
+
+/** The scenarios that run from both config formats run from these two equivalent configs. */
+export const FORMATS: readonly ConfigFormat[] = [
+  { name: "IMProxy format", format: "improxy", config: (o = {}) => legacyConfig({ quickleave: o.fastLeave }) },
+  {
+    name: "YAML",
+    format: "yaml",
+    config: (o = {}) => yamlConfig({ lastMemberQueryInterval: 1, robustness: 2, fastLeave: o.fastLeave }),
+  },
+];
+
 /**
  * Starts the daemon in `rtr` with `configText` (file name decides the format: `.conf` for
  * IMProxy, `.yaml` for YAML) at debug level and waits until both families are querier on
@@ -118,7 +151,7 @@ export async function startProxy(
   const conf = writeConfig(format === "yaml" ? "improxy.yaml" : "improxy.conf", configText);
   const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
   try {
-    for (const family of FAMILIES) {
+    for (const family of BOTH) {
       for (const ifname of downstreams) {
         await d.waitFor(
           (l) =>
@@ -162,6 +195,36 @@ export function lastUpstreamLine(d: DaemonRun, family: IpFamily, group: Address)
     .at(-1);
 }
 
+/**
+ * Waits for a `msg` log line of `family` about `group` in `mode` with exactly `sources`,
+ * logged at `since` or later, on `ifname` when given.
+ */
+function waitState(
+  d: DaemonRun,
+  msg: "upstream membership" | "link state",
+  family: IpFamily,
+  ifname: string | undefined,
+  group: Address,
+  mode: "include" | "exclude",
+  sources: Address[],
+  timeoutMs: number,
+  since: number,
+): Promise<LogLine> {
+  const want = JSON.stringify([...sources].sort());
+  return d.waitFor(
+    (l) =>
+      l.msg === msg &&
+      l.family === family &&
+      (ifname === undefined || l.interface === ifname) &&
+      l.group === group &&
+      l.mode === mode &&
+      JSON.stringify(l.sources) === want &&
+      Date.parse(String(l.time)) >= since,
+    timeoutMs,
+    `${ifname === undefined ? "upstream" : ifname} ${mode} ${JSON.stringify(sources)} for ${group}`,
+  );
+}
+
 /** Waits until the daemon applies `mode`/`sources` upstream for `group`. */
 export function waitUpstream(
   d: DaemonRun,
@@ -172,17 +235,7 @@ export function waitUpstream(
   timeoutMs = 5000,
   since = 0,
 ): Promise<LogLine> {
-  return d.waitFor(
-    (l) =>
-      l.msg === "upstream membership" &&
-      l.family === family &&
-      l.group === group &&
-      l.mode === mode &&
-      JSON.stringify(l.sources) === JSON.stringify([...sources].sort()) &&
-      Date.parse(String(l.time)) >= since,
-    timeoutMs,
-    `upstream ${mode} ${JSON.stringify(sources)} for ${group}`,
-  );
+  return waitState(d, "upstream membership", family, undefined, group, mode, sources, timeoutMs, since);
 }
 
 /** Waits until a downstream link's state for `group` is reported (the router learned a report). */
@@ -196,18 +249,7 @@ export function waitLinkState(
   timeoutMs = 5000,
   since = 0,
 ): Promise<LogLine> {
-  return d.waitFor(
-    (l) =>
-      l.msg === "link state" &&
-      l.family === family &&
-      l.interface === ifname &&
-      l.group === group &&
-      l.mode === mode &&
-      JSON.stringify(l.sources) === JSON.stringify([...sources].sort()) &&
-      Date.parse(String(l.time)) >= since,
-    timeoutMs,
-    `${ifname} ${mode} ${JSON.stringify(sources)} for ${group}`,
-  );
+  return waitState(d, "link state", family, ifname, group, mode, sources, timeoutMs, since);
 }
 
 // ------------------------------------------------------------------ kernel read-back

@@ -1,0 +1,59 @@
+/**
+ * Lab topologies beyond the standard one (src/lab/topology.ts) for the proxy scenarios.
+ */
+import { Lab, type Netns } from "../../src/lab/netns.js";
+
+/** The router with one downstream link shared by two hosts through a bridge (snooping off). */
+export interface BridgeLab {
+  lab: Lab;
+  rtr: Netns;
+  up: Netns;
+  /** The hosts on dn1: h1 at .2 / ::2, h3 at .3 / ::3. */
+  h1: Netns;
+  h3: Netns;
+  destroy(): Promise<void>;
+}
+
+/**
+ *   [up] eth0 --- up0 [rtr] dn1 --- p0 [sw: br0] p1 --- eth0 [h1]
+ *                                               p2 --- eth0 [h3]
+ * Addresses as in the standard topology (upstream 10.10.0.0/24 + fd00:10::/64, dn1
+ * 10.11.0.0/24 + fd00:11::/64, the router .1 / ::1).
+ */
+export async function buildBridgeLab(): Promise<BridgeLab> {
+  const lab = await Lab.create();
+  try {
+    const rtr = await lab.addNamespace("rtr");
+    const up = await lab.addNamespace("up");
+    const sw = await lab.addNamespace("sw");
+    const h1 = await lab.addNamespace("h1");
+    const h3 = await lab.addNamespace("h3");
+    await lab.addLink(rtr, "up0", up, "eth0");
+    await lab.addLink(rtr, "dn1", sw, "p0");
+    await lab.addLink(sw, "p1", h1, "eth0");
+    await lab.addLink(sw, "p2", h3, "eth0");
+    await lab.addBridge(sw, "br0");
+    for (const port of ["p0", "p1", "p2"]) await lab.attach(sw, port, "br0");
+    await rtr.addAddress("up0", "10.10.0.1/24");
+    await rtr.addAddress("up0", "fd00:10::1/64");
+    await rtr.addAddress("dn1", "10.11.0.1/24");
+    await rtr.addAddress("dn1", "fd00:11::1/64");
+    await up.addAddress("eth0", "10.10.0.2/24");
+    await up.addAddress("eth0", "fd00:10::2/64");
+    await up.ip("route", "add", "default", "via", "10.10.0.1");
+    await up.ip("-6", "route", "add", "default", "via", "fd00:10::1");
+    for (const [ns, n] of [
+      [h1, 2],
+      [h3, 3],
+    ] as const) {
+      await ns.addAddress("eth0", `10.11.0.${n}/24`);
+      await ns.addAddress("eth0", `fd00:11::${n}/64`);
+      await ns.ip("route", "add", "default", "via", "10.11.0.1");
+      await ns.ip("-6", "route", "add", "default", "via", "fd00:11::1");
+    }
+    return { lab, rtr, up, h1, h3, destroy: () => lab.destroy() };
+  } catch (err) {
+    await lab.destroy();
+    throw err;
+  }
+}
