@@ -120,6 +120,24 @@ function igmp6Groups(text: string, dev: string): string[] {
 const on = (rows: McFilter[], dev: string, group: string) =>
   rows.filter((r) => r.dev === dev && r.group === group).sort((a, b) => (a.source < b.source ? -1 : 1));
 
+/**
+ * Sets a one-source filter on up0, then checks it twice: the kernel's own row in
+ * /proc/net/mcfilter(6) and the filter read back through MCAST_MSFILTER.
+ */
+async function setOneSource(
+  d: Driver,
+  id: string,
+  mcf: () => Promise<McFilter[]>,
+  group: string,
+  mode: "include" | "exclude",
+  source: string,
+): Promise<void> {
+  await d.ok({ op: "set", id, group, mode, sources: [source] });
+  const inc = mode === "include" ? 1 : 0;
+  assert.deepEqual(on(await mcf(), "up0", group), [{ dev: "up0", group, source, inc, exc: 1 - inc }]);
+  assert.deepEqual((await d.ok({ op: "get", id, group })).filter, { mode, sources: [source] });
+}
+
 test("IPv4 upstream filters on up0: INCLUDE, EXCLUDE, change, leave, source-limit split, close", async () => {
   const topo = await buildTopology();
   const d = Driver.start(topo.rtr);
@@ -129,24 +147,10 @@ test("IPv4 upstream filters on up0: INCLUDE, EXCLUDE, change, leave, source-limi
     const mcf = async () => mcfilter4(await topo.rtr.readProc("/proc/net/mcfilter"));
     const igmp = async () => igmpGroups(await topo.rtr.readProc("/proc/net/igmp"), "up0");
 
-    await d.ok({ op: "set", id: "v4", group: "232.1.1.1", mode: "include", sources: ["10.10.0.2"] });
-    assert.deepEqual(on(await mcf(), "up0", "232.1.1.1"), [
-      { dev: "up0", group: "232.1.1.1", source: "10.10.0.2", inc: 1, exc: 0 },
-    ]);
-    assert.deepEqual((await d.ok({ op: "get", id: "v4", group: "232.1.1.1" })).filter, {
-      mode: "include",
-      sources: ["10.10.0.2"],
-    });
+    await setOneSource(d, "v4", mcf, "232.1.1.1", "include", "10.10.0.2");
 
-    await d.ok({ op: "set", id: "v4", group: "239.2.2.2", mode: "exclude", sources: ["10.10.0.9"] });
-    assert.deepEqual(on(await mcf(), "up0", "239.2.2.2"), [
-      { dev: "up0", group: "239.2.2.2", source: "10.10.0.9", inc: 0, exc: 1 },
-    ]);
+    await setOneSource(d, "v4", mcf, "239.2.2.2", "exclude", "10.10.0.9");
     assert.ok((await igmp()).includes("239.2.2.2"));
-    assert.deepEqual((await d.ok({ op: "get", id: "v4", group: "239.2.2.2" })).filter, {
-      mode: "exclude",
-      sources: ["10.10.0.9"],
-    });
 
     // change INCLUDE {S1} -> INCLUDE {S1, S3}; then leave with INCLUDE {}
     await d.ok({ op: "set", id: "v4", group: "232.1.1.1", mode: "include", sources: ["10.10.0.3", "10.10.0.2"] });
@@ -195,24 +199,10 @@ test("IPv6 upstream filters on up0: INCLUDE, EXCLUDE, leave, close", async () =>
     const mcf = async () => mcfilter6(await topo.rtr.readProc("/proc/net/mcfilter6"));
     const mld = async () => igmp6Groups(await topo.rtr.readProc("/proc/net/igmp6"), "up0");
 
-    await d.ok({ op: "set", id: "v6", group: "ff3e::8000:1", mode: "include", sources: ["fd00:10::2"] });
-    assert.deepEqual(on(await mcf(), "up0", "ff3e::8000:1"), [
-      { dev: "up0", group: "ff3e::8000:1", source: "fd00:10::2", inc: 1, exc: 0 },
-    ]);
-    assert.deepEqual((await d.ok({ op: "get", id: "v6", group: "ff3e::8000:1" })).filter, {
-      mode: "include",
-      sources: ["fd00:10::2"],
-    });
+    await setOneSource(d, "v6", mcf, "ff3e::8000:1", "include", "fd00:10::2");
 
-    await d.ok({ op: "set", id: "v6", group: "ff15::2", mode: "exclude", sources: ["fd00:10::9"] });
-    assert.deepEqual(on(await mcf(), "up0", "ff15::2"), [
-      { dev: "up0", group: "ff15::2", source: "fd00:10::9", inc: 0, exc: 1 },
-    ]);
+    await setOneSource(d, "v6", mcf, "ff15::2", "exclude", "fd00:10::9");
     assert.ok((await mld()).includes("ff15::2"));
-    assert.deepEqual((await d.ok({ op: "get", id: "v6", group: "ff15::2" })).filter, {
-      mode: "exclude",
-      sources: ["fd00:10::9"],
-    });
     await d.ok({ op: "set", id: "v6", group: "ff15::2", mode: "exclude", sources: [] });
     assert.deepEqual(on(await mcf(), "up0", "ff15::2"), []);
     assert.ok((await mld()).includes("ff15::2"));

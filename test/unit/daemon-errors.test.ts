@@ -23,6 +23,18 @@ function owner() {
   return { errors, lines, fatal };
 }
 
+/** A real mroute socket over fake syscalls whose errors go to the owner's socket handler. */
+function openSocket(family: "ipv4" | "ipv6", errors: ErrorOwner) {
+  const sys = new FakeSyscalls();
+  const counted = { n: 0 };
+  const sock = MrouteSocket.open(family, {
+    table: null,
+    syscalls: sys,
+    onError: errors.socketHandler(family, () => counted.n++),
+  });
+  return { sys, sock, counted };
+}
+
 /** An IGMPv2 report in an IPv4 datagram with Router Alert, as the mroute socket reads it. */
 function igmpDatagram(): Uint8Array {
   const ip = Buffer.from([
@@ -36,33 +48,21 @@ describe("error ownership: the multicast routing socket", () => {
   for (const family of ["ipv4", "ipv6"] as const) {
     it(`${family}: a poll failure is logged at fatal and stops the daemon`, () => {
       const { errors, lines, fatal } = owner();
-      const sys = new FakeSyscalls();
-      let counted = 0;
-      const sock = MrouteSocket.open(family, {
-        table: null,
-        syscalls: sys,
-        onError: errors.socketHandler(family, () => counted++),
-      });
+      const { sys, sock, counted } = openSocket(family, errors);
       assert.doesNotThrow(() => sys.fire(sock.fd, false));
       assert.equal(fatal.length, 1);
       const line = lines.find((l) => l.level === FATAL);
       assert.equal(line?.msg, "the multicast routing socket failed");
       assert.equal(line?.family, family);
-      assert.equal(counted, 0);
+      assert.equal(counted.n, 0);
     });
 
     it(`${family}: a receive error is logged at error and counted; the socket reads on`, () => {
       const { errors, lines, fatal } = owner();
-      const sys = new FakeSyscalls();
-      let counted = 0;
-      const sock = MrouteSocket.open(family, {
-        table: null,
-        syscalls: sys,
-        onError: errors.socketHandler(family, () => counted++),
-      });
+      const { sys, sock, counted } = openSocket(family, errors);
       sys.fail("recvmsg", "ENOMEM", { fd: sock.fd });
       assert.doesNotThrow(() => sys.fire(sock.fd));
-      assert.equal(counted, 1);
+      assert.equal(counted.n, 1);
       assert.deepEqual(fatal, []);
       const line = lines.find((l) => l.level === ERROR);
       assert.equal(line?.msg, "receive error on the multicast routing socket");
@@ -72,13 +72,7 @@ describe("error ownership: the multicast routing socket", () => {
 
   it("a packet handler that throws is logged and counted; the next packets are still handled", () => {
     const { errors, lines, fatal } = owner();
-    const sys = new FakeSyscalls();
-    let counted = 0;
-    const sock = MrouteSocket.open("ipv4", {
-      table: null,
-      syscalls: sys,
-      onError: errors.socketHandler("ipv4", () => counted++),
-    });
+    const { sys, sock, counted } = openSocket("ipv4", errors);
     let handled = 0;
     sock.onPacket(() => {
       handled++;
@@ -88,7 +82,7 @@ describe("error ownership: the multicast routing socket", () => {
     sys.queue(sock.fd, { data: igmpDatagram(), ifindex: 3 });
     assert.doesNotThrow(() => sys.fire(sock.fd));
     assert.equal(handled, 2);
-    assert.equal(counted, 1);
+    assert.equal(counted.n, 1);
     assert.deepEqual(fatal, []);
     assert.match(String(lines.find((l) => l.level === ERROR)?.err), /a bug in a handler/);
   });
