@@ -272,58 +272,65 @@ async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<num
     log.info({ signal: "SIGHUP" }, "reloading the configuration");
     void daemon.reload();
   };
-  process.on("SIGHUP", onHup);
   // SIGUSR1 printed the state tables in IMProxy; it does so here too. The listener also
   // keeps Node.js from opening its inspector on SIGUSR1 (a debugger port in a root daemon).
   const onUsr1 = () => {
     if (running) process.stderr.write(`${daemon.dump()}\n`);
   };
-  process.on("SIGUSR1", onUsr1);
-  try {
-    await daemon.start();
-  } catch (err) {
-    process.off("SIGHUP", onHup);
-    log.fatal((err as Error).message);
-    return 1;
-  }
-  if (opts.pidFile) {
-    try {
-      writeFileSync(opts.pidFile, `${process.pid}\n`);
-    } catch (err) {
-      log.fatal(`cannot write pid file ${opts.pidFile}: ${(err as Error).message}`);
-      process.off("SIGHUP", onHup);
-      daemon.stop();
-      return 1;
-    }
-  }
-  running = true;
-  sdNotify(`READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${opts.config.downstreams.map((d) => d.name).join(", ")}`);
+  // SIGTERM/SIGINT are taken from the first moment: one that arrives while the kernel state
+  // is being set up stops the daemon as soon as the start is done, with the usual cleanup
+  // (Node's default action would end the process without it).
   let onSignal: (s: NodeJS.Signals) => void = () => undefined;
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = resolve;
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
   });
-  const ended = await Promise.race([
-    signalled.then((signal) => ({ signal, error: null })),
-    daemon.failed.then((error) => ({ signal: null, error })),
-  ]);
-  process.off("SIGTERM", onSignal);
-  process.off("SIGINT", onSignal);
-  process.off("SIGHUP", onHup);
-  await daemon.reloadSettled(); // let a running reload finish first
-  sdNotify("STOPPING=1");
-  if (ended.error)
-    log.error({ err: ended.error.message }, "stopping after a fatal error: removing forwarding state");
-  else log.info({ signal: ended.signal }, "stopping: removing forwarding state");
-  daemon.stop();
-  if (opts.pidFile) {
+  process.on("SIGHUP", onHup);
+  process.on("SIGUSR1", onUsr1);
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  try {
     try {
-      unlinkSync(opts.pidFile);
-    } catch {
-      /* already gone */
+      await daemon.start();
+    } catch (err) {
+      log.fatal((err as Error).message);
+      return 1;
     }
+    if (opts.pidFile) {
+      try {
+        writeFileSync(opts.pidFile, `${process.pid}\n`);
+      } catch (err) {
+        log.fatal(`cannot write pid file ${opts.pidFile}: ${(err as Error).message}`);
+        daemon.stop();
+        return 1;
+      }
+    }
+    running = true;
+    sdNotify(
+      `READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${opts.config.downstreams.map((d) => d.name).join(", ")}`,
+    );
+    const ended = await Promise.race([
+      signalled.then((signal) => ({ signal, error: null })),
+      daemon.failed.then((error) => ({ signal: null, error })),
+    ]);
+    await daemon.reloadSettled(); // let a running reload finish first
+    sdNotify("STOPPING=1");
+    if (ended.error)
+      log.error({ err: ended.error.message }, "stopping after a fatal error: removing forwarding state");
+    else log.info({ signal: ended.signal }, "stopping: removing forwarding state");
+    daemon.stop();
+    if (opts.pidFile) {
+      try {
+        unlinkSync(opts.pidFile);
+      } catch {
+        /* already gone */
+      }
+    }
+    log.info("stopped");
+    return ended.error ? 1 : 0;
+  } finally {
+    process.off("SIGHUP", onHup);
+    process.off("SIGUSR1", onUsr1);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
   }
-  log.info("stopped");
-  return ended.error ? 1 : 0;
 }
