@@ -63,11 +63,11 @@ export class UpstreamHost {
   /** Groups whose filter is approximated, with the limit named in the warning logged. */
   private readonly approximated = new Map<Address, string>();
   /** Wanted groups the kernel does not hold yet, with their latest filter (FIFO). */
-  private readonly joins = new Map<Address, SourceFilterState>();
+  private readonly joins = new KeyedQueue<Address, SourceFilterState>();
   /** Groups the kernel holds whose filter changed (INCLUDE {} = leave), latest filter. */
-  private readonly updates = new Map<Address, SourceFilterState>();
+  private readonly updates = new KeyedQueue<Address, SourceFilterState>();
   /** Wanted groups refused for the group limit, oldest first. */
-  private readonly waiting = new Map<Address, SourceFilterState>();
+  private readonly waiting = new KeyedQueue<Address, SourceFilterState>();
   private timer: TimerId | null = null;
   private tokens: number;
   private refilledAt: number;
@@ -184,14 +184,12 @@ export class UpstreamHost {
         break;
       }
       const room = m.groupCount() < maxGroups;
-      let group: Address | undefined;
-      let state: SourceFilterState | undefined;
+      let group: Address;
+      let state: SourceFilterState;
       if (room && this.waiting.size > 0) {
-        [group, state] = first(this.waiting);
-        this.waiting.delete(group);
+        [group, state] = this.waiting.shift();
       } else if (this.joins.size > 0) {
-        [group, state] = first(this.joins);
-        this.joins.delete(group);
+        [group, state] = this.joins.shift();
         if (!room) {
           this.waiting.set(group, state);
           limited++;
@@ -199,8 +197,7 @@ export class UpstreamHost {
           continue;
         }
       } else if (this.updates.size > 0) {
-        [group, state] = first(this.updates);
-        this.updates.delete(group);
+        [group, state] = this.updates.shift();
       } else break;
       this.tokens--;
       this.apply(m, group, state);
@@ -247,6 +244,54 @@ export class UpstreamHost {
   }
 }
 
-function first<K, V>(m: Map<K, V>): [K, V] {
-  return m.entries().next().value as [K, V];
+/**
+ * A FIFO of keys with the latest value of each (setting a queued key keeps its place).
+ * Not a bare Map: taking the first entry of a Map whose head was deleted over and over
+ * walks the deleted slots, which made batches quadratic.
+ */
+class KeyedQueue<K, V> {
+  private readonly values = new Map<K, V>();
+  private order: K[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  has(key: K): boolean {
+    return this.values.has(key);
+  }
+
+  set(key: K, value: V): void {
+    if (!this.values.has(key)) this.order.push(key);
+    this.values.set(key, value);
+  }
+
+  delete(key: K): void {
+    // Its slot in `order` goes stale and is skipped by shift.
+    if (this.values.delete(key) && this.order.length - this.head > 2 * this.values.size + 1024) this.compact();
+  }
+
+  clear(): void {
+    this.values.clear();
+    this.order = [];
+    this.head = 0;
+  }
+
+  /** The oldest entry, removed. Only called when size > 0. */
+  shift(): [K, V] {
+    for (;;) {
+      const key = this.order[this.head++] as K;
+      const value = this.values.get(key);
+      if (value === undefined) continue;
+      this.values.delete(key);
+      if (this.head > 1024 && this.head * 2 > this.order.length) this.compact();
+      return [key, value];
+    }
+  }
+
+  private compact(): void {
+    this.order = [...this.values.keys()];
+    this.head = 0;
+  }
 }
