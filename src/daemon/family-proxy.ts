@@ -78,6 +78,8 @@ export interface FamilyDeps {
   reportGroups: ReportGroups;
   /** Upstream membership sockets' limits and syscalls (tests); default: sysctls and the addon. */
   upstreamSockets?: SourceFilterSocketsOptions;
+  /** Continues a long upstream batch after pending I/O (the daemon: setImmediate). */
+  yieldTo?: (fn: () => void) => void;
 }
 
 export class FamilyProxy {
@@ -129,6 +131,7 @@ export class FamilyProxy {
         this.counters.upstreamLimit++;
       },
       ...(deps.upstreamSockets ? { sockets: deps.upstreamSockets } : {}),
+      ...(deps.yieldTo ? { yieldTo: deps.yieldTo } : {}),
     });
     const self = this;
     const links: ForwardingLinks = {

@@ -56,6 +56,12 @@ export interface UpstreamHostOptions {
   sockets?: SourceFilterSocketsOptions;
   /** Wall clock for the batch budget (tests); default performance.now. */
   wallClock?: () => number;
+  /**
+   * Runs `fn` once pending I/O has been handled (the daemon: setImmediate), for a batch
+   * cut short by its wall-clock budget with rate to spare. Default: the scheduler at now
+   * (a real timer waits at least 1 ms).
+   */
+  yieldTo?: (fn: () => void) => void;
 }
 
 export class UpstreamHost {
@@ -69,6 +75,9 @@ export class UpstreamHost {
   /** Wanted groups refused for the group limit, oldest first. */
   private readonly waiting = new KeyedQueue<Address, SourceFilterState>();
   private timer: TimerId | null = null;
+  /** A batch handed to `yieldTo` is pending; `generation` voids it after a detach. */
+  private yielding = false;
+  private generation = 0;
   private tokens: number;
   private refilledAt: number;
   private limitLoggedAt = Number.NEGATIVE_INFINITY;
@@ -105,6 +114,8 @@ export class UpstreamHost {
     this.waiting.clear();
     if (this.timer !== null) this.scheduler.cancel(this.timer);
     this.timer = null;
+    this.yielding = false;
+    this.generation++;
     if (!this.membership) return;
     try {
       this.membership.close();
@@ -133,12 +144,12 @@ export class UpstreamHost {
     } else {
       this.joins.set(group, state);
     }
-    if (this.timer === null) this.flush();
+    if (this.timer === null && !this.yielding) this.flush();
   }
 
   /** Limits may have changed (reload): drains what can go now. */
   kick(): void {
-    if (this.membership && this.timer === null) this.flush();
+    if (this.membership && this.timer === null && !this.yielding) this.flush();
   }
 
   /** Groups held upstream, queued, and waiting for the group limit. */
@@ -207,6 +218,20 @@ export class UpstreamHost {
     const more =
       this.joins.size > 0 || this.updates.size > 0 || (this.waiting.size > 0 && m.groupCount() < maxGroups);
     if (!more) return;
+    if (yielded && this.tokens >= 1 && this.opts.yieldTo) {
+      const generation = this.generation;
+      this.yielding = true;
+      this.opts.yieldTo(() => {
+        if (generation !== this.generation) return;
+        this.yielding = false;
+        try {
+          this.flush();
+        } catch (err) {
+          this.log.error({ err: (err as Error).message }, "upstream membership batch failed");
+        }
+      });
+      return;
+    }
     const wait = yielded && this.tokens >= 1 ? 0 : Math.max(BATCH_MS, Math.ceil(((1 - this.tokens) * 1000) / changesPerSecond));
     this.timer = this.scheduler.at(this.scheduler.now() + wait, () => this.flush());
   }
