@@ -177,5 +177,8 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
     controlSocket: defaultOf<string>("controlSocket"),
     metricsListen: defaultOf<string | null>("metricsListen"),
     forwardingIdleCheck: defaultOf<number>("forwardingIdleCheck"),
+    maxUpstreamGroups: defaultOf<number>("maxUpstreamGroups"),
+    upstreamChangesPerSecond: defaultOf<number>("upstreamChangesPerSecond"),
+    maxForwardingEntries: defaultOf<number>("maxForwardingEntries"),
   };
 }

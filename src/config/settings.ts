@@ -352,6 +352,46 @@ const ROWS = {
     description:
       "Seconds between idle checks of forwarding entries: an (S,G) whose kernel packet counter did not move since the previous check is removed.",
   },
+  maxUpstreamGroups: {
+    kind: "global",
+    yaml: "max-upstream-groups",
+    yang: null,
+    unit: null,
+    type: "integer",
+    // One membership socket carries 20 IPv4 groups (net.ipv4.igmp_max_memberships) or 64
+    // IPv6 ones: 4096 groups are 205 + 64 sockets, well inside the usual 1024 open files.
+    default: 4096,
+    range: { min: 1, max: 1048576 },
+    places: ["global"],
+    description:
+      "Most groups joined on the upstream interface per family (each IPv4 membership socket carries net.ipv4.igmp_max_memberships = 20 groups, so this bounds the open files); further merged memberships wait, counted as upstream-limit, and are joined as soon as room frees up.",
+  },
+  upstreamChangesPerSecond: {
+    kind: "global",
+    yaml: "upstream-changes-per-second",
+    yang: null,
+    unit: null,
+    type: "integer",
+    // Joins are applied in batches on the scheduler so that a flood of groups never blocks
+    // the event loop; new joins go before changes of groups already joined.
+    default: 5000,
+    range: { min: 1, max: 1000000 },
+    places: ["global"],
+    description:
+      "Most upstream membership changes (joins, filter changes, leaves) pushed to the kernel per second and family; a group that changes again while queued is applied once, with its latest filter.",
+  },
+  maxForwardingEntries: {
+    kind: "global",
+    yaml: "max-forwarding-entries",
+    yang: null,
+    unit: null,
+    type: "integer",
+    default: 4096,
+    range: { min: 1, max: 1048576 },
+    places: ["global"],
+    description:
+      "Most (S,G) forwarding entries in the kernel per family; beyond it an entry without outgoing link is evicted for one with receivers, else the new flow is not installed (counted as mfc-limit).",
+  },
   downToUp: {
     kind: "downstream",
     yaml: "down-to-up",

@@ -48,6 +48,12 @@ export interface ImproxyConfig {
    * is removed (a new packet re-creates it through the kernel's upcall).
    */
   forwardingIdleCheck: number;
+  /** Most groups joined upstream per family (max-upstream-groups). */
+  maxUpstreamGroups: number;
+  /** Upstream membership changes per second and family (upstream-changes-per-second). */
+  upstreamChangesPerSecond: number;
+  /** Most MFC entries per family (max-forwarding-entries). */
+  maxForwardingEntries: number;
   /** Prometheus endpoint, "127.0.0.1:9464" style; null when off. */
   metricsListen: string | null;
 }

@@ -285,6 +285,12 @@ function buildConfig(
       metricsListen: metricsListen(raw.metrics as string | boolean | undefined, loc.line(["metrics"]), fail),
       forwardingIdleCheck:
         (raw["forwarding-idle-check"] as number | undefined) ?? defaultOf<number>("forwardingIdleCheck"),
+      maxUpstreamGroups:
+        (raw["max-upstream-groups"] as number | undefined) ?? defaultOf<number>("maxUpstreamGroups"),
+      upstreamChangesPerSecond:
+        (raw["upstream-changes-per-second"] as number | undefined) ?? defaultOf<number>("upstreamChangesPerSecond"),
+      maxForwardingEntries:
+        (raw["max-forwarding-entries"] as number | undefined) ?? defaultOf<number>("maxForwardingEntries"),
     },
     warnings,
   };

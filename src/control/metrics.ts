@@ -229,6 +229,20 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
   );
   absoluteCounter(
     registry,
+    "improxy_upstream_limit_total",
+    "Upstream joins that waited because max-upstream-groups was reached",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.upstreamLimit])),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_mfc_limit_total",
+    "New (S,G) flows not installed because max-forwarding-entries was reached",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.mfcLimit])),
+  );
+  absoluteCounter(
+    registry,
     "improxy_querier_changes_total",
     "Querier status changes of this router on a link",
     ["family", "interface"],

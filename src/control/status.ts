@@ -371,6 +371,8 @@ export class StatusBuilder {
       kernelErrors: c.kernelErrors,
       upstreamFilterChanges: snap.upstreamFilterChanges,
       upstreamFilterErrors: snap.upstreamFilterErrors,
+      upstreamLimit: c.upstreamLimit,
+      mfcLimit: c.mfcLimit,
       interfaces: snap.links.map((l) => ({
         name: l.name,
         received: record(l.routerCounters?.received ?? {}),

@@ -266,6 +266,8 @@ function renderStats(doc: StatusDocument): string[] {
     add("-", "kernel-errors", s.kernelErrors);
     add("-", "upstream-filter-changes", s.upstreamFilterChanges);
     add("-", "upstream-filter-errors", s.upstreamFilterErrors);
+    add("-", "upstream-limit", s.upstreamLimit);
+    add("-", "mfc-limit", s.mfcLimit);
     for (const i of s.interfaces) {
       for (const [k, v] of Object.entries(i.received)) add(i.name, `received:${k}`, v);
       for (const [k, v] of Object.entries(i.sent)) add(i.name, `sent:${k}`, v);

@@ -78,6 +78,8 @@ export interface FamilyDeps {
   reportGroups: ReportGroups;
   /** Upstream membership sockets' limits and syscalls (tests); default: sysctls and the addon. */
   upstreamSockets?: SourceFilterSocketsOptions;
+  /** Continues a long upstream batch after pending I/O (the daemon: setImmediate). */
+  yieldTo?: (fn: () => void) => void;
 }
 
 export class FamilyProxy {
@@ -91,6 +93,10 @@ export class FamilyProxy {
   private ownCache: Set<Address> | null = null;
   private config: ImproxyConfig;
   private readonly idle: IdleMonitor<ForwardingEntry>;
+  /** Set by close(): router effects are no longer applied. */
+  private closing = false;
+  /** Scheduler time of the last "forwarding table full" warning. */
+  private mfcLimitLoggedAt = Number.NEGATIVE_INFINITY;
   readonly counters: FamilyCounters = {
     packetsReceived: 0,
     ownPackets: 0,
@@ -100,6 +106,8 @@ export class FamilyProxy {
     upcalls: {},
     kernelErrors: 0,
     querierChanges: {},
+    upstreamLimit: 0,
+    mfcLimit: 0,
   };
 
   constructor(private readonly deps: FamilyDeps) {
@@ -110,7 +118,21 @@ export class FamilyProxy {
       this.links.set(name, newLinkRuntime(cfg, settings));
     }
     this.ignored = new CidrSet(ignoredGroups(this.config, this.family));
-    this.upstream = new UpstreamHost(this.family, this.log, deps.upstreamSockets);
+    this.upstream = new UpstreamHost({
+      family: this.family,
+      log: this.log,
+      scheduler: deps.scheduler,
+      // Read at every batch: a reload applies from the next one.
+      limits: () => ({
+        maxGroups: this.config.maxUpstreamGroups,
+        changesPerSecond: this.config.upstreamChangesPerSecond,
+      }),
+      onLimit: () => {
+        this.counters.upstreamLimit++;
+      },
+      ...(deps.upstreamSockets ? { sockets: deps.upstreamSockets } : {}),
+      ...(deps.yieldTo ? { yieldTo: deps.yieldTo } : {}),
+    });
     const self = this;
     const links: ForwardingLinks = {
       get upstream() {
@@ -129,7 +151,7 @@ export class FamilyProxy {
       downToUp: (name) => this.links.get(name)?.cfg.downToUp ?? false,
       forwardable: (group) => !isLinkLocalGroup(group, this.family) && !this.ignored.has(group),
     };
-    this.fwd = new ForwardingPlanner(this.db, links);
+    this.fwd = new ForwardingPlanner(this.db, links, { maxEntries: () => this.config.maxForwardingEntries });
     deps.socket.onPacket((p) => this.onPacket(p));
     deps.socket.onUpcall((u) => this.onUpcall(u));
     this.idle = new IdleMonitor({
@@ -137,6 +159,8 @@ export class FamilyProxy {
       // forwarding-idle-check, read at every arming: a reload applies from the next check.
       intervalMs: () => this.config.forwardingIdleCheck * 1000,
       entries: () => this.fwd.all(),
+      // Entries without outgoing link only stop repeated upcalls: they go sooner.
+      beforeCheck: () => this.apply(this.fwd.expireUnwanted()),
       counters: (source, group) => this.deps.table.routeCounters(source, group),
       onStale: (e, reason) => {
         if (reason === "idle") this.log.debug({ source: e.source, group: e.group }, "forwarding entry idle, removed");
@@ -182,6 +206,7 @@ export class FamilyProxy {
       }
     }
     this.ignored = new CidrSet(ignoredGroups(config, this.family));
+    this.upstream.kick();
     this.apply(this.fwd.refreshAll());
     for (const name of next.keys()) this.reconcile(name);
   }
@@ -301,6 +326,7 @@ export class FamilyProxy {
   }
 
   private onRouterEffect(link: LinkRuntime, e: RouterEffect): void {
+    if (this.closing) return;
     switch (e.type) {
       case "send": {
         if (link.ifindex === null) return;
@@ -327,14 +353,9 @@ export class FamilyProxy {
           { interface: link.name, group: e.group, mode: e.filterMode, sources: e.sources },
           "link state",
         );
-        if (merged) {
-          // Applied first, then logged: the line means the kernel holds the filter now.
-          this.upstream.setFilter(e.group, merged);
-          this.log.info(
-            { group: e.group, mode: merged.filterMode, sources: merged.sources },
-            "upstream membership",
-          );
-        }
+        // Queued upstream (UpstreamHost applies it at the allowed rate, and logs
+        // "upstream membership" once the kernel holds it).
+        if (merged) this.upstream.setFilter(e.group, merged);
         this.apply(this.fwd.refreshGroup(e.group));
         return;
       }
@@ -400,7 +421,17 @@ export class FamilyProxy {
     const link = name === null ? undefined : this.links.get(name);
     if (!link) return;
     this.log.debug({ type: u.type, source: u.source, group: u.group, iif: link.name }, "upcall");
+    const refused = this.fwd.refused;
     this.apply(this.fwd.learn(u.source, u.group, link.name));
+    if (this.fwd.refused === refused) return;
+    this.counters.mfcLimit = this.fwd.refused;
+    const now = this.deps.scheduler.now();
+    if (now - this.mfcLimitLoggedAt < 60_000) return;
+    this.mfcLimitLoggedAt = now;
+    this.log.warn(
+      { maxForwardingEntries: this.config.maxForwardingEntries, refused: this.fwd.refused },
+      "forwarding table full: new flows are not installed (max-forwarding-entries)",
+    );
   }
 
   /** Applies forwarding effects to the kernel's MFC. */
@@ -425,11 +456,21 @@ export class FamilyProxy {
     }
   }
 
-  /** Removes everything this family created in the kernel. */
+  /**
+   * Removes everything this family created in the kernel, with work bounded by the links
+   * and sockets, not by the groups or flows (docs/kernel.md): routers stop without their
+   * INCLUDE {} going through the merge; closing the upstream membership sockets drops
+   * every membership; MRT_DONE and closing the mroute socket flush the MFC, so no entry
+   * is deleted one by one.
+   */
   close(): void {
+    this.closing = true;
     this.idle.stop();
-    for (const link of this.links.values()) if (link.ifindex !== null) this.detach(link, "shutting down");
-    for (const e of this.fwd.all()) this.apply(this.fwd.forget(e.source, e.group));
+    for (const link of this.links.values()) {
+      link.router?.stop(); // its timers; the effects it emits are ignored (closing)
+      link.router = null;
+      link.querier = false;
+    }
     this.upstream.close();
     // Report groups, then VIFs, then the socket (MRT_DONE): each is attempted, the first
     // error is thrown afterwards.
@@ -479,6 +520,7 @@ export class FamilyProxy {
       upstream: this.db.groupsWithMembership().map((g) => ({ group: g, ...this.db.mergedState(g) })),
       upstreamFilterChanges: this.upstream.changes,
       upstreamFilterErrors: this.upstream.errors,
+      upstreamGroups: this.upstream.stats(),
       forwarding: this.fwd
         .all()
         .map((e) => ({ ...e, kernel: read(opts.sgCounters, () => table.routeCounters(e.source, e.group)) })),

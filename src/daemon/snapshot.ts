@@ -21,6 +21,18 @@ export interface FamilyCounters {
   kernelErrors: number;
   /** Querier status changes per link name (metrics). */
   querierChanges: Record<string, number>;
+  /** Upstream joins that had to wait for max-upstream-groups (upstream-limit). */
+  upstreamLimit: number;
+  /** New (S,G) not installed because max-forwarding-entries was reached (mfc-limit). */
+  mfcLimit: number;
+}
+
+/** The upstream membership queue: groups held by the kernel, queued, waiting for room. */
+export interface UpstreamGroupsSnapshot {
+  held: number;
+  queued: number;
+  waiting: number;
+  sockets: number;
 }
 
 /** One configured link of a family: attachment, querier status, router state. */
@@ -56,6 +68,7 @@ export interface FamilySnapshot {
   upstream: UpstreamGroupSnapshot[];
   upstreamFilterChanges: number;
   upstreamFilterErrors: number;
+  upstreamGroups: UpstreamGroupsSnapshot;
   forwarding: ForwardingSnapshot[];
   counters: FamilyCounters;
 }

@@ -88,6 +88,8 @@ interface Slot {
   groups: Set<Address>;
   /** Groups this socket may carry (lowered when the kernel refuses a join). */
   capacity: number;
+  /** Creation order: the oldest socket with room is filled first. */
+  seq: number;
 }
 
 /** The part of a group's filter held by one socket. */
@@ -114,6 +116,9 @@ export class SourceFilterSockets {
   private readonly sys: MembershipSyscalls;
   private readonly level: number;
   private readonly slots: Slot[] = [];
+  /** Sockets that may have room (checked when picked): no walk over every socket per join. */
+  private readonly roomy = new Set<Slot>();
+  private nextSeq = 0;
   private readonly state = new Map<Address, GroupState>();
   private closed = false;
 
@@ -179,6 +184,16 @@ export class SourceFilterSockets {
     return [...this.state.keys()];
   }
 
+  /** Whether this instance holds a membership for `group`. */
+  has(group: Address): boolean {
+    return this.state.has(group);
+  }
+
+  /** Groups with a membership. */
+  groupCount(): number {
+    return this.state.size;
+  }
+
   /** Membership sockets currently open. */
   socketCount(): number {
     return this.slots.length;
@@ -232,6 +247,7 @@ export class SourceFilterSockets {
   }
 
   private dropAll(): void {
+    this.roomy.clear();
     for (const slot of this.slots.splice(0)) {
       try {
         this.sys.close(slot.fd);
@@ -271,6 +287,7 @@ export class SourceFilterSockets {
     }
     for (const piece of leaving) this.leave(piece.slot, group);
     this.record(group, next, wanted, warning, false);
+    if (this.state.size === 0) this.closeEmpty();
     return warning;
   }
 
@@ -336,11 +353,17 @@ export class SourceFilterSockets {
     return { slot, mode: chunk.mode, sources: chunk.sources };
   }
 
-  /** First socket with room that does not carry `group` (and is not in `busy`); else a new one. */
+  /** Oldest socket with room that does not carry `group` (and is not in `busy`); else a new one. */
   private pickSlot(group: Address, busy: Set<Slot>): Slot {
-    for (const slot of this.slots) {
-      if (slot.groups.size < slot.capacity && !slot.groups.has(group) && !busy.has(slot)) return slot;
+    let best: Slot | null = null;
+    for (const slot of this.roomy) {
+      if (slot.groups.size >= slot.capacity) {
+        this.roomy.delete(slot);
+        continue;
+      }
+      if (!slot.groups.has(group) && !busy.has(slot) && (best === null || slot.seq < best.seq)) best = slot;
     }
+    if (best !== null) return best;
     return this.newSlot();
   }
 
@@ -357,9 +380,23 @@ export class SourceFilterSockets {
           : undefined,
       );
     }
-    const slot: Slot = { fd, groups: new Set(), capacity: this.maxGroups };
+    const slot: Slot = { fd, groups: new Set(), capacity: this.maxGroups, seq: this.nextSeq++ };
     this.slots.push(slot);
+    this.roomy.add(slot);
     return slot;
+  }
+
+  /** No group left: closes the empty socket kept for reuse too (no descriptor held idle). */
+  private closeEmpty(): void {
+    for (const slot of this.slots.filter((s) => s.groups.size === 0)) {
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      this.roomy.delete(slot);
+      try {
+        this.sys.close(slot.fd);
+      } catch {
+        /* already closed */
+      }
+    }
   }
 
   /** Closes a socket that carries nothing, keeping at most one empty socket for reuse. */
@@ -368,6 +405,7 @@ export class SourceFilterSockets {
     if (!this.slots.some((s) => s !== slot && s.groups.size === 0)) return;
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots.splice(i, 1);
+    this.roomy.delete(slot);
     try {
       this.sys.close(slot.fd);
     } catch {
@@ -419,6 +457,7 @@ export class SourceFilterSockets {
   private leave(slot: Slot, group: Address): void {
     this.leaveQuietly(slot, group);
     slot.groups.delete(group);
+    this.roomy.add(slot);
     this.releaseIfEmpty(slot);
   }
 

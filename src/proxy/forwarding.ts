@@ -12,6 +12,12 @@
  *   to the upstream link when it came from a downstream configured with down-to-up.
  * - The incoming link is never in the outgoing set (RPF: it is the kernel's parent VIF).
  * - A membership change of G recomputes every known (S,G) of G at once.
+ * - Bounded (max-forwarding-entries): beyond `maxEntries` a new (S,G) is not learnt
+ *   (counted in `refused`), except that an entry with receivers may take the place of the
+ *   oldest entry without any outgoing link ("unwanted": it only stops repeated upcalls).
+ *   Unwanted entries also expire sooner: `expireUnwanted()` (run at every idle check)
+ *   removes those that were already unwanted at the previous run, traffic or not; the next
+ *   packet of such a flow is learnt again.
  */
 import { sameItems } from "../util/arrays.js";
 import { sgKey } from "../wire/address.js";
@@ -42,14 +48,28 @@ export interface ForwardingLinks {
   forwardable(group: Address): boolean;
 }
 
+export interface ForwardingLimits {
+  /** Most entries (max-forwarding-entries); read at every learn. Default: unbounded. */
+  maxEntries?: () => number;
+}
+
 export class ForwardingPlanner {
   private readonly entries = new Map<string, ForwardingEntry>();
   /** group -> keys of its known (S,G). */
   private readonly byGroup = new Map<Address, Set<string>>();
+  /** Keys of entries without outgoing link, oldest first. */
+  private readonly unwanted = new Set<string>();
+  /** Unwanted keys seen by the previous `expireUnwanted()`. */
+  private marked = new Set<string>();
+  /** New (S,G) not learnt because the table was full (mfc-limit). */
+  refused = 0;
+  /** Unwanted entries evicted for wanted ones. */
+  evicted = 0;
 
   constructor(
     private readonly db: MembershipDatabase,
     private readonly links: ForwardingLinks,
+    private readonly limits: ForwardingLimits = {},
   ) {}
 
   /** Outgoing set for (S,G) arriving on `iif`, from the current membership. */
@@ -77,15 +97,55 @@ export class ForwardingPlanner {
       // The kernel lost it (e.g. it was flushed): install again.
       return [{ type: "mfc-set", entry: prev }];
     }
+    const effects: ForwardingEffect[] = [];
+    if (!prev && this.entries.size >= (this.limits.maxEntries?.() ?? Number.POSITIVE_INFINITY)) {
+      const victim = oifs.length > 0 ? this.unwanted.values().next().value : undefined;
+      const e = victim === undefined ? undefined : this.entries.get(victim);
+      if (e === undefined) {
+        this.refused++;
+        return [];
+      }
+      this.evicted++;
+      effects.push(...this.forget(e.source, e.group));
+    }
     const entry: ForwardingEntry = { source, group, iif, oifs };
-    this.entries.set(k, entry);
+    this.put(k, entry);
     let keys = this.byGroup.get(group);
     if (!keys) {
       keys = new Set();
       this.byGroup.set(group, keys);
     }
     keys.add(k);
-    return [{ type: "mfc-set", entry }];
+    effects.push({ type: "mfc-set", entry });
+    return effects;
+  }
+
+  /** Stores an entry and keeps the unwanted set in step. */
+  private put(k: string, entry: ForwardingEntry): void {
+    this.entries.set(k, entry);
+    if (entry.oifs.length > 0) {
+      this.unwanted.delete(k);
+      this.marked.delete(k);
+    } else this.unwanted.add(k);
+  }
+
+  /**
+   * Removes the entries without outgoing link that already had none at the previous call
+   * (so an unwanted entry lives one to two calls, whatever its traffic).
+   */
+  expireUnwanted(): ForwardingEffect[] {
+    const effects: ForwardingEffect[] = [];
+    for (const k of this.marked) {
+      const e = this.unwanted.has(k) ? this.entries.get(k) : undefined;
+      if (e) effects.push(...this.forget(e.source, e.group));
+    }
+    this.marked = new Set(this.unwanted);
+    return effects;
+  }
+
+  /** Entries without outgoing link. */
+  get unwantedCount(): number {
+    return this.unwanted.size;
   }
 
   /** Recomputes every known (S,G) of `group` after a membership change. */
@@ -96,7 +156,7 @@ export class ForwardingPlanner {
       const oifs = this.outgoing(e.source, e.group, e.iif);
       if (sameItems(e.oifs, oifs)) continue;
       const next = { ...e, oifs };
-      this.entries.set(k, next);
+      this.put(k, next);
       effects.push({ type: "mfc-set", entry: next });
     }
     return effects;
@@ -122,6 +182,8 @@ export class ForwardingPlanner {
   forget(source: Address, group: Address): ForwardingEffect[] {
     const k = sgKey(source, group);
     if (!this.entries.delete(k)) return [];
+    this.unwanted.delete(k);
+    this.marked.delete(k);
     const keys = this.byGroup.get(group);
     keys?.delete(k);
     if (keys && keys.size === 0) this.byGroup.delete(group);

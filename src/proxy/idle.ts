@@ -49,6 +49,8 @@ export interface IdleMonitorOptions<E extends IdleEntry> {
   counters: (source: Address, group: Address) => SgSample | null;
   /** Called for each stale entry; the caller removes it (and calls `forget`). */
   onStale: (entry: E, reason: StaleReason) => void;
+  /** Runs before each periodic check (the planner's expiry of unwanted entries). */
+  beforeCheck?: () => void;
 }
 
 /** Runs the stale check periodically on the scheduler. */
@@ -92,6 +94,7 @@ export class IdleMonitor<E extends IdleEntry> {
     const { scheduler } = this.opts;
     this.timer = scheduler.at(scheduler.now() + this.opts.intervalMs(), () => {
       this.timer = null;
+      this.opts.beforeCheck?.();
       this.check();
       this.arm();
     });

@@ -48,6 +48,9 @@ export function sampleConfig(): ImproxyConfig {
     controlSocket: "/run/improxy/improxy.sock",
     metricsListen: null,
     forwardingIdleCheck: 60,
+    maxUpstreamGroups: 4096,
+    upstreamChangesPerSecond: 5000,
+    maxForwardingEntries: 4096,
   };
 }
 
@@ -127,6 +130,7 @@ export class FakeFamily {
       ],
       upstreamFilterChanges: 2,
       upstreamFilterErrors: 0,
+      upstreamGroups: { held: 2, queued: 0, waiting: 0, sockets: 1 },
       forwarding: [
         {
           source: a.s[1]!,
@@ -145,6 +149,8 @@ export class FakeFamily {
         upcalls: { nocache: 1 },
         kernelErrors: 0,
         querierChanges: { dn1: 1 },
+        upstreamLimit: 0,
+        mfcLimit: 0,
       },
     };
   }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { VirtualScheduler } from "../../src/clock/index.js";
 import { parseImproxyConfig } from "../../src/config/index.js";
+import type { ImproxyConfig } from "../../src/config/types.js";
 import { FamilyProxy } from "../../src/daemon/family-proxy.js";
 import { InterfaceTable } from "../../src/daemon/interfaces.js";
 import { MrouteSocket } from "../../src/kernel/mroute-socket.js";
@@ -92,7 +93,7 @@ function ipv4Datagram(source: string, destination: string, payload: Uint8Array):
   return b;
 }
 
-function setup(f: Fam) {
+function setup(f: Fam, over: Partial<ImproxyConfig> = {}) {
   const sys = new FakeSyscalls();
   sys.interfaces.set(f.up.ifindex, "up0");
   sys.interfaces.set(f.dn.ifindex, "dn1");
@@ -110,7 +111,7 @@ function setup(f: Fam) {
   const socket = MrouteSocket.open(f.family, { table: null, syscalls: sys, onError: (e) => socketErrors.push(e) });
   const proxy = new FamilyProxy({
     family: f.family,
-    config: parseImproxyConfig(f.config, "test.conf"),
+    config: { ...parseImproxyConfig(f.config, "test.conf"), ...over },
     log,
     scheduler,
     interfaces,
@@ -121,9 +122,13 @@ function setup(f: Fam) {
   });
   const v4 = f.family === "ipv4";
   /** A report or leave from the host on the downstream. */
-  const fromHost = (msg: "report" | "leave", over: { ifindex?: number; source?: string; bytes?: Uint8Array } = {}) => {
-    const m = msg === "report" ? report(f.family, v4 ? 2 : 1, f.group) : leave(f.family, f.group);
-    const dst = msg === "report" ? f.group : f.allRouters;
+  const fromHost = (
+    msg: "report" | "leave",
+    over: { ifindex?: number; source?: string; bytes?: Uint8Array; group?: string } = {},
+  ) => {
+    const group = over.group ?? f.group;
+    const m = msg === "report" ? report(f.family, v4 ? 2 : 1, group) : leave(f.family, group);
+    const dst = msg === "report" ? group : f.allRouters;
     const src = over.source ?? f.host;
     const payload = over.bytes ?? serialize(f.family, m, { source: src, destination: dst });
     const ifindex = over.ifindex ?? f.dn.ifindex;
@@ -140,18 +145,18 @@ function setup(f: Fam) {
     sys.fire(socket.fd);
   };
   /** A NOCACHE upcall for (source, group) arriving on `vif`. */
-  const upcall = (vif: number) => {
+  const upcall = (vif: number, group = f.group) => {
     const b = Buffer.alloc(v4 ? 20 : 40);
     if (v4) {
       b[8] = 1;
       b[10] = vif;
       b.set(ipv4ToBytes(f.source), 12);
-      b.set(ipv4ToBytes(f.group), 16);
+      b.set(ipv4ToBytes(group), 16);
     } else {
       b[1] = 1;
       b.writeUInt16LE(vif, 2);
       b.set(ipv6ToBytes(f.source), 8);
-      b.set(ipv6ToBytes(f.group), 24);
+      b.set(ipv6ToBytes(group), 24);
     }
     sys.queue(socket.fd, { data: b });
     sys.fire(socket.fd);
@@ -314,5 +319,100 @@ for (const f of FAMILIES) {
       assert.equal(t.scheduler.nextDeadline(), null, "no timer left behind");
       assert.deepEqual(t.socketErrors, []);
     });
+
+    it("close with 10,000 groups makes O(links + sockets) system calls: no per-group leave, no per-entry MFC delete", (tc) => {
+      const t = setup(f, { maxUpstreamGroups: 20_000, upstreamChangesPerSecond: 1_000_000, maxForwardingEntries: 20_000 });
+      t.attachAll();
+      const groups = Array.from({ length: 10_000 }, (_, i) => group(f, i));
+      for (const g of groups) t.fromHost("report", { group: g });
+      for (const g of groups.slice(0, 1000)) t.upcall(0, g);
+      t.scheduler.advance(100);
+      const snap = t.proxy.snapshot();
+      assert.equal(snap.upstreamGroups.held, 10_000);
+      assert.equal(snap.forwarding.length, 1000);
+      const sockets = snap.upstreamGroups.sockets;
+      assert.equal(sockets, 500, "20 groups per membership socket");
+      const before = t.sys.calls.length;
+      t.proxy.close();
+      const calls = t.sys.calls.slice(before);
+      const named = (option: string) => calls.filter((c) => c.option === option).length;
+      assert.equal(named("MCAST_LEAVE_GROUP"), 0);
+      assert.equal(named(f.opt("MRT_DEL_MFC", "MRT6_DEL_MFC")), 0);
+      assert.equal(calls.filter((c) => c.op === "close").length, sockets + 1);
+      tc.diagnostic(`${f.family}: close with 10,000 groups, 1,000 MFC entries: ${calls.length} system calls (${sockets} membership sockets)`);
+      assert.ok(calls.length <= sockets + 12, `${calls.length} calls on close`);
+      assert.equal(named(f.opt("MRT_DONE", "MRT6_DONE")), 1);
+      assert.deepEqual(t.sys.openFds(), []);
+      assert.equal(t.scheduler.nextDeadline(), null, "no timer left behind");
+    });
+
+    it("beyond max-forwarding-entries new flows are refused (mfc-limit, logged once); an unwanted entry gives way to a wanted one", () => {
+      const t = setup(f, { maxForwardingEntries: 3 });
+      t.attachAll();
+      t.fromHost("report"); // f.group has a receiver on dn1
+      const add = f.opt("MRT_ADD_MFC", "MRT6_ADD_MFC");
+      const del = f.opt("MRT_DEL_MFC", "MRT6_DEL_MFC");
+      for (let i = 1; i <= 3; i++) t.upcall(0, group(f, i)); // no receivers: unwanted entries
+      assert.equal(t.sys.callsOf("setsockopt", add).length, 3);
+      t.upcall(0, group(f, 4));
+      assert.equal(t.sys.callsOf("setsockopt", add).length, 3, "refused");
+      assert.equal(t.proxy.snapshot().counters.mfcLimit, 1);
+      t.upcall(0); // wanted: the oldest unwanted entry goes
+      assert.equal(t.sys.callsOf("setsockopt", del).length, 1);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      const snap = t.proxy.snapshot();
+      assert.deepEqual(
+        snap.forwarding.map((e) => e.group).sort(),
+        [group(f, 2), group(f, 3), f.group].sort(),
+      );
+      t.upcall(0, group(f, 5));
+      t.upcall(0, group(f, 6));
+      assert.equal(t.proxy.snapshot().counters.mfcLimit, 3);
+      assert.equal(t.lines.filter((l) => /forwarding table full/.test(l.msg)).length, 1, "logged once per interval");
+    });
+
+    it("an entry without receivers expires at the second idle check even with traffic; a wanted one stays", () => {
+      const t = setup(f);
+      let packets = 0n;
+      const at = f.family === "ipv4" ? 8 : 56;
+      t.sys.on("ioctl", (_c, _fd, _req, buf) => {
+        packets += 10n;
+        Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).writeBigUInt64LE(packets, at);
+      });
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      t.upcall(0, group(f, 7));
+      assert.equal(t.proxy.snapshot().forwarding.length, 2);
+      t.scheduler.advance(60_000);
+      assert.equal(t.proxy.snapshot().forwarding.length, 2);
+      t.scheduler.advance(60_000);
+      assert.deepEqual(
+        t.proxy.snapshot().forwarding.map((e) => e.group),
+        [f.group],
+      );
+      t.scheduler.advance(120_000);
+      assert.deepEqual(t.proxy.snapshot().forwarding.map((e) => e.group), [f.group], "traffic keeps it");
+    });
+
+    it("beyond max-upstream-groups a merged membership waits (upstream-limit) and is joined when room frees up", () => {
+      const t = setup(f, { maxUpstreamGroups: 2 });
+      t.attachAll();
+      for (let i = 1; i <= 3; i++) t.fromHost("report", { group: group(f, i) });
+      let snap = t.proxy.snapshot();
+      assert.equal(snap.counters.upstreamLimit, 1);
+      assert.deepEqual(snap.upstreamGroups, { held: 2, queued: 0, waiting: 1, sockets: 1 });
+      assert.equal(snap.upstream.length, 3, "the merge holds all three");
+      t.fromHost("leave", { group: group(f, 1) });
+      t.scheduler.advance(2100);
+      snap = t.proxy.snapshot();
+      assert.deepEqual(snap.upstreamGroups, { held: 2, queued: 0, waiting: 0, sockets: 1 });
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length, 3);
+    });
   });
+}
+
+/** The i-th test group of the family. */
+function group(f: Fam, i: number): string {
+  return f.family === "ipv4" ? `239.3.${i >> 8}.${i & 255}` : `ff05::3:${i.toString(16)}`;
 }

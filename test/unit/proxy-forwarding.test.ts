@@ -85,3 +85,63 @@ describe("ForwardingPlanner (RFC 4605 §4.2)", () => {
     assert.deepEqual(fwd.forget(S1, G), []);
   });
 });
+
+describe("ForwardingPlanner bounds (max-forwarding-entries)", () => {
+  function bounded(max: number) {
+    const db = new MembershipDatabase();
+    const links: ForwardingLinks = {
+      upstream: "up0",
+      canForwardTo: () => true,
+      downToUp: () => false,
+      forwardable: () => true,
+    };
+    return { db, fwd: new ForwardingPlanner(db, links, { maxEntries: () => max }) };
+  }
+  const g = (i: number) => `239.4.0.${i}`;
+
+  it("a full table refuses new entries and counts them; known entries still update", () => {
+    const { db, fwd } = bounded(2);
+    db.setLinkState("dn1", g(1), exc());
+    db.setLinkState("dn1", g(2), exc());
+    fwd.learn(S1, g(1), "up0");
+    fwd.learn(S1, g(2), "up0");
+    db.setLinkState("dn1", g(3), exc());
+    assert.deepEqual(fwd.learn(S1, g(3), "up0"), []);
+    assert.equal(fwd.refused, 1);
+    assert.equal(fwd.size, 2);
+    assert.equal(fwd.learn(S1, g(1), "dn2").length, 1, "a known (S,G) is re-learnt");
+  });
+
+  it("when full, a wanted entry evicts the oldest unwanted one; an unwanted one evicts nothing", () => {
+    const { db, fwd } = bounded(2);
+    fwd.learn(S1, g(1), "up0");
+    fwd.learn(S1, g(2), "up0");
+    assert.equal(fwd.unwantedCount, 2);
+    assert.deepEqual(fwd.learn(S1, g(3), "up0"), []);
+    db.setLinkState("dn1", g(4), exc());
+    assert.deepEqual(fwd.learn(S1, g(4), "up0"), [
+      { type: "mfc-del", source: S1, group: g(1) },
+      { type: "mfc-set", entry: { source: S1, group: g(4), iif: "up0", oifs: ["dn1"] } },
+    ]);
+    assert.equal(fwd.evicted, 1);
+    assert.equal(fwd.refused, 1);
+  });
+
+  it("expireUnwanted removes entries that were unwanted at the previous run too; a join in between saves one", () => {
+    const { db, fwd } = bounded(100);
+    fwd.learn(S1, g(1), "up0");
+    fwd.learn(S1, g(2), "up0");
+    assert.deepEqual(fwd.expireUnwanted(), [], "first run only marks");
+    fwd.learn(S1, g(3), "up0");
+    db.setLinkState("dn1", g(2), exc());
+    fwd.refreshGroup(g(2));
+    assert.deepEqual(fwd.expireUnwanted(), [{ type: "mfc-del", source: S1, group: g(1) }]);
+    assert.deepEqual(fwd.expireUnwanted(), [{ type: "mfc-del", source: S1, group: g(3) }]);
+    // A leave makes g(2) unwanted: it is marked at the next run, removed at the one after.
+    db.setLinkState("dn1", g(2), NO_MEMBERSHIP);
+    fwd.refreshGroup(g(2));
+    assert.deepEqual(fwd.expireUnwanted(), []);
+    assert.deepEqual(fwd.expireUnwanted(), [{ type: "mfc-del", source: S1, group: g(2) }]);
+    assert.equal(fwd.size, 0);
+  });
+});
