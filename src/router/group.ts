@@ -46,6 +46,8 @@ export class GroupState {
   /** Explicit tracking (RFC 9776 §6.x, FRR-style): reporter -> what it wants. */
   readonly hosts = new Map<Address, HostRecord>();
   lastReporter: Address;
+  /** The host this group is counted against for maxGroupsPerHost (GroupTable.claim). */
+  owner: Address;
 
   constructor(
     readonly group: Address,
@@ -53,6 +55,7 @@ export class GroupState {
     reporter: Address,
   ) {
     this.lastReporter = reporter;
+    this.owner = reporter;
   }
 
   /** Sources being forwarded: all in INCLUDE; in EXCLUDE the ones with a running timer ("X"). */
@@ -83,11 +86,23 @@ export class GroupState {
   }
 }
 
-/** The groups of one link, bounded by maxGroups, maxSourcesPerGroup and maxGroupSources. */
+/**
+ * The groups of one link, bounded by maxGroups, maxSourcesPerGroup, maxGroupSources and
+ * maxGroupsPerHost.
+ *
+ * Per-host accounting: each group is counted against one host, its owner: the host that
+ * created it, handed over to the latest host that reports interest in it (a report or a
+ * record that would create the group) while that host is below its cap. A host that stopped
+ * wanting its groups so frees them as soon as another member re-reports, and every host's
+ * count stays within the cap. O(1) per record; the count table has an entry only for hosts
+ * that own a group, so it is bounded by maxGroups.
+ */
 export class GroupTable {
   private readonly groups = new Map<Address, GroupState>();
   /** (group, source) entries over all groups, bounded by maxGroupSources. */
   private sourceCount = 0;
+  /** Owner -> number of groups it owns (entries only for counts > 0). */
+  private readonly hostGroups = new Map<Address, number>();
 
   constructor(
     private config: RouterConfig,
@@ -115,23 +130,63 @@ export class GroupTable {
     return this.groups.get(g.group) === g;
   }
 
-  /** The record of `group`, created (within maxGroups) when missing. */
+  /**
+   * The record of `group` for a report of `reporter` that wants it: created (within
+   * maxGroups and the reporter's maxGroupsPerHost) when missing, else claimed by the
+   * reporter.
+   */
   obtain(group: Address, now: number, reporter: Address): GroupState | undefined {
     let g = this.groups.get(group);
-    if (g !== undefined) return g;
+    if (g !== undefined) {
+      this.claim(g, reporter);
+      return g;
+    }
     if (this.groups.size >= this.config.maxGroups) {
       this.counters.refuse("max-groups");
       return undefined;
     }
+    const held = this.hostGroups.get(reporter) ?? 0;
+    if (held >= this.config.maxGroupsPerHost) {
+      this.counters.refuse("max-groups-per-host");
+      return undefined;
+    }
     g = new GroupState(group, now, reporter);
     this.groups.set(group, g);
+    this.hostGroups.set(reporter, held + 1);
     return g;
+  }
+
+  /** `reporter` wants `g`: it becomes the group's owner if it is below its cap. */
+  private claim(g: GroupState, reporter: Address): void {
+    if (g.owner === reporter) return;
+    const held = this.hostGroups.get(reporter) ?? 0;
+    if (held >= this.config.maxGroupsPerHost) return;
+    this.hostGroups.set(reporter, held + 1);
+    this.release(g.owner);
+    g.owner = reporter;
+  }
+
+  private release(host: Address): void {
+    const held = this.hostGroups.get(host) ?? 0;
+    if (held <= 1) this.hostGroups.delete(host);
+    else this.hostGroups.set(host, held - 1);
+  }
+
+  /** Groups counted against `host` (maxGroupsPerHost). */
+  groupsOf(host: Address): number {
+    return this.hostGroups.get(host) ?? 0;
+  }
+
+  /** Hosts that own at least one group (the size of the per-host table). */
+  get hostCount(): number {
+    return this.hostGroups.size;
   }
 
   /** Forgets a group record and its source records. */
   remove(g: GroupState): void {
     this.groups.delete(g.group);
     this.sourceCount -= g.sources.size;
+    this.release(g.owner);
   }
 
   /** Sets a source's timer, creating the source (within the limits) or moving it from Y to X. */
