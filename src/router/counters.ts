@@ -5,8 +5,9 @@
  * - sent: "general-query-vN", "group-query-vN", "group-source-query-vN".
  * - drops: see {@link DropReason}.
  * - refusals: "max-groups", "max-sources" (per group), "max-group-sources" (per link, all
- *   groups), "max-groups-per-host" (groups held for one reporting host): state not created
- *   because of a configured limit; "max-adopted-robustness", "max-adopted-query-interval":
+ *   groups), "max-groups-per-host" (groups held for one reporting host), "max-tracked-hosts"
+ *   (explicit tracking full: the host is not tracked, its group loses fast leave for a
+ *   while): state not created because of a configured limit; "max-adopted-robustness", "max-adopted-query-interval":
  *   a query whose QRV / QQIC was above the configured bound, adopted clamped (RFC 9776
  *   §4.1.6, §4.1.7; counted per query, so a rate over time is a persistent misconfiguration
  *   or a spoofer).
@@ -18,6 +19,7 @@ export type RefusalReason =
   | "max-sources"
   | "max-group-sources"
   | "max-groups-per-host"
+  | "max-tracked-hosts"
   | "max-adopted-robustness"
   | "max-adopted-query-interval";
 

@@ -12,7 +12,7 @@
 import type { TimerId } from "../clock/scheduler.js";
 import type { Address } from "../wire/types.js";
 import type { RouterCounters } from "./counters.js";
-import { type HostRecord, hostsWantExclude, hostsWantSource, pruneHosts } from "./tracking.js";
+import { type HostRecord, hostUnits, hostsWantExclude, hostsWantSource, pruneHosts } from "./tracking.js";
 import type { FilterMode, RouterConfig } from "./types.js";
 
 export interface SourceRecord {
@@ -45,6 +45,11 @@ export class GroupState {
   forwardingDirty = false;
   /** Explicit tracking (RFC 9776 §6.x, FRR-style): reporter -> what it wants. */
   readonly hosts = new Map<Address, HostRecord>();
+  /**
+   * Until when a reporter is presumed that could not be tracked (the link's tracking cap):
+   * no fast leave for this group before then (0 = none).
+   */
+  untrackedUntil = 0;
   lastReporter: Address;
   /** The host this group is counted against for maxGroupsPerHost (GroupTable.claim). */
   owner: Address;
@@ -103,6 +108,8 @@ export class GroupTable {
   private sourceCount = 0;
   /** Owner -> number of groups it owns (entries only for counts > 0). */
   private readonly hostGroups = new Map<Address, number>();
+  /** Explicit tracking entries of all groups ({@link hostUnits}), bounded by trackingCap. */
+  private trackedUnits = 0;
 
   constructor(
     private config: RouterConfig,
@@ -182,11 +189,55 @@ export class GroupTable {
     return this.hostGroups.size;
   }
 
-  /** Forgets a group record and its source records. */
+  /** Forgets a group record, its source records and its host records. */
   remove(g: GroupState): void {
     this.groups.delete(g.group);
     this.sourceCount -= g.sources.size;
     this.release(g.owner);
+    for (const h of g.hosts.values()) this.trackedUnits -= hostUnits(h);
+    g.hosts.clear();
+  }
+
+  /** Explicit tracking may hold as many entries as the group table: maxGroups + maxGroupSources. */
+  private get trackingCap(): number {
+    return this.config.maxGroups + this.config.maxGroupSources;
+  }
+
+  /** Tracking entries held on the link (tests). */
+  get trackedEntries(): number {
+    return this.trackedUnits;
+  }
+
+  /**
+   * Stores `reporter`'s tracked record `rec` (from trackRecord, which updated the old one in
+   * place; `before` = its hostUnits before that), or forgets it when null. A record that
+   * would take the link's tracking entries over the cap is dropped instead: the host is
+   * untracked, counted (`max-tracked-hosts`), and the group keeps the RFC timing until
+   * `untrackedUntil`.
+   */
+  setHostRecord(
+    g: GroupState,
+    reporter: Address,
+    rec: HostRecord | null,
+    before: number,
+    untrackedUntil: number,
+  ): void {
+    if (rec !== null) {
+      const after = hostUnits(rec);
+      if (this.trackedUnits - before + after <= this.trackingCap) {
+        g.hosts.set(reporter, rec);
+        this.trackedUnits += after - before;
+        return;
+      }
+      this.counters.refuse("max-tracked-hosts");
+      g.untrackedUntil = untrackedUntil;
+    }
+    if (g.hosts.delete(reporter)) this.trackedUnits -= before;
+  }
+
+  /** Forgets `g`'s expired host records. */
+  pruneHosts(g: GroupState, now: number): void {
+    if (g.hosts.size > 0) this.trackedUnits -= pruneHosts(g.hosts, now);
   }
 
   /** Sets a source's timer, creating the source (within the limits) or moving it from Y to X. */
@@ -245,7 +296,8 @@ export class GroupTable {
    * already sent, so hosts we could not track can still answer and re-join.
    */
   fastLeave(g: GroupState, now: number): void {
-    pruneHosts(g.hosts, now);
+    this.pruneHosts(g, now);
+    if (g.untrackedUntil > now) return;
     if (g.filterMode === "exclude" && !hostsWantExclude(g.hosts, now)) this.switchToInclude(g);
     for (const [s, r] of g.sources) {
       if (r.timer === 0 || hostsWantSource(g.hosts, s, now)) continue;

@@ -23,7 +23,7 @@ import { Querier } from "./querier.js";
 import { ReportRateLimiter } from "./rate-limit.js";
 import { SpecificQueries } from "./specific-queries.js";
 import { groupSnapshots, type LinkSnapshot } from "./snapshot.js";
-import { pruneHosts, trackRecord } from "./tracking.js";
+import { hostUnits, trackRecord } from "./tracking.js";
 import type { ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
 import {
   checkGroup,
@@ -458,9 +458,10 @@ export class LinkRouter {
       type === CHANGE_TO_INCLUDE_MODE || type === BLOCK_OLD_SOURCES || type === CHANGE_TO_EXCLUDE_MODE;
     // An anonymous reporter cannot be told apart from others: its leaves do not count.
     if (anonymous && (type === CHANGE_TO_INCLUDE_MODE || type === BLOCK_OLD_SOURCES)) return;
-    const rec = trackRecord(g.hosts.get(reporter), type, b, now + this.groupMembershipIntervalMs);
-    if (rec === null) g.hosts.delete(reporter);
-    else g.hosts.set(reporter, rec);
+    const gmi = now + this.groupMembershipIntervalMs;
+    const current = g.hosts.get(reporter);
+    const before = hostUnits(current);
+    this.groups.setHostRecord(g, reporter, trackRecord(current, type, b, gmi), before, gmi);
     if (reduces && this.config.fastLeave) this.groups.fastLeave(g, now);
   }
 
@@ -481,7 +482,7 @@ export class LinkRouter {
       if (r.timer !== 0 && r.timer <= now) this.groups.expireSource(g, s, r);
     }
     if (g.filterMode === "exclude" && g.groupTimer <= now) this.groups.switchToInclude(g);
-    pruneHosts(g.hosts, now);
+    this.groups.pruneHosts(g, now);
     this.settle();
   }
 

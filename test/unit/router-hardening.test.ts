@@ -10,7 +10,7 @@ import { describe, test } from "node:test";
 import { defaultRouterConfig } from "../../src/daemon/router-config.js";
 import { MAX_RATE_HOSTS, ReportRateLimiter } from "../../src/router/rate-limit.js";
 import type { GroupRecord } from "../../src/wire/types.js";
-import { ALLOW, FAMILIES, Fixture, IS_EX, IS_IN, LMQT, TO_IN } from "./router-harness.js";
+import { ALLOW, BLOCK, FAMILIES, Fixture, IS_EX, IS_IN, LMQT, TO_IN } from "./router-harness.js";
 
 for (const a of FAMILIES) {
   const v4 = a.family === "ipv4";
@@ -212,6 +212,37 @@ for (const a of FAMILIES) {
     test("the default is within max-groups", () => {
       const c = defaultRouterConfig(a.family);
       assert.ok(c.maxGroupsPerHost >= 64 && c.maxGroupsPerHost <= c.maxGroups);
+    });
+  });
+
+  describe(`explicit tracking bounded, ${a.family}`, () => {
+    test("hosts beyond the link's tracking cap are not tracked; their group keeps the RFC timing", () => {
+      // Cap: maxGroups + maxGroupSources = 4 entries; a host record with one source is 2.
+      const f = new Fixture(a, { fastLeave: true, maxGroups: 2, maxGroupSources: 2 });
+      f.record(IS_IN, a.group, [s(1)], a.host1);
+      f.record(IS_IN, a.group, [s(1)], a.host2);
+      assert.equal(f.group()?.hosts.length, 2);
+      f.record(IS_IN, a.group, [s(1)], a.host3);
+      assert.equal(f.router.counters.refusals["max-tracked-hosts"], 1);
+      assert.equal(f.group()?.hosts.length, 2, "host3 not tracked");
+      f.record(BLOCK, a.group, [s(1)], a.host1);
+      f.record(BLOCK, a.group, [s(1)], a.host2);
+      assert.deepEqual(f.lastForwarding()?.sources, [s(1)], "no fast leave: host3 may still want s1");
+      f.advance(LMQT + 1);
+      assert.equal(f.group(), undefined, "the RFC flow still ends it after LMQT");
+    });
+
+    test("entries come back when host records go", () => {
+      const f = new Fixture(a, { fastLeave: true, maxGroups: 2, maxGroupSources: 2 });
+      f.record(IS_IN, a.group, [s(1)], a.host1);
+      f.record(IS_IN, a.group, [s(1)], a.host2);
+      f.record(BLOCK, a.group, [s(1)], a.host1);
+      f.record(BLOCK, a.group, [s(1)], a.host2);
+      assert.equal(f.group(), undefined, "fast leave");
+      f.record(IS_IN, a.group2, [s(1)], a.host1);
+      f.record(IS_IN, a.group2, [s(1)], a.host2);
+      assert.equal(f.group(a.group2)?.hosts.length, 2);
+      assert.equal(f.router.counters.refusals["max-tracked-hosts"], undefined);
     });
   });
 
