@@ -50,7 +50,17 @@ function buildLinks(scheduler: VirtualScheduler, fastLeave: boolean): Link[] {
   const links: Link[] = [];
   const hostsPerLink = Math.ceil(HOSTS / LINKS);
   for (let l = 0; l < LINKS; l++) {
-    const config = { ...defaultRouterConfig("ipv4"), maxGroups: GROUPS * 2, fastLeave };
+    // The defaults are sized for a small router (max-groups 4096, max-group-sources 16384,
+    // 4000 records/s per link): this load needs larger limits. The rate limiters still run
+    // (their cost is measured), with rates this virtual-time replay never reaches.
+    const config = {
+      ...defaultRouterConfig("ipv4"),
+      maxGroups: GROUPS * 2,
+      maxGroupSources: GROUPS * SOURCES * 2,
+      reportRateLimit: 1e9,
+      hostReportRateLimit: 1e9,
+      fastLeave,
+    };
     const router = new LinkRouter({
       family: "ipv4",
       ifname: `dn${l + 1}`,

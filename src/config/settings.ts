@@ -251,7 +251,8 @@ const ROWS = {
     yang: "max-groups",
     unit: null,
     type: "integer",
-    default: 65536,
+    // Sized for a small router (docs/protocol.md "Bounded state"): a home LAN uses tens.
+    default: 4096,
     range: { min: 1, max: UINT32_MAX },
     places: EVERYWHERE,
     description: "Most groups kept per link and family; further reports are refused and counted.",
@@ -262,7 +263,8 @@ const ROWS = {
     yang: null,
     unit: null,
     type: "integer",
-    default: 1024,
+    // More than one IGMPv3 record in a 1500-byte packet holds (366 IPv4 sources).
+    default: 256,
     range: { min: 1, max: UINT32_MAX },
     places: EVERYWHERE,
     description: "Most sources kept per group on a link.",
@@ -273,12 +275,80 @@ const ROWS = {
     yang: "max-group-sources",
     unit: null,
     type: "integer",
-    // Far above the largest tested load (10,000 groups x 8 sources per link).
-    default: 262144,
+    // Sized for a small router (docs/protocol.md "Bounded state"): 4 sources per group at max-groups.
+    default: 16384,
     range: { min: 1, max: UINT32_MAX },
     places: EVERYWHERE,
     description:
       "Most (group, source) entries kept per link and family, across all groups; further sources are refused and counted.",
+  },
+  maxGroupsPerHost: {
+    kind: "protocol",
+    yaml: "max-groups-per-host",
+    yang: null,
+    unit: null,
+    type: "integer",
+    // One host (one source address) cannot take the whole link's max-groups.
+    default: 512,
+    range: { min: 1, max: UINT32_MAX },
+    places: EVERYWHERE,
+    description:
+      "Most groups on a link held for one reporting host (the last host that reported each group); new groups beyond it are refused and counted.",
+  },
+  reportRateLimit: {
+    kind: "protocol",
+    yaml: "report-rate-limit",
+    yang: null,
+    unit: null,
+    type: "integer",
+    // A full link (max-groups) re-reported by ten hosts within the 10 s Query Response
+    // Interval; a burst of one second's worth is allowed.
+    default: 4000,
+    range: { min: 1, max: UINT32_MAX },
+    places: EVERYWHERE,
+    description:
+      "Group records (and IGMPv1/v2, MLDv1 reports and leaves) accepted per second on a link, burst one second's worth; the rest is dropped and counted.",
+  },
+  hostReportRateLimit: {
+    kind: "protocol",
+    yaml: "host-report-rate-limit",
+    yang: null,
+    unit: null,
+    type: "integer",
+    // A host at max-groups-per-host can answer a general query in one burst.
+    default: 512,
+    range: { min: 1, max: UINT32_MAX },
+    places: EVERYWHERE,
+    description:
+      "Group records (and IGMPv1/v2, MLDv1 reports and leaves) accepted per second from one host on a link, burst one second's worth; the rest is dropped and counted.",
+  },
+  maxAdoptedRobustness: {
+    kind: "protocol",
+    yaml: "max-adopted-robustness",
+    yang: null,
+    unit: null,
+    type: "integer",
+    // RFC 9776 §4.1.6: a non-querier adopts the querier's QRV; one spoofed query must not
+    // stretch every timer sevenfold. Never below our own robustness-variable.
+    default: 3,
+    range: { min: 1, max: 7 },
+    places: EVERYWHERE,
+    description:
+      "Highest Robustness Variable adopted from another querier's QRV (RFC 9776 §4.1.6); higher values are clamped and counted. Never below robustness-variable.",
+  },
+  maxAdoptedQueryInterval: {
+    kind: "protocol",
+    yaml: "max-adopted-query-interval",
+    yang: null,
+    unit: "s",
+    type: "integer",
+    // RFC 9776 §4.1.7: a non-querier adopts the querier's QQIC (up to 31744 s). Never below
+    // our own query-interval.
+    default: 300,
+    range: { min: 1, max: 31744 },
+    places: EVERYWHERE,
+    description:
+      "Longest Query Interval in seconds adopted from another querier's QQIC (RFC 9776 §4.1.7); longer ones are clamped and counted. Never below query-interval.",
   },
   ssmRanges: {
     kind: "protocol",

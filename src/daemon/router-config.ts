@@ -16,6 +16,7 @@ const MS_FIELDS = {
   queryMaxResponseTime: "queryResponseIntervalMs",
   lastMemberQueryInterval: "lastMemberQueryIntervalMs",
   startupQueryInterval: "startupQueryIntervalMs",
+  maxAdoptedQueryInterval: "maxAdoptedQueryIntervalMs",
 } as const satisfies Partial<Record<keyof ProtocolSettings, keyof RouterConfig>>;
 type MsFields = typeof MS_FIELDS;
 

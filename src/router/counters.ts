@@ -5,8 +5,23 @@
  * - sent: "general-query-vN", "group-query-vN", "group-source-query-vN".
  * - drops: see {@link DropReason}.
  * - refusals: "max-groups", "max-sources" (per group), "max-group-sources" (per link, all
- *   groups): state not created because of a configured limit.
+ *   groups), "max-groups-per-host" (groups held for one reporting host), "max-tracked-hosts"
+ *   (explicit tracking full: the host is not tracked, its group loses fast leave for a
+ *   while): state not created because of a configured limit; "max-adopted-robustness", "max-adopted-query-interval":
+ *   a query whose QRV / QQIC was above the configured bound, adopted clamped (RFC 9776
+ *   §4.1.6, §4.1.7; counted per query, so a rate over time is a persistent misconfiguration
+ *   or a spoofer).
  */
+
+/** Configured limits that refuse state or clamp an adopted value, as counted in `refusals`. */
+export type RefusalReason =
+  | "max-groups"
+  | "max-sources"
+  | "max-group-sources"
+  | "max-groups-per-host"
+  | "max-tracked-hosts"
+  | "max-adopted-robustness"
+  | "max-adopted-query-interval";
 
 /** Why a message or record was not acted upon. */
 export type DropReason =
@@ -26,7 +41,13 @@ export type DropReason =
   | "unknown-record-type" // record type outside 1..6: skipped, the rest is processed
   | "leave-in-v1-mode" // IGMPv1 host present: leaves and TO_IN ignored (RFC 9776 §7.3.2)
   | "block-in-compat-mode" // BLOCK ignored in older-version compatibility (RFC 9776 §7.3.2)
-  | "query-unspecified-source"; // query from 0.0.0.0/:: (snooping switch): no election
+  | "query-unspecified-source" // query from 0.0.0.0/:: (snooping switch): no election
+  // Query from an address no querier can have (RFC 9776 §6.6.2, RFC 9777 §7.6.2 elect by
+  // source address): an IPv4 subnet's network or broadcast address, the Subnet-Router
+  // anycast address of fe80::/64 (RFC 4291 §2.6.1). Ignored entirely.
+  | "query-bad-source"
+  // Report or leave record over the link's or the host's report rate: dropped, not queued.
+  | "rate-limit";
 
 export class RouterCounters {
   readonly received: Record<string, number> = {};
@@ -42,10 +63,10 @@ export class RouterCounters {
   send(key: string): void {
     this.sent[key] = (this.sent[key] ?? 0) + 1;
   }
-  drop(reason: DropReason): void {
-    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  drop(reason: DropReason, n = 1): void {
+    this.drops[reason] = (this.drops[reason] ?? 0) + n;
   }
-  refuse(reason: "max-groups" | "max-sources" | "max-group-sources"): void {
+  refuse(reason: RefusalReason): void {
     this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
   }
 }

@@ -12,7 +12,7 @@
 import type { TimerId } from "../clock/scheduler.js";
 import type { Address } from "../wire/types.js";
 import type { RouterCounters } from "./counters.js";
-import { type HostRecord, hostsWantExclude, hostsWantSource, pruneHosts } from "./tracking.js";
+import { type HostRecord, hostUnits, hostsWantExclude, hostsWantSource, pruneHosts } from "./tracking.js";
 import type { FilterMode, RouterConfig } from "./types.js";
 
 export interface SourceRecord {
@@ -45,7 +45,14 @@ export class GroupState {
   forwardingDirty = false;
   /** Explicit tracking (RFC 9776 §6.x, FRR-style): reporter -> what it wants. */
   readonly hosts = new Map<Address, HostRecord>();
+  /**
+   * Until when a reporter is presumed that could not be tracked (the link's tracking cap):
+   * no fast leave for this group before then (0 = none).
+   */
+  untrackedUntil = 0;
   lastReporter: Address;
+  /** The host this group is counted against for maxGroupsPerHost (GroupTable.claim). */
+  owner: Address;
 
   constructor(
     readonly group: Address,
@@ -53,6 +60,7 @@ export class GroupState {
     reporter: Address,
   ) {
     this.lastReporter = reporter;
+    this.owner = reporter;
   }
 
   /** Sources being forwarded: all in INCLUDE; in EXCLUDE the ones with a running timer ("X"). */
@@ -83,11 +91,25 @@ export class GroupState {
   }
 }
 
-/** The groups of one link, bounded by maxGroups, maxSourcesPerGroup and maxGroupSources. */
+/**
+ * The groups of one link, bounded by maxGroups, maxSourcesPerGroup, maxGroupSources and
+ * maxGroupsPerHost.
+ *
+ * Per-host accounting: each group is counted against one host, its owner: the host that
+ * created it, handed over to the latest host that reports interest in it (a report or a
+ * record that would create the group) while that host is below its cap. A host that stopped
+ * wanting its groups so frees them as soon as another member re-reports, and every host's
+ * count stays within the cap. O(1) per record; the count table has an entry only for hosts
+ * that own a group, so it is bounded by maxGroups.
+ */
 export class GroupTable {
   private readonly groups = new Map<Address, GroupState>();
   /** (group, source) entries over all groups, bounded by maxGroupSources. */
   private sourceCount = 0;
+  /** Owner -> number of groups it owns (entries only for counts > 0). */
+  private readonly hostGroups = new Map<Address, number>();
+  /** Explicit tracking entries of all groups ({@link hostUnits}), bounded by trackingCap. */
+  private trackedUnits = 0;
 
   constructor(
     private config: RouterConfig,
@@ -115,23 +137,107 @@ export class GroupTable {
     return this.groups.get(g.group) === g;
   }
 
-  /** The record of `group`, created (within maxGroups) when missing. */
+  /**
+   * The record of `group` for a report of `reporter` that wants it: created (within
+   * maxGroups and the reporter's maxGroupsPerHost) when missing, else claimed by the
+   * reporter.
+   */
   obtain(group: Address, now: number, reporter: Address): GroupState | undefined {
     let g = this.groups.get(group);
-    if (g !== undefined) return g;
+    if (g !== undefined) {
+      this.claim(g, reporter);
+      return g;
+    }
     if (this.groups.size >= this.config.maxGroups) {
       this.counters.refuse("max-groups");
       return undefined;
     }
+    const held = this.hostGroups.get(reporter) ?? 0;
+    if (held >= this.config.maxGroupsPerHost) {
+      this.counters.refuse("max-groups-per-host");
+      return undefined;
+    }
     g = new GroupState(group, now, reporter);
     this.groups.set(group, g);
+    this.hostGroups.set(reporter, held + 1);
     return g;
   }
 
-  /** Forgets a group record and its source records. */
+  /** `reporter` wants `g`: it becomes the group's owner if it is below its cap. */
+  private claim(g: GroupState, reporter: Address): void {
+    if (g.owner === reporter) return;
+    const held = this.hostGroups.get(reporter) ?? 0;
+    if (held >= this.config.maxGroupsPerHost) return;
+    this.hostGroups.set(reporter, held + 1);
+    this.release(g.owner);
+    g.owner = reporter;
+  }
+
+  private release(host: Address): void {
+    const held = this.hostGroups.get(host) ?? 0;
+    if (held <= 1) this.hostGroups.delete(host);
+    else this.hostGroups.set(host, held - 1);
+  }
+
+  /** Groups counted against `host` (maxGroupsPerHost). */
+  groupsOf(host: Address): number {
+    return this.hostGroups.get(host) ?? 0;
+  }
+
+  /** Hosts that own at least one group (the size of the per-host table). */
+  get hostCount(): number {
+    return this.hostGroups.size;
+  }
+
+  /** Forgets a group record, its source records and its host records. */
   remove(g: GroupState): void {
     this.groups.delete(g.group);
     this.sourceCount -= g.sources.size;
+    this.release(g.owner);
+    for (const h of g.hosts.values()) this.trackedUnits -= hostUnits(h);
+    g.hosts.clear();
+  }
+
+  /** Explicit tracking may hold as many entries as the group table: maxGroups + maxGroupSources. */
+  private get trackingCap(): number {
+    return this.config.maxGroups + this.config.maxGroupSources;
+  }
+
+  /** Tracking entries held on the link (tests). */
+  get trackedEntries(): number {
+    return this.trackedUnits;
+  }
+
+  /**
+   * Stores `reporter`'s tracked record `rec` (from trackRecord, which updated the old one in
+   * place; `before` = its hostUnits before that), or forgets it when null. A record that
+   * would take the link's tracking entries over the cap is dropped instead: the host is
+   * untracked, counted (`max-tracked-hosts`), and the group keeps the RFC timing until
+   * `untrackedUntil`.
+   */
+  setHostRecord(
+    g: GroupState,
+    reporter: Address,
+    rec: HostRecord | null,
+    before: number,
+    untrackedUntil: number,
+  ): void {
+    if (rec !== null) {
+      const after = hostUnits(rec);
+      if (this.trackedUnits - before + after <= this.trackingCap) {
+        g.hosts.set(reporter, rec);
+        this.trackedUnits += after - before;
+        return;
+      }
+      this.counters.refuse("max-tracked-hosts");
+      g.untrackedUntil = untrackedUntil;
+    }
+    if (g.hosts.delete(reporter)) this.trackedUnits -= before;
+  }
+
+  /** Forgets `g`'s expired host records. */
+  pruneHosts(g: GroupState, now: number): void {
+    if (g.hosts.size > 0) this.trackedUnits -= pruneHosts(g.hosts, now);
   }
 
   /** Sets a source's timer, creating the source (within the limits) or moving it from Y to X. */
@@ -190,7 +296,8 @@ export class GroupTable {
    * already sent, so hosts we could not track can still answer and re-join.
    */
   fastLeave(g: GroupState, now: number): void {
-    pruneHosts(g.hosts, now);
+    this.pruneHosts(g, now);
+    if (g.untrackedUntil > now) return;
     if (g.filterMode === "exclude" && !hostsWantExclude(g.hosts, now)) this.switchToInclude(g);
     for (const [s, r] of g.sources) {
       if (r.timer === 0 || hostsWantSource(g.hosts, s, now)) continue;

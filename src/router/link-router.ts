@@ -20,9 +20,10 @@ import { type DropReason, RouterCounters } from "./counters.js";
 import { type ProtocolDescriptor, protocolDescriptor, type Level } from "./protocol.js";
 import { type GroupState, GroupTable } from "./group.js";
 import { Querier } from "./querier.js";
+import { ReportRateLimiter } from "./rate-limit.js";
 import { SpecificQueries } from "./specific-queries.js";
 import { groupSnapshots, type LinkSnapshot } from "./snapshot.js";
-import { pruneHosts, trackRecord } from "./tracking.js";
+import { hostUnits, trackRecord } from "./tracking.js";
 import type { ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
 import {
   checkGroup,
@@ -69,6 +70,7 @@ export class LinkRouter {
   private readonly queries: SpecificQueries;
 
   private readonly groups: GroupTable;
+  private readonly rateLimiter: ReportRateLimiter;
   /** Groups touched by the current input; forwarding and timers are settled at the end. */
   private touched: GroupState[] = [];
 
@@ -101,6 +103,11 @@ export class LinkRouter {
     });
     this.queries = new SpecificQueries(this.querier, opts.scheduler, opts.config, this.configLevel);
     this.groups = new GroupTable(opts.config, this.counters);
+    this.rateLimiter = new ReportRateLimiter(
+      opts.config.reportRateLimit,
+      opts.config.hostReportRateLimit,
+      opts.scheduler.now(),
+    );
   }
 
   // ------------------------------------------------------------------------------------
@@ -181,6 +188,7 @@ export class LinkRouter {
       ignored: new CidrSet(config.ignoreGroups),
     };
     this.groups.setConfig(config);
+    this.rateLimiter.setRates(config.reportRateLimit, config.hostReportRateLimit);
     this.queries.setConfig(config, this.configLevel);
     this.querier.setConfig(config, this.configLevel);
   }
@@ -208,22 +216,36 @@ export class LinkRouter {
         break;
       case "report":
         this.counters.receive(`report-v${msg.version}`);
-        this.receiveOlderReport(msg, meta);
+        if (this.admit(meta.source, 1) === 1) this.receiveOlderReport(msg, meta);
         break;
       case "leave":
         this.counters.receive("leave");
-        this.receiveLeave(msg, meta);
+        if (this.admit(meta.source, 1) === 1) this.receiveLeave(msg, meta);
         break;
-      case "v3report":
+      case "v3report": {
         this.counters.receive("v3report");
-        for (const rec of msg.records) this.receiveRecord(rec, meta);
+        const records = msg.records;
+        const n = this.admit(meta.source, records.length);
+        for (let i = 0; i < n; i++) this.receiveRecord(records[i]!, meta);
         break;
+      }
     }
     this.settle();
   }
 
-  private drop(reason: DropReason): void {
-    this.counters.drop(reason);
+  /**
+   * The report rate limits (reportRateLimit per link, hostReportRateLimit per host): how
+   * many of the message's `n` records are processed; the rest is dropped as `rate-limit`.
+   */
+  private admit(host: Address, n: number): number {
+    if (n === 0) return 0;
+    const granted = this.rateLimiter.take(host, n, this.scheduler.now());
+    if (granted < n) this.drop("rate-limit", n - granted);
+    return granted;
+  }
+
+  private drop(reason: DropReason, n = 1): void {
+    this.counters.drop(reason, n);
   }
 
   /**
@@ -324,8 +346,8 @@ export class LinkRouter {
       type === MODE_IS_EXCLUDE ||
       type === CHANGE_TO_EXCLUDE_MODE ||
       (type !== BLOCK_OLD_SOURCES && sources.length > 0);
-    const g =
-      existing ?? (creates ? this.groups.obtain(rec.group, this.scheduler.now(), meta.source) : undefined);
+    // A record that would create the group also claims it for its reporter (maxGroupsPerHost).
+    const g = creates ? this.groups.obtain(rec.group, this.scheduler.now(), meta.source) : existing;
     if (g === undefined) return;
     this.applyRecord(g, type, sources, meta.source);
   }
@@ -436,9 +458,10 @@ export class LinkRouter {
       type === CHANGE_TO_INCLUDE_MODE || type === BLOCK_OLD_SOURCES || type === CHANGE_TO_EXCLUDE_MODE;
     // An anonymous reporter cannot be told apart from others: its leaves do not count.
     if (anonymous && (type === CHANGE_TO_INCLUDE_MODE || type === BLOCK_OLD_SOURCES)) return;
-    const rec = trackRecord(g.hosts.get(reporter), type, b, now + this.groupMembershipIntervalMs);
-    if (rec === null) g.hosts.delete(reporter);
-    else g.hosts.set(reporter, rec);
+    const gmi = now + this.groupMembershipIntervalMs;
+    const current = g.hosts.get(reporter);
+    const before = hostUnits(current);
+    this.groups.setHostRecord(g, reporter, trackRecord(current, type, b, gmi), before, gmi);
     if (reduces && this.config.fastLeave) this.groups.fastLeave(g, now);
   }
 
@@ -459,7 +482,7 @@ export class LinkRouter {
       if (r.timer !== 0 && r.timer <= now) this.groups.expireSource(g, s, r);
     }
     if (g.filterMode === "exclude" && g.groupTimer <= now) this.groups.switchToInclude(g);
-    pruneHosts(g.hosts, now);
+    this.groups.pruneHosts(g, now);
     this.settle();
   }
 
@@ -562,6 +585,7 @@ export class LinkRouter {
       robustnessVariable: this.robustnessVariable,
       queryIntervalMs: this.queryIntervalMs,
       groupMembershipIntervalMs: this.groupMembershipIntervalMs,
+      clampedAdoption: this.querier.clampedAdoption === null ? null : { ...this.querier.clampedAdoption },
       groupCount: this.groups.size,
       groups,
     };

@@ -47,6 +47,11 @@ export class Querier {
   /** QRV / QQI learned from the elected querier (RFC 9776 §4.1.6, §4.1.7); 0 = not learned. */
   private learnedRobustness = 0;
   private learnedQueryIntervalMs = 0;
+  /**
+   * QRV / QQI as advertised by the querier when its last query had one above the
+   * configured bound (what was clamped); null otherwise.
+   */
+  clampedAdoption: { robustness: number; queryIntervalMs: number } | null = null;
 
   constructor(opts: QuerierOptions) {
     this.desc = opts.desc;
@@ -178,18 +183,42 @@ export class Querier {
       this.cancelTimer(this.generalQueryTimer);
       this.generalQueryTimer = null;
     }
-    if (source === this.querierAddress && q.version === 3) {
-      // RFC 9776 §4.1.6 / §4.1.7, RFC 9777 §5.1.8 / §5.1.9: adopt non-zero QRV / QQI.
-      if (q.qrv > 0) this.learnedRobustness = q.qrv;
-      if (q.qqiSeconds > 0) this.learnedQueryIntervalMs = q.qqiSeconds * 1000;
-    } else if (source === this.querierAddress && q.version === 2 && this.desc.family === "ipv6") {
-      if (q.qrv > 0) this.learnedRobustness = q.qrv;
-      if (q.qqiSeconds > 0) this.learnedQueryIntervalMs = q.qqiSeconds * 1000;
-    }
+    // RFC 9776 §4.1.6 / §4.1.7, RFC 9777 §5.1.8 / §5.1.9: adopt non-zero QRV / QQI of the
+    // IGMPv3 / MLDv2 querier, clamped (docs/protocol.md "Querier election").
+    if (source === this.querierAddress && this.desc.levelOfQuery(q.version) === 3) this.adopt(q);
     this.otherQuerierUntil = now + this.otherQuerierPresentIntervalMs;
     this.cancelTimer(this.otherQuerierTimer);
     this.otherQuerierTimer = this.scheduler.at(this.otherQuerierUntil, () => this.otherQuerierExpired());
     if (wasQuerier || prev !== this.querierAddress) this.emitQuerier();
+  }
+
+  /**
+   * Adopts the elected querier's QRV and QQI (§4.1.6, §4.1.7), each clamped to its
+   * configured bound (never below our own value): one forged query must not stretch the
+   * Other Querier Present and Group Membership intervals to hours. A clamp is counted
+   * (refusals `max-adopted-robustness`, `max-adopted-query-interval`) and the advertised
+   * values are kept for the snapshot.
+   */
+  private adopt(q: Query): void {
+    let clamped = false;
+    if (q.qrv > 0) {
+      const bound = Math.max(this.config.maxAdoptedRobustness, this.config.robustnessVariable);
+      this.learnedRobustness = Math.min(q.qrv, bound);
+      if (q.qrv > bound) {
+        this.counters.refuse("max-adopted-robustness");
+        clamped = true;
+      }
+    }
+    if (q.qqiSeconds > 0) {
+      const bound = Math.max(this.config.maxAdoptedQueryIntervalMs, this.config.queryIntervalMs);
+      const qi = q.qqiSeconds * 1000;
+      this.learnedQueryIntervalMs = Math.min(qi, bound);
+      if (qi > bound) {
+        this.counters.refuse("max-adopted-query-interval");
+        clamped = true;
+      }
+    }
+    this.clampedAdoption = clamped ? { robustness: q.qrv, queryIntervalMs: q.qqiSeconds * 1000 } : null;
   }
 
   /** Other Querier Present timer ran out (§6.6.2): resume as querier. */
@@ -204,6 +233,7 @@ export class Querier {
     this.querierAddress = this.link.ownAddress;
     this.learnedRobustness = 0;
     this.learnedQueryIntervalMs = 0;
+    this.clampedAdoption = null;
     this.otherQuerierUntil = 0;
     this.cancelTimer(this.otherQuerierTimer);
     this.otherQuerierTimer = null;

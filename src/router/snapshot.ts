@@ -53,6 +53,12 @@ export interface LinkSnapshot {
   robustnessVariable: number;
   queryIntervalMs: number;
   groupMembershipIntervalMs: number;
+  /**
+   * The other querier's QRV / QQI as advertised, when its last query had one above the
+   * configured bound (`max-adopted-robustness`, `max-adopted-query-interval`) and the
+   * adopted value was clamped; null otherwise (docs/protocol.md "Querier election").
+   */
+  clampedAdoption: { robustness: number; queryIntervalMs: number } | null;
   groupCount: number;
   groups: GroupSnapshot[];
 }

@@ -9,6 +9,10 @@
  * Reports from the unspecified address (0.0.0.0 / ::, hosts without an address yet)
  * are tracked under that address as one anonymous reporter that leaves cannot remove:
  * it only expires, so it keeps the normal RFC timing for what it asked for.
+ *
+ * Bounded (GroupTable): the host records of a link, each counted as 1 + its sources, stay
+ * within maxGroups + maxGroupSources. A host that does not fit is not tracked, and its
+ * group keeps the normal RFC timing (no fast leave) for a Group Membership Interval.
  */
 import type { Address } from "../wire/types.js";
 import { RecordType } from "../wire/types.js";
@@ -88,7 +92,18 @@ export function hostsWantExclude(hosts: ReadonlyMap<Address, HostRecord>, now: n
   return false;
 }
 
-/** Forgets the host records that expired. */
-export function pruneHosts(hosts: Map<Address, HostRecord>, now: number): void {
-  for (const [h, rec] of hosts) if (rec.expires <= now) hosts.delete(h);
+/** Tracking entries a host record costs against the link's cap: itself and each source. */
+export function hostUnits(rec: HostRecord | undefined): number {
+  return rec === undefined ? 0 : 1 + rec.sources.size;
+}
+
+/** Forgets the host records that expired; returns the entries freed ({@link hostUnits}). */
+export function pruneHosts(hosts: Map<Address, HostRecord>, now: number): number {
+  let freed = 0;
+  for (const [h, rec] of hosts) {
+    if (rec.expires > now) continue;
+    freed += hostUnits(rec);
+    hosts.delete(h);
+  }
+  return freed;
 }

@@ -20,6 +20,16 @@ export interface RouterConfig {
   maxSourcesPerGroup: number;
   /** (group, source) entries on the link, all groups together. */
   maxGroupSources: number;
+  /** Groups held for one reporting host (the group's last reporter) on the link. */
+  maxGroupsPerHost: number;
+  /** Records (v3 group records, v1/v2 reports, leaves) accepted per second on the link. */
+  reportRateLimit: number;
+  /** Records accepted per second from one host on the link. */
+  hostReportRateLimit: number;
+  /** Upper bound of the Robustness Variable adopted from another querier (never below ours). */
+  maxAdoptedRobustness: number;
+  /** Upper bound of the Query Interval adopted from another querier (never below ours). */
+  maxAdoptedQueryIntervalMs: number;
   ssmRanges: string[];
   ignoreGroups: string[];
 }

@@ -5,7 +5,14 @@
  * for source-specific groups. Pure functions: each returns the drop reason, or null to
  * accept.
  */
-import { type CidrSet, isLinkLocalGroup, isLinkLocalUnicast6, isMulticast } from "../wire/address.js";
+import {
+  type CidrSet,
+  isLinkLocalGroup,
+  isLinkLocalUnicast6,
+  isMulticast,
+  parseIpv4,
+  parseIpv6Words,
+} from "../wire/address.js";
 import type { Address, GroupRecord, IpFamily, Message } from "../wire/types.js";
 import { RecordType } from "../wire/types.js";
 import type { DropReason } from "./counters.js";
@@ -47,11 +54,47 @@ export function validateMessage(link: LinkAddressing, msg: Message, meta: Receiv
       return "non-link-local-source";
   }
   if (link.ownAddress !== null && meta.source === link.ownAddress) return "own-message";
+  if (msg.type === "query") {
+    const bad = querySourceRefusal(link, meta.source);
+    if (bad !== null) return bad;
+  }
   // Reports and leaves go to a multicast address (RFC 9776 §4.2.14 accepts any the
   // router listens to: 224.0.0.22, all-systems, the group); unicast ones are dropped.
   if (msg.type !== "query" && !isMulticast(meta.destination, link.family)) return "unicast-destination";
   return null;
 }
+
+/**
+ * Addresses that pass `validateMessage` but cannot be a querier's (RFC 9776 §6.6.2, RFC
+ * 9777 §7.6.2: the election compares source addresses, so a forged low one would win it):
+ * - IGMP: the network or broadcast address of one of the link's subnets (prefixes up to
+ *   /30; /31 and /32 have neither, RFC 3021). Sources outside the subnets are already
+ *   `source-not-on-link`, 0.0.0.0 is `query-unspecified-source` (kept: it still lowers
+ *   timers).
+ * - MLD: a link-local address with an all-zero interface identifier, fe80:: (the
+ *   Subnet-Router anycast address, RFC 4291 §2.6.1), the lowest possible address; other
+ *   non-link-local sources are already `non-link-local-source`.
+ * `source` is a valid address of the link's family (validateMessage accepted it).
+ */
+export function querySourceRefusal(link: LinkAddressing, source: Address): DropReason | null {
+  if (source === link.unspecified) return null;
+  if (link.family === "ipv4") {
+    const v = parseIpv4(source);
+    if (v === null) return "query-bad-source";
+    for (const c of link.subnets.cidrs) {
+      if (c.family !== "ipv4" || c.prefixLength > 30) continue;
+      const net = c.words[0]!;
+      const mask = c.masks[0]!;
+      if ((v & mask) >>> 0 !== net) continue;
+      if (v === net || v === (net | ~mask) >>> 0) return "query-bad-source";
+    }
+    return null;
+  }
+  const words = IPV6_SCRATCH;
+  if (!parseIpv6Words(source, words)) return "query-bad-source";
+  return words[4] === 0 && words[5] === 0 && words[6] === 0 && words[7] === 0 ? "query-bad-source" : null;
+}
+const IPV6_SCRATCH = new Uint16Array(8);
 
 /** Group address checks shared by every message kind; null = manage it. */
 export function checkGroup(ranges: GroupRanges, group: Address): DropReason | null {

@@ -72,9 +72,14 @@ describe("YAML: full example and inheritance", () => {
       startupQueryInterval: 25, // query-interval / 4
       startupQueryCount: 3, // robustness-variable
       fastLeave: false,
-      maxGroups: 65536,
-      maxSourcesPerGroup: 1024,
-      maxGroupSources: 262144,
+      maxGroups: 4096,
+      maxSourcesPerGroup: 256,
+      maxGroupSources: 16384,
+      maxGroupsPerHost: 512,
+      reportRateLimit: 4000,
+      hostReportRateLimit: 512,
+      maxAdoptedRobustness: 3,
+      maxAdoptedQueryInterval: 300,
       ssmRanges: ["232.0.0.0/8", "233.252.0.0/14"],
       ignoreGroups: [],
     });

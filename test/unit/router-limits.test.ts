@@ -95,8 +95,10 @@ for (const a of FAMILIES) {
       assertRoomForTwo(f);
     });
 
-    test("the default leaves room for the benchmark load (10,000 groups x 8 sources)", () => {
-      assert.ok(defaultRouterConfig(a.family).maxGroupSources >= 10_000 * 8);
+    test("the default leaves four sources per group at max-groups, within a small router's memory", () => {
+      const c = defaultRouterConfig(a.family);
+      assert.ok(c.maxGroupSources >= c.maxGroups * 4);
+      assert.ok(c.maxGroupSources <= 65_536, "bounded for a 256 MB router (docs/protocol.md)");
     });
   });
 }
