@@ -20,7 +20,8 @@
  * Options: --packets N (per family, default 20000), --seed S (default 1), --family
  * ipv4|ipv6|both (default both), --start I (first packet index, default 0), --role
  * downstream|upstream|both, --upstream-share F, --batch B, --json (print the report as JSON
- * too), --max-rss-growth-mb M.
+ * too), --max-rss-growth-mb M, --warmup W (packets per family, another seed, injected before
+ * the "before" RSS is read; default 5000, 0 for none).
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -50,6 +51,8 @@ export interface FuzzOptions {
   upstreamShare?: number;
   batch?: number;
   maxRssGrowthMb?: number;
+  /** Packets per family injected (with another seed) before the "before" figures; default 5000. */
+  warmup?: number;
   /** Progress and results as text lines (default: stdout). */
   print?: (line: string) => void;
 }
@@ -73,8 +76,13 @@ export interface ProcFigures {
 export interface FuzzReport {
   seed: number;
   injections: InjectionFigures[];
-  /** Per family: drops by reason, parse errors by reason, as `show stats` reports them. */
-  stats: Record<string, { drops: Record<string, number>; parseErrors: Record<string, number>; other: Record<string, unknown> }>;
+  /** Per family: drops by reason, parse errors by reason, as `show stats` reports them (warm-up excluded). */
+  stats: Record<
+    string,
+    { drops: Record<string, number>; parseErrors: Record<string, number>; other: Record<string, unknown> }
+  >;
+  /** At start, after the warm-up (the "before" of the growth check), at the end. */
+  initial: ProcFigures;
   before: ProcFigures;
   after: ProcFigures;
   daemonDied: boolean;
@@ -163,33 +171,48 @@ async function showStats(socket: string): Promise<Record<string, unknown>> {
   return JSON.parse(stdout) as Record<string, unknown>;
 }
 
-/** Sums every `drops` / `parseErrors` object found under a family's stats, by reason. */
-function summarizeStats(stats: Record<string, unknown>): FuzzReport["stats"] {
+/** Per family: parse errors, router drops summed over the links, and the scalar counters (`show stats --json`). */
+function summarizeStats(doc: Record<string, unknown>): FuzzReport["stats"] {
   const out: FuzzReport["stats"] = {};
   const add = (into: Record<string, number>, from: unknown) => {
     if (from && typeof from === "object")
       for (const [k, v] of Object.entries(from as Record<string, unknown>))
         if (typeof v === "number") into[k] = (into[k] ?? 0) + v;
   };
-  const walk = (node: unknown, acc: FuzzReport["stats"][string]) => {
-    if (!node || typeof node !== "object") return;
-    for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
-      if (k === "drops") add(acc.drops, v);
-      else if (k === "parseErrors") add(acc.parseErrors, v);
-      else if (typeof v === "object") walk(v, acc);
-    }
-  };
-  const families = (stats.families ?? stats.data ?? stats) as Record<string, unknown>;
-  for (const fam of ["ipv4", "ipv6"]) {
-    const node = (families as Record<string, unknown>)[fam];
-    if (node === undefined) continue;
+  const families = (doc.families ?? []) as Array<{ family: string; stats?: Record<string, unknown> }>;
+  for (const f of families) {
+    const st = f.stats ?? {};
     const acc = { drops: {}, parseErrors: {}, other: {} } as FuzzReport["stats"][string];
-    walk(node, acc);
-    for (const [k, v] of Object.entries(node as Record<string, unknown>))
-      if (typeof v === "number") acc.other[k] = v;
-    out[fam] = acc;
+    add(acc.parseErrors, st.parseErrors);
+    const refusals: Record<string, number> = {};
+    const received: Record<string, number> = {};
+    for (const l of (st.interfaces ?? []) as Array<Record<string, unknown>>) {
+      add(acc.drops, l.drops);
+      add(refusals, l.refusals);
+      add(received, l.received);
+    }
+    for (const [k, v] of Object.entries(st)) if (typeof v === "number") acc.other[k] = v;
+    acc.other.upcalls = st.upcalls;
+    acc.other.refusals = refusals;
+    acc.other.routerReceived = received;
+    out[f.family] = acc;
   }
   return out;
+}
+
+/** `now - then` for every numeric counter (the warm-up's counts taken out). */
+function statsDelta(now: FuzzReport["stats"], then: FuzzReport["stats"]): FuzzReport["stats"] {
+  const sub = (a: unknown, b: unknown): unknown => {
+    if (typeof a === "number") return a - (typeof b === "number" ? b : 0);
+    if (a && typeof a === "object") {
+      const o: Record<string, unknown> = {};
+      const bo = (b && typeof b === "object" ? b : {}) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(a as Record<string, unknown>)) o[k] = sub(v, bo[k]);
+      return o;
+    }
+    return a;
+  };
+  return sub(now, then) as FuzzReport["stats"];
 }
 
 /** A real host on h2 joins `group`; `up` sends to it for 2 s; returns how many datagrams h2 got. */
@@ -236,13 +259,12 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     for (const family of ["ipv4", "ipv6"] as const)
       for (const ifname of ["dn1", "dn2"])
         await daemon.waitFor(
-          (l) => l.msg === "querier status" && l.family === family && l.interface === ifname && l.querier === true,
+          (l) =>
+            l.msg === "querier status" && l.family === family && l.interface === ifname && l.querier === true,
           15_000,
           `${family} querier on ${ifname}`,
         );
     const pid = daemon.proc.pid!;
-    const before = procFigures(pid);
-    print(`daemon pid ${pid}: RSS ${before.rssKb} kB, CPU ${before.cpuMs} ms before fuzzing`);
 
     const macs = {
       h1: await macOf(topo.h1, "eth0"),
@@ -250,65 +272,99 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       dn1: await macOf(topo.rtr, "dn1"),
       up0: await macOf(topo.rtr, "up0"),
     };
-    const injections: InjectionFigures[] = [];
-    const all: Injection[] = [];
-    for (const family of o.families) {
-      const v4 = family === "ipv4";
-      const running: Injection[] = [];
-      for (const role of roles) {
-        const count =
-          roles.length === 1 ? o.packets : role === "upstream" ? Math.floor(o.packets * share) : o.packets - Math.floor(o.packets * share);
-        if (count <= 0) continue;
-        const down = role === "downstream";
-        const ns = down ? topo.h1 : topo.up;
-        const plan = down ? { host: topo.addr.h1, rtr: topo.rtrAddr.dn1, prefix: v4 ? "10.11.0" : "fd00:11:" } : { host: topo.addr.up, rtr: topo.rtrAddr.up0, prefix: v4 ? "10.10.0" : "fd00:10:" };
-        const inj = inject(ns, {
-          family,
-          role,
-          seed: o.seed,
-          start,
-          count,
-          hostMac: down ? macs.h1 : macs.up,
-          routerMac: down ? macs.dn1 : macs.up0,
-          host: v4 ? plan.host.v4 : plan.host.v6,
-          router: v4 ? plan.rtr.v4 : plan.rtr.v6,
-          prefix: plan.prefix,
-          batch: o.batch ?? 500,
-        });
-        running.push(inj);
-        all.push(inj);
+    const dead = () => daemon.proc.exitCode !== null || daemon.proc.signalCode !== null;
+    /** Injects `packets` per family from `roles` (seed `seed`, from index `first`); waits for the injectors. */
+    const phase = async (
+      seed: number,
+      first: number,
+      packets: number,
+      phaseRoles: LinkRole[],
+      all: Injection[],
+    ) => {
+      const figures: InjectionFigures[] = [];
+      for (const family of o.families) {
+        const v4 = family === "ipv4";
+        const running: Injection[] = [];
+        for (const role of phaseRoles) {
+          const up = Math.floor(packets * share);
+          const count = phaseRoles.length === 1 ? packets : role === "upstream" ? up : packets - up;
+          if (count <= 0) continue;
+          const down = role === "downstream";
+          const plan = down
+            ? { ns: topo.h1, host: topo.addr.h1, rtr: topo.rtrAddr.dn1, prefix: v4 ? "10.11.0" : "fd00:11:" }
+            : { ns: topo.up, host: topo.addr.up, rtr: topo.rtrAddr.up0, prefix: v4 ? "10.10.0" : "fd00:10:" };
+          const inj = inject(plan.ns, {
+            family,
+            role,
+            seed,
+            start: first,
+            count,
+            hostMac: down ? macs.h1 : macs.up,
+            routerMac: down ? macs.dn1 : macs.up0,
+            host: v4 ? plan.host.v4 : plan.host.v6,
+            router: v4 ? plan.rtr.v4 : plan.rtr.v6,
+            prefix: plan.prefix,
+            batch: o.batch ?? 500,
+          });
+          running.push(inj);
+          all.push(inj);
+        }
+        for (const inj of running) {
+          const r = await inj.result;
+          figures.push({
+            family,
+            role: inj.opts.role,
+            packets: r.packets,
+            frames: r.frames,
+            elapsedMs: Math.round(r.elapsedMs),
+            pps: Math.round((r.packets * 1000) / Math.max(1, r.elapsedMs)),
+            retries: r.retries,
+            sendErrors: r.sendErrors,
+          });
+        }
+        if (dead()) break;
       }
-      for (const inj of running) {
-        const r = await inj.result;
-        const fig: InjectionFigures = {
-          family,
-          role: inj.opts.role,
-          packets: r.packets,
-          frames: r.frames,
-          elapsedMs: Math.round(r.elapsedMs),
-          pps: Math.round((r.packets * 1000) / Math.max(1, r.elapsedMs)),
-          retries: r.retries,
-          sendErrors: r.sendErrors,
-        };
-        injections.push(fig);
-        print(
-          `${family} ${fig.role}: ${fig.packets} packets (${fig.frames} frames) in ${fig.elapsedMs} ms = ${fig.pps} packets/s` +
-            `${fig.retries ? `, ${fig.retries} send retries` : ""}${Object.keys(fig.sendErrors).length ? `, send errors ${JSON.stringify(fig.sendErrors)}` : ""}`,
-        );
-      }
-      if (daemon.proc.exitCode !== null || daemon.proc.signalCode !== null) break;
+      return figures;
+    };
+
+    // Warm-up (another seed): the heap and the bounded protocol state reach their working
+    // size, so that the RSS comparison afterwards shows leaks, not a young heap growing.
+    const warmup = Math.min(o.warmup ?? 5000, o.packets);
+    const initial = procFigures(pid);
+    if (warmup > 0) {
+      await phase((o.seed + 0x5eed) >>> 0, 0, warmup, roles, []);
+      await sleep(1000);
     }
+    const before = procFigures(pid);
+    let statsBefore: FuzzReport["stats"] = {};
+    try {
+      statsBefore = summarizeStats(await showStats(socket));
+    } catch (err) {
+      failures.push(`show stats failed after the warm-up: ${(err as Error).message}`);
+    }
+    print(
+      `daemon pid ${pid}: RSS ${initial.rssKb} kB at start, ${before.rssKb} kB after a warm-up of ${warmup} packets per family; CPU ${before.cpuMs} ms`,
+    );
+
+    const all: Injection[] = [];
+    const injections = await phase(o.seed, start, o.packets, roles, all);
+    for (const fig of injections)
+      print(
+        `${fig.family} ${fig.role}: ${fig.packets} packets (${fig.frames} frames) in ${fig.elapsedMs} ms = ${fig.pps} packets/s` +
+          `${fig.retries ? `, ${fig.retries} send retries` : ""}${Object.keys(fig.sendErrors).length ? `, send errors ${JSON.stringify(fig.sendErrors)}` : ""}`,
+      );
     // Let the daemon drain its socket.
     await sleep(1500);
-    const daemonDied = daemon.proc.exitCode !== null || daemon.proc.signalCode !== null;
+    const daemonDied = dead();
     let after: ProcFigures = { rssKb: Number.NaN, cpuMs: Number.NaN };
     let stats: FuzzReport["stats"] = {};
     const finalJoinRes: FuzzReport["finalJoin"] = {};
-    if (daemonDied) failures.push(`the daemon died (exit ${daemon.proc.exitCode}, signal ${daemon.proc.signalCode})`);
+    if (daemonDied)
+      failures.push(`the daemon died (exit ${daemon.proc.exitCode}, signal ${daemon.proc.signalCode})`);
     else {
       after = procFigures(pid);
       try {
-        stats = summarizeStats(await showStats(socket));
+        stats = statsDelta(summarizeStats(await showStats(socket)), statsBefore);
       } catch (err) {
         failures.push(`show stats failed: ${(err as Error).message}`);
       }
@@ -329,14 +385,23 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
 
     // What was in flight at the first error line (or at the death).
     const suspects: FuzzReport["suspects"] = [];
-    const badAt = errorLines[0] ? Date.parse(String(errorLines[0].time)) : daemonDied ? Date.now() : undefined;
+    const badAt = errorLines[0]
+      ? Date.parse(String(errorLines[0].time))
+      : daemonDied
+        ? Date.now()
+        : undefined;
     if (badAt !== undefined) {
       for (const inj of all) {
         const window = inj.progress.filter((p) => p.at >= badAt - 1000 && p.at <= badAt + 1000);
         const firstAfter = inj.progress.find((p) => p.at >= badAt);
         const pick = window.length > 0 ? window : firstAfter ? [firstAfter] : inj.progress.slice(-1);
         if (pick.length > 0)
-          suspects.push({ family: inj.opts.family, role: inj.opts.role, first: pick[0]!.first, last: pick.at(-1)!.last });
+          suspects.push({
+            family: inj.opts.family,
+            role: inj.opts.role,
+            first: pick[0]!.first,
+            last: pick.at(-1)!.last,
+          });
       }
     }
 
@@ -345,6 +410,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     for (const [fam, s] of Object.entries(stats)) {
       print(`${fam} drops: ${JSON.stringify(s.drops)}`);
       print(`${fam} parse errors: ${JSON.stringify(s.parseErrors)}`);
+      print(`${fam} counters: ${JSON.stringify(s.other)}`);
     }
     for (const [fam, j] of Object.entries(finalJoinRes))
       print(`${fam} final join on h2: ${j.received} datagrams received (${j.ok ? "served" : "NOT served"})`);
@@ -359,6 +425,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       seed: o.seed,
       injections,
       stats,
+      initial,
       before,
       after,
       daemonDied,
@@ -390,7 +457,8 @@ function parseArgs(argv: string[]): FuzzOptions & { json: boolean } {
   const fam = get("family") ?? "both";
   if (!["ipv4", "ipv6", "both"].includes(fam)) throw new Error(`--family: ipv4, ipv6 or both, not ${fam}`);
   const role = get("role") ?? "both";
-  if (!["downstream", "upstream", "both"].includes(role)) throw new Error(`--role: downstream, upstream or both, not ${role}`);
+  if (!["downstream", "upstream", "both"].includes(role))
+    throw new Error(`--role: downstream, upstream or both, not ${role}`);
   return {
     packets: Math.floor(num("packets", 20_000)),
     seed: Math.floor(num("seed", 1)),
@@ -400,6 +468,7 @@ function parseArgs(argv: string[]): FuzzOptions & { json: boolean } {
     upstreamShare: num("upstream-share", 0.2),
     batch: Math.max(1, Math.floor(num("batch", 500))),
     maxRssGrowthMb: num("max-rss-growth-mb", 10),
+    warmup: Math.floor(num("warmup", 5000)),
     json: argv.includes("--json"),
   };
 }

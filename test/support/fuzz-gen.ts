@@ -102,7 +102,12 @@ export class Prng {
 /** A 32-bit hash of the run seed, link and packet index (splitmix-style mixing). */
 export function packetSeed(seed: number, family: IpFamily, role: LinkRole, index: number): number {
   let h = (seed ^ 0x85ebca6b) >>> 0;
-  for (const v of [family === "ipv4" ? 4 : 6, role === "downstream" ? 1 : 2, index >>> 0, Math.floor(index / 2 ** 32)]) {
+  for (const v of [
+    family === "ipv4" ? 4 : 6,
+    role === "downstream" ? 1 : 2,
+    index >>> 0,
+    Math.floor(index / 2 ** 32),
+  ]) {
     h = Math.imul(h ^ v, 0x9e3779b1) >>> 0;
     h ^= h >>> 16;
     h = Math.imul(h, 0x85ebca6b) >>> 0;
@@ -153,20 +158,37 @@ function groupField(r: Prng, family: IpFamily): Address {
     [10, () => r.pick(v4 ? V4_SSM : V6_SSM)],
     [5, () => (v4 ? `224.0.0.${r.range(0, 255)}` : `ff02::${r.range(0, 0xffff).toString(16)}`)],
     [5, () => (v4 ? "0.0.0.0" : "::")],
-    [5, () => (v4 ? `10.${r.range(0, 255)}.${r.range(0, 255)}.${r.range(0, 255)}` : `fd00::${r.range(1, 0xffff).toString(16)}`)],
-    [5, () => (v4 ? `${r.range(224, 239)}.${r.range(0, 255)}.${r.range(0, 255)}.${r.range(0, 255)}` : `ff${r.range(0, 255).toString(16).padStart(2, "0")}::${r.range(0, 0xffff).toString(16)}`)],
+    [
+      5,
+      () =>
+        v4
+          ? `10.${r.range(0, 255)}.${r.range(0, 255)}.${r.range(0, 255)}`
+          : `fd00::${r.range(1, 0xffff).toString(16)}`,
+    ],
+    // Any multicast scope and range, from a bounded pool (224.x .. 239.x, ff00:: .. ffff::).
+    [
+      5,
+      () =>
+        v4
+          ? `${r.range(224, 239)}.78.0.${r.range(1, 4)}`
+          : `ff${r.range(0, 255).toString(16).padStart(2, "0")}::78:${r.range(1, 4)}`,
+    ],
     [5, () => (v4 ? "255.255.255.255" : "ff0f::1")],
     [5, () => (v4 ? V4_GROUPS[0]! : "ff01::1")],
   ])();
 }
+/**
+ * Source fields: mostly the upstream sources, else one of a bounded pool (so that valid
+ * state stays bounded and memory growth means a leak, not more state).
+ */
 function sourceField(r: Prng, family: IpFamily): Address {
   return family === "ipv4"
     ? r.chance(0.7)
       ? `10.10.0.${r.range(1, 8)}`
-      : `10.${r.range(0, 255)}.${r.range(0, 255)}.${r.range(0, 255)}`
+      : `10.20.${r.range(0, 3)}.${r.range(1, 64)}`
     : r.chance(0.7)
       ? `fd00:10::${r.range(1, 8)}`
-      : `fd00:${r.range(0, 0xffff).toString(16)}::${r.range(0, 0xffff).toString(16)}`;
+      : `fd00:20::${r.range(0, 3)}:${r.range(1, 64).toString(16)}`;
 }
 
 // ------------------------------------------------------------------ payloads
@@ -207,17 +229,30 @@ function validMessage(r: Prng, family: IpFamily): { msg: Message; desc: string }
       const records = Array.from({ length: n }, () => ({
         recordType: r.range(1, 6),
         group: g(),
-        sources: Array.from({ length: r.weighted([[50, 0], [40, r.range(1, 4)], [10, r.range(5, 60)]]) }, () =>
-          sourceField(r, family),
+        sources: Array.from(
+          {
+            length: r.weighted([
+              [50, 0],
+              [40, r.range(1, 4)],
+              [10, r.range(5, 60)],
+            ]),
+          },
+          () => sourceField(r, family),
         ),
         auxData: r.chance(0.1) ? r.bytes(4 * r.range(1, 3)) : undefined,
       }));
       // Keep the message within one Ethernet frame.
-      while (records.length > 1 && records.reduce((s, x) => s + x.sources.length * (v4 ? 4 : 16) + 24, 0) > 1300)
+      while (
+        records.length > 1 &&
+        records.reduce((s, x) => s + x.sources.length * (v4 ? 4 : 16) + 24, 0) > 1300
+      )
         records.pop();
       const last = records[0]!;
       if (last.sources.length * (v4 ? 4 : 16) > 1300) last.sources.length = v4 ? 300 : 75;
-      return { msg: v3Report(family, records), desc: `v3report(${records.map((x) => x.recordType).join(",")})` };
+      return {
+        msg: v3Report(family, records),
+        desc: `v3report(${records.map((x) => x.recordType).join(",")})`,
+      };
     }
     case "report": {
       const ver = v4 ? r.pick([1, 2] as const) : 1;
@@ -245,11 +280,19 @@ function validMessage(r: Prng, family: IpFamily): { msg: Message; desc: string }
 function absurdMessage(r: Prng, family: IpFamily): Payload {
   const v4 = family === "ipv4";
   const w = v4 ? 4 : 16;
-  const which = r.pick(["report-records", "record-sources", "record-aux", "query-sources", "query-qqic"] as const);
+  const which = r.pick([
+    "report-records",
+    "record-sources",
+    "record-aux",
+    "query-sources",
+    "query-qqic",
+  ] as const);
   if (which === "query-sources" || which === "query-qqic") {
     const head = v4 ? 12 : 28;
     const nsrc = which === "query-sources" ? r.pick([0xffff, 0x8000, 1000, 91, 90]) : r.range(0, 3);
-    const bytes = new Uint8Array(head + w * r.range(0, Math.min(nsrc, 8)) + (r.chance(0.3) ? r.range(1, 7) : 0));
+    const bytes = new Uint8Array(
+      head + w * r.range(0, Math.min(nsrc, 8)) + (r.chance(0.3) ? r.range(1, 7) : 0),
+    );
     if (v4) {
       bytes[0] = 0x11;
       bytes[1] = r.pick([0, 1, 100, 127, 128, 255]);
@@ -269,8 +312,13 @@ function absurdMessage(r: Prng, family: IpFamily): Payload {
       bytes[26] = nsrc >> 8;
       bytes[27] = nsrc & 0xff;
     }
-    for (let o = head; o + w <= bytes.length; o += w) bytes.set(v4 ? ipv4ToBytes(sourceField(r, family)) : ipv6ToBytes(sourceField(r, family)), o);
-    return { bytes, desc: `absurd ${which} nsrc=${nsrc} qrv/qqic=${bytes[v4 ? 8 : 24]}/${bytes[v4 ? 9 : 25]}`, fixChecksum: r.chance(0.9) };
+    for (let o = head; o + w <= bytes.length; o += w)
+      bytes.set(v4 ? ipv4ToBytes(sourceField(r, family)) : ipv6ToBytes(sourceField(r, family)), o);
+    return {
+      bytes,
+      desc: `absurd ${which} nsrc=${nsrc} qrv/qqic=${bytes[v4 ? 8 : 24]}/${bytes[v4 ? 9 : 25]}`,
+      fixChecksum: r.chance(0.9),
+    };
   }
   const nrec = which === "report-records" ? r.pick([0xffff, 0x8000, 256, 2]) : r.range(1, 3);
   const recs: number[] = [];
@@ -281,7 +329,8 @@ function absurdMessage(r: Prng, family: IpFamily): Payload {
     recs.push(type, aux, nsrc >> 8, nsrc & 0xff);
     recs.push(...(v4 ? ipv4ToBytes(groupField(r, family)) : ipv6ToBytes(groupField(r, family))));
     const have = r.range(0, 4);
-    for (let s = 0; s < have; s++) recs.push(...(v4 ? ipv4ToBytes(sourceField(r, family)) : ipv6ToBytes(sourceField(r, family))));
+    for (let s = 0; s < have; s++)
+      recs.push(...(v4 ? ipv4ToBytes(sourceField(r, family)) : ipv6ToBytes(sourceField(r, family))));
   }
   const bytes = new Uint8Array(8 + recs.length);
   bytes[0] = v4 ? 0x22 : 143;
@@ -293,7 +342,9 @@ function absurdMessage(r: Prng, family: IpFamily): Payload {
 
 /** A v3 report with record types outside 1..6 among valid ones. */
 function unknownRecords(r: Prng, family: IpFamily): Payload {
-  const types = Array.from({ length: r.range(1, 5) }, () => (r.chance(0.5) ? r.pick([0, 7, 8, 127, 128, 255]) : r.range(1, 255)));
+  const types = Array.from({ length: r.range(1, 5) }, () =>
+    r.chance(0.5) ? r.pick([0, 7, 8, 127, 128, 255]) : r.range(1, 255),
+  );
   const msg = v3Report(
     family,
     types.map((recordType) => ({
@@ -302,7 +353,11 @@ function unknownRecords(r: Prng, family: IpFamily): Payload {
       sources: Array.from({ length: r.range(0, 3) }, () => sourceField(r, family)),
     })),
   );
-  return { bytes: serialize(family, msg), desc: `unknown-record-types(${types.join(",")})`, fixChecksum: true };
+  return {
+    bytes: serialize(family, msg),
+    desc: `unknown-record-types(${types.join(",")})`,
+    fixChecksum: true,
+  };
 }
 
 function payloadOf(r: Prng, family: IpFamily): Payload {
@@ -327,8 +382,15 @@ function payloadOf(r: Prng, family: IpFamily): Payload {
       return { bytes: m.bytes, desc: `valid ${m.desc}`, fixChecksum: r.chance(0.93) };
     }
     case "random": {
-      const bytes = r.bytes(r.weighted([[30, r.range(0, 8)], [50, r.range(8, 64)], [20, r.range(64, 1400)]]));
-      if (bytes.length > 0 && r.chance(0.7)) bytes[0] = r.pick(v4 ? [0x11, 0x12, 0x16, 0x17, 0x22] : [130, 131, 132, 143]);
+      const bytes = r.bytes(
+        r.weighted([
+          [30, r.range(0, 8)],
+          [50, r.range(8, 64)],
+          [20, r.range(64, 1400)],
+        ]),
+      );
+      if (bytes.length > 0 && r.chance(0.7))
+        bytes[0] = r.pick(v4 ? [0x11, 0x12, 0x16, 0x17, 0x22] : [130, 131, 132, 143]);
       return { bytes, desc: `random(${bytes.length})`, fixChecksum: r.chance(0.8) };
     }
     case "bitflip": {
@@ -340,7 +402,11 @@ function payloadOf(r: Prng, family: IpFamily): Payload {
     case "truncate": {
       const m = valid();
       const n = r.int(m.bytes.length);
-      return { bytes: m.bytes.slice(0, n), desc: `truncate(${n}/${m.bytes.length}) ${m.desc}`, fixChecksum: r.chance(0.8) };
+      return {
+        bytes: m.bytes.slice(0, n),
+        desc: `truncate(${n}/${m.bytes.length}) ${m.desc}`,
+        fixChecksum: r.chance(0.8),
+      };
     }
     case "extend": {
       const m = valid();
@@ -546,7 +612,9 @@ function ipv4Frames(r: Prng, link: FuzzLink, pl: Payload): FuzzPacket {
     return { frames, desc: `${head} fragments(${offs.length},${mode})` };
   }
   return {
-    frames: [ethernet(dstMac, link.hostMac, ETH_P_IP, ipv4Packet(src, dst, ttl, opts, payload, undefined, tweak[0]))],
+    frames: [
+      ethernet(dstMac, link.hostMac, ETH_P_IP, ipv4Packet(src, dst, ttl, opts, payload, undefined, tweak[0])),
+    ],
     desc: head,
   };
 }
@@ -626,12 +694,24 @@ function extensionChain(r: Prng): ExtHeader[] {
     [3, "hbh+hbh"],
     [2, "long-chain"],
   ]);
-  const dst = (): ExtHeader => ({ type: NH_DSTOPTS, bytes: optionsHeader(r.chance(0.5) ? [1, 2, 0, 0] : [0x1e, 2, 1, 2]), desc: "dstopts" });
+  const dst = (): ExtHeader => ({
+    type: NH_DSTOPTS,
+    bytes: optionsHeader(r.chance(0.5) ? [1, 2, 0, 0] : [0x1e, 2, 1, 2]),
+    desc: "dstopts",
+  });
   const routing = (): ExtHeader => {
     const rtype = r.pick([0, 2, 4, 253]);
-    return { type: NH_ROUTING, bytes: [0, 2, rtype, 0, 0, 0, 0, 0, ...new Array<number>(16).fill(0)], desc: `routing(type ${rtype}, segleft 0)` };
+    return {
+      type: NH_ROUTING,
+      bytes: [0, 2, rtype, 0, 0, 0, 0, 0, ...new Array<number>(16).fill(0)],
+      desc: `routing(type ${rtype}, segleft 0)`,
+    };
   };
-  const atomic = (): ExtHeader => ({ type: NH_FRAGMENT, bytes: [0, 0, 0, 0, ...r.bytes(4)], desc: "fragment-atomic" });
+  const atomic = (): ExtHeader => ({
+    type: NH_FRAGMENT,
+    bytes: [0, 0, 0, 0, ...r.bytes(4)],
+    desc: "fragment-atomic",
+  });
   switch (shape) {
     case "hbh":
       chain.push(hopByHop(r));
@@ -661,7 +741,14 @@ function extensionChain(r: Prng): ExtHeader[] {
 }
 
 /** IPv6 packet: fixed header, `chain` (next-header fields linked), then `last` type and `rest`. */
-function ipv6Packet(src: Address, dst: Address, hop: number, chain: ExtHeader[], lastType: number, rest: Uint8Array): Uint8Array {
+function ipv6Packet(
+  src: Address,
+  dst: Address,
+  hop: number,
+  chain: ExtHeader[],
+  lastType: number,
+  rest: Uint8Array,
+): Uint8Array {
   const ext: number[] = [];
   for (let i = 0; i < chain.length; i++) {
     const h = [...chain[i]!.bytes];
@@ -749,7 +836,12 @@ function ipv6Frames(r: Prng, link: FuzzLink, pl: Payload): FuzzPacket {
     if (mode === "duplicate") frames.push(frames[r.int(frames.length)]!);
     return { frames, desc: `${head} fragments(${offs.length},${mode})` };
   }
-  return { frames: [ethernet(dstMac, link.hostMac, ETH_P_IPV6, ipv6Packet(src, dst, hop, chain, NH_ICMPV6, payload))], desc: head };
+  return {
+    frames: [
+      ethernet(dstMac, link.hostMac, ETH_P_IPV6, ipv6Packet(src, dst, hop, chain, NH_ICMPV6, payload)),
+    ],
+    desc: head,
+  };
 }
 
 /** Packet `index` of the run `seed` on `link`: a pure function of the three. */

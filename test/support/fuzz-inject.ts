@@ -45,7 +45,8 @@ export interface InjectResult {
 const AF_PACKET = 17;
 const SOCK_RAW = 3;
 
-export const macBytes = (m: string): Uint8Array => Uint8Array.from(m.split(":").map((h) => Number.parseInt(h, 16)));
+export const macBytes = (m: string): Uint8Array =>
+  Uint8Array.from(m.split(":").map((h) => Number.parseInt(h, 16)));
 
 /** struct sockaddr_ll (20 bytes): family, protocol (network order), ifindex, hatype, pkttype, halen, addr[8]. */
 export function sockaddrLl(ifindex: number, protocol: number, mac: Uint8Array): Buffer {
@@ -110,7 +111,15 @@ async function runChild(o: InjectOptions): Promise<InjectResult> {
   } finally {
     netio.close(fd);
   }
-  return { done: true, packets: o.count, frames, bytes, elapsedMs: performance.now() - t0, retries, sendErrors };
+  return {
+    done: true,
+    packets: o.count,
+    frames,
+    bytes,
+    elapsedMs: performance.now() - t0,
+    retries,
+    sendErrors,
+  };
 }
 
 const argv1 = process.argv[1];
