@@ -965,3 +965,70 @@ export function formatHexFixture(comments: string[], frame: Uint8Array): string 
   for (let i = 0; i < hex.length; i += 64) lines.push(hex.slice(i, i + 64));
   return `${lines.join("\n")}\n`;
 }
+
+// ------------------------------------------------------------------ hand-made frames (fixtures)
+
+const ZERO_MAC = new Uint8Array([0x02, 0, 0, 0, 0, 0x01]);
+
+/** One IPv4 IGMP frame from explicit fields (the fixture generator's building block). */
+export function ipv4Frame(o: {
+  src: Address;
+  dst: Address;
+  ttl?: number;
+  /** IP options (default: Router Alert). */
+  options?: Uint8Array;
+  payload: Uint8Array;
+  /** Recompute the IGMP checksum (default true). */
+  fixChecksum?: boolean;
+}): Uint8Array {
+  const payload = o.payload.slice();
+  if (o.fixChecksum ?? true) fixIgmpChecksum(payload);
+  const d = ipv4ToBytes(o.dst);
+  const mac = d[0]! >= 224 && d[0]! <= 239 ? multicastMac("ipv4", d) : ZERO_MAC;
+  const opts = o.options ?? new Uint8Array([0x94, 0x04, 0x00, 0x00]);
+  return ethernet(mac, ZERO_MAC, ETH_P_IP, ipv4Packet(o.src, o.dst, o.ttl ?? 1, opts, payload, undefined));
+}
+
+/** Extension headers by name for `ipv6Frame`. */
+export type Ext = "hbh-ra" | "hbh-pad" | "dstopts" | "routing0" | "routing4" | "fragment-atomic";
+
+/** One IPv6 ICMPv6 frame from explicit fields, with an extension-header chain. */
+export function ipv6Frame(o: {
+  src: Address;
+  dst: Address;
+  hop?: number;
+  chain?: Ext[];
+  payload: Uint8Array;
+  fixChecksum?: boolean;
+}): Uint8Array {
+  const payload = o.payload.slice();
+  if ((o.fixChecksum ?? true) && payload.length >= 4) {
+    payload[2] = 0;
+    payload[3] = 0;
+    const ck = icmpv6Checksum(payload, o.src, o.dst);
+    payload[2] = ck >> 8;
+    payload[3] = ck & 0xff;
+  }
+  const ext: ExtHeader[] = (o.chain ?? ["hbh-ra"]).map((e) => {
+    switch (e) {
+      case "hbh-ra":
+        return { type: NH_HOP, bytes: optionsHeader([5, 2, 0, 0]), desc: e };
+      case "hbh-pad":
+        return { type: NH_HOP, bytes: optionsHeader([1, 4, 0, 0, 0, 0]), desc: e };
+      case "dstopts":
+        return { type: NH_DSTOPTS, bytes: optionsHeader([1, 2, 0, 0]), desc: e };
+      case "routing0":
+      case "routing4":
+        return {
+          type: NH_ROUTING,
+          bytes: [0, 2, e === "routing0" ? 0 : 4, 0, 0, 0, 0, 0, ...new Array<number>(16).fill(0)],
+          desc: e,
+        };
+      default:
+        return { type: NH_FRAGMENT, bytes: [0, 0, 0, 0, 0, 0, 0x12, 0x34], desc: e };
+    }
+  });
+  const d = ipv6ToBytes(o.dst);
+  const mac = d[0] === 0xff ? multicastMac("ipv6", d) : ZERO_MAC;
+  return ethernet(mac, ZERO_MAC, ETH_P_IPV6, ipv6Packet(o.src, o.dst, o.hop ?? 1, ext, NH_ICMPV6, payload));
+}
