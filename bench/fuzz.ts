@@ -21,7 +21,8 @@
  * ipv4|ipv6|both (default both), --start I (first packet index, default 0), --role
  * downstream|upstream|both, --upstream-share F, --batch B, --json (print the report as JSON
  * too), --max-rss-growth-mb M, --warmup W (packets per family, another seed, injected before
- * the "before" RSS is read; default 5000, 0 for none).
+ * the "before" RSS is read; default 5000, 0 for none), --passes K (inject the same packets K
+ * times: later passes add no protocol state, so growth between passes means a leak).
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -51,6 +52,11 @@ export interface FuzzOptions {
   upstreamShare?: number;
   batch?: number;
   maxRssGrowthMb?: number;
+  /**
+   * Times the same packets are injected (default 1). Later passes create no new state, so
+   * RSS growth between them points at a leak rather than at protocol state.
+   */
+  passes?: number;
   /** Packets per family injected (with another seed) before the "before" figures; default 5000. */
   warmup?: number;
   /** Progress and results as text lines (default: stdout). */
@@ -79,7 +85,13 @@ export interface FuzzReport {
   /** Per family: drops by reason, parse errors by reason, as `show stats` reports them (warm-up excluded). */
   stats: Record<
     string,
-    { drops: Record<string, number>; parseErrors: Record<string, number>; other: Record<string, unknown> }
+    {
+      drops: Record<string, number>;
+      parseErrors: Record<string, number>;
+      other: Record<string, unknown>;
+      /** The protocol state held at the end (`status` summary: groups, sources, upstream groups, routes). */
+      state: Record<string, number>;
+    }
   >;
   /** At start, after the warm-up (the "before" of the growth check), at the end. */
   initial: ProcFigures;
@@ -179,10 +191,16 @@ function summarizeStats(doc: Record<string, unknown>): FuzzReport["stats"] {
       for (const [k, v] of Object.entries(from as Record<string, unknown>))
         if (typeof v === "number") into[k] = (into[k] ?? 0) + v;
   };
-  const families = (doc.families ?? []) as Array<{ family: string; stats?: Record<string, unknown> }>;
+  const families = (doc.families ?? []) as Array<{
+    family: string;
+    stats?: Record<string, unknown>;
+    summary?: Record<string, unknown>;
+  }>;
   for (const f of families) {
     const st = f.stats ?? {};
-    const acc = { drops: {}, parseErrors: {}, other: {} } as FuzzReport["stats"][string];
+    const acc = { drops: {}, parseErrors: {}, other: {}, state: {} } as FuzzReport["stats"][string];
+    for (const k of ["groups", "sources", "upstreamGroups", "routes"])
+      if (typeof f.summary?.[k] === "number") acc.state[k] = f.summary[k] as number;
     add(acc.parseErrors, st.parseErrors);
     const refusals: Record<string, number> = {};
     const received: Record<string, number> = {};
@@ -347,7 +365,16 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     );
 
     const all: Injection[] = [];
-    const injections = await phase(o.seed, start, o.packets, roles, all);
+    const injections: InjectionFigures[] = [];
+    const passes = Math.max(1, o.passes ?? 1);
+    for (let pass = 1; pass <= passes; pass++) {
+      injections.push(...(await phase(o.seed, start, o.packets, roles, all)));
+      if (passes > 1) {
+        const p = procFigures(pid);
+        print(`pass ${pass} of ${passes}: RSS ${p.rssKb} kB, CPU ${p.cpuMs} ms`);
+      }
+      if (dead()) break;
+    }
     for (const fig of injections)
       print(
         `${fig.family} ${fig.role}: ${fig.packets} packets (${fig.frames} frames) in ${fig.elapsedMs} ms = ${fig.pps} packets/s` +
@@ -364,7 +391,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     else {
       after = procFigures(pid);
       try {
-        stats = statsDelta(summarizeStats(await showStats(socket)), statsBefore);
+        const now = summarizeStats(await showStats(socket));
+        stats = statsDelta(now, statsBefore);
+        for (const [fam, x] of Object.entries(now)) if (stats[fam]) stats[fam].state = x.state;
       } catch (err) {
         failures.push(`show stats failed: ${(err as Error).message}`);
       }
@@ -411,6 +440,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       print(`${fam} drops: ${JSON.stringify(s.drops)}`);
       print(`${fam} parse errors: ${JSON.stringify(s.parseErrors)}`);
       print(`${fam} counters: ${JSON.stringify(s.other)}`);
+      print(
+        `${fam} state after the warm-up ${JSON.stringify(statsBefore[fam]?.state ?? {})}, at the end ${JSON.stringify(s.state)}`,
+      );
     }
     for (const [fam, j] of Object.entries(finalJoinRes))
       print(`${fam} final join on h2: ${j.received} datagrams received (${j.ok ? "served" : "NOT served"})`);
@@ -469,6 +501,7 @@ function parseArgs(argv: string[]): FuzzOptions & { json: boolean } {
     batch: Math.max(1, Math.floor(num("batch", 500))),
     maxRssGrowthMb: num("max-rss-growth-mb", 10),
     warmup: Math.floor(num("warmup", 5000)),
+    passes: Math.floor(num("passes", 1)),
     json: argv.includes("--json"),
   };
 }

@@ -170,8 +170,8 @@ function groupField(r: Prng, family: IpFamily): Address {
       5,
       () =>
         v4
-          ? `${r.range(224, 239)}.78.0.${r.range(1, 4)}`
-          : `ff${r.range(0, 255).toString(16).padStart(2, "0")}::78:${r.range(1, 4)}`,
+          ? `${r.range(224, 239)}.78.0.1`
+          : `ff${r.pick(["0", "1", "3", "3", "e", "f"])}${r.range(0, 15).toString(16)}::78:1`,
     ],
     [5, () => (v4 ? "255.255.255.255" : "ff0f::1")],
     [5, () => (v4 ? V4_GROUPS[0]! : "ff01::1")],
@@ -460,10 +460,10 @@ export function linkLocalOf(mac: Uint8Array): Address {
 function v4Source(r: Prng, link: FuzzLink): [Address, string] {
   return r.weighted<[Address, string]>([
     [50, [link.host, "host"]],
-    [12, [`${link.prefix}.${r.range(3, 254)}`, "on-link"]],
+    [12, [`${link.prefix}.${r.range(3, 18)}`, "on-link"]],
     [6, [`${link.prefix}.0`, "network"]],
     [6, [`${link.prefix}.255`, "broadcast"]],
-    [8, [`10.${r.range(90, 99)}.${r.range(0, 255)}.${r.range(1, 254)}`, "off-link"]],
+    [8, [`10.${r.range(90, 99)}.0.${r.range(1, 4)}`, "off-link"]],
     [6, ["0.0.0.0", "unspecified"]],
     [6, [link.router, "router-spoof"]],
     [3, ["10.12.0.2", "other-downstream-host"]],
@@ -622,11 +622,11 @@ function ipv4Frames(r: Prng, link: FuzzLink, pl: Payload): FuzzPacket {
 function v6Source(r: Prng, link: FuzzLink): [Address, string] {
   return r.weighted<[Address, string]>([
     [55, [linkLocalOf(link.hostMac), "host-link-local"]],
-    [10, [`fe80::${r.range(1, 0xffff).toString(16)}`, "other-link-local"]],
+    [10, [`fe80::${r.range(3, 18).toString(16)}`, "other-link-local"]],
     [8, [link.host, "host-global"]],
     [5, [`${link.prefix}:`, "network"]],
     [5, ["::", "unspecified"]],
-    [6, [`fd00:${r.range(0x90, 0x99).toString(16)}::${r.range(1, 0xffff).toString(16)}`, "off-link"]],
+    [6, [`fd00:${r.range(0x90, 0x99).toString(16)}::${r.range(1, 4)}`, "off-link"]],
     [6, [linkLocalOf(link.routerMac), "router-spoof"]],
     [3, [link.router, "router-global-spoof"]],
     [2, ["ff02::1", "multicast-source"]],
@@ -642,7 +642,7 @@ function v6Destination(r: Prng, link: FuzzLink): [Address, string] {
     [8, [linkLocalOf(link.routerMac), "router-link-local"]],
     [5, [link.router, "router-global"]],
     [7, [`ff02::${r.range(3, 0xffff).toString(16)}`, "other-link-local-group"]],
-    [5, [`ff0e::${r.range(1, 0xffff).toString(16)}`, "global-group"]],
+    [5, [`ff0e::${r.range(1, 8).toString(16)}`, "global-group"]],
   ]);
 }
 
