@@ -3,7 +3,7 @@
  * test/fixtures/fuzz/*.hex (one Ethernet frame each, see test/support/fuzz-fixtures.ts) and
  * a sample of the fuzzer's generated packets go through the codec (src/wire `parse`) and
  * the ingress classification (src/daemon/ingress.ts `classifyIngress`), which must never
- * throw; plus the generators' own contract (test/support/fuzz-gen.ts): deterministic per
+ * throw, and the messages among them through a LinkRouter on virtual time (neither); plus the generators' own contract (test/support/fuzz-gen.ts): deterministic per
  * (seed, link, index), frames that fit the link, and every class of hostility present.
  */
 import assert from "node:assert/strict";
@@ -15,6 +15,7 @@ import type { ReceivedPacket } from "../../src/kernel/mroute-socket.js";
 import { parse } from "../../src/wire/index.js";
 import type { IpFamily } from "../../src/wire/types.js";
 import { FIXTURE_DIR, representativeFixtures } from "../support/fuzz-fixtures.js";
+import { Fixture, V4, V6 } from "./router-harness.js";
 import {
   type DecodedFrame,
   decodeFrame,
@@ -40,8 +41,12 @@ function contexts(family: IpFamily): IngressContext[] {
   ];
 }
 
-/** Parses and classifies `d` (and its payload as the other family's message): nothing may throw. */
-function feed(d: DecodedFrame): void {
+/**
+ * Parses and classifies `d` (and its payload as the other family's message); a message for
+ * a downstream link also goes to `router` (a LinkRouter on virtual time), as the daemon
+ * would hand it over. Nothing may throw.
+ */
+function feed(d: DecodedFrame, router?: Fixture): void {
   const pseudo = d.family === "ipv6" ? { source: d.source, destination: d.destination } : undefined;
   const r = parse(d.family, d.payload, pseudo);
   assert.equal(typeof r.ok, "boolean");
@@ -55,9 +60,13 @@ function feed(d: DecodedFrame): void {
     routerAlert: d.routerAlert,
     payload: d.payload,
   };
-  for (const ctx of contexts(d.family)) {
+  for (const [i, ctx] of contexts(d.family).entries()) {
     const c = classifyIngress(p, ctx);
     assert.ok(["own", "unconfigured-interface", "upstream", "parse-error", "message"].includes(c.kind));
+    if (router && c.kind === "message" && i === 0) {
+      router.router.handle(c.message, c.meta);
+      router.advance(50);
+    }
   }
 }
 
@@ -88,12 +97,13 @@ describe("fuzz regression fixtures (test/fixtures/fuzz)", () => {
       assert.ok(comments.length > 0, "a comment line says what the packet is");
       const d = decodeFrame(bytes);
       assert.ok(d, "an unfragmented IGMP or ICMPv6 frame");
-      feed(d);
-      for (let n = 0; n < d.payload.length; n++) feed({ ...d, payload: d.payload.slice(0, n) });
+      const router = new Fixture(d.family === "ipv4" ? V4 : V6);
+      feed(d, router);
+      for (let n = 0; n < d.payload.length; n++) feed({ ...d, payload: d.payload.slice(0, n) }, router);
       for (let i = 0; i < Math.min(d.payload.length, 64) * 8; i++) {
         const flipped = d.payload.slice();
         flipped[i >> 3]! ^= 1 << (i & 7);
-        feed({ ...d, payload: flipped });
+        feed({ ...d, payload: flipped }, router);
       }
     });
   }
@@ -128,6 +138,7 @@ describe("fuzz generators (test/support/fuzz-gen.ts)", () => {
     it(`${link.family}: frames fit the link, every hostility class occurs, and codec and ingress never throw`, () => {
       const descs: string[] = [];
       let multi = 0;
+      const router = new Fixture(link.family === "ipv4" ? V4 : V6);
       for (let i = 0; i < 4000; i++) {
         const p = fuzzPacket(42, link, i);
         descs.push(p.desc);
@@ -137,7 +148,7 @@ describe("fuzz generators (test/support/fuzz-gen.ts)", () => {
           const ethertype = (f[12]! << 8) | f[13]!;
           assert.equal(ethertype, link.family === "ipv4" ? 0x0800 : 0x86dd);
           const d = decodeFrame(f);
-          if (d) feed(d);
+          if (d) feed(d, router);
         }
       }
       const all = descs.join("\n");
