@@ -447,7 +447,12 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     for (const [fam, j] of Object.entries(finalJoinRes))
       print(`${fam} final join on h2: ${j.received} datagrams received (${j.ok ? "served" : "NOT served"})`);
     const warnings = new Map<string, number>();
-    for (const l of daemon.lines) if (l.level === 40) warnings.set(l.msg, (warnings.get(l.msg) ?? 0) + 1);
+    for (const l of daemon.lines) {
+      if (l.level !== 40) continue;
+      // One key per kind of warning: addresses and numbers in the message blanked out.
+      const key = l.msg.replace(/[0-9a-f]*:[0-9a-f:.]*[0-9a-f]|\d+(\.\d+){3}|\d+/gi, "#");
+      warnings.set(key, (warnings.get(key) ?? 0) + 1);
+    }
     if (warnings.size > 0) print(`warning lines: ${JSON.stringify(Object.fromEntries(warnings))}`);
     for (const l of errorLines.slice(0, 20)) print(`error line: ${JSON.stringify(l)}`);
     for (const s of suspects)
