@@ -406,6 +406,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     }
     const growthKb = after.rssKb - before.rssKb;
     if (growthKb > (o.maxRssGrowthMb ?? 10) * 1024) failures.push(`RSS grew ${growthKb} kB`);
+    const linesBeforeStop = daemon.lines.length;
     const exitCode = await daemon.stop();
     d = undefined;
     if (!daemonDied && exitCode !== 0) failures.push(`the daemon exited ${exitCode} on SIGTERM`);
@@ -447,11 +448,15 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     for (const [fam, j] of Object.entries(finalJoinRes))
       print(`${fam} final join on h2: ${j.received} datagrams received (${j.ok ? "served" : "NOT served"})`);
     const warnings = new Map<string, number>();
-    for (const l of daemon.lines) {
+    for (const [i, l] of daemon.lines.entries()) {
       if (l.level !== 40) continue;
       // One key per kind of warning: addresses and numbers in the message blanked out.
-      const key = l.msg.replace(/[0-9a-f]*:[0-9a-f:.]*[0-9a-f]|\d+(\.\d+){3}|\d+/gi, "#");
-      warnings.set(key, (warnings.get(key) ?? 0) + 1);
+      const key = `${l.msg}${typeof l.why === "string" ? ` (${l.why})` : ""}`.replace(
+        /[0-9a-f]*:[0-9a-f:.]*[0-9a-f]|\d+(\.\d+){3}|\d+/gi,
+        "#",
+      );
+      const k = `${i >= linesBeforeStop ? "at shutdown: " : ""}${key}`;
+      warnings.set(k, (warnings.get(k) ?? 0) + 1);
     }
     if (warnings.size > 0) print(`warning lines: ${JSON.stringify(Object.fromEntries(warnings))}`);
     for (const l of errorLines.slice(0, 20)) print(`error line: ${JSON.stringify(l)}`);
