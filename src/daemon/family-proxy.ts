@@ -48,7 +48,12 @@ interface LinkRuntime extends IngressLink {
   subnets: string[];
   /** When the link was attached (scheduler ms): its up-time in status. */
   attachedAt?: number | undefined;
+  /** When a clamped querier adoption was last logged (scheduler ms). */
+  clampLoggedAt?: number | undefined;
 }
+
+/** At most one "beyond the adoption bounds" line per link and this interval. */
+const CLAMP_LOG_MS = 60_000;
 
 function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings): LinkRuntime {
   return {
@@ -408,10 +413,37 @@ export class FamilyProxy {
         c.parseErrors[r.reason] = (c.parseErrors[r.reason] ?? 0) + 1;
         this.log.debug({ interface: r.link.name, source: p.source, reason: r.reason, detail: r.detail }, "dropped");
         return;
-      case "message":
-        this.links.get(r.link.name)?.router?.handle(r.message, r.meta);
+      case "message": {
+        const link = this.links.get(r.link.name);
+        link?.router?.handle(r.message, r.meta);
+        if (link && r.message.type === "query") this.warnClampedAdoption(link, p.source);
         return;
+      }
     }
+  }
+
+  /**
+   * Another querier advertised a robustness variable or query interval beyond the adoption
+   * bounds: logged once per link and interval (a spoofed query could otherwise make the
+   * link non-querier for hours; the router adopted only the clamped values).
+   */
+  private warnClampedAdoption(link: LinkRuntime, from: Address): void {
+    const clamped = link.router?.clampedAdoption;
+    if (!clamped) return;
+    const now = this.deps.scheduler.now();
+    if (link.clampLoggedAt !== undefined && now - link.clampLoggedAt < CLAMP_LOG_MS) return;
+    link.clampLoggedAt = now;
+    this.log.warn(
+      {
+        interface: link.name,
+        querier: from,
+        advertisedRobustness: clamped.robustness,
+        advertisedQueryInterval: clamped.queryIntervalMs / 1000,
+        maxAdoptedRobustness: link.settings.maxAdoptedRobustness,
+        maxAdoptedQueryInterval: link.settings.maxAdoptedQueryInterval,
+      },
+      "another querier advertises timers beyond max-adopted-robustness / max-adopted-query-interval; adopted the bounds",
+    );
   }
 
   private onUpcall(u: Upcall): void {

@@ -21,11 +21,12 @@
  * Kernel refusals are logged and counted (the group keeps what the kernel holds; the next
  * change re-applies it). A filter the kernel can only approximate (an EXCLUDE list longer
  * than the per-socket source limit: docs/kernel.md "Upstream subscription") is applied as a
- * superset and logged as a warning once per group and limit, naming the sysctl to raise.
+ * superset and logged as a warning once per group and limit, naming the sysctl to raise, and
+ * at most one such line per LIMIT_LOG_MS (the hosts choose the groups).
  */
 import { performance } from "node:perf_hooks";
 import type { Scheduler, TimerId } from "../clock/index.js";
-import { type SourceFilterSocketsOptions, SourceFilterSockets } from "../kernel/source-filters.js";
+import { type FilterWarning, type SourceFilterSocketsOptions, SourceFilterSockets } from "../kernel/source-filters.js";
 import { isNoMembership, type SourceFilterState } from "../proxy/membership.js";
 import type { Logger } from "../util/log.js";
 import type { Address, IpFamily } from "../wire/types.js";
@@ -81,6 +82,8 @@ export class UpstreamHost {
   private tokens: number;
   private refilledAt: number;
   private limitLoggedAt = Number.NEGATIVE_INFINITY;
+  private approximationLoggedAt = Number.NEGATIVE_INFINITY;
+  private approximationsNotLogged = 0;
   private readonly family: IpFamily;
   private readonly log: Logger;
   private readonly scheduler: Scheduler;
@@ -246,6 +249,26 @@ export class UpstreamHost {
     );
   }
 
+  /**
+   * Hosts choose the groups, so approximated filters are logged at most once per
+   * LIMIT_LOG_MS: the first with its group and numbers, the others counted into the next line.
+   */
+  private logApproximation(warning: FilterWarning): void {
+    const now = this.scheduler.now();
+    if (now - this.approximationLoggedAt < LIMIT_LOG_MS) {
+      this.approximationsNotLogged++;
+      return;
+    }
+    this.approximationLoggedAt = now;
+    const { group, limit, value, requested, applied } = warning;
+    const others = this.approximationsNotLogged;
+    this.approximationsNotLogged = 0;
+    this.log.warn(
+      { group, limit, value, requested, applied, ...(others > 0 ? { otherGroupsSinceLastLine: others } : {}) },
+      warning.message,
+    );
+  }
+
   private apply(m: SourceFilterSockets, group: Address, state: SourceFilterState): void {
     try {
       const warning = m.setFilter(group, { mode: state.filterMode, sources: state.sources });
@@ -254,10 +277,7 @@ export class UpstreamHost {
         this.approximated.delete(group);
       } else if (this.approximated.get(group) !== warning.limit) {
         this.approximated.set(group, warning.limit);
-        this.log.warn(
-          { group, limit: warning.limit, value: warning.value, requested: warning.requested, applied: warning.applied },
-          warning.message,
-        );
+        this.logApproximation(warning);
       }
       if (isNoMembership(state)) this.approximated.delete(group);
       // Logged once applied: the line means the kernel holds the filter now.

@@ -143,6 +143,14 @@ export class LinkRouter {
     return this.querier.isQuerier;
   }
 
+  /**
+   * What the elected other querier advertised beyond the adoption bounds (the values that
+   * were clamped), or null (docs/protocol.md "Querier election").
+   */
+  get clampedAdoption(): { robustness: number; queryIntervalMs: number } | null {
+    return this.querier.clampedAdoption;
+  }
+
   // ------------------------------------------------------------------------------------
   // Lifecycle
   // ------------------------------------------------------------------------------------

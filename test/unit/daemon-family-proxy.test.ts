@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { VirtualScheduler } from "../../src/clock/index.js";
 import { parseImproxyConfig } from "../../src/config/index.js";
-import type { ImproxyConfig } from "../../src/config/types.js";
+import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../../src/config/types.js";
 import { FamilyProxy } from "../../src/daemon/family-proxy.js";
 import { InterfaceTable } from "../../src/daemon/interfaces.js";
 import { MrouteSocket } from "../../src/kernel/mroute-socket.js";
@@ -18,7 +18,7 @@ import { packGroupReq } from "../../src/kernel/structs/membership.js";
 import { IPV6_ROUTER_ALERT_HOPOPTS, packMf6cctl, packMfcctl } from "../../src/kernel/structs/mroute.js";
 import { addressBytes, sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
-import { leave, report, serialize } from "../../src/wire/index.js";
+import { generalQuery, leave, report, serialize } from "../../src/wire/index.js";
 import type { IpFamily } from "../../src/wire/types.js";
 import { FakeSyscalls } from "./fake-syscalls.js";
 import { captureLogger } from "./log-capture.js";
@@ -93,7 +93,26 @@ function ipv4Datagram(source: string, destination: string, payload: Uint8Array):
   return b;
 }
 
-function setup(f: Fam, over: Partial<ImproxyConfig> = {}) {
+/** `config` with `protocol` laid over the IGMP/MLD settings of every interface. */
+function withProtocolSettings(config: ImproxyConfig, protocol: Partial<ProtocolSettings>): ImproxyConfig {
+  const lay = (i: InterfaceConfig): InterfaceConfig => ({
+    ...i,
+    igmp: i.igmp && { ...i.igmp, ...protocol },
+    mld: i.mld && { ...i.mld, ...protocol },
+  });
+  return { ...config, upstream: lay(config.upstream), downstreams: config.downstreams.map(lay) };
+}
+
+/** Router limits high enough for the 10,000-group tests (they measure other things). */
+const NO_ROUTER_LIMITS: Partial<ProtocolSettings> = {
+  maxGroups: 16_384,
+  maxGroupsPerHost: 16_384,
+  maxGroupSources: 65_536,
+  reportRateLimit: 1_000_000,
+  hostReportRateLimit: 1_000_000,
+};
+
+function setup(f: Fam, over: Partial<ImproxyConfig> = {}, protocol: Partial<ProtocolSettings> = {}) {
   const sys = new FakeSyscalls();
   sys.interfaces.set(f.up.ifindex, "up0");
   sys.interfaces.set(f.dn.ifindex, "dn1");
@@ -111,7 +130,7 @@ function setup(f: Fam, over: Partial<ImproxyConfig> = {}) {
   const socket = MrouteSocket.open(f.family, { table: null, syscalls: sys, onError: (e) => socketErrors.push(e) });
   const proxy = new FamilyProxy({
     family: f.family,
-    config: { ...parseImproxyConfig(f.config, "test.conf"), ...over },
+    config: withProtocolSettings({ ...parseImproxyConfig(f.config, "test.conf"), ...over }, protocol),
     log,
     scheduler,
     interfaces,
@@ -123,12 +142,17 @@ function setup(f: Fam, over: Partial<ImproxyConfig> = {}) {
   const v4 = f.family === "ipv4";
   /** A report or leave from the host on the downstream. */
   const fromHost = (
-    msg: "report" | "leave",
-    over: { ifindex?: number; source?: string; bytes?: Uint8Array; group?: string } = {},
+    msg: "report" | "leave" | "query",
+    over: { ifindex?: number; source?: string; bytes?: Uint8Array; group?: string; qrv?: number; qqiSeconds?: number } = {},
   ) => {
     const group = over.group ?? f.group;
-    const m = msg === "report" ? report(f.family, v4 ? 2 : 1, group) : leave(f.family, group);
-    const dst = msg === "report" ? group : f.allRouters;
+    const m =
+      msg === "report"
+        ? report(f.family, v4 ? 2 : 1, group)
+        : msg === "leave"
+          ? leave(f.family, group)
+          : generalQuery(f.family, v4 ? 3 : 2, { qrv: over.qrv ?? 2, qqiSeconds: over.qqiSeconds ?? 125 });
+    const dst = msg === "report" ? group : msg === "leave" ? f.allRouters : f.allHosts;
     const src = over.source ?? f.host;
     const payload = over.bytes ?? serialize(f.family, m, { source: src, destination: dst });
     const ifindex = over.ifindex ?? f.dn.ifindex;
@@ -307,6 +331,30 @@ for (const f of FAMILIES) {
       assert.ok(t.lines.some((l) => l.msg === "cannot send query" && l.interface === "dn1"));
     });
 
+    it("a querier advertising timers beyond the adoption bounds is logged once per interval", () => {
+      // Our address is above the other router's, so the other one is elected (RFC 9776 §6.6.2).
+      const own = f.family === "ipv4" ? "10.11.0.5" : "fe80::5";
+      const other = f.family === "ipv4" ? "10.11.0.2" : "fe80::2";
+      const addrs = f.dn.addrs.map(
+        ([a, len, scope]) => [a === f.own ? own : a, len, scope] as [string, number, "global" | "link"],
+      );
+      const t = setup({ ...f, own, dn: { ...f.dn, addrs } });
+      t.attachAll();
+      const clampLines = () => t.lines.filter((l) => /beyond max-adopted-robustness/.test(l.msg));
+      t.fromHost("query", { source: other, qrv: 7, qqiSeconds: 31744 });
+      assert.equal(clampLines().length, 1);
+      assert.equal(clampLines()[0]!.advertisedRobustness, 7);
+      assert.equal(clampLines()[0]!.querier, other);
+      t.fromHost("query", { source: other, qrv: 7, qqiSeconds: 31744 });
+      assert.equal(clampLines().length, 1, "not per packet");
+      t.scheduler.advance(61_000);
+      t.fromHost("query", { source: other, qrv: 7, qqiSeconds: 31744 });
+      assert.equal(clampLines().length, 2);
+      t.scheduler.advance(61_000);
+      t.fromHost("query", { source: other, qrv: 2, qqiSeconds: 125 });
+      assert.equal(clampLines().length, 2, "values within the bounds are not warned");
+    });
+
     it("close removes the VIFs, ends multicast routing and closes every socket it opened", () => {
       const t = setup(f);
       t.attachAll();
@@ -321,7 +369,11 @@ for (const f of FAMILIES) {
     });
 
     it("close with 10,000 groups makes O(links + sockets) system calls: no per-group leave, no per-entry MFC delete", (tc) => {
-      const t = setup(f, { maxUpstreamGroups: 20_000, upstreamChangesPerSecond: 1_000_000, maxForwardingEntries: 20_000 });
+      const t = setup(
+        f,
+        { maxUpstreamGroups: 20_000, upstreamChangesPerSecond: 1_000_000, maxForwardingEntries: 20_000 },
+        NO_ROUTER_LIMITS,
+      );
       t.attachAll();
       const groups = Array.from({ length: 10_000 }, (_, i) => group(f, i));
       for (const g of groups) t.fromHost("report", { group: g });

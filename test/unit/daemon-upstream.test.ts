@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { VirtualScheduler } from "../../src/clock/index.js";
-import { UpstreamHost, type UpstreamLimits } from "../../src/daemon/upstream.js";
+import { LIMIT_LOG_MS, UpstreamHost, type UpstreamLimits } from "../../src/daemon/upstream.js";
 import type { SourceFilterSocketsOptions } from "../../src/kernel/source-filters.js";
 import { MCAST_MSFILTER } from "../../src/kernel/structs/membership.js";
 import type { IpFamily } from "../../src/wire/types.js";
@@ -56,9 +56,9 @@ function host(family: IpFamily, sockets: SourceFilterSocketsOptions, limits: Par
 }
 
 describe("UpstreamHost", () => {
-  it("an EXCLUDE list beyond the kernel's source limit is warned once per group, again after it cleared", () => {
+  it("an EXCLUDE list beyond the kernel's source limit is warned once per group, again after it cleared, at most once a minute", () => {
     const sys = kernel();
-    const { up, lines } = host("ipv4", { syscalls: sys, maxGroupsPerSocket: 20, maxSourcesPerFilter: 2 });
+    const { up, lines, scheduler } = host("ipv4", { syscalls: sys, maxGroupsPerSocket: 20, maxSourcesPerFilter: 2 });
     up.attach(5);
     up.setFilter(G, exc("10.0.0.1", "10.0.0.2", "10.0.0.3"));
     up.setFilter(G, exc("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"));
@@ -70,8 +70,13 @@ describe("UpstreamHost", () => {
     assert.match(warnings()[0]!.msg, /only the first 2 are excluded/);
     up.setFilter(G, exc("10.0.0.1"));
     up.setFilter(G, exc("10.0.0.1", "10.0.0.2", "10.0.0.3"));
+    up.setFilter("239.1.1.2", exc("10.0.0.1", "10.0.0.2", "10.0.0.3"));
+    assert.equal(warnings().length, 1, "hosts choose the groups: one line per interval");
+    scheduler.advance(LIMIT_LOG_MS);
+    up.setFilter("239.1.1.3", exc("10.0.0.1", "10.0.0.2", "10.0.0.3"));
     assert.equal(warnings().length, 2);
-    assert.equal(up.changes, 4);
+    assert.equal(warnings()[1]!.group, "239.1.1.3");
+    assert.equal(warnings()[1]!.otherGroupsSinceLastLine, 2, "the two approximations not logged are counted");
     assert.equal(up.errors, 0);
   });
 
