@@ -312,7 +312,10 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
         perLink((f, l, out) => {
           if (!l.vifCounters) return;
           out.push([{ family: f.family, interface: l.name, direction: "in" }, Number(l.vifCounters[inKey])]);
-          out.push([{ family: f.family, interface: l.name, direction: "out" }, Number(l.vifCounters[outKey])]);
+          out.push([
+            { family: f.family, interface: l.name, direction: "out" },
+            Number(l.vifCounters[outKey]),
+          ]);
         }),
     );
   }
