@@ -6,17 +6,28 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { controlRequest } from "../../src/control/client.js";
+import { startControlPlane } from "../../src/control/index.js";
+import {
+  createMetricsRegistry,
+  METRICS_LIMITS,
+  MetricsServer,
+  registerOperatorMetrics,
+} from "../../src/control/metrics.js";
 import { MAX_REQUEST_BYTES } from "../../src/control/protocol.js";
 import { type ControlLimits, ControlServer, MAX_CLIENTS } from "../../src/control/server.js";
+import type { StatusDocument } from "../../src/control/status.js";
+import { renderShow } from "../../src/control/tables.js";
 import { silentLogger } from "../../src/util/log.js";
+import { sampleConfig, sampleSource } from "./control-fixture.js";
 
 const base = mkdtempSync(join(tmpdir(), "improxy-abuse-"));
 chmodSync(base, 0o755); // other users may traverse it (the owner test)
@@ -254,5 +265,138 @@ describe("control socket under abuse", () => {
     assert.equal(await run(["--reuid", "65534", "--regid", "65534", "--clear-groups"]), "EACCES");
     assert.equal(await run(["--reuid", "0"]), "connected");
     assert.deepEqual(await controlRequest(path, { cmd: "ping" }), { pong: true });
+  });
+});
+
+describe("metrics endpoint under abuse", () => {
+  async function endpoint() {
+    const reg = createMetricsRegistry(sampleSource(), { version: "9.9.9" });
+    let srv: MetricsServer | null = null;
+    registerOperatorMetrics(
+      reg,
+      () => null,
+      () => srv?.stats() ?? null,
+    );
+    srv = await MetricsServer.listen("127.0.0.1:0", reg);
+    closers.push(() => srv?.close());
+    return srv;
+  }
+  const open = (port: number) =>
+    new Promise<Socket | null>((resolve) => {
+      const s = createConnection(port, "127.0.0.1");
+      s.on("error", () => resolve(null));
+      s.once("connect", () => resolve(s));
+    });
+
+  test("1,000 idle connections do not keep a scrape out (answered within 1 s); connections and memory bounded", async (t) => {
+    const srv = await endpoint();
+    const rss0 = rss();
+    const socks = await Promise.all(Array.from({ length: 1000 }, () => open(srv.port)));
+    await sleep(100);
+    const held = srv.stats().connections;
+    assert.ok(held <= METRICS_LIMITS.maxConnections, `${held} connections held`);
+    const t0 = Date.now();
+    const res = await fetch(`http://127.0.0.1:${srv.port}/metrics`, { signal: AbortSignal.timeout(1000) });
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    const took = Date.now() - t0;
+    assert.match(text, /^improxy_metrics_refusals_total\{reason="evicted-idle"\} \d+/m);
+    const rss1 = rss();
+    const st = srv.stats();
+    t.diagnostic(
+      `metrics, 1000 idle connections (${socks.filter((s) => s !== null).length} connected): ${held} held, ` +
+        `evicted ${st.refusals["evicted-idle"]}, over-capacity ${st.refusals["over-capacity"]}, scrape ${took} ms, ` +
+        `RSS ${(rss0 / MB).toFixed(1)} -> ${(rss1 / MB).toFixed(1)} MiB`,
+    );
+    assert.ok(st.refusals["evicted-idle"] >= 900);
+    assert.ok(rss1 - rss0 < 64 * MB, `RSS grew by ${((rss1 - rss0) / MB).toFixed(1)} MiB`);
+    for (const s of socks) s?.destroy();
+  });
+
+  test("only GET /metrics; bodies are not read; slow headers time out; all counted", async () => {
+    const srv = await endpoint();
+    const base = `http://127.0.0.1:${srv.port}`;
+    assert.equal((await fetch(`${base}/`)).status, 404);
+    assert.equal((await fetch(`${base}/metrics/x`)).status, 404);
+    assert.equal((await fetch(`${base}/metrics`, { method: "DELETE" })).status, 405);
+    assert.equal((await fetch(`${base}/metrics`, { method: "HEAD" })).status, 200);
+    // A POST announcing 100 MB: refused from its headers; the body is never read.
+    const post = await open(srv.port);
+    assert.ok(post);
+    let reply = "";
+    post.setEncoding("utf8");
+    post.on("data", (d: string) => {
+      reply += d;
+    });
+    const postClosed = new Promise<void>((r) => post.once("close", () => r()));
+    post.write(`POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: ${100 * MB}\r\n\r\n${"z".repeat(1000)}`);
+    await postClosed;
+    assert.match(reply, /^HTTP\/1\.1 405 /);
+    // Headers trickled and never finished: 408 after the headers timeout.
+    const slow = await open(srv.port);
+    assert.ok(slow);
+    let slowReply = "";
+    slow.setEncoding("utf8");
+    slow.on("data", (d: string) => {
+      slowReply += d;
+    });
+    const slowClosed = new Promise<void>((r) => slow.once("close", () => r()));
+    slow.write("GET /metrics HTTP/1.1\r\n");
+    const trickle = setInterval(() => slow.writable && slow.write("X"), 200);
+    const t0 = Date.now();
+    await slowClosed;
+    clearInterval(trickle);
+    const after = Date.now() - t0;
+    assert.ok(
+      after < METRICS_LIMITS.headersTimeoutMs + 2 * METRICS_LIMITS.checkIntervalMs + 500,
+      `${after} ms`,
+    );
+    assert.match(slowReply, /^HTTP\/1\.1 408 /);
+    const r = srv.stats().refusals;
+    assert.equal(r["not-found"], 2);
+    assert.equal(r["method-not-allowed"], 2);
+    assert.equal(r.timeout, 1);
+    assert.equal(srv.stats().scrapes, 1);
+  });
+});
+
+describe("operator counters in show stats and the metrics", () => {
+  test("control socket and metrics endpoint counters: status document (schema-valid), table and /metrics", async () => {
+    const path = join(base, `s${++n}`, "improxy.sock");
+    const src = sampleSource();
+    const plane = await startControlPlane({
+      config: { ...sampleConfig(), controlSocket: path, metricsListen: "127.0.0.1:0" },
+      families: src.families,
+      log,
+      reload: async () => ({ ok: true }),
+    });
+    closers.push(() => plane.close());
+    const c = await connect(path);
+    assert.ok(c);
+    c.sock.write("{bad\n");
+    await until("answer", () => c.text().includes("not valid JSON"));
+    c.sock.destroy();
+    const doc = (await controlRequest(path, { cmd: "show", what: "stats" })) as StatusDocument;
+    const schema = JSON.parse(
+      readFileSync(new URL("../../schema/status.schema.json", import.meta.url), "utf8"),
+    ) as object;
+    const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+    assert.ok(validate(doc), JSON.stringify(validate.errors));
+    assert.equal(doc.operator?.controlSocket?.badRequests, 1);
+    assert.equal(doc.operator?.controlSocket?.drops["too-many-clients"], 0);
+    assert.equal(doc.operator?.metrics?.maxConnections, METRICS_LIMITS.maxConnections);
+    const status = (await controlRequest(path, { cmd: "status" })) as StatusDocument;
+    assert.equal(status.operator, undefined, "status has no operator counters");
+    const rows = renderShow(doc, "stats");
+    assert.ok(
+      rows.some((l) => /^-\s+control-socket\s+bad-requests\s+1$/.test(l)),
+      rows.join("\n"),
+    );
+    assert.ok(rows.some((l) => /^-\s+metrics\s+refused:evicted-idle\s+0$/.test(l)));
+    const port = plane.metrics?.port;
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(text, /^improxy_control_bad_requests_total 1$/m);
+    assert.match(text, /^improxy_control_drops_total\{reason="request-deadline"\} 0$/m);
+    assert.match(text, /^improxy_metrics_refusals_total\{reason="not-found"\} 0$/m);
   });
 });
