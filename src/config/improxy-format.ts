@@ -20,6 +20,7 @@ import { defaultOf, type Protocol, resolveSettings } from "./defaults.js";
 import { checkInterfaceName } from "./interface-name.js";
 import { forProtocol, setting } from "./settings.js";
 import { ConfigError, type ImproxyConfig, type InterfaceConfig } from "./types.js";
+import { checkVifLimit } from "./vif-limit.js";
 
 const KEYWORDS = ["igmp", "mld", "upstream", "downstream", "quickleave", "down_to_up"] as const;
 type Keyword = (typeof KEYWORDS)[number];
@@ -166,12 +167,15 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
       line,
     };
   };
+  const up = iface(upstream!.name, upstream!.line, "upstream");
+  const downs = downstreams.map((d) => iface(d.name, d.line, "downstream"));
+  checkVifLimit(up, downs, fail);
   return {
     file,
     format: "improxy",
     mrouteTable: defaultOf<number | null>("mrouteTable"),
-    upstream: iface(upstream!.name, upstream!.line, "upstream"),
-    downstreams: downstreams.map((d) => iface(d.name, d.line, "downstream")),
+    upstream: up,
+    downstreams: downs,
     igmpEnabled,
     mldEnabled,
     controlSocket: defaultOf<string>("controlSocket"),

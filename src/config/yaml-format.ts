@@ -11,13 +11,14 @@
 
 import { isIPv4, isIPv6 } from "node:net";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
-import { LineCounter, parseDocument } from "yaml";
+import { type Alias, type Document, LineCounter, parseDocument, visit } from "yaml";
 import { isMulticastPrefix, parseCidr } from "./cidr.js";
 import { defaultOf, type PartialSettings, resolveSettings } from "./defaults.js";
 import { CONFIG_SCHEMA } from "./schema.js";
 import { explainSchemaError, type LocatedReason } from "./schema-errors.js";
 import { METRICS_LISTEN_WHEN_TRUE, PROTOCOL_SETTINGS, type Protocol, SETTINGS } from "./settings.js";
 import { ConfigError, type ImproxyConfig, type InterfaceConfig, type ProtocolSettings } from "./types.js";
+import { checkVifLimit } from "./vif-limit.js";
 import { type DataPath, pointerToPath, YamlLocator } from "./yaml-locator.js";
 
 /** A problem that does not stop the daemon (e.g. robustness-variable 1). */
@@ -89,7 +90,7 @@ export function parseYamlConfig(text: string, file: string): ParsedConfig {
     fail(counter.linePos(syntax.pos[0]).line, `YAML syntax error: ${first}`);
   }
   if (doc.contents === null) fail(1, "empty config: expected a mapping with `upstream` and `downstream`");
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  const data = toData(doc, (offset, reason) => fail(counter.linePos(offset).line, reason));
 
   const check = validate();
   if (!check(data)) {
@@ -102,6 +103,50 @@ export function parseYamlConfig(text: string, file: string): ParsedConfig {
     fail(first?.line ?? 1, first?.reason ?? "invalid config");
   }
   return buildConfig(data as RawConfig, file, loc, fail);
+}
+
+/**
+ * Aliases expanded at most this often (weighted by what they expand to, as `yaml` counts):
+ * a config has little reason for aliases at all, and a "billion laughs" file must not
+ * expand into memory.
+ */
+export const MAX_ALIAS_COUNT = 100;
+
+/**
+ * The document as plain data. `yaml` throws a ReferenceError naming no position when an
+ * alias has no anchor before it or expands too much; the alias that threw is remembered
+ * (its toJSON is wrapped on this document only) so the error names its line.
+ */
+function toData(doc: Document, fail: (offset: number, reason: string) => never): unknown {
+  let culprit: Alias | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      const own = node.toJSON.bind(node);
+      node.toJSON = (...args: Parameters<Alias["toJSON"]>) => {
+        try {
+          return own(...args);
+        } catch (err) {
+          culprit ??= node;
+          throw err;
+        }
+      };
+    },
+  });
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    if (!(err instanceof Error)) throw err;
+    const offset = culprit?.range?.[0] ?? 0;
+    const alias = culprit ? `*${culprit.source}` : "an alias";
+    if (/^Unresolved alias/.test(err.message))
+      fail(offset, `unknown alias ${alias}: no anchor &${culprit?.source ?? "NAME"} before it`);
+    if (/^Excessive alias count/.test(err.message))
+      fail(
+        offset,
+        `alias ${alias} expands the document too much (more than ${MAX_ALIAS_COUNT} alias expansions, counted as the yaml library does); write the values out`,
+      );
+    fail(offset, `YAML alias error at ${alias}: ${err.message.split("\n")[0] ?? ""}`);
+  }
 }
 
 function buildConfig(
@@ -262,6 +307,8 @@ function buildConfig(
       line,
     };
   });
+
+  checkVifLimit(upstream, downstreams, fail);
 
   const controlSocket = (raw["control-socket"] as string | undefined) ?? defaultOf<string>("controlSocket");
   if (!controlSocket.startsWith("/")) {

@@ -3,9 +3,10 @@
  * and the optional Prometheus endpoint. Both only read the daemon's snapshots; `reload` is
  * delegated to the daemon.
  */
-import { packageVersion } from "../util/version.js";
+
 import type { Logger } from "../util/log.js";
-import { createMetricsRegistry, MetricsServer } from "./metrics.js";
+import { packageVersion } from "../util/version.js";
+import { createMetricsRegistry, MetricsServer, registerOperatorMetrics } from "./metrics.js";
 import type { Request } from "./protocol.js";
 import { ControlServer, networkNamespace } from "./server.js";
 import { StatusBuilder, type StatusSource } from "./status.js";
@@ -13,7 +14,7 @@ import { renderShow, renderStatus } from "./tables.js";
 
 export { ControlClientError, controlRequest } from "./client.js";
 export { ControlSocketInUseError } from "./server.js";
-export type { StatusDocument, ShowView } from "./status.js";
+export type { ShowView, StatusDocument } from "./status.js";
 export { SHOW_VIEWS } from "./status.js";
 
 /** What the control plane needs from the daemon (structurally `Daemon`). */
@@ -39,7 +40,15 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
   const { config, log } = daemon;
   const version = packageVersion();
   const path = config.controlSocket;
-  const builder = new StatusBuilder(daemon, { version, controlSocket: path, startedAt: Date.now() });
+  let control: ControlServer | null = null;
+  let metrics: MetricsServer | null = null;
+  const operator = () => ({ controlSocket: control?.stats() ?? null, metrics: metrics?.stats() ?? null });
+  const builder = new StatusBuilder(daemon, {
+    version,
+    controlSocket: path,
+    startedAt: Date.now(),
+    operator,
+  });
   const netns = networkNamespace();
   const handler = async (req: Request): Promise<unknown> => {
     switch (req.cmd) {
@@ -57,12 +66,17 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
       }
     }
   };
-  const control = await ControlServer.listen({ path, handler, log: log.child({ component: "control" }) });
+  control = await ControlServer.listen({ path, handler, log: log.child({ component: "control" }) });
   if (control) log.info({ path }, "control socket listening");
-  let metrics: MetricsServer | null = null;
   if (config.metricsListen !== null) {
     try {
-      metrics = await MetricsServer.listen(config.metricsListen, createMetricsRegistry(daemon, { version }));
+      const registry = createMetricsRegistry(daemon, { version });
+      registerOperatorMetrics(
+        registry,
+        () => control?.stats() ?? null,
+        () => metrics?.stats() ?? null,
+      );
+      metrics = await MetricsServer.listen(config.metricsListen, registry);
     } catch (err) {
       control?.close();
       throw err;

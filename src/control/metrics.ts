@@ -9,8 +9,10 @@
  * come from prom-client's default collectors under their standard names.
  */
 import { createServer, type Server } from "node:http";
+import type { Socket } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { IpFamily } from "../wire/types.js";
+import type { ControlSocketStats } from "./server.js";
 import type { FamilySnapshot, StatusSource } from "./status.js";
 
 export type MetricsSource = Pick<StatusSource, "families">;
@@ -326,7 +328,10 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
         perLink((f, l, out) => {
           if (!l.vifCounters) return;
           out.push([{ family: f.family, interface: l.name, direction: "in" }, Number(l.vifCounters[inKey])]);
-          out.push([{ family: f.family, interface: l.name, direction: "out" }, Number(l.vifCounters[outKey])]);
+          out.push([
+            { family: f.family, interface: l.name, direction: "out" },
+            Number(l.vifCounters[outKey]),
+          ]);
         }),
     );
   }
@@ -344,23 +349,164 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** The HTTP endpoint: GET /metrics; everything else 404 (405 for other methods). */
+/**
+ * Limits of the metrics endpoint (README "Prometheus metrics"). A scrape is one short GET
+ * every few seconds; anything else is refused early and counted.
+ */
+export const METRICS_LIMITS = {
+  /** Connections kept; a newcomer beyond this evicts the oldest connection with no request in progress. */
+  maxConnections: 16,
+  /** Hard cap (`server.maxConnections`): reached only when every kept connection is mid-request. */
+  hardMaxConnections: 64,
+  /** Time to receive a request's headers, from the connection's start or the previous response. */
+  headersTimeoutMs: 2000,
+  /** Time to receive a whole request. */
+  requestTimeoutMs: 5000,
+  /** A kept-alive connection with no new request is closed after this. */
+  keepAliveTimeoutMs: 2000,
+  /** How often Node checks the two timeouts above. */
+  checkIntervalMs: 500,
+  /** Request header bytes. */
+  maxHeaderBytes: 8192,
+} as const;
+
+export const METRICS_REFUSAL_REASONS = [
+  "evicted-idle",
+  "over-capacity",
+  "timeout",
+  "bad-request",
+  "not-found",
+  "method-not-allowed",
+] as const;
+export type MetricsRefusalReason = (typeof METRICS_REFUSAL_REASONS)[number];
+
+export interface MetricsEndpointStats {
+  connections: number;
+  maxConnections: number;
+  scrapes: number;
+  refusals: Record<MetricsRefusalReason, number>;
+}
+
+/** Operator-interface counters computed at scrape time (the control socket's, this endpoint's). */
+export function registerOperatorMetrics(
+  registry: Registry,
+  control: () => ControlSocketStats | null,
+  metrics: () => MetricsEndpointStats | null,
+): void {
+  gauge(registry, "improxy_control_clients", "Clients connected to the control socket", [], () => {
+    const c = control();
+    return c ? [[{}, c.clients]] : [];
+  });
+  absoluteCounter(registry, "improxy_control_requests_total", "Control socket requests read", [], () => {
+    const c = control();
+    return c ? [[{}, c.requests]] : [];
+  });
+  absoluteCounter(
+    registry,
+    "improxy_control_bad_requests_total",
+    "Control socket requests answered with an error because they were malformed",
+    [],
+    () => {
+      const c = control();
+      return c ? [[{}, c.badRequests]] : [];
+    },
+  );
+  absoluteCounter(
+    registry,
+    "improxy_control_drops_total",
+    "Control socket connections refused or closed by the daemon, by reason",
+    ["reason"],
+    () => Object.entries(control()?.drops ?? {}).map(([reason, v]) => [{ reason }, v]),
+  );
+  gauge(registry, "improxy_metrics_connections", "Connections to this metrics endpoint", [], () => {
+    const m = metrics();
+    return m ? [[{}, m.connections]] : [];
+  });
+  absoluteCounter(
+    registry,
+    "improxy_metrics_refusals_total",
+    "Metrics endpoint connections or requests refused, by reason",
+    ["reason"],
+    () => Object.entries(metrics()?.refusals ?? {}).map(([reason, v]) => [{ reason }, v]),
+  );
+}
+
+/** One connection of the endpoint. */
+interface Conn {
+  since: number;
+  /** A request is being answered. */
+  busy: boolean;
+}
+
+/**
+ * The HTTP endpoint: GET (and HEAD) /metrics only; other paths 404, other methods 405.
+ * Request bodies are never read (a request with one is answered and the connection
+ * closed). Connections are bounded (METRICS_LIMITS): at the limit the oldest connection
+ * without a request in progress is closed for the newcomer, so idle or slow connections
+ * cannot keep a scrape out. Refusals are counted by reason (stats()).
+ */
 export class MetricsServer {
+  private readonly conns = new Map<Socket, Conn>();
+  private scrapes = 0;
+  private readonly refusals = Object.fromEntries(METRICS_REFUSAL_REASONS.map((r) => [r, 0])) as Record<
+    MetricsRefusalReason,
+    number
+  >;
+
   private constructor(
     private readonly server: Server,
     readonly host: string,
     readonly port: number,
   ) {}
 
+  stats(): MetricsEndpointStats {
+    return {
+      connections: this.conns.size,
+      maxConnections: METRICS_LIMITS.maxConnections,
+      scrapes: this.scrapes,
+      refusals: { ...this.refusals },
+    };
+  }
+
   static listen(listen: string, registry: Registry): Promise<MetricsServer> {
     const { host, port } = parseListen(listen);
-    const server = createServer((req, res) => {
-      const path = (req.url ?? "/").split("?")[0];
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        res.writeHead(405, { allow: "GET, HEAD" }).end();
-        return;
-      }
-      if (path === "/metrics") {
+    let self: MetricsServer | null = null;
+    const refuse = (reason: MetricsRefusalReason) => {
+      if (self) self.refusals[reason]++;
+    };
+    const server = createServer(
+      {
+        headersTimeout: METRICS_LIMITS.headersTimeoutMs,
+        requestTimeout: METRICS_LIMITS.requestTimeoutMs,
+        keepAliveTimeout: METRICS_LIMITS.keepAliveTimeoutMs,
+        connectionsCheckingInterval: METRICS_LIMITS.checkIntervalMs,
+        maxHeaderSize: METRICS_LIMITS.maxHeaderBytes,
+      },
+      (req, res) => {
+        const conn = self?.conns.get(req.socket);
+        if (conn) conn.busy = true;
+        res.on("close", () => {
+          if (conn) {
+            conn.busy = false;
+            conn.since = Date.now();
+          }
+        });
+        // A body is never read: answer, then close the connection.
+        const hasBody =
+          req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+        if (hasBody) res.setHeader("connection", "close");
+        const path = (req.url ?? "/").split("?")[0];
+        if (req.method !== "GET" && req.method !== "HEAD") {
+          refuse("method-not-allowed");
+          res.writeHead(405, { allow: "GET, HEAD", connection: "close" }).end();
+          return;
+        }
+        if (path !== "/metrics") {
+          refuse("not-found");
+          res.writeHead(404, { "content-type": "text/plain" }).end("not found; metrics are at /metrics\n");
+          return;
+        }
+        if (self) self.scrapes++;
         registry.metrics().then(
           (text) => {
             res.writeHead(200, { "content-type": registry.contentType });
@@ -371,17 +517,43 @@ export class MetricsServer {
             res.end(`metrics collection failed: ${err instanceof Error ? err.message : String(err)}\n`);
           },
         );
-        return;
+      },
+    );
+    server.maxConnections = METRICS_LIMITS.hardMaxConnections;
+    server.on("drop", () => refuse("over-capacity"));
+    server.on("connection", (sock: Socket) => {
+      if (!self) return;
+      const conns = self.conns;
+      if (conns.size >= METRICS_LIMITS.maxConnections) {
+        let oldest: [Socket, Conn] | null = null;
+        for (const e of conns)
+          if (!e[1].busy && (oldest === null || e[1].since < oldest[1].since)) oldest = e;
+        if (oldest) {
+          refuse("evicted-idle");
+          conns.delete(oldest[0]);
+          oldest[0].destroy();
+        } else {
+          refuse("over-capacity");
+          sock.destroy();
+          return;
+        }
       }
-      if (path === "/") {
-        res.writeHead(200, { "content-type": "text/plain" }).end("improxy: metrics at /metrics\n");
-        return;
-      }
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+      conns.set(sock, { since: Date.now(), busy: false });
+      sock.on("close", () => conns.delete(sock));
     });
-    server.keepAliveTimeout = 5000;
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 10_000;
+    server.on("clientError", (err: NodeJS.ErrnoException, sock: Socket) => {
+      const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT";
+      // A connection reset or closed by the client is not a refusal.
+      if (err.code !== "ECONNRESET") refuse(timeout ? "timeout" : "bad-request");
+      if (sock.writable && !sock.writableEnded && sock.bytesWritten === 0) {
+        sock.end(
+          timeout
+            ? "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"
+            : "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n",
+        );
+      }
+      sock.destroy();
+    });
     return new Promise((resolve, reject) => {
       server.once("error", (err: NodeJS.ErrnoException) =>
         reject(new Error(`cannot serve metrics on ${listen}: ${err.code ?? err.message}`)),
@@ -389,7 +561,8 @@ export class MetricsServer {
       server.listen(port, host, () => {
         const addr = server.address();
         const actual = typeof addr === "object" && addr ? addr.port : port;
-        resolve(new MetricsServer(server, host, actual));
+        self = new MetricsServer(server, host, actual);
+        resolve(self);
       });
     });
   }
@@ -397,5 +570,7 @@ export class MetricsServer {
   close(): void {
     this.server.close();
     this.server.closeAllConnections();
+    for (const s of this.conns.keys()) s.destroy();
+    this.conns.clear();
   }
 }

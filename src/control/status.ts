@@ -11,7 +11,9 @@ import type { ImproxyConfig, ProtocolSettings } from "../config/types.js";
 import type { FamilyCounters, FamilySnapshot, FamilySnapshotSource } from "../daemon/snapshot.js";
 import { sgKey } from "../wire/address.js";
 import type { IpFamily } from "../wire/types.js";
+import type { MetricsEndpointStats } from "./metrics.js";
 import { RateSampler } from "./rates.js";
+import type { ControlSocketStats } from "./server.js";
 
 export const SHOW_VIEWS = ["interfaces", "groups", "sources", "routes", "stats"] as const;
 export type ShowView = (typeof SHOW_VIEWS)[number];
@@ -161,12 +163,22 @@ export interface FamilyStatus {
   stats?: FamilyStats;
 }
 
+/** The operator interfaces' own counters (`show stats`): refusals and evictions by reason. */
+export interface OperatorStats {
+  /** null when this daemon runs without a control socket. */
+  controlSocket: ControlSocketStats | null;
+  /** null when metrics are off. */
+  metrics: MetricsEndpointStats | null;
+}
+
 /** The `--json` document of `improxy status` and `improxy show VIEW`. */
 export interface StatusDocument {
   improxy: DaemonInfo;
   /** null for `status`; the view for `show`. */
   view: ShowView | null;
   families: FamilyStatus[];
+  /** `show stats` only. */
+  operator?: OperatorStats;
 }
 
 /** Drop reasons left out of the summary count (see FamilySummary.drops). */
@@ -188,6 +200,8 @@ export interface StatusBuilderOptions {
   /** Wall-clock start of the daemon (ms since epoch). */
   startedAt: number;
   now?: () => number;
+  /** The control socket's and metrics endpoint's counters, for `show stats`. */
+  operator?: () => OperatorStats;
 }
 
 /** Builds status documents; keeps the previous (S,G) counter samples for pps. */
@@ -229,7 +243,9 @@ export class StatusBuilder {
       families.push(this.familyStatus(snap, view, now));
     }
     if (view === "routes") this.rates.prune(now);
-    return { improxy: this.info(), view, families };
+    const doc: StatusDocument = { improxy: this.info(), view, families };
+    if (view === "stats") doc.operator = this.opts.operator?.() ?? { controlSocket: null, metrics: null };
+    return doc;
   }
 
   private settings(name: string, family: IpFamily): ProtocolSettings | null {

@@ -277,6 +277,23 @@ function renderStats(doc: StatusDocument): string[] {
       add(i.name, "querier-changes", i.querierChanges);
     }
   }
+  // The operator interfaces themselves (family "-"): connections, refusals by reason.
+  const op = (iface: string, counter: string, value: number) =>
+    rows.push(["-", iface, counter, String(value)]);
+  const c = doc.operator?.controlSocket;
+  if (c) {
+    op("control-socket", "clients", c.clients);
+    op("control-socket", "connections", c.connections);
+    op("control-socket", "requests", c.requests);
+    op("control-socket", "bad-requests", c.badRequests);
+    for (const [k, v] of Object.entries(c.drops)) op("control-socket", `drop:${k}`, v);
+  }
+  const m = doc.operator?.metrics;
+  if (m) {
+    op("metrics", "connections", m.connections);
+    op("metrics", "scrapes", m.scrapes);
+    for (const [k, v] of Object.entries(m.refusals)) op("metrics", `refused:${k}`, v);
+  }
   return table(
     [{ title: "FAMILY" }, { title: "INTERFACE" }, { title: "COUNTER" }, { title: "VALUE", align: "right" }],
     rows,

@@ -60,6 +60,21 @@ const CASES: { name: string; file: string; text: string; line: number; reason: s
     line: 2,
     reason: "missing `upstream` (the upstream interface must be given)",
   },
+  {
+    name: "more downstreams than the kernel's 32 VIFs allow (20,000)",
+    file: "vifs.conf",
+    text: `igmp enable\nmld enable\nupstream wan0\n${Array.from({ length: 20_000 }, (_, i) => `downstream d${i}\n`).join("")}`,
+    line: 35,
+    reason:
+      'too many IGMP interfaces: downstream "d31" is the 32nd; the kernel allows 32 VIFs (MAXVIFS) per multicast routing table, the upstream included, so at most 31 downstreams',
+  },
+  {
+    name: "YAML alias without an anchor",
+    file: "alias.yaml",
+    text: "upstream: wan0\ndownstream:\n  - eth0\n  - *lan\n",
+    line: 4,
+    reason: "unknown alias *lan: no anchor &lan before it",
+  },
 ];
 
 describe("improxy -c BAD: refused before touching the kernel", () => {
@@ -111,15 +126,15 @@ describe("improxy -c BAD: refused before touching the kernel", () => {
     });
   }
 
-  test("check-config reports the same line and reason", () => {
-    const c = CASES[3]!;
-    const file = write(c.file, c.text);
-    const r = spawnSync(process.execPath, ["--import", "tsx", MAIN, "check-config", file], {
-      cwd: ROOT,
-      encoding: "utf8",
-      timeout: 20_000,
+  for (const c of [CASES[3]!, ...CASES.slice(-2)])
+    test(`check-config reports the same line and reason: ${c.name}`, () => {
+      const file = write(c.file, c.text);
+      const r = spawnSync(process.execPath, ["--import", "tsx", MAIN, "check-config", file], {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 20_000,
+      });
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr, `improxy: ${file}:${c.line}: ${c.reason}\n`);
     });
-    assert.equal(r.status, 1);
-    assert.equal(r.stderr, `improxy: ${file}:${c.line}: ${c.reason}\n`);
-  });
 });

@@ -261,3 +261,26 @@ describe("IMProxy format: every error names file, line and reason", () => {
     assert.equal(explicit.line, 3, "points at the later disable line");
   });
 });
+
+describe("IMProxy format: the kernel's interface limit", () => {
+  const file = (n: number, head = "igmp enable\nmld enable\n") =>
+    `${head}upstream wan0\n${Array.from({ length: n }, (_, i) => `downstream d${i}\n`).join("")}`;
+
+  test("31 downstreams and the upstream fit in MAXVIFS 32", () => {
+    assert.equal(parseImproxyConfig(file(31), FILE).downstreams.length, 31);
+  });
+
+  test("the 32nd downstream is refused at its line, for whichever family comes first", () => {
+    const p = problem(file(32));
+    assert.equal(p.line, 35);
+    assert.equal(
+      p.message,
+      `${FILE}:35: too many IGMP interfaces: downstream "d31" is the 32nd; the kernel allows 32 VIFs (MAXVIFS) per multicast routing table, the upstream included, so at most 31 downstreams`,
+    );
+    assert.match(
+      problem(file(20_000, "mld enable\n")).reason,
+      /^too many MLD interfaces: downstream "d31" is the 32nd; .*32 MIFs \(MAXMIFS\)/,
+    );
+    assert.equal(problem(file(20_000, "mld enable\n")).line, 34);
+  });
+});

@@ -296,6 +296,70 @@ describe("YAML: errors with lines", () => {
   });
 });
 
+describe("YAML: aliases and the kernel's interface limit", () => {
+  test("alias errors name the alias's line", () => {
+    // An alias with no anchor before it (also one defined later).
+    assert.deepEqual(problem("upstream: wan0\ndownstream:\n  - eth0\n  - *x\n"), {
+      line: 4,
+      reason: "unknown alias *x: no anchor &x before it",
+    });
+    assert.deepEqual(problem("upstream: *later\ndownstream: [&later eth0]\n"), {
+      line: 1,
+      reason: "unknown alias *later: no anchor &later before it",
+    });
+    // "Billion laughs": nested expansion is stopped at the alias that goes over the limit.
+    const laughs = problem(
+      "upstream: wan0\nigmp:\n  ssm-ranges: &a [232.0.0.0/8, 232.0.0.0/8]\n" +
+        "mld:\n  ssm-ranges: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" +
+        "downstream:\n  - name: e0\n    igmp: { ignore-groups: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b] }\n" +
+        "  - e1\n",
+    );
+    assert.equal(laughs.line, 8);
+    assert.match(laughs.reason, /^alias \*b expands the document too much \(more than 100 alias expansions/);
+    // Too many aliases of one scalar: the first alias over the limit.
+    const many = problem(
+      `upstream: &u wan0\nx:\n${Array.from({ length: 150 }, () => "  - *u\n").join("")}downstream: [eth0]\n`,
+    );
+    assert.equal(many.line, 102);
+    assert.match(many.reason, /^alias \*u expands the document too much/);
+    // A few aliases are fine.
+    const ok = parse(
+      "upstream: &u wan0\nigmp: { ssm-ranges: &s [232.0.0.0/8] }\nmld: { enabled: false }\ndownstream: [eth0]\n",
+    );
+    assert.equal(ok.config.upstream.name, "wan0");
+  });
+
+  test("at most 31 downstreams per family with the upstream (MAXVIFS / MAXMIFS 32)", () => {
+    const downs = (n: number, extra = "") =>
+      Array.from(
+        { length: n },
+        (_, i) => `  - ${i === n - 1 && extra ? `{ name: d${i}, ${extra} }` : `d${i}`}\n`,
+      ).join("");
+    assert.equal(parse(`upstream: wan0\ndownstream:\n${downs(31)}`).config.downstreams.length, 31);
+    assert.deepEqual(problem(`upstream: wan0\ndownstream:\n${downs(32)}`), {
+      line: 34,
+      reason:
+        'too many IGMP interfaces: downstream "d31" is the 32nd; the kernel allows 32 VIFs (MAXVIFS) per multicast routing table, the upstream included, so at most 31 downstreams',
+    });
+    // 20,000 downstreams: rejected at the first one too many, quickly.
+    const t0 = Date.now();
+    const huge = problem(`upstream: wan0\ndownstream:\n${downs(20_000)}`);
+    assert.equal(huge.line, 34);
+    assert.ok(Date.now() - t0 < 5000);
+    // Counted per family: the 32nd downstream without IGMP leaves IGMP at 32 VIFs, MLD at 33 MIFs.
+    assert.deepEqual(problem(`upstream: wan0\ndownstream:\n${downs(32, "igmp: { enabled: false }")}`), {
+      line: 34,
+      reason:
+        'too many MLD interfaces: downstream "d31" is the 32nd; the kernel allows 32 MIFs (MAXMIFS) per multicast routing table, the upstream included, so at most 31 downstreams',
+    });
+    assert.equal(
+      parse(`upstream: wan0\nmld: { enabled: false }\ndownstream:\n${downs(32, "igmp: { enabled: false }")}`)
+        .config.downstreams.length,
+      32,
+    );
+  });
+});
+
 describe("both formats say the same thing the same way", () => {
   const strip = (c: ReturnType<typeof parseImproxyConfig>) => ({ ...c, file: "", format: "" });
 

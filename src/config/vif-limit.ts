@@ -1,0 +1,48 @@
+/**
+ * The kernel's limit on interfaces per family: a multicast routing table holds at most
+ * MAXVIFS = 32 VIFs (IPv4) and MAXMIFS = 32 MIFs (IPv6), the upstream's included
+ * (docs/kernel.md "Multicast routing socket (IPv4)", MRT_ADD_VIF). A config that needs more can never run in
+ * full, so both formats reject it at the first interface too many. The kernel layer has
+ * its own copy of the number (it refuses a 33rd VIF); config does not import kernel.
+ */
+import type { Protocol } from "./defaults.js";
+import type { InterfaceConfig } from "./types.js";
+
+/** VIFs (MIFs) per multicast routing table and family, the upstream's included. */
+export const MAX_VIFS_PER_FAMILY = 32;
+
+/**
+ * Fails at the line of the first downstream that would need VIF number 33 of a family
+ * (counting the upstream, and only interfaces on which the family is enabled).
+ */
+export function checkVifLimit(
+  upstream: InterfaceConfig,
+  downstreams: readonly InterfaceConfig[],
+  fail: (line: number, reason: string) => never,
+): void {
+  for (const protocol of ["igmp", "mld"] as const satisfies readonly Protocol[]) {
+    let used = upstream[protocol] === null ? 0 : 1;
+    let downs = 0;
+    for (const d of downstreams) {
+      if (d[protocol] === null) continue;
+      used++;
+      downs++;
+      if (used > MAX_VIFS_PER_FAMILY) {
+        const vif = protocol === "igmp" ? "VIFs (MAXVIFS)" : "MIFs (MAXMIFS)";
+        const most = MAX_VIFS_PER_FAMILY - (upstream[protocol] === null ? 0 : 1);
+        fail(
+          d.line,
+          `too many ${protocol === "igmp" ? "IGMP" : "MLD"} interfaces: downstream "${d.name}" is the ${ordinal(downs)}; ` +
+            `the kernel allows ${MAX_VIFS_PER_FAMILY} ${vif} per multicast routing table, ` +
+            `the upstream included, so at most ${most} downstreams`,
+        );
+      }
+    }
+  }
+}
+
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th");
+  return `${n}${suffix}`;
+}
