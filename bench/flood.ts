@@ -40,7 +40,13 @@ import { buildTopology, type Topology } from "../src/lab/topology.js";
 import type { IpFamily } from "../src/wire/types.js";
 import { waitForReportGroup } from "../test/support/burst.js";
 import { CLI, type DaemonRun, startDaemon, writeConfig } from "../test/support/daemon.js";
-import { addSpoofAddresses, type FloodOptions, RT, sendFlood, spoofAddresses } from "../test/support/flood.js";
+import {
+  addSpoofAddresses,
+  type FloodOptions,
+  RT,
+  sendFlood,
+  spoofAddresses,
+} from "../test/support/flood.js";
 import { percentile, type ProbeTry, runProbe } from "../test/support/probe.js";
 import { sprayOnce } from "../test/support/spray.js";
 import {
@@ -122,7 +128,8 @@ function parse(argv: string[]): FloodArgs {
     },
   });
   const scenarios = values.scenario.split(",").map((s) => s.trim()) as Scenario[];
-  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIOS.join(", ")})`);
+  for (const s of scenarios)
+    if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIOS.join(", ")})`);
   const families: IpFamily[] = values.family === "both" ? ["ipv4", "ipv6"] : [values.family as IpFamily];
   for (const f of families) if (f !== "ipv4" && f !== "ipv6") throw new Error(`--family ipv4, ipv6 or both`);
   return {
@@ -139,7 +146,11 @@ function parse(argv: string[]): FloodArgs {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function waitFor(pred: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<number | null> {
+async function waitFor(
+  pred: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<number | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await pred()) return Date.now();
@@ -198,7 +209,12 @@ async function flood(
   let expect: number;
   if (scenario === "sources") {
     const groups = Math.max(1, Math.round(a.groups / 10));
-    base = { family, count: groups, sourcesPerRecord: a.sources, recordsPerReport: family === "ipv4" ? 5 : 1 };
+    base = {
+      family,
+      count: groups,
+      sourcesPerRecord: a.sources,
+      recordsPerReport: family === "ipv4" ? 5 : 1,
+    };
     join = RT.ALLOW;
     leave = RT.BLOCK;
     expect = groups;
@@ -227,7 +243,12 @@ async function flood(
   };
 }
 
-async function runOne(topo: Topology, family: IpFamily, scenario: Scenario, a: FloodArgs): Promise<FloodResult> {
+async function runOne(
+  topo: Topology,
+  family: IpFamily,
+  scenario: Scenario,
+  a: FloodArgs,
+): Promise<FloodResult> {
   const load0 = loadAvg();
   const socket = join(mkdtempSync(join(tmpdir(), "improxy-flood-")), "improxy.sock");
   const conf = writeConfig("flood.yaml", config(socket, a.fastLeave));
@@ -237,13 +258,14 @@ async function runOne(topo: Topology, family: IpFamily, scenario: Scenario, a: F
     await d.stop();
   };
   running.add(stopAll);
-  const sender = startSender(topo.up, FAIR[family], { intervalMs: 10, port: FAIR_PORT, bind: topo.addr.up[family === "ipv4" ? "v4" : "v6"] });
+  const sender = startSender(topo.up, FAIR[family], {
+    intervalMs: 10,
+    port: FAIR_PORT,
+    bind: topo.addr.up[family === "ipv4" ? "v4" : "v6"],
+  });
   try {
     await waitForReportGroup(topo.rtr, family, "dn2", 15_000);
-    const fairUp = await waitFor(
-      async () => (await mfcLines(topo.rtr, family)).length > 0,
-      10_000,
-    );
+    const fairUp = await waitFor(async () => (await mfcLines(topo.rtr, family)).length > 0, 10_000);
     if (fairUp === null) process.stderr.write("warning: no MFC entry for the fair stream yet\n");
     await sleep(500);
     const pid = d.proc.pid!;
@@ -305,7 +327,8 @@ async function runOne(topo: Topology, family: IpFamily, scenario: Scenario, a: F
     running.delete(stopAll);
     await sender.stop();
     const code = await d.stop();
-    if (code !== 0 && code !== null) process.stderr.write(`daemon exited with ${code}:\n${d.stderr().slice(-2000)}\n`);
+    if (code !== 0 && code !== null)
+      process.stderr.write(`daemon exited with ${code}:\n${d.stderr().slice(-2000)}\n`);
   }
 }
 

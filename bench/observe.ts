@@ -5,7 +5,7 @@
  * counters (`improxy show stats --json`) and heap (Prometheus endpoint, when configured).
  */
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { promisify } from "node:util";
 import type { Netns } from "../src/lab/netns.js";
 import type { IpFamily } from "../src/wire/types.js";
@@ -33,10 +33,37 @@ export function procSample(pid: number): ProcSample | null {
     // Fields after the comm: state(3) ... utime(14) stime(15) -> indexes 11, 12 here.
     const cpuS = (Number(f[11]) + Number(f[12])) / CLK_TCK;
     const m = /VmRSS:\s+(\d+)\s+kB/.exec(status);
-    return { at: Date.now(), rssKiB: m ? Number(m[1]) : Number.NaN, cpuS, fds: readdirSync(`/proc/${pid}/fd`).length };
+    return {
+      at: Date.now(),
+      rssKiB: m ? Number(m[1]) : Number.NaN,
+      cpuS,
+      fds: readdirSync(`/proc/${pid}/fd`).length,
+    };
   } catch {
     return null;
   }
+}
+
+/** The daemon's open fds: fd number -> what it points to ("socket:[123]", a path). */
+export function fdTargets(pid: number): Map<number, string> {
+  const out = new Map<number, string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        out.set(Number(fd), readlinkSync(`/proc/${pid}/fd/${fd}`));
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // process gone
+  }
+  return out;
+}
+
+/** Fds open in `end` that were not open (or pointed elsewhere) in `start`, as "fd -> target". */
+export function newFds(start: Map<number, string>, end: Map<number, string>): string[] {
+  return [...end].filter(([fd, t]) => start.get(fd) !== t).map(([fd, t]) => `${fd} -> ${t}`);
 }
 
 /** Samples the process every `everyMs` until stopped; keeps peak RSS, fds and CPU %. */
@@ -62,7 +89,10 @@ export class Sampler {
     this.peakRssKiB = Math.max(this.peakRssKiB, s.rssKiB);
     this.peakFds = Math.max(this.peakFds, s.fds);
     if (this.last && s.at > this.last.at) {
-      this.peakCpuPct = Math.max(this.peakCpuPct, ((s.cpuS - this.last.cpuS) / ((s.at - this.last.at) / 1000)) * 100);
+      this.peakCpuPct = Math.max(
+        this.peakCpuPct,
+        ((s.cpuS - this.last.cpuS) / ((s.at - this.last.at) / 1000)) * 100,
+      );
     }
     this.last = s;
   }
@@ -123,10 +153,14 @@ export async function upstreamGroups(ns: Netns, family: IpFamily, dev = "up0"): 
 /** `improxy show stats --json --socket PATH` (null when the daemon does not answer). */
 export async function showStats(socket: string): Promise<unknown> {
   try {
-    const { stdout } = await execFileP(process.execPath, [CLI, "show", "stats", "--json", "--socket", socket], {
-      timeout: 10_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const { stdout } = await execFileP(
+      process.execPath,
+      [CLI, "show", "stats", "--json", "--socket", socket],
+      {
+        timeout: 10_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     return JSON.parse(stdout) as unknown;
   } catch {
     return null;
@@ -147,7 +181,8 @@ export function dropCounters(doc: unknown): Record<string, number> {
     }
     if (Array.isArray(v)) {
       v.forEach((x, i) => {
-        const name = (x as { name?: unknown })?.name;
+        const o = x as { name?: unknown; family?: unknown } | null;
+        const name = o?.name ?? o?.family;
         walk(x, [...path, typeof name === "string" ? name : String(i)]);
       });
       return;

@@ -49,12 +49,14 @@ import { type Spray, startSpray } from "../test/support/spray.js";
 import {
   dropCounters,
   exitOnSignals,
+  fdTargets,
   heapUsed,
   k,
   loadAvg,
   type MfcLine,
   mfcLines,
   mib,
+  newFds,
   procSample,
   showStats,
   upstreamGroups,
@@ -159,7 +161,8 @@ async function waitCount(rtr: Netns, family: IpFamily, want: number, timeoutMs: 
   for (;;) {
     const n = await countTestGroups(rtr, family, "up0");
     if (n === want) return;
-    if (Date.now() > deadline) throw new Error(`${n} test groups upstream, waited for ${want} (${timeoutMs} ms)`);
+    if (Date.now() > deadline)
+      throw new Error(`${n} test groups upstream, waited for ${want} (${timeoutMs} ms)`);
     await sleep(50);
   }
 }
@@ -193,6 +196,8 @@ export interface SoakResult {
   start: { rssKiB: number; heap: number | null; fds: number };
   end: { rssKiB: number; heap: number | null; fds: number };
   forwardingToNobody: number;
+  /** Fds open at the end that were not at the start. */
+  extraFds: string[];
   strayMfc: number;
   strayUpstream: number;
   steady: { received: number; lost: number };
@@ -246,7 +251,8 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
     }
     // The steady stream's MFC entry, as the kernel prints its group (the only entry so far).
     const first = await mfcLines(lab.rtr, fam);
-    if (first.length !== 1) throw new Error(`expected only the steady stream's MFC entry, found ${first.length}`);
+    if (first.length !== 1)
+      throw new Error(`expected only the steady stream's MFC entry, found ${first.length}`);
     const steadyMfcGroup = first[0]!.group;
     spray = startSpray(lab.up, { family: fam, count: 3 * a.groups, pps: a.pps, port: 5900 });
     const sp = spray;
@@ -258,6 +264,7 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
 
     await sleep(1000);
     const s0 = procSample(pid)!;
+    const fds0 = fdTargets(pid);
     const start = { rssKiB: s0.rssKiB, heap: await heapUsed(lab.rtr, METRICS), fds: s0.fds };
     console.log(
       `soak ${fam}: ${k(a.cycles)} cycles wanted, ${k(a.groups)} groups per link x 3 links per round, reload every ${a.reloadEvery} rounds, flap every ${a.flapEvery} rounds, spray ${k(a.pps)} pps, fast leave ${a.fastLeave ? "on" : "off"}; load ${load0}`,
@@ -273,7 +280,13 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
     for (let r = 1; r <= rounds; r++) {
       await Promise.all(
         agents.map((ag, i) =>
-          ag.send({ family: fam, count: a.groups, base: i * a.groups, recordType: RT.TO_EX, recordsPerReport: 100 }),
+          ag.send({
+            family: fam,
+            count: a.groups,
+            base: i * a.groups,
+            recordType: RT.TO_EX,
+            recordsPerReport: 100,
+          }),
         ),
       );
       await waitCount(lab.rtr, fam, perRound, timeout);
@@ -296,7 +309,13 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
       }
       await Promise.all(
         agents.map((ag, i) =>
-          ag.send({ family: fam, count: a.groups, base: i * a.groups, recordType: RT.TO_IN, recordsPerReport: 100 }),
+          ag.send({
+            family: fam,
+            count: a.groups,
+            base: i * a.groups,
+            recordType: RT.TO_IN,
+            recordsPerReport: 100,
+          }),
         ),
       );
       await waitCount(lab.rtr, fam, 0, timeout);
@@ -318,7 +337,9 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
     // Everyone but the steady receiver has left: no entry may forward a test group anywhere.
     await sleep(500);
     const notSteady = (l: MfcLine) => l.group !== steadyMfcGroup;
-    forwardingToNobody = (await mfcLines(lab.rtr, fam)).filter((l) => notSteady(l) && l.oifs.length > 0).length;
+    forwardingToNobody = (await mfcLines(lab.rtr, fam)).filter(
+      (l) => notSteady(l) && l.oifs.length > 0,
+    ).length;
 
     // Spray off; after two idle checks (5 s each) only the steady stream's entry may be left.
     await sp.stop();
@@ -327,8 +348,14 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
     const steadyProc = fam === "ipv4" ? STEADY.ipv4 : Buffer.from(ipv6ToBytes(STEADY.ipv6)).toString("hex");
     const strayUpstream = (await upstreamGroups(lab.rtr, fam)).filter((g) => g !== steadyProc).length;
 
+    await sleep(1000);
     const s1 = procSample(pid);
-    const end = { rssKiB: s1?.rssKiB ?? Number.NaN, heap: await heapUsed(lab.rtr, METRICS), fds: s1?.fds ?? Number.NaN };
+    const extraFds = newFds(fds0, fdTargets(pid));
+    const end = {
+      rssKiB: s1?.rssKiB ?? Number.NaN,
+      heap: await heapUsed(lab.rtr, METRICS),
+      fds: s1?.fds ?? Number.NaN,
+    };
     const drops = dropCounters(await showStats(socket));
     await steadySender.stop();
     await sleep(300);
@@ -347,6 +374,7 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
       forwardingToNobody,
       strayMfc,
       strayUpstream,
+      extraFds,
       steady: { received: st.received, lost: st.lost },
       load: { start: load0, end: loadAvg() },
       drops,
@@ -372,13 +400,17 @@ function print(r: SoakResult): void {
   console.log(`  1,000,000 cycles would take ${(million / 60).toFixed(1)} min at this rate`);
   console.log(`  RSS start -> end       ${mib(r.start.rssKiB)} -> ${mib(r.end.rssKiB)}`);
   console.log(`  heap used start -> end ${heap(r.start.heap)} -> ${heap(r.end.heap)}`);
-  console.log(`  fds start -> end       ${r.start.fds} -> ${r.end.fds}`);
+  console.log(
+    `  fds start -> end       ${r.start.fds} -> ${r.end.fds}${r.extraFds.length ? `  (new: ${r.extraFds.join(", ")})` : ""}`,
+  );
   console.log(`  MFC entries forwarding a left group (spray on)    ${r.forwardingToNobody}   (must be 0)`);
   console.log(`  stray MFC entries (spray off, 2 idle checks)      ${r.strayMfc}   (must be 0)`);
   console.log(`  stray upstream memberships                        ${r.strayUpstream}   (must be 0)`);
   console.log(`  steady receiver: received ${k(r.steady.received)}, lost ${r.steady.lost}   (must be 0)`);
   const drops = Object.entries(r.drops);
-  console.log(`  drops/refusals         ${drops.length === 0 ? "none counted" : drops.map(([p, x]) => `${p}=${k(x)}`).join(", ")}`);
+  console.log(
+    `  drops/refusals         ${drops.length === 0 ? "none counted" : drops.map(([p, x]) => `${p}=${k(x)}`).join(", ")}`,
+  );
   console.log(`  survived               ${r.survived ? "yes" : "NO"}`);
 }
 

@@ -93,7 +93,12 @@ export function spoofAddresses(family: IpFamily, n: number): Address[] {
 }
 
 /** Puts the spoofed addresses on `iface` of `ns` (one `ip -batch`). */
-export async function addSpoofAddresses(ns: Netns, family: IpFamily, addrs: Address[], iface = "eth0"): Promise<void> {
+export async function addSpoofAddresses(
+  ns: Netns,
+  family: IpFamily,
+  addrs: Address[],
+  iface = "eth0",
+): Promise<void> {
   const lines = addrs.map((a) =>
     family === "ipv4" ? `addr add ${a}/32 dev ${iface}` : `-6 addr add ${a}/64 dev ${iface} nodad`,
   );

@@ -36,7 +36,9 @@ export interface SprayResult {
 }
 
 export async function sprayOnce(ns: Netns, opts: Omit<SprayOptions, "once">): Promise<SprayResult> {
-  const { code, stdout, stderr } = await runScript(ns, import.meta.filename, [JSON.stringify({ ...opts, once: true })]);
+  const { code, stdout, stderr } = await runScript(ns, import.meta.filename, [
+    JSON.stringify({ ...opts, once: true }),
+  ]);
   if (code !== 0) throw new Error(`spray failed (exit ${code}): ${stderr.trim() || stdout.trim()}`);
   return JSON.parse(stdout.trim().split("\n").pop() ?? "") as SprayResult;
 }
