@@ -104,6 +104,8 @@ export interface FloodResult {
   drainedMs: number | null;
   baseline: ProbeTry[];
   during: ProbeTry[];
+  /** Date.now() when the flood and the fair joins started. */
+  floodStart: number;
   before: Phase;
   peak: Phase & { cpuS: number };
   after: Phase;
@@ -289,6 +291,7 @@ async function runOne(
         await sleep(500);
       }
     })();
+    const floodStart = Date.now();
     const [during, f] = await Promise.all([probe(a.tries), flood(topo, family, scenario, a)]);
     polling = false;
     await poller;
@@ -315,6 +318,7 @@ async function runOne(
       ...f,
       baseline,
       during,
+      floodStart,
       before,
       peak,
       after,
@@ -351,6 +355,9 @@ export function print(r: FloodResult): void {
   console.log(`  absorbed (all up)   ${ms(r.absorbedMs)}      drained (none up) ${ms(r.drainedMs)}`);
   console.log(`  fair join, quiet    ${joinStats(r.baseline)}`);
   console.log(`  fair join, flood    ${joinStats(r.during)}`);
+  console.log(
+    `    joins at (ms after the flood's start) ${r.during.map((t) => k(t.joinedAt - r.floodStart)).join(", ")}`,
+  );
   console.log(`  before              ${ph(r.before)}`);
   console.log(`  peak                ${ph(r.peak)}  (CPU time during the flood ${r.peak.cpuS.toFixed(1)} s)`);
   console.log(`  after ${`${r.settleS} s`.padEnd(13)} ${ph(r.after)}`);
