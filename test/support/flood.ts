@@ -100,7 +100,7 @@ export async function addSpoofAddresses(
   iface = "eth0",
 ): Promise<void> {
   const lines = addrs.map((a) =>
-    family === "ipv4" ? `addr add ${a}/32 dev ${iface}` : `-6 addr add ${a}/64 dev ${iface} nodad`,
+    family === "ipv4" ? `addr add ${a}/32 dev ${iface}` : `addr add ${a}/64 dev ${iface} nodad`,
   );
   await ns.exec("ip", ["-batch", "-"], { input: `${lines.join("\n")}\n` });
 }
