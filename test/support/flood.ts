@@ -92,16 +92,18 @@ export function spoofAddresses(family: IpFamily, n: number): Address[] {
   return out;
 }
 
-/** Puts the spoofed addresses on `iface` of `ns` (one `ip -batch`). */
-export async function addSpoofAddresses(
-  ns: Netns,
-  family: IpFamily,
-  addrs: Address[],
-  iface = "eth0",
-): Promise<void> {
-  const lines = addrs.map((a) =>
-    family === "ipv4" ? `addr add ${a}/32 dev ${iface}` : `addr add ${a}/64 dev ${iface} nodad`,
-  );
+/**
+ * Lets `ns` send from the spoofed addresses. IPv4: puts them on `iface` (/32, one
+ * `ip -batch`; IP_PKTINFO needs a local source). IPv6: net.ipv6.ip_nonlocal_bind = 1 instead,
+ * which lets IPV6_PKTINFO name any source: adding 1,000 addresses would make the host
+ * kernel join (and keep reporting) 1,000 solicited-node groups of its own.
+ */
+export async function addSpoofAddresses(ns: Netns, family: IpFamily, addrs: Address[], iface = "eth0"): Promise<void> {
+  if (family === "ipv6") {
+    await ns.sysctl("net.ipv6.ip_nonlocal_bind", 1);
+    return;
+  }
+  const lines = addrs.map((a) => `addr add ${a}/32 dev ${iface}`);
   await ns.exec("ip", ["-batch", "-"], { input: `${lines.join("\n")}\n` });
 }
 
