@@ -61,9 +61,55 @@ export function fdTargets(pid: number): Map<number, string> {
   return out;
 }
 
+const SOCKET_TABLES = [
+  "tcp",
+  "tcp6",
+  "udp",
+  "udp6",
+  "raw",
+  "raw6",
+  "unix",
+  "netlink",
+  "packet",
+  "icmp",
+  "icmp6",
+];
+
+/**
+ * What kind of socket inode `inode` is, looked up in the process's view of /proc/net
+ * (e.g. "tcp 0100007F:24F9 -> 0100007F:A1B2", "raw proto 2", "unix /tmp/x.sock").
+ */
+export function socketKind(pid: number, inode: number): string {
+  for (const table of SOCKET_TABLES) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 2) continue;
+      // unix: inode is field 6 and the path field 7; netlink: field 9; packet: field 8; inet: field 9.
+      const idx = table === "unix" ? 6 : table === "netlink" ? 9 : table === "packet" ? 8 : 9;
+      if (Number(f[idx]) !== inode) continue;
+      if (table === "unix") return `unix ${f[7] ?? "(unnamed)"}`;
+      if (table === "netlink") return `netlink proto ${f[1]}`;
+      if (table === "packet") return "packet";
+      return `${table} ${f[1]} -> ${f[2]}${table.startsWith("raw") ? ` (proto ${Number.parseInt(f[1]!.split(":")[1] ?? "0", 16)})` : ""}`;
+    }
+  }
+  return "socket (not found in /proc/PID/net)";
+}
+
 /** Fds open in `end` that were not open (or pointed elsewhere) in `start`, as "fd -> target". */
-export function newFds(start: Map<number, string>, end: Map<number, string>): string[] {
-  return [...end].filter(([fd, t]) => start.get(fd) !== t).map(([fd, t]) => `${fd} -> ${t}`);
+export function newFds(start: Map<number, string>, end: Map<number, string>, pid?: number): string[] {
+  return [...end]
+    .filter(([fd, t]) => start.get(fd) !== t)
+    .map(([fd, t]) => {
+      const m = /^socket:\[(\d+)\]$/.exec(t);
+      return `${fd} -> ${t}${m && pid !== undefined ? ` ${socketKind(pid, Number(m[1]))}` : ""}`;
+    });
 }
 
 /** Samples the process every `everyMs` until stopped; keeps peak RSS, fds and CPU %. */

@@ -324,10 +324,11 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
         await cli(["reload", "--socket", socket]);
         reloads++;
       }
-      if (r % 10 === 0 || r === rounds) {
+      if (r % 5 === 0 || r === rounds) {
         const s = procSample(pid);
+        const h = await heapUsed(lab.rtr, METRICS);
         process.stdout.write(
-          `  round ${r}/${rounds}: ${k(r * perRound)} cycles, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${s ? mib(s.rssKiB) : "gone"}, fds ${s?.fds ?? "-"}\n`,
+          `  round ${r}/${rounds}: ${k(r * perRound)} cycles, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${s ? mib(s.rssKiB) : "gone"}, heap ${h === null ? "n/a" : mib(h / 1024)}, fds ${s?.fds ?? "-"}\n`,
         );
       }
     }
@@ -350,7 +351,7 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
 
     await sleep(1000);
     const s1 = procSample(pid);
-    const extraFds = newFds(fds0, fdTargets(pid));
+    const extraFds = newFds(fds0, fdTargets(pid), pid);
     const end = {
       rssKiB: s1?.rssKiB ?? Number.NaN,
       heap: await heapUsed(lab.rtr, METRICS),
