@@ -4,6 +4,7 @@
  *
  *   npm run bench:flood -- [--scenario NAME[,NAME]] [--family ipv4|ipv6|both] [--groups N]
  *                          [--sources N] [--spoofed N] [--settle S] [--tries N] [--fast-leave on|off]
+ *                          [--timeout S]   (longest wait for absorbed / drained, 120 s)
  *
  * Scenarios (h1 on dn1 floods; h2 on dn2 is the fair host; up is the upstream host):
  *  - groups:         h1 reports N (default 100,000) distinct groups, IGMPv3 / MLDv2 TO_EX {},
@@ -75,6 +76,8 @@ export interface FloodArgs {
   settleS: number;
   tries: number;
   fastLeave: boolean;
+  /** Longest wait for the flood to be absorbed, and again for it to drain (s). */
+  timeoutS: number;
 }
 
 /** The stream h2 joins while the flood runs (outside groupAt's numbering). */
@@ -110,7 +113,8 @@ export interface FloodResult {
   peak: Phase & { cpuS: number };
   after: Phase;
   settleS: number;
-  drops: Record<string, number>;
+  /** null: the control socket did not answer (10 s). */
+  drops: Record<string, number> | null;
   survived: boolean;
   exitCode: number | null;
 }
@@ -127,6 +131,7 @@ function parse(argv: string[]): FloodArgs {
       settle: { type: "string", default: "60" },
       tries: { type: "string", default: "5" },
       "fast-leave": { type: "string", default: "on" },
+      timeout: { type: "string", default: "120" },
     },
   });
   const scenarios = values.scenario.split(",").map((s) => s.trim()) as Scenario[];
@@ -143,6 +148,7 @@ function parse(argv: string[]): FloodArgs {
     settleS: Number(values.settle),
     tries: Number(values.tries),
     fastLeave: values["fast-leave"] !== "off",
+    timeoutS: Number(values.timeout),
   };
 }
 
@@ -193,7 +199,7 @@ async function flood(
   a: FloodArgs,
 ): Promise<{ what: string; sendMs: number; absorbedMs: number | null; drainedMs: number | null }> {
   const upCount = async () => (await upstreamGroups(topo.rtr, family)).length;
-  const timeout = 120_000;
+  const timeout = a.timeoutS * 1000;
   if (scenario === "data" || scenario === "data-up") {
     const from = scenario === "data" ? topo.h1 : topo.up;
     const r = await sprayOnce(from, { family, count: a.groups, port: 5900 });
@@ -310,7 +316,8 @@ async function runOne(
     const after = alive
       ? await phase(topo, family, pid)
       : { rssKiB: Number.NaN, cpuPct: Number.NaN, fds: Number.NaN, ...(await kernelCounts(topo, family)) };
-    const drops = dropCounters(await showStats(socket));
+    const stats = await showStats(socket);
+    const drops = stats === null ? null : dropCounters(stats);
     return {
       scenario,
       family,
@@ -361,9 +368,15 @@ export function print(r: FloodResult): void {
   console.log(`  before              ${ph(r.before)}`);
   console.log(`  peak                ${ph(r.peak)}  (CPU time during the flood ${r.peak.cpuS.toFixed(1)} s)`);
   console.log(`  after ${`${r.settleS} s`.padEnd(13)} ${ph(r.after)}`);
-  const drops = Object.entries(r.drops);
+  const drops = r.drops === null ? null : Object.entries(r.drops);
   console.log(
-    `  drops/refusals      ${drops.length === 0 ? "none counted" : drops.map(([p, v]) => `${p}=${k(v)}`).join(", ")}`,
+    `  drops/refusals      ${
+      drops === null
+        ? "n/a: the control socket did not answer within 10 s"
+        : drops.length === 0
+          ? "none counted"
+          : drops.map(([p, v]) => `${p}=${k(v)}`).join(", ")
+    }`,
   );
   console.log(`  survived            ${r.survived ? "yes" : `NO (exit ${r.exitCode})`}`);
 }

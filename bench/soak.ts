@@ -202,7 +202,8 @@ export interface SoakResult {
   strayUpstream: number;
   steady: { received: number; lost: number };
   load: { start: string; end: string };
-  drops: Record<string, number>;
+  /** null: the control socket did not answer (10 s). */
+  drops: Record<string, number> | null;
   survived: boolean;
 }
 
@@ -357,7 +358,8 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
       heap: await heapUsed(lab.rtr, METRICS),
       fds: s1?.fds ?? Number.NaN,
     };
-    const drops = dropCounters(await showStats(socket));
+    const stats = await showStats(socket);
+    const drops = stats === null ? null : dropCounters(stats);
     await steadySender.stop();
     await sleep(300);
     const st = lost(steady.packets.filter((p) => p.seq >= 0).map((p) => p.seq));
@@ -408,7 +410,10 @@ function print(r: SoakResult): void {
   console.log(`  stray MFC entries (spray off, 2 idle checks)      ${r.strayMfc}   (must be 0)`);
   console.log(`  stray upstream memberships                        ${r.strayUpstream}   (must be 0)`);
   console.log(`  steady receiver: received ${k(r.steady.received)}, lost ${r.steady.lost}   (must be 0)`);
-  const drops = Object.entries(r.drops);
+  const drops =
+    r.drops === null
+      ? [["(control socket did not answer within 10 s)", Number.NaN] as const]
+      : Object.entries(r.drops);
   console.log(
     `  drops/refusals         ${drops.length === 0 ? "none counted" : drops.map(([p, x]) => `${p}=${k(x)}`).join(", ")}`,
   );
