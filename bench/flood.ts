@@ -26,7 +26,8 @@
  * Also printed: daemon RSS and CPU before / peak during / after a settle (`--settle`, 60 s
  * by default), open fds (/proc/PID/fd), MFC entries (ip_mr_cache / ip6_mr_cache) and
  * upstream memberships (/proc/net/igmp(6) on up0, link-local scope left out) before / peak /
- * after, the time until the flood is absorbed (all groups upstream) and drained (none), the
+ * after, the time until the flood is absorbed (all groups upstream) and drained (none) -- or,
+ * when the upstream count stops moving for 10 s short of that (a limit), where it stuck -- the
  * daemon's drop / refusal / error counters (`improxy show stats --json`), whether it survived.
  *
  * Quick run (about a minute per family): --groups 10000 --settle 5
@@ -83,6 +84,8 @@ export interface FloodArgs {
 /** The stream h2 joins while the flood runs (outside groupAt's numbering). */
 const FAIR: Record<IpFamily, string> = { ipv4: "239.1.2.3", ipv6: "ff05::aaaa:1" };
 const FAIR_PORT = 5001;
+/** The upstream count has settled when it has not changed for this long. */
+const PLATEAU_MS = 10_000;
 const METRICS = "127.0.0.1:9464";
 /** Stops what the current run started (for SIGINT / SIGTERM). */
 const running = new Set<() => Promise<void>>();
@@ -95,16 +98,51 @@ interface Phase {
   upstream: number;
 }
 
-export interface FloodResult {
+/** How the upstream memberships followed the joins and then the leaves (n.a. for data floods: null). */
+interface Absorption {
+  what: string;
+  sendMs: number;
+  /** ms from the first join sent until all groups were upstream (done) or the count last changed. */
+  absorbedMs: number | null;
+  /** Upstream memberships then. */
+  absorbedCount: number | null;
+  absorbedDone: boolean;
+  /** ms from the leave burst until none was upstream (done) or the count last changed. */
+  drainedMs: number | null;
+  drainedCount: number | null;
+  drainedDone: boolean;
+}
+
+/**
+ * Polls `count` until `done` holds or it has not changed for PLATEAU_MS (a limit reached, or
+ * the daemon stuck) or `timeoutMs` passed; resolves with when it last changed (or was done)
+ * and the count then.
+ */
+async function settleCount(
+  count: () => Promise<number>,
+  done: (n: number) => boolean,
+  timeoutMs: number,
+): Promise<{ at: number; count: number; done: boolean }> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let changedAt = Date.now();
+  for (;;) {
+    const n = await count();
+    const now = Date.now();
+    if (done(n)) return { at: now, count: n, done: true };
+    if (n !== last) {
+      last = n;
+      changedAt = now;
+    }
+    if (now - changedAt >= PLATEAU_MS || now > deadline) return { at: changedAt, count: n, done: false };
+    await sleep(250);
+  }
+}
+
+export interface FloodResult extends Absorption {
   scenario: Scenario;
   family: IpFamily;
   load: { start: string; end: string };
-  what: string;
-  sendMs: number;
-  /** ms from the first send to all groups joined upstream (null: not reached / n.a.). */
-  absorbedMs: number | null;
-  /** ms from the leave burst's first send to none upstream (null: not reached / n.a.). */
-  drainedMs: number | null;
   baseline: ProbeTry[];
   during: ProbeTry[];
   /** Date.now() when the flood and the fair joins started. */
@@ -197,7 +235,7 @@ async function flood(
   family: IpFamily,
   scenario: Scenario,
   a: FloodArgs,
-): Promise<{ what: string; sendMs: number; absorbedMs: number | null; drainedMs: number | null }> {
+): Promise<Absorption> {
   const upCount = async () => (await upstreamGroups(topo.rtr, family)).length;
   const timeout = a.timeoutS * 1000;
   if (scenario === "data" || scenario === "data-up") {
@@ -207,7 +245,11 @@ async function flood(
       what: `${k(a.groups)} distinct (S,G) from ${scenario === "data" ? "h1 (downstream)" : "up (upstream)"}, ${r.errors} send errors`,
       sendMs: r.elapsedMs,
       absorbedMs: null,
+      absorbedCount: null,
+      absorbedDone: false,
       drainedMs: null,
+      drainedCount: null,
+      drainedDone: false,
     };
   }
   let base: Omit<FloodOptions, "recordType">;
@@ -239,15 +281,19 @@ async function flood(
   const r1 = await sendFlood(topo.h1, { ...base, recordType: join });
   const r2 = await sendFlood(topo.h1, { ...base, recordType: join });
   const sendMs = r1.elapsedMs + r2.elapsedMs;
-  const absorbedAt = await waitFor(async () => (await upCount()) >= expect, timeout, 250);
+  const absorbed = await settleCount(upCount, (n) => n >= expect, timeout);
   const t1 = Date.now();
   await sendFlood(topo.h1, { ...base, recordType: leave });
-  const drainedAt = await waitFor(async () => (await upCount()) === 0, timeout, 250);
+  const drained = await settleCount(upCount, (n) => n === 0, timeout);
   return {
     what,
     sendMs,
-    absorbedMs: absorbedAt === null ? null : absorbedAt - t0,
-    drainedMs: drainedAt === null ? null : drainedAt - t1,
+    absorbedMs: absorbed.at - t0,
+    absorbedCount: absorbed.count,
+    absorbedDone: absorbed.done,
+    drainedMs: drained.at - t1,
+    drainedCount: drained.count,
+    drainedDone: drained.done,
   };
 }
 
@@ -353,13 +399,21 @@ function joinStats(tries: ProbeTry[]): string {
 }
 
 export function print(r: FloodResult): void {
-  const ms = (v: number | null) => (v === null ? "n/a / not reached" : `${k(v)} ms`);
   const ph = (p: Phase) =>
     `RSS ${mib(p.rssKiB).padStart(10)}  CPU ${`${p.cpuPct.toFixed(0)}%`.padStart(5)}  fds ${String(p.fds).padStart(4)}  MFC ${k(p.mfc).padStart(7)}  upstream ${k(p.upstream).padStart(7)}`;
   console.log(`\n--- ${r.scenario} ${r.family}: ${r.what}`);
   console.log(`  load (1/5/15 min)   start ${r.load.start}, end ${r.load.end}`);
   console.log(`  sent in             ${k(r.sendMs)} ms`);
-  console.log(`  absorbed (all up)   ${ms(r.absorbedMs)}      drained (none up) ${ms(r.drainedMs)}`);
+  const settled = (t: number | null, n: number | null, done: boolean, goal: string) =>
+    t === null
+      ? "n/a"
+      : done
+        ? `${goal} after ${k(t)} ms`
+        : `NOT ${goal}: stuck at ${k(n ?? 0)} upstream from ${k(t)} ms on`;
+  console.log(
+    `  joins              ${settled(r.absorbedMs, r.absorbedCount, r.absorbedDone, "all upstream")}`,
+  );
+  console.log(`  leaves             ${settled(r.drainedMs, r.drainedCount, r.drainedDone, "none upstream")}`);
   console.log(`  fair join, quiet    ${joinStats(r.baseline)}`);
   console.log(`  fair join, flood    ${joinStats(r.during)}`);
   console.log(
