@@ -110,3 +110,20 @@ export function startDaemon(ns: Netns, args: string[], opts: { prefix?: string[]
   };
   return run;
 }
+
+/**
+ * YAML lines that raise the home-router limits (max-groups 4096, max-groups-per-host 512,
+ * report-rate-limit 4000/s, host-report-rate-limit 512/s, max-upstream-groups 4096,
+ * upstream-changes-per-second 5000) far enough for one host to join 10,000 groups at
+ * once: for the tests and benches that measure report intake and membership spreading at
+ * that size, not those bounds (their own tests do).
+ */
+export const UNCAPPED_SETTINGS: readonly string[] = [
+  "max-groups: 16384",
+  "max-groups-per-host: 16384",
+  "max-group-sources: 65536",
+  "report-rate-limit: 100000",
+  "host-report-rate-limit: 100000",
+  "max-upstream-groups: 20000",
+  "upstream-changes-per-second: 100000",
+];
