@@ -26,6 +26,7 @@ import { IdleMonitor } from "../proxy/idle.js";
 import { MembershipDatabase } from "../proxy/membership.js";
 import { LinkRouter, type RouterEffect } from "../router/index.js";
 import type { Logger } from "../util/log.js";
+import { Throttle } from "../util/throttle.js";
 import { CidrSet, isLinkLocalGroup } from "../wire/address.js";
 import { serialize } from "../wire/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
@@ -48,14 +49,11 @@ interface LinkRuntime extends IngressLink {
   subnets: string[];
   /** When the link was attached (scheduler ms): its up-time in status. */
   attachedAt?: number | undefined;
-  /** When a clamped querier adoption was last logged (scheduler ms). */
-  clampLoggedAt?: number | undefined;
+  /** "Beyond the adoption bounds" warnings of this link, at most one per interval. */
+  clampWarnings: Throttle;
 }
 
-/** At most one "beyond the adoption bounds" line per link and this interval. */
-const CLAMP_LOG_MS = 60_000;
-
-function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings): LinkRuntime {
+function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings, now: () => number): LinkRuntime {
   return {
     name: cfg.name,
     role: cfg.role,
@@ -66,6 +64,7 @@ function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings): LinkR
     querier: false,
     address: null,
     subnets: [],
+    clampWarnings: new Throttle(now),
   };
 }
 
@@ -101,7 +100,8 @@ export class FamilyProxy {
   /** Set by close(): router effects are no longer applied. */
   private closing = false;
   /** Scheduler time of the last "forwarding table full" warning. */
-  private mfcLimitLoggedAt = Number.NEGATIVE_INFINITY;
+  private readonly mfcLimitWarnings: Throttle;
+  private readonly now = (): number => this.deps.scheduler.now();
   readonly counters: FamilyCounters = {
     packetsReceived: 0,
     ownPackets: 0,
@@ -117,10 +117,11 @@ export class FamilyProxy {
 
   constructor(private readonly deps: FamilyDeps) {
     this.family = deps.family;
+    this.mfcLimitWarnings = new Throttle(this.now);
     this.log = deps.log.child({ family: deps.family });
     this.config = deps.config;
     for (const [name, { cfg, settings }] of familyLinks(this.config, this.family)) {
-      this.links.set(name, newLinkRuntime(cfg, settings));
+      this.links.set(name, newLinkRuntime(cfg, settings, this.now));
     }
     this.ignored = new CidrSet(ignoredGroups(this.config, this.family));
     this.upstream = new UpstreamHost({
@@ -199,7 +200,7 @@ export class FamilyProxy {
     for (const [name, n] of next) {
       const link = this.links.get(name);
       if (!link) {
-        this.links.set(name, newLinkRuntime(n.cfg, n.settings));
+        this.links.set(name, newLinkRuntime(n.cfg, n.settings, this.now));
         this.log.info({ interface: name, role: n.cfg.role }, "interface added by reload");
         continue;
       }
@@ -430,9 +431,7 @@ export class FamilyProxy {
   private warnClampedAdoption(link: LinkRuntime, from: Address): void {
     const clamped = link.router?.clampedAdoption;
     if (!clamped) return;
-    const now = this.deps.scheduler.now();
-    if (link.clampLoggedAt !== undefined && now - link.clampLoggedAt < CLAMP_LOG_MS) return;
-    link.clampLoggedAt = now;
+    if (link.clampWarnings.pass() === null) return;
     this.log.warn(
       {
         interface: link.name,
@@ -457,9 +456,7 @@ export class FamilyProxy {
     this.apply(this.fwd.learn(u.source, u.group, link.name));
     if (this.fwd.refused === refused) return;
     this.counters.mfcLimit = this.fwd.refused;
-    const now = this.deps.scheduler.now();
-    if (now - this.mfcLimitLoggedAt < 60_000) return;
-    this.mfcLimitLoggedAt = now;
+    if (this.mfcLimitWarnings.pass() === null) return;
     this.log.warn(
       { maxForwardingEntries: this.config.maxForwardingEntries, refused: this.fwd.refused },
       "forwarding table full: new flows are not installed (max-forwarding-entries)",

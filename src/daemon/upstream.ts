@@ -29,14 +29,15 @@ import type { Scheduler, TimerId } from "../clock/index.js";
 import { type FilterWarning, type SourceFilterSocketsOptions, SourceFilterSockets } from "../kernel/source-filters.js";
 import { isNoMembership, type SourceFilterState } from "../proxy/membership.js";
 import type { Logger } from "../util/log.js";
+import { Throttle, WARNING_INTERVAL_MS } from "../util/throttle.js";
 import type { Address, IpFamily } from "../wire/types.js";
 
 /** Scheduler time one batch may use up (the bucket holds this much of the rate). */
 export const BATCH_MS = 10;
 /** Wall-clock time after which a batch yields to the event loop, whatever its tokens. */
 export const BATCH_BUDGET_MS = 4;
-/** At most one "upstream group limit reached" line per this interval. */
-export const LIMIT_LOG_MS = 60_000;
+/** At most one "upstream group limit reached" and one approximation line per this interval. */
+export const LIMIT_LOG_MS = WARNING_INTERVAL_MS;
 
 export interface UpstreamLimits {
   /** Most groups held upstream (max-upstream-groups). */
@@ -81,9 +82,8 @@ export class UpstreamHost {
   private generation = 0;
   private tokens: number;
   private refilledAt: number;
-  private limitLoggedAt = Number.NEGATIVE_INFINITY;
-  private approximationLoggedAt = Number.NEGATIVE_INFINITY;
-  private approximationsNotLogged = 0;
+  private readonly limitWarnings: Throttle;
+  private readonly approximationWarnings: Throttle;
   private readonly family: IpFamily;
   private readonly log: Logger;
   private readonly scheduler: Scheduler;
@@ -102,6 +102,8 @@ export class UpstreamHost {
     this.wallClock = opts.wallClock ?? (() => performance.now());
     this.tokens = this.bucketSize();
     this.refilledAt = this.scheduler.now();
+    this.limitWarnings = new Throttle(() => this.scheduler.now(), LIMIT_LOG_MS);
+    this.approximationWarnings = new Throttle(() => this.scheduler.now(), LIMIT_LOG_MS);
   }
 
   attach(ifindex: number): void {
@@ -240,9 +242,7 @@ export class UpstreamHost {
   }
 
   private logLimit(maxGroups: number): void {
-    const now = this.scheduler.now();
-    if (now - this.limitLoggedAt < LIMIT_LOG_MS) return;
-    this.limitLoggedAt = now;
+    if (this.limitWarnings.pass() === null) return;
     this.log.warn(
       { maxUpstreamGroups: maxGroups, waiting: this.waiting.size },
       "upstream group limit reached: further groups wait until others leave (max-upstream-groups)",
@@ -254,15 +254,9 @@ export class UpstreamHost {
    * LIMIT_LOG_MS: the first with its group and numbers, the others counted into the next line.
    */
   private logApproximation(warning: FilterWarning): void {
-    const now = this.scheduler.now();
-    if (now - this.approximationLoggedAt < LIMIT_LOG_MS) {
-      this.approximationsNotLogged++;
-      return;
-    }
-    this.approximationLoggedAt = now;
+    const others = this.approximationWarnings.pass();
+    if (others === null) return;
     const { group, limit, value, requested, applied } = warning;
-    const others = this.approximationsNotLogged;
-    this.approximationsNotLogged = 0;
     this.log.warn(
       { group, limit, value, requested, applied, ...(others > 0 ? { otherGroupsSinceLastLine: others } : {}) },
       warning.message,
