@@ -30,7 +30,7 @@ import { Throttle } from "../util/throttle.js";
 import { CidrSet, isLinkLocalGroup } from "../wire/address.js";
 import { serialize } from "../wire/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
-import { classifyIngress, type IngressLink } from "./ingress.js";
+import { classifyIngress, type IngressContext, type IngressLink } from "./ingress.js";
 import { type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 import { familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
 import type { FamilyCounters, FamilySnapshot, SnapshotOptions } from "./snapshot.js";
@@ -102,6 +102,8 @@ export class FamilyProxy {
   /** Scheduler time of the last "forwarding table full" warning. */
   private readonly mfcLimitWarnings: Throttle;
   private readonly now = (): number => this.deps.scheduler.now();
+  /** What ingress classification asks of this family (built once, not per packet). */
+  private readonly ingress: IngressContext;
   readonly counters: FamilyCounters = {
     packetsReceived: 0,
     ownPackets: 0,
@@ -118,6 +120,15 @@ export class FamilyProxy {
   constructor(private readonly deps: FamilyDeps) {
     this.family = deps.family;
     this.mfcLimitWarnings = new Throttle(this.now);
+    this.ingress = {
+      family: deps.family,
+      isOwnAddress: (a) => this.ownAddresses().has(a),
+      attachedLink: (ifindex) => {
+        const name = deps.interfaces.nameOf(ifindex);
+        const link = name === undefined ? undefined : this.links.get(name);
+        return link?.ifindex === ifindex ? link : undefined;
+      },
+    };
     this.log = deps.log.child({ family: deps.family });
     this.config = deps.config;
     for (const [name, { cfg, settings }] of familyLinks(this.config, this.family)) {
@@ -387,15 +398,7 @@ export class FamilyProxy {
   private onPacket(p: ReceivedPacket): void {
     this.counters.packetsReceived++;
     const c = this.counters;
-    const r = classifyIngress(p, {
-      family: this.family,
-      isOwnAddress: (a) => this.ownAddresses().has(a),
-      attachedLink: (ifindex) => {
-        const name = this.deps.interfaces.nameOf(ifindex);
-        const link = name === undefined ? undefined : this.links.get(name);
-        return link?.ifindex === ifindex ? link : undefined;
-      },
-    });
+    const r = classifyIngress(p, this.ingress);
     switch (r.kind) {
       case "own":
         c.ownPackets++;
