@@ -30,6 +30,7 @@ import { type FilterWarning, type SourceFilterSocketsOptions, SourceFilterSocket
 import { isNoMembership, type SourceFilterState } from "../proxy/membership.js";
 import type { Logger } from "../util/log.js";
 import { Throttle, WARNING_INTERVAL_MS } from "../util/throttle.js";
+import { type Bucket, refill } from "../util/token-bucket.js";
 import type { Address, IpFamily } from "../wire/types.js";
 
 /** Scheduler time one batch may use up (the bucket holds this much of the rate). */
@@ -80,8 +81,8 @@ export class UpstreamHost {
   /** A batch handed to `yieldTo` is pending; `generation` voids it after a detach. */
   private yielding = false;
   private generation = 0;
-  private tokens: number;
-  private refilledAt: number;
+  /** Membership changes the rate allows now (upstream-changes-per-second). */
+  private readonly bucket: Bucket;
   private readonly limitWarnings: Throttle;
   private readonly approximationWarnings: Throttle;
   private readonly family: IpFamily;
@@ -100,8 +101,7 @@ export class UpstreamHost {
     this.log = opts.log;
     this.scheduler = opts.scheduler;
     this.wallClock = opts.wallClock ?? (() => performance.now());
-    this.tokens = this.bucketSize();
-    this.refilledAt = this.scheduler.now();
+    this.bucket = { tokens: this.bucketSize(), at: this.scheduler.now() };
     this.limitWarnings = new Throttle(() => this.scheduler.now(), LIMIT_LOG_MS);
     this.approximationWarnings = new Throttle(() => this.scheduler.now(), LIMIT_LOG_MS);
   }
@@ -178,10 +178,7 @@ export class UpstreamHost {
   }
 
   private refill(): void {
-    const now = this.scheduler.now();
-    const { changesPerSecond } = this.opts.limits();
-    this.tokens = Math.min(this.bucketSize(), this.tokens + ((now - this.refilledAt) * changesPerSecond) / 1000);
-    this.refilledAt = now;
+    refill(this.bucket, this.opts.limits().changesPerSecond, this.bucketSize(), this.scheduler.now());
   }
 
   /** One batch: waiting joins when there is room, new joins, then changes. */
@@ -194,7 +191,7 @@ export class UpstreamHost {
     const start = this.wallClock();
     let limited = 0;
     let yielded = false;
-    while (this.tokens >= 1) {
+    while (this.bucket.tokens >= 1) {
       if (this.wallClock() - start >= BATCH_BUDGET_MS) {
         yielded = true;
         break;
@@ -215,7 +212,7 @@ export class UpstreamHost {
       } else if (this.updates.size > 0) {
         [group, state] = this.updates.shift();
       } else break;
-      this.tokens--;
+      this.bucket.tokens--;
       this.apply(m, group, state);
     }
     this.longestBatchMs = Math.max(this.longestBatchMs, this.wallClock() - start);
@@ -223,7 +220,7 @@ export class UpstreamHost {
     const more =
       this.joins.size > 0 || this.updates.size > 0 || (this.waiting.size > 0 && m.groupCount() < maxGroups);
     if (!more) return;
-    if (yielded && this.tokens >= 1 && this.opts.yieldTo) {
+    if (yielded && this.bucket.tokens >= 1 && this.opts.yieldTo) {
       const generation = this.generation;
       this.yielding = true;
       this.opts.yieldTo(() => {
@@ -237,7 +234,7 @@ export class UpstreamHost {
       });
       return;
     }
-    const wait = yielded && this.tokens >= 1 ? 0 : Math.max(BATCH_MS, Math.ceil(((1 - this.tokens) * 1000) / changesPerSecond));
+    const wait = yielded && this.bucket.tokens >= 1 ? 0 : Math.max(BATCH_MS, Math.ceil(((1 - this.bucket.tokens) * 1000) / changesPerSecond));
     this.timer = this.scheduler.at(this.scheduler.now() + wait, () => this.flush());
   }
 

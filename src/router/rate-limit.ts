@@ -12,29 +12,14 @@
  * over with a full bucket: a spoofer cycling source addresses gains nothing over the link
  * bucket, which every record also takes from).
  */
+import { type Bucket, refill } from "../util/token-bucket.js";
 import type { Address } from "../wire/types.js";
 
 /** Most per-host buckets kept per link. */
 export const MAX_RATE_HOSTS = 1024;
 
 /** Time after which any bucket is full again (capacity = one second's worth). */
-const REFILL_MS = 1000;
-
-interface Bucket {
-  tokens: number;
-  /** Scheduler time of the last refill. */
-  at: number;
-}
-
-function refill(b: Bucket, rate: number, now: number): void {
-  const elapsed = now - b.at;
-  if (elapsed <= 0) {
-    if (b.tokens > rate) b.tokens = rate;
-    return;
-  }
-  b.tokens = Math.min(rate, b.tokens + (elapsed * rate) / REFILL_MS);
-  b.at = now;
-}
+const FULL_AFTER_MS = 1000;
 
 export class ReportRateLimiter {
   private readonly link: Bucket;
@@ -62,13 +47,13 @@ export class ReportRateLimiter {
 
   /** How many of `n` records from `host` are accepted at `now`; their tokens are taken. */
   take(host: Address, n: number, now: number): number {
-    refill(this.link, this.linkRate, now);
+    refill(this.link, this.linkRate, this.linkRate, now);
     let h = this.hosts.get(host);
     if (h === undefined) {
       this.makeRoom(now);
       h = { tokens: this.hostRate, at: now };
       this.hosts.set(host, h);
-    } else refill(h, this.hostRate, now);
+    } else refill(h, this.hostRate, this.hostRate, now);
     const granted = Math.max(0, Math.min(n, Math.floor(this.link.tokens), Math.floor(h.tokens)));
     this.link.tokens -= granted;
     h.tokens -= granted;
@@ -79,7 +64,7 @@ export class ReportRateLimiter {
   private makeRoom(now: number): void {
     for (let i = 0; i < 2; i++) {
       const first = this.hosts.entries().next();
-      if (first.done || now - first.value[1].at < REFILL_MS) break;
+      if (first.done || now - first.value[1].at < FULL_AFTER_MS) break;
       this.hosts.delete(first.value[0]);
     }
     while (this.hosts.size >= this.maxHosts) {
