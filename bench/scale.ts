@@ -23,17 +23,8 @@ import {
   waitForReportGroup,
   waitForTestGroups,
 } from "../test/support/burst.js";
-import { CLI, type DaemonRun, startDaemon, UNCAPPED_SETTINGS, writeConfig } from "../test/support/daemon.js";
+import { CLI, type DaemonRun, startDaemon, SCALE_CONFIG, writeConfig } from "../test/support/daemon.js";
 
-/** 10,000 groups from one host: the home-router limits are raised (UNCAPPED_SETTINGS). */
-const CONFIG = [
-  "igmp: { version: 3 }",
-  "mld: { version: 2 }",
-  ...UNCAPPED_SETTINGS,
-  "upstream: up0",
-  "downstream: [dn1, dn2]",
-  "",
-].join("\n");
 const RAW: Record<IpFamily, string> = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" };
 const PROTOCOL: Record<IpFamily, number> = { ipv4: 2, ipv6: 58 };
 const BURST = 10_000;
@@ -81,7 +72,7 @@ async function drops(topo: Topology, family: IpFamily): Promise<number> {
 }
 
 async function withProxy<T>(topo: Topology, family: IpFamily, fn: (d: DaemonRun) => Promise<T>): Promise<T> {
-  const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.yaml", CONFIG), "-d", "2"]);
+  const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.yaml", SCALE_CONFIG), "-d", "2"]);
   try {
     await waitForReportGroup(topo.rtr, family, "dn1", 10_000);
     // Let the start settle (startup queries, the family's other links) before measuring.

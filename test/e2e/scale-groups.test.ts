@@ -24,20 +24,11 @@ import {
   waitForReportGroup,
   waitForTestGroups,
 } from "../support/burst.js";
-import { type DaemonRun, startDaemon, UNCAPPED_SETTINGS, writeConfig } from "../support/daemon.js";
+import { type DaemonRun, startDaemon, SCALE_CONFIG, writeConfig } from "../support/daemon.js";
 import { sleep } from "../support/scenario.js";
 import { useLab } from "../support/stage.js";
 
 const GROUPS = 10_000;
-/** 10,000 groups from one host: the home-router limits are raised (UNCAPPED_SETTINGS). */
-const CONFIG = [
-  "igmp: { version: 3 }",
-  "mld: { version: 2 }",
-  ...UNCAPPED_SETTINGS,
-  "upstream: up0",
-  "downstream: [dn1, dn2]",
-  "",
-].join("\n");
 const RAW = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" } as const;
 /** IGMP / ICMPv6: the protocol of the daemon's mroute socket. */
 const PROTOCOL = { ipv4: 2, ipv6: 58 } as const;
@@ -58,7 +49,7 @@ async function daemonSocket(topo: Topology, family: IpFamily): Promise<RawSocket
 
 /** Starts the daemon and waits until it listens for reports on dn1 (report group joined). */
 async function startProxy(topo: Topology, family: IpFamily): Promise<DaemonRun> {
-  const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.yaml", CONFIG), "-d", "2"]);
+  const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.yaml", SCALE_CONFIG), "-d", "2"]);
   try {
     await waitForReportGroup(topo.rtr, family, "dn1", 10_000);
   } catch (err) {

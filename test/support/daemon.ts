@@ -112,13 +112,16 @@ export function startDaemon(ns: Netns, args: string[], opts: { prefix?: string[]
 }
 
 /**
- * YAML lines that raise the home-router limits (max-groups 4096, max-groups-per-host 512,
- * report-rate-limit 4000/s, host-report-rate-limit 512/s, max-upstream-groups 4096,
- * upstream-changes-per-second 5000) far enough for one host to join 10,000 groups at
- * once: for the tests and benches that measure report intake and membership spreading at
- * that size, not those bounds (their own tests do).
+ * The YAML config of the 10,000-group tests and benches (test/e2e/scale-groups.test.ts,
+ * bench/scale.ts): both families on up0 -> dn1, dn2, with the home-router limits
+ * (max-groups 4096, max-groups-per-host 512, report-rate-limit 4000/s,
+ * host-report-rate-limit 512/s, max-upstream-groups 4096, upstream-changes-per-second 5000)
+ * raised far enough for one host to join 10,000 groups at once: they measure report intake
+ * and membership spreading at that size, not those bounds (their own tests do).
  */
-export const UNCAPPED_SETTINGS: readonly string[] = [
+export const SCALE_CONFIG = [
+  "igmp: { version: 3 }",
+  "mld: { version: 2 }",
   "max-groups: 16384",
   "max-groups-per-host: 16384",
   "max-group-sources: 65536",
@@ -126,4 +129,7 @@ export const UNCAPPED_SETTINGS: readonly string[] = [
   "host-report-rate-limit: 100000",
   "max-upstream-groups: 20000",
   "upstream-changes-per-second: 100000",
-];
+  "upstream: up0",
+  "downstream: [dn1, dn2]",
+  "",
+].join("\n");
