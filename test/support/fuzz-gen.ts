@@ -440,6 +440,23 @@ function multicastMac(family: IpFamily, dst: Uint8Array): Uint8Array {
     : new Uint8Array([0x33, 0x33, dst[12]!, dst[13]!, dst[14]!, dst[15]!]);
 }
 
+/**
+ * The fragments of one datagram as sent: all in order, one missing, reversed, or one sent
+ * twice (IPv4 and IPv6 alike). `desc` is completed with the mode.
+ */
+function disorderFragments(r: Prng, frames: Uint8Array[], desc: string): { frames: Uint8Array[]; desc: string } {
+  const mode = r.weighted<string>([
+    [60, "all"],
+    [15, "missing"],
+    [15, "reversed"],
+    [10, "duplicate"],
+  ]);
+  if (mode === "missing" && frames.length > 1) frames.splice(r.int(frames.length), 1);
+  if (mode === "reversed") frames.reverse();
+  if (mode === "duplicate") frames.push(frames[r.int(frames.length)]!);
+  return { frames, desc: `${desc},${mode})` };
+}
+
 function ethernet(dstMac: Uint8Array, srcMac: Uint8Array, type: number, ip: Uint8Array): Uint8Array {
   const f = new Uint8Array(14 + ip.length);
   f.set(dstMac, 0);
@@ -600,16 +617,7 @@ function ipv4Frames(r: Prng, link: FuzzLink, pl: Payload): FuzzPacket {
         }),
       );
     });
-    const mode = r.weighted<string>([
-      [60, "all"],
-      [15, "missing"],
-      [15, "reversed"],
-      [10, "duplicate"],
-    ]);
-    if (mode === "missing" && frames.length > 1) frames.splice(r.int(frames.length), 1);
-    if (mode === "reversed") frames.reverse();
-    if (mode === "duplicate") frames.push(frames[r.int(frames.length)]!);
-    return { frames, desc: `${head} fragments(${offs.length},${mode})` };
+    return disorderFragments(r, frames, `${head} fragments(${offs.length}`);
   }
   return {
     frames: [
@@ -825,16 +833,7 @@ function ipv6Frames(r: Prng, link: FuzzLink, pl: Payload): FuzzPacket {
       fh.set(body.subarray(o, end), 8);
       return ethernet(dstMac, link.hostMac, ETH_P_IPV6, ipv6Packet(src, dst, hop, unfrag, NH_FRAGMENT, fh));
     });
-    const mode = r.weighted<string>([
-      [60, "all"],
-      [15, "missing"],
-      [15, "reversed"],
-      [10, "duplicate"],
-    ]);
-    if (mode === "missing" && frames.length > 1) frames.splice(r.int(frames.length), 1);
-    if (mode === "reversed") frames.reverse();
-    if (mode === "duplicate") frames.push(frames[r.int(frames.length)]!);
-    return { frames, desc: `${head} fragments(${offs.length},${mode})` };
+    return disorderFragments(r, frames, `${head} fragments(${offs.length}`);
   }
   return {
     frames: [
