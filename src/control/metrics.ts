@@ -26,6 +26,11 @@ export function messageLabels(key: string, family: IpFamily): { type: string; ve
   return { type: key, version: "" };
 }
 
+/** The one sample of a series without labels; none while the source is absent. */
+function unlabelled(v: number | undefined): Array<[Record<string, never>, number]> {
+  return v === undefined ? [] : [[{}, v]];
+}
+
 /** A Counter set from an absolute value at collect time (the daemon owns the count). */
 function absoluteCounter<T extends string>(
   registry: Registry,
@@ -393,23 +398,18 @@ export function registerOperatorMetrics(
   control: () => ControlSocketStats | null,
   metrics: () => MetricsEndpointStats | null,
 ): void {
-  gauge(registry, "improxy_control_clients", "Clients connected to the control socket", [], () => {
-    const c = control();
-    return c ? [[{}, c.clients]] : [];
-  });
-  absoluteCounter(registry, "improxy_control_requests_total", "Control socket requests read", [], () => {
-    const c = control();
-    return c ? [[{}, c.requests]] : [];
-  });
+  gauge(registry, "improxy_control_clients", "Clients connected to the control socket", [], () =>
+    unlabelled(control()?.clients),
+  );
+  absoluteCounter(registry, "improxy_control_requests_total", "Control socket requests read", [], () =>
+    unlabelled(control()?.requests),
+  );
   absoluteCounter(
     registry,
     "improxy_control_bad_requests_total",
     "Control socket requests answered with an error because they were malformed",
     [],
-    () => {
-      const c = control();
-      return c ? [[{}, c.badRequests]] : [];
-    },
+    () => unlabelled(control()?.badRequests),
   );
   absoluteCounter(
     registry,
@@ -418,10 +418,9 @@ export function registerOperatorMetrics(
     ["reason"],
     () => Object.entries(control()?.drops ?? {}).map(([reason, v]) => [{ reason }, v]),
   );
-  gauge(registry, "improxy_metrics_connections", "Connections to this metrics endpoint", [], () => {
-    const m = metrics();
-    return m ? [[{}, m.connections]] : [];
-  });
+  gauge(registry, "improxy_metrics_connections", "Connections to this metrics endpoint", [], () =>
+    unlabelled(metrics()?.connections),
+  );
   absoluteCounter(
     registry,
     "improxy_metrics_refusals_total",
