@@ -79,7 +79,6 @@ import {
   parseMrt6msg,
   SOCK_RAW,
 } from "./structs/mroute.js";
-import { SO_RCVBUF, SO_RCVBUFFORCE, SOL_SOCKET } from "./structs/netlink.js";
 import {
   AF_INET,
   AF_INET6,
@@ -88,7 +87,7 @@ import {
   parseSockaddr,
   sockaddrFor,
 } from "./structs/sockaddr.js";
-import { realSyscalls, type Syscalls } from "./syscalls.js";
+import { realSyscalls, type Syscalls, sizeReceiveBuffer } from "./syscalls.js";
 
 /** An IGMP or MLD message received on the mroute socket. */
 export interface ReceivedPacket {
@@ -273,7 +272,7 @@ export class MrouteSocket implements MrouteFd {
         set("IPV6_HOPOPTS", level, IPV6_HOPOPTS, IPV6_ROUTER_ALERT_HOPOPTS);
         set("ICMP6_FILTER", IPPROTO_ICMPV6, ICMP6_FILTER, packIcmp6FilterPassOnly(MLD_TYPES));
       }
-      sizeReceiveBuffer(sys, fd, opts.receiveBuffer ?? RECEIVE_BUFFER_BYTES);
+      sizeReceiveBuffer(sys, fd, opts.receiveBuffer ?? RECEIVE_BUFFER_BYTES, `the ${family} multicast routing socket`);
     } catch (err) {
       sys.close(fd);
       throw err;
@@ -439,20 +438,6 @@ export class MrouteSocket implements MrouteFd {
   }
 }
 
-/**
- * Sets the receive buffer: SO_RCVBUFFORCE (needs CAP_NET_ADMIN, which the daemon has for
- * MRT_INIT anyway; ignores net.core.rmem_max), falling back to SO_RCVBUF (silently capped
- * by rmem_max) without it. Users never have to raise sysctls for bursts.
- */
-function sizeReceiveBuffer(sys: Syscalls, fd: number, bytes: number): void {
-  try {
-    sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes);
-  } catch {
-    kernelCall("setting the multicast routing socket's receive buffer (SO_RCVBUF)", () =>
-      sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, bytes),
-    );
-  }
-}
 
 function upcallType4(msgtype: number): Upcall["type"] | null {
   switch (msgtype) {

@@ -19,7 +19,7 @@
  * Consumers that treat events as idempotent state updates therefore converge.
  */
 import { KernelError, POLL_FAILURE_OPERATION } from "./errors.js";
-import { realSyscalls, type Syscalls } from "./syscalls.js";
+import { realSyscalls, type Syscalls, sizeReceiveBuffer } from "./syscalls.js";
 import {
   AF_NETLINK,
   AF_UNSPEC,
@@ -45,10 +45,7 @@ import {
   RTMGRP_IPV4_IFADDR,
   RTMGRP_IPV6_IFADDR,
   RTMGRP_LINK,
-  SO_RCVBUF,
-  SO_RCVBUFFORCE,
   SOCK_RAW,
-  SOL_SOCKET,
 } from "./structs/netlink.js";
 
 export type { AddrInfo, LinkInfo } from "./structs/netlink.js";
@@ -117,11 +114,7 @@ export class LinkWatcher {
     this.sys = sys;
     this.fd = wrap("opening the rtnetlink socket", () => sys.socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
     try {
-      try {
-        sys.setsockopt(this.fd, SOL_SOCKET, SO_RCVBUFFORCE, SOCKET_RCVBUF);
-      } catch {
-        sys.setsockopt(this.fd, SOL_SOCKET, SO_RCVBUF, SOCKET_RCVBUF);
-      }
+      sizeReceiveBuffer(sys, this.fd, SOCKET_RCVBUF, "the rtnetlink socket");
       wrap("subscribing to rtnetlink link/address notifications", () =>
         sys.bind(this.fd, packSockaddrNl(0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)),
       );

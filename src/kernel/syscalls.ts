@@ -7,6 +7,8 @@
  * `syscall`); a fake must do the same for the modules' errno handling to apply.
  */
 import { type NetioAddon, netio } from "./addon.js";
+import { kernelCall } from "./errors.js";
+import { SO_RCVBUF, SO_RCVBUFFORCE, SOL_SOCKET } from "./structs/netlink.js";
 
 export type { Bytes, RecvResult, SendControl } from "./addon.js";
 
@@ -33,3 +35,23 @@ export type Syscalls = Pick<
 
 /** The native addon. */
 export const realSyscalls: Syscalls = netio;
+
+/**
+ * Sets a socket's receive buffer: SO_RCVBUFFORCE (needs CAP_NET_ADMIN, which the daemon has
+ * for MRT_INIT anyway; ignores net.core.rmem_max), falling back to SO_RCVBUF (silently
+ * capped by rmem_max) without it. Users never have to raise sysctls for bursts.
+ */
+export function sizeReceiveBuffer(
+  sys: Pick<Syscalls, "setsockopt">,
+  fd: number,
+  bytes: number,
+  socketName: string,
+): void {
+  try {
+    sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes);
+  } catch {
+    kernelCall(`setting the receive buffer of ${socketName} (SO_RCVBUF)`, () =>
+      sys.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, bytes),
+    );
+  }
+}
