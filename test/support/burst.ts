@@ -219,9 +219,15 @@ export async function waitForReportGroup(
 }
 
 /** Child side: opens the raw socket in the current namespace and sends the burst. */
-async function runChild(opts: BurstOptions): Promise<BurstResult> {
-  const v4 = opts.family === "ipv4";
-  const iface = opts.iface ?? "eth0";
+/** A raw report socket of the host: TTL / hop limit 1 and Router Alert, as a host sends. */
+export interface ReportSocket {
+  fd: number;
+  ifindex: number;
+}
+
+/** Opens a raw IGMP / ICMPv6 socket on `iface` set up as hosts send reports (module comment). */
+export function openReportSocket(family: IpFamily, iface: string): ReportSocket {
+  const v4 = family === "ipv4";
   const ifindex = netio.ifNameToIndex(iface);
   if (ifindex === 0) throw new Error(`no interface ${iface}`);
   const fd = netio.socket(v4 ? AF_INET : AF_INET6, SOCK_RAW, v4 ? IPPROTO_IGMP : IPPROTO_ICMPV6);
@@ -233,29 +239,55 @@ async function runChild(opts: BurstOptions): Promise<BurstResult> {
       netio.setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 1);
       netio.setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, IPV6_ROUTER_ALERT_HOPOPTS);
     }
-    const to = sockaddrFor(opts.family, ALL_V3_ROUTERS[opts.family], v4 ? {} : { scopeId: ifindex });
-    const ctl = { ifindex, hopLimit: 1 };
+  } catch (err) {
+    netio.close(fd);
+    throw err;
+  }
+  return { fd, ifindex };
+}
+
+/**
+ * Sends one datagram, waiting a turn of the event loop while the socket's send buffer is
+ * full (EAGAIN / ENOBUFS); returns how many times it had to wait.
+ */
+export async function sendWhenWritable(
+  fd: number,
+  data: Uint8Array,
+  to: Uint8Array,
+  ctl: { ifindex: number; hopLimit: number; src?: Uint8Array },
+): Promise<number> {
+  for (let retries = 0; ; retries++) {
+    try {
+      netio.sendmsg(fd, data, to, ctl);
+      return retries;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== "EAGAIN" && code !== "ENOBUFS") throw err;
+      await new Promise((res) => setImmediate(res));
+    }
+  }
+}
+
+async function runChild(opts: BurstOptions): Promise<BurstResult> {
+  const sock = openReportSocket(opts.family, opts.iface ?? "eth0");
+  try {
+    const to = sockaddrFor(
+      opts.family,
+      ALL_V3_ROUTERS[opts.family],
+      opts.family === "ipv4" ? {} : { scopeId: sock.ifindex },
+    );
+    const ctl = { ifindex: sock.ifindex, hopLimit: 1 };
     const reports = buildReports(opts);
     let retries = 0;
     const start = performance.now();
     for (const r of reports) {
-      for (;;) {
-        try {
-          netio.sendmsg(fd, r, to, ctl);
-          break;
-        } catch (err) {
-          const code = (err as { code?: string }).code;
-          if (code !== "EAGAIN" && code !== "ENOBUFS") throw err;
-          retries++;
-          await new Promise((res) => setImmediate(res));
-        }
-      }
+      retries += await sendWhenWritable(sock.fd, r, to, ctl);
       if (opts.gapMs) await new Promise((res) => setTimeout(res, opts.gapMs));
     }
     const elapsedMs = performance.now() - start;
     return { reports: reports.length, records: opts.count, elapsedMs, lastSentAt: Date.now(), retries };
   } finally {
-    netio.close(fd);
+    netio.close(sock.fd);
   }
 }
 

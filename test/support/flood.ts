@@ -17,25 +17,12 @@ import type { ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { netio } from "../../src/kernel/addon.js";
-import {
-  IP_MULTICAST_TTL,
-  IP_OPTIONS,
-  IPPROTO_ICMPV6,
-  IPPROTO_IGMP,
-  IPPROTO_IP,
-  IPPROTO_IPV6,
-  IPV4_ROUTER_ALERT_OPTION,
-  IPV6_HOPOPTS,
-  IPV6_MULTICAST_HOPS,
-  IPV6_ROUTER_ALERT_HOPOPTS,
-  SOCK_RAW,
-} from "../../src/kernel/structs/mroute.js";
-import { AF_INET, AF_INET6, sockaddrFor } from "../../src/kernel/structs/sockaddr.js";
+import { sockaddrFor } from "../../src/kernel/structs/sockaddr.js";
 import type { Netns } from "../../src/lab/netns.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
 import { ALL_V3_ROUTERS, serialize, v3Report } from "../../src/wire/index.js";
 import type { Address, IpFamily } from "../../src/wire/types.js";
-import { groupAt } from "./burst.js";
+import { groupAt, openReportSocket, type ReportSocket, sendWhenWritable } from "./burst.js";
 import { runScript } from "./child.js";
 
 /** RFC 9776 §4.2.12 / RFC 9777 §5.2.12 record types. */
@@ -174,27 +161,7 @@ export function buildFlood(opts: FloodOptions): Uint8Array[] {
 
 // ------------------------------------------------------------------ child side
 
-interface Sock {
-  fd: number;
-  ifindex: number;
-}
-
-function openSocket(family: IpFamily, iface: string): Sock {
-  const v4 = family === "ipv4";
-  const ifindex = netio.ifNameToIndex(iface);
-  if (ifindex === 0) throw new Error(`no interface ${iface}`);
-  const fd = netio.socket(v4 ? AF_INET : AF_INET6, SOCK_RAW, v4 ? IPPROTO_IGMP : IPPROTO_ICMPV6);
-  if (v4) {
-    netio.setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, 1);
-    netio.setsockopt(fd, IPPROTO_IP, IP_OPTIONS, IPV4_ROUTER_ALERT_OPTION);
-  } else {
-    netio.setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 1);
-    netio.setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, IPV6_ROUTER_ALERT_HOPOPTS);
-  }
-  return { fd, ifindex };
-}
-
-async function sendBurst(sock: Sock, opts: FloodOptions): Promise<FloodResult> {
+async function sendBurst(sock: ReportSocket, opts: FloodOptions): Promise<FloodResult> {
   const to = sockaddrFor(
     opts.family,
     ALL_V3_ROUTERS[opts.family],
@@ -208,17 +175,7 @@ async function sendBurst(sock: Sock, opts: FloodOptions): Promise<FloodResult> {
     const ctl = srcs.length
       ? { ifindex: sock.ifindex, hopLimit: 1, src: srcs[i % srcs.length]! }
       : { ifindex: sock.ifindex, hopLimit: 1 };
-    for (;;) {
-      try {
-        netio.sendmsg(sock.fd, reports[i]!, to, ctl);
-        break;
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code !== "EAGAIN" && code !== "ENOBUFS") throw err;
-        retries++;
-        await new Promise((res) => setImmediate(res));
-      }
-    }
+    retries += await sendWhenWritable(sock.fd, reports[i]!, to, ctl);
   }
   return {
     reports: reports.length,
@@ -230,7 +187,7 @@ async function sendBurst(sock: Sock, opts: FloodOptions): Promise<FloodResult> {
 }
 
 async function serve(): Promise<void> {
-  const socks = new Map<string, Sock>();
+  const socks = new Map<string, ReportSocket>();
   for await (const line of createInterface({ input: process.stdin })) {
     if (line.trim() === "") continue;
     try {
@@ -238,7 +195,7 @@ async function serve(): Promise<void> {
       const key = `${opts.family}/${opts.iface ?? "eth0"}`;
       let s = socks.get(key);
       if (!s) {
-        s = openSocket(opts.family, opts.iface ?? "eth0");
+        s = openReportSocket(opts.family, opts.iface ?? "eth0");
         socks.set(key, s);
       }
       process.stdout.write(`${JSON.stringify(await sendBurst(s, opts))}\n`);
@@ -258,7 +215,7 @@ if (argv1 !== undefined && import.meta.url === pathToFileURL(argv1).href) {
   if (process.argv[2] === "--serve") serve().then(() => process.exit(0), fail);
   else {
     const opts = JSON.parse(process.argv[2] ?? "{}") as FloodOptions;
-    const sock = openSocket(opts.family, opts.iface ?? "eth0");
+    const sock = openReportSocket(opts.family, opts.iface ?? "eth0");
     sendBurst(sock, opts).then((r) => {
       netio.close(sock.fd);
       process.stdout.write(`${JSON.stringify(r)}\n`);
