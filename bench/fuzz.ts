@@ -24,21 +24,19 @@
  * the "before" RSS is read; default 5000, 0 for none), --passes K (inject the same packets K
  * times: later passes add no protocol state, so growth between passes means a leak).
  */
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { promisify } from "node:util";
 import { startReceiver, startSender } from "../src/lab/hosts.js";
 import type { Netns } from "../src/lab/netns.js";
 import { buildTopology, type Topology } from "../src/lab/topology.js";
 import type { IpFamily } from "../src/wire/types.js";
-import { CLI, type DaemonRun, type LogLine, startDaemon } from "../test/support/daemon.js";
+import { type DaemonRun, type LogLine, startDaemon } from "../test/support/daemon.js";
 import type { LinkRole } from "../test/support/fuzz-gen.js";
+import { procSample, readStats } from "./observe.js";
 import type { InjectOptions, InjectResult } from "../test/support/fuzz-inject.js";
 
-const execFileP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, "..");
 const INJECTOR = join(ROOT, "test/support/fuzz-inject.ts");
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -112,13 +110,9 @@ export interface FuzzReport {
 
 /** RSS (kB, /proc/PID/status VmRSS) and CPU time (ms, utime+stime of /proc/PID/stat). */
 export function procFigures(pid: number): ProcFigures {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields after the command: state is field 3, utime 14, stime 15 (1-based in proc(5)).
-  const ticks = Number(f[11]) + Number(f[12]);
-  return { rssKb, cpuMs: (ticks * 1000) / 100 };
+  const s = procSample(pid);
+  if (s === null) throw new Error(`daemon pid ${pid} is gone`);
+  return { rssKb: s.rssKiB, cpuMs: s.cpuS * 1000 };
 }
 
 async function macOf(ns: Netns, ifname: string): Promise<string> {
@@ -181,10 +175,7 @@ function inject(ns: Netns, opts: InjectOptions): Injection {
 }
 
 async function showStats(socket: string): Promise<Record<string, unknown>> {
-  const { stdout } = await execFileP("node", [CLI, "show", "stats", "--json", "--socket", socket], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return JSON.parse(stdout) as Record<string, unknown>;
+  return (await readStats(socket)) as Record<string, unknown>;
 }
 
 /** Per family: parse errors, router drops summed over the links, and the scalar counters (`show stats --json`). */

@@ -196,18 +196,19 @@ export async function upstreamGroups(ns: Netns, family: IpFamily, dev = "up0"): 
   return groupsOnDevice(family, proc, dev).filter((g) => !linkLocal(family, g));
 }
 
-/** `improxy show stats --json --socket PATH` (null when the daemon does not answer). */
+/** `improxy show stats --json --socket PATH`; throws when the daemon does not answer. */
+export async function readStats(socket: string): Promise<unknown> {
+  const { stdout } = await execFileP(process.execPath, [CLI, "show", "stats", "--json", "--socket", socket], {
+    timeout: 10_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as unknown;
+}
+
+/** `readStats`, null when the daemon does not answer. */
 export async function showStats(socket: string): Promise<unknown> {
   try {
-    const { stdout } = await execFileP(
-      process.execPath,
-      [CLI, "show", "stats", "--json", "--socket", socket],
-      {
-        timeout: 10_000,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
-    return JSON.parse(stdout) as unknown;
+    return await readStats(socket);
   } catch {
     return null;
   }
