@@ -22,7 +22,14 @@ import type { Netns } from "../../src/lab/netns.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
 import { ALL_V3_ROUTERS, serialize, v3Report } from "../../src/wire/index.js";
 import type { Address, IpFamily } from "../../src/wire/types.js";
-import { groupAt, openReportSocket, type ReportSocket, sendWhenWritable } from "./burst.js";
+import {
+  type BurstOptions,
+  type BurstResult,
+  groupAt,
+  openReportSocket,
+  type ReportSocket,
+  sendWhenWritable,
+} from "./burst.js";
 import { runScript } from "./child.js";
 
 /** RFC 9776 §4.2.12 / RFC 9777 §5.2.12 record types. */
@@ -35,31 +42,17 @@ export const RT = {
   BLOCK: 6,
 } as const;
 
-export interface FloodOptions {
-  family: IpFamily;
-  /** Host interface (default "eth0"). */
-  iface?: string;
-  /** Groups (groupAt numbering from `base`). */
-  count: number;
-  base?: number;
+/** burst.ts's report options (but pacing), with sources and spoofed senders. */
+export interface FloodOptions extends Omit<BurstOptions, "gapMs" | "recordsPerReport"> {
   /** Records per report (default 100 without sources; keep reports under the MTU). */
   recordsPerReport?: number;
-  /** Record type (default TO_EX, i.e. a join; TO_IN with no sources is a leave). */
-  recordType?: number;
   /** Sources in every record (default 0), the same list for every group. */
   sourcesPerRecord?: number;
   /** Source addresses to rotate through, one per report (default: the kernel's choice). */
   spoof?: Address[];
 }
 
-export interface FloodResult {
-  reports: number;
-  records: number;
-  elapsedMs: number;
-  /** Date.now() after the last send. */
-  lastSentAt: number;
-  retries: number;
-}
+export type FloodResult = BurstResult;
 
 /** The k-th record source: 10.200.<k>>8>.<k> / fd00:200::<k>. */
 export function sourceAt(family: IpFamily, k: number): Address {
