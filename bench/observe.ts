@@ -240,16 +240,37 @@ export function dropCounters(doc: unknown): Record<string, number> {
   return out;
 }
 
-/** Heap used (bytes) from the daemon's Prometheus endpoint inside `ns`; null without one. */
-export async function heapUsed(ns: Netns, listen: string | null): Promise<number | null> {
+/** Where a daemon's memory is, in bytes, from its Prometheus endpoint (prom-client's default metrics). */
+export interface MemoryFigures {
+  heapUsed: number;
+  heapTotal: number;
+  /** Memory of C++ objects bound to JS ones (Buffers, ArrayBuffers), outside the V8 heap. */
+  external: number;
+}
+
+/** The daemon's memory breakdown from its Prometheus endpoint inside `ns`; null without one. */
+export async function memoryFigures(ns: Netns, listen: string | null): Promise<MemoryFigures | null> {
   if (!listen) return null;
   try {
     const { stdout } = await ns.exec("curl", ["-s", "--max-time", "5", `http://${listen}/metrics`]);
-    const m = /^nodejs_heap_size_used_bytes\s+(\S+)/m.exec(stdout);
-    return m ? Number(m[1]) : null;
+    const metric = (name: string) => {
+      const m = new RegExp(`^${name}\\s+(\\S+)`, "m").exec(stdout);
+      return m ? Number(m[1]) : Number.NaN;
+    };
+    const out = {
+      heapUsed: metric("nodejs_heap_size_used_bytes"),
+      heapTotal: metric("nodejs_heap_size_total_bytes"),
+      external: metric("nodejs_external_memory_bytes"),
+    };
+    return Number.isNaN(out.heapUsed) ? null : out;
   } catch {
     return null;
   }
+}
+
+/** Heap used (bytes) from the daemon's Prometheus endpoint inside `ns`; null without one. */
+export async function heapUsed(ns: Netns, listen: string | null): Promise<number | null> {
+  return (await memoryFigures(ns, listen))?.heapUsed ?? null;
 }
 
 /** System load, for the record next to every figure (the machine is shared). */

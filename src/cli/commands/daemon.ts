@@ -5,6 +5,7 @@ import { ConfigError } from "../../config/types.js";
 import { startControlPlane } from "../../control/index.js";
 import { runDaemon } from "../../daemon/daemon.js";
 import { configProblemLine, type LogFormat } from "../args.js";
+import { applyHeapPolicy } from "../heap-policy.js";
 
 export interface DaemonCommand {
   configFile: string;
@@ -31,6 +32,7 @@ export async function daemonCommand(cmd: DaemonCommand, stderr: Printer): Promis
     throw err;
   }
   for (const w of parsed.warnings) stderr(configProblemLine(w.file, w.line, `warning: ${w.message}`));
+  applyHeapPolicy();
   return runDaemon({
     config: parsed.config,
     debugLevel: cmd.debugLevel,
