@@ -306,7 +306,7 @@ async function runOne(
   const load0 = loadAvg();
   const socket = join(mkdtempSync(join(tmpdir(), "improxy-flood-")), "improxy.sock");
   const conf = writeConfig("flood.yaml", config(socket, a.fastLeave));
-  const d: DaemonRun = startDaemon(topo.rtr, ["-c", conf, "-d", "2"]);
+  const d: DaemonRun = startDaemon(topo.rtr, ["-c", conf, "-d", "2"], { asService: true });
   const stopAll = async () => {
     await sender.stop();
     await d.stop();

@@ -46,12 +46,8 @@ const ROOT = resolve(import.meta.dirname, "..");
 const INJECTOR = join(ROOT, "test/support/fuzz-inject.ts");
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-
 /** The fuzzed daemon's Prometheus endpoint (inside the router namespace): its heap figures. */
 const METRICS = "127.0.0.1:9466";
-
-/** Node options of the fuzzed daemon (see where it is started). */
-export const FUZZ_DAEMON_NODE_OPTIONS = "--max-semi-space-size=1";
 
 export interface FuzzOptions {
   packets: number;
@@ -290,7 +286,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     // The young generation is capped as the service unit caps it: V8 grows its semi-spaces
     // (up to 16 MiB each) under allocation pressure, which moves RSS by 10-20 MiB with the
     // injection rate alone (docs/architecture.md "Memory").
-    d = startDaemon(topo.rtr, ["-c", conf, "-d", "3"], { prefix: ["env", `NODE_OPTIONS=${FUZZ_DAEMON_NODE_OPTIONS}`] });
+    d = startDaemon(topo.rtr, ["-c", conf, "-d", "3"], { asService: true });
     const daemon = d;
     for (const family of ["ipv4", "ipv6"] as const)
       for (const ifname of ["dn1", "dn2"])

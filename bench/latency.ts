@@ -83,7 +83,7 @@ function row(family: "ipv4" | "ipv6", fastLeave: boolean, tries: ProbeTry[]): La
 
 /** One daemon run (fast leave on or off): IPv4 on h1 and IPv6 on h2, measured in parallel. */
 async function measure(topo: Topology, fastLeave: boolean, tries: number): Promise<LatencyRow[]> {
-  const d = startDaemon(topo.rtr, ["-c", writeConfig("latency.conf", config(fastLeave)), "-d", "2"]);
+  const d = startDaemon(topo.rtr, ["-c", writeConfig("latency.conf", config(fastLeave)), "-d", "2"], { asService: true });
   const s4 = startSender(topo.up, "239.1.2.3", { intervalMs: INTERVAL_MS, port: 5001 });
   const s6 = startSender(topo.up, "ff05::1:2", { intervalMs: INTERVAL_MS, port: 5002 });
   try {

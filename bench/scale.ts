@@ -72,7 +72,7 @@ async function drops(topo: Topology, family: IpFamily): Promise<number> {
 }
 
 async function withProxy<T>(topo: Topology, family: IpFamily, fn: (d: DaemonRun) => Promise<T>): Promise<T> {
-  const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.yaml", SCALE_CONFIG), "-d", "2"]);
+  const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.yaml", SCALE_CONFIG), "-d", "2"], { asService: true });
   try {
     await waitForReportGroup(topo.rtr, family, "dn1", 10_000);
     // Let the start settle (startup queries, the family's other links) before measuring.

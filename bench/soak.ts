@@ -232,7 +232,7 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
   let spray: Spray | undefined;
   const agents: FloodAgent[] = [];
   try {
-    d = startDaemon(lab.rtr, ["-c", conf, "-d", "3"]);
+    d = startDaemon(lab.rtr, ["-c", conf, "-d", "3"], { asService: true });
     const daemon = d;
     stops.push(async () => {
       await daemon.stop();

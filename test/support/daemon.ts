@@ -2,12 +2,23 @@
  * Runs the built daemon (dist/) inside a lab namespace and follows its JSON log lines.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Netns } from "../../src/lab/netns.js";
 
 export const CLI = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
+
+/**
+ * The NODE_OPTIONS the service unit runs the daemon with (its `Environment=NODE_OPTIONS=`
+ * line, read from contrib/improxy.service): the benchmarks measure the daemon as it is run.
+ */
+export const SERVICE_NODE_OPTIONS: string = (() => {
+  const unit = readFileSync(resolve(import.meta.dirname, "../../contrib/improxy.service"), "utf8");
+  const m = /^Environment=NODE_OPTIONS=(.+)$/m.exec(unit);
+  if (!m) throw new Error("contrib/improxy.service sets no NODE_OPTIONS");
+  return m[1]!.trim();
+})();
 
 export interface LogLine {
   level: number;
@@ -36,11 +47,20 @@ export function writeConfig(name: string, text: string): string {
 
 /**
  * Starts `node dist/src/cli/main.js --log-format json ARGS` in `ns`; `opts.prefix` runs it
- * through a wrapper that execs it (e.g. setpriv), so the pid stays the daemon's.
+ * through a wrapper that execs it (e.g. setpriv), so the pid stays the daemon's;
+ * `opts.asService` gives it the service unit's NODE_OPTIONS (the benchmarks).
  */
-export function startDaemon(ns: Netns, args: string[], opts: { prefix?: string[] } = {}): DaemonRun {
+export function startDaemon(
+  ns: Netns,
+  args: string[],
+  opts: { prefix?: string[]; asService?: boolean } = {},
+): DaemonRun {
   const argv = [CLI, "--log-format", "json", ...args];
-  const proc = opts.prefix?.length ? ns.spawn(opts.prefix[0]!, [...opts.prefix.slice(1), "node", ...argv]) : ns.spawn("node", argv);
+  const prefix = [
+    ...(opts.asService ? ["env", `NODE_OPTIONS=${SERVICE_NODE_OPTIONS}`] : []),
+    ...(opts.prefix ?? []),
+  ];
+  const proc = prefix.length ? ns.spawn(prefix[0]!, [...prefix.slice(1), "node", ...argv]) : ns.spawn("node", argv);
   const lines: LogLine[] = [];
   let err = "";
   let buf = "";
