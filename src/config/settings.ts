@@ -373,6 +373,30 @@ const ROWS = {
     places: ["family"],
     description: "Groups never managed nor forwarded, CIDR prefixes (link-local scope is always ignored).",
   },
+  allowGroups: {
+    kind: "protocol",
+    yaml: "allow-groups",
+    yang: null,
+    unit: null,
+    type: "prefixes",
+    default: [],
+    docDefault: "all groups",
+    places: ["family"],
+    description:
+      "Groups hosts may join on the interface, CIDR prefixes (an inline form of RFC 8652 `group-policy`); empty: every group. Other groups are refused and counted (`group-not-allowed`).",
+    show: (v) => (Array.isArray(v) && v.length === 0 ? "all groups" : String(v)),
+  },
+  denyGroups: {
+    kind: "protocol",
+    yaml: "deny-groups",
+    yang: null,
+    unit: null,
+    type: "prefixes",
+    default: [],
+    places: ["family"],
+    description:
+      "Groups hosts may not join on the interface, CIDR prefixes; wins over `allow-groups`. Refused and counted (`group-denied`).",
+  },
   mrouteTable: {
     kind: "global",
     yaml: "mroute-table",

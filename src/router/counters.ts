@@ -36,6 +36,8 @@ export type DropReason =
   | "invalid-group" // not a multicast address
   | "link-local-group" // 224.0.0.0/24, ff0x::/16 with scope <= 2: never managed
   | "ignored-group" // configured ignoreGroups
+  | "group-denied" // configured denyGroups of the interface
+  | "group-not-allowed" // outside the configured allowGroups of the interface
   | "ssm-exclude-record" // IS_EX/TO_EX for an SSM group (RFC 4604 §2.2.1)
   | "ssm-older-version" // IGMPv1/v2/MLDv1 report or leave for an SSM group (RFC 4604 §2.2.2)
   | "unknown-record-type" // record type outside 1..6: skipped, the rest is processed

@@ -27,6 +27,7 @@ import { hostUnits, trackRecord } from "./tracking.js";
 import type { ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
 import {
   checkGroup,
+  groupRanges,
   type GroupRanges,
   type LinkAddressing,
   olderMessageRefusal,
@@ -82,11 +83,7 @@ export class LinkRouter {
     this.scheduler = opts.scheduler;
     this.onEffect = opts.onEffect;
     this.configLevel = this.desc.levelOfVersion(opts.config.version);
-    this.ranges = {
-      family: opts.family,
-      ssm: new CidrSet(opts.config.ssmRanges),
-      ignored: new CidrSet(opts.config.ignoreGroups),
-    };
+    this.ranges = groupRanges(opts.family, opts.config);
     this.link = {
       family: opts.family,
       unspecified: this.desc.unspecified,
@@ -190,11 +187,7 @@ export class LinkRouter {
   setConfig(config: RouterConfig): void {
     this.config = config;
     this.configLevel = this.desc.levelOfVersion(config.version);
-    this.ranges = {
-      family: this.family,
-      ssm: new CidrSet(config.ssmRanges),
-      ignored: new CidrSet(config.ignoreGroups),
-    };
+    this.ranges = groupRanges(this.family, config);
     this.groups.setConfig(config);
     this.rateLimiter.setRates(config.reportRateLimit, config.hostReportRateLimit);
     this.queries.setConfig(config, this.configLevel);

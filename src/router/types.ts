@@ -32,6 +32,10 @@ export interface RouterConfig {
   maxAdoptedQueryIntervalMs: number;
   ssmRanges: string[];
   ignoreGroups: string[];
+  /** Groups hosts may join (empty: all). */
+  allowGroups: string[];
+  /** Groups hosts may not join (wins over allowGroups). */
+  denyGroups: string[];
 }
 
 export interface ReceiveMeta {

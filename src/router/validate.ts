@@ -6,7 +6,7 @@
  * accept.
  */
 import {
-  type CidrSet,
+  CidrSet,
   isLinkLocalGroup,
   isLinkLocalUnicast6,
   isMulticast,
@@ -35,6 +35,24 @@ export interface GroupRanges {
   ssm: CidrSet;
   /** Configured ignoreGroups. */
   ignored: CidrSet;
+  /** Configured allowGroups; null: every group. */
+  allowed: CidrSet | null;
+  /** Configured denyGroups. */
+  denied: CidrSet;
+}
+
+/** The group ranges of a router config. */
+export function groupRanges(
+  family: IpFamily,
+  config: { ssmRanges: string[]; ignoreGroups: string[]; allowGroups: string[]; denyGroups: string[] },
+): GroupRanges {
+  return {
+    family,
+    ssm: new CidrSet(config.ssmRanges),
+    ignored: new CidrSet(config.ignoreGroups),
+    allowed: config.allowGroups.length > 0 ? new CidrSet(config.allowGroups) : null,
+    denied: new CidrSet(config.denyGroups),
+  };
 }
 
 /** Message-level checks: IP header fields, source and destination of the message. */
@@ -101,6 +119,9 @@ export function checkGroup(ranges: GroupRanges, group: Address): DropReason | nu
   if (!isMulticast(group, ranges.family)) return "invalid-group";
   if (isLinkLocalGroup(group, ranges.family)) return "link-local-group";
   if (ranges.ignored.has(group)) return "ignored-group";
+  // The interface's group policy (allow-groups, deny-groups): deny wins.
+  if (ranges.denied.has(group)) return "group-denied";
+  if (ranges.allowed !== null && !ranges.allowed.has(group)) return "group-not-allowed";
   return null;
 }
 

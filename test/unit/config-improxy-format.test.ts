@@ -76,6 +76,8 @@ describe("IMProxy format: valid files", () => {
       maxAdoptedQueryInterval: 300,
       ssmRanges: ["232.0.0.0/8"],
       ignoreGroups: ["239.255.0.0/16"],
+      allowGroups: [],
+      denyGroups: [],
     });
     const m = parseImproxyConfig(SHIPPED, FILE).downstreams[1]!.mld!;
     assert.equal(m.ssmRanges.length, 16);

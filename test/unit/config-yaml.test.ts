@@ -82,6 +82,8 @@ describe("YAML: full example and inheritance", () => {
       maxAdoptedQueryInterval: 300,
       ssmRanges: ["232.0.0.0/8", "233.252.0.0/14"],
       ignoreGroups: [],
+      allowGroups: [],
+      denyGroups: [],
     });
     assert.equal(d1!.mld!.robustnessVariable, 3);
     assert.equal(d1!.mld!.queryInterval, 125, "the igmp block does not leak into mld");

@@ -28,6 +28,8 @@ const settings = (version: number, fastLeave: boolean): ProtocolSettings => ({
   maxAdoptedQueryInterval: 300,
   ssmRanges: [],
   ignoreGroups: [],
+  allowGroups: [],
+  denyGroups: [],
 });
 
 const iface = (name: string, role: InterfaceConfig["role"], fastLeave: boolean): InterfaceConfig => ({

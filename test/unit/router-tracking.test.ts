@@ -137,6 +137,28 @@ for (const a of FAMILIES) {
       );
     });
 
+    test("group policy: deny-groups wins over allow-groups; groups outside allow-groups are refused, per reason", () => {
+      const allow = a.family === "ipv4" ? "239.0.0.0/8" : "ff0e::/16";
+      const deny = a.family === "ipv4" ? `${a.group2}/32` : `${a.group2}/128`;
+      const outside = a.family === "ipv4" ? "238.1.1.1" : "ff05::1:1";
+      const f = new Fixture(a, { allowGroups: [allow], denyGroups: [deny] });
+      assert.ok(f.config.allowGroups.length === 1);
+      f.record(IS_EX, a.group, [], a.host1);
+      f.record(IS_EX, a.group2, [], a.host1);
+      f.record(IS_EX, outside, [], a.host1);
+      f.report(2, outside, a.host2);
+      const d = f.router.counters.drops;
+      assert.deepEqual([d["group-denied"], d["group-not-allowed"]], [1, 2]);
+      assert.deepEqual(
+        f.router.snapshot().groups.map((g) => g.group),
+        [a.group],
+      );
+      // A reload that denies a group refuses its next report (existing state ages out).
+      f.router.setConfig({ ...f.config, denyGroups: [allow] });
+      f.record(IS_EX, a.group, [], a.host2);
+      assert.equal(d["group-denied"], 2);
+    });
+
     test("own messages and other-family messages are dropped", () => {
       const f = new Fixture(a);
       f.receive(rec(a.group), a.own);
