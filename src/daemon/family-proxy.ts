@@ -372,7 +372,7 @@ export class FamilyProxy {
         );
         // Queued upstream (UpstreamHost applies it at the allowed rate, and logs
         // "upstream membership" once the kernel holds it).
-        if (merged) this.upstream.setFilter(e.group, merged);
+        if (merged) this.upstream.setFilter(e.group, merged, link.name);
         this.apply(this.fwd.refreshGroup(e.group));
         return;
       }

@@ -12,7 +12,9 @@
  *   (a token bucket refilled with scheduler time, a batch of at most BATCH_MS worth of
  *   tokens, and never more than BATCH_BUDGET_MS of wall-clock time per batch).
  * - A group's first join (wanted, not held by the kernel) goes before changes of groups
- *   already joined, so new receivers are served first.
+ *   already joined, so new receivers are served first; first joins are taken round-robin
+ *   across the downstream links whose hosts asked, so a flooding link delays another
+ *   link's join by one join per batch, not by its whole backlog.
  * - At most `maxGroups` groups are held upstream. Beyond it a join waits (counted once per
  *   group through `onLimit`, logged once per LIMIT_LOG_MS) and is applied, oldest first,
  *   as soon as a leave frees room or the limit is raised (`kick`). The waiting set holds
@@ -30,6 +32,7 @@ import { type FilterWarning, type SourceFilterSocketsOptions, SourceFilterSocket
 import { isNoMembership, type SourceFilterState } from "../proxy/membership.js";
 import type { Logger } from "../util/log.js";
 import { Throttle, WARNING_INTERVAL_MS } from "../util/throttle.js";
+import { KeyedQueue, LaneQueue } from "../util/keyed-queue.js";
 import { type Bucket, refill } from "../util/token-bucket.js";
 import type { Address, IpFamily } from "../wire/types.js";
 
@@ -71,8 +74,12 @@ export class UpstreamHost {
   private membership: SourceFilterSockets | null = null;
   /** Groups whose filter is approximated, with the limit named in the warning logged. */
   private readonly approximated = new Map<Address, string>();
-  /** Wanted groups the kernel does not hold yet, with their latest filter (FIFO). */
-  private readonly joins = new KeyedQueue<Address, SourceFilterState>();
+  /**
+   * Wanted groups the kernel does not hold yet, with their latest filter, in one lane per
+   * origin (the link whose hosts asked), taken round-robin: a flood of joins from one
+   * downstream delays another downstream's join by one join, not by the flood.
+   */
+  private readonly joins = new LaneQueue<Address, SourceFilterState>();
   /** Groups the kernel holds whose filter changed (INCLUDE {} = leave), latest filter. */
   private readonly updates = new KeyedQueue<Address, SourceFilterState>();
   /** Wanted groups refused for the group limit, oldest first. */
@@ -132,10 +139,11 @@ export class UpstreamHost {
   }
 
   /**
-   * Queues the merged state of `group` (INCLUDE {} leaves it); applied at once when the
+   * Queues the merged state of `group` (INCLUDE {} leaves it), a first join in the lane of
+   * `origin` (the link whose change caused it); applied at once when the
    * rate allows, else by the next batch.
    */
-  setFilter(group: Address, state: SourceFilterState): void {
+  setFilter(group: Address, state: SourceFilterState, origin = ""): void {
     const m = this.membership;
     if (!m) return;
     if (m.has(group)) {
@@ -147,7 +155,7 @@ export class UpstreamHost {
     } else if (this.waiting.has(group)) {
       this.waiting.set(group, state);
     } else {
-      this.joins.set(group, state);
+      this.joins.set(group, state, origin);
     }
     if (this.timer === null && !this.yielding) this.flush();
   }
@@ -277,57 +285,5 @@ export class UpstreamHost {
       this.errors++;
       this.log.error({ group, err: (err as Error).message }, "cannot apply the upstream membership");
     }
-  }
-}
-
-/**
- * A FIFO of keys with the latest value of each (setting a queued key keeps its place).
- * Not a bare Map: taking the first entry of a Map whose head was deleted over and over
- * walks the deleted slots, which made batches quadratic.
- */
-class KeyedQueue<K, V> {
-  private readonly values = new Map<K, V>();
-  private order: K[] = [];
-  private head = 0;
-
-  get size(): number {
-    return this.values.size;
-  }
-
-  has(key: K): boolean {
-    return this.values.has(key);
-  }
-
-  set(key: K, value: V): void {
-    if (!this.values.has(key)) this.order.push(key);
-    this.values.set(key, value);
-  }
-
-  delete(key: K): void {
-    // Its slot in `order` goes stale and is skipped by shift.
-    if (this.values.delete(key) && this.order.length - this.head > 2 * this.values.size + 1024) this.compact();
-  }
-
-  clear(): void {
-    this.values.clear();
-    this.order = [];
-    this.head = 0;
-  }
-
-  /** The oldest entry, removed. Only called when size > 0. */
-  shift(): [K, V] {
-    for (;;) {
-      const key = this.order[this.head++] as K;
-      const value = this.values.get(key);
-      if (value === undefined) continue;
-      this.values.delete(key);
-      if (this.head > 1024 && this.head * 2 > this.order.length) this.compact();
-      return [key, value];
-    }
-  }
-
-  private compact(): void {
-    this.order = [...this.values.keys()];
-    this.head = 0;
   }
 }

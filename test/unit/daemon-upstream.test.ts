@@ -114,6 +114,25 @@ describe("UpstreamHost", () => {
     assert.equal(t.scheduler.nextDeadline(), null, "no timer once drained");
   });
 
+  it("first joins are taken round-robin per origin link: a flood from dn1 delays dn2's join by one join", () => {
+    const sys = new FakeSyscalls();
+    const t = host("ipv4", { syscalls: sys, maxGroupsPerSocket: 20, maxSourcesPerFilter: 10 }, { changesPerSecond: 1000 });
+    t.up.attach(5);
+    for (let i = 0; i < 1000; i++) t.up.setFilter(v4group(i), exc(), "dn1");
+    const fair = "239.9.9.9";
+    t.up.setFilter(fair, exc(), "dn2");
+    // struct group_req: the IPv4 group is at offset 12 (after gr_interface and padding,
+    // sin_family and sin_port).
+    const joined = () =>
+      sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").map((c) => [...c.bytes!.subarray(12, 16)].join("."));
+    assert.equal(joined().length, 10, "the first batch (at the first report) went to dn1's flood");
+    t.scheduler.advance(10);
+    assert.equal(joined().indexOf(fair), 11, "dn2's join came second in the next batch, not after 1,000");
+    t.scheduler.advance(2000);
+    assert.equal(t.up.stats().held, 1001);
+    assert.equal(new Set(joined()).size, 1001);
+  });
+
   it("a group that changes while queued is applied once, with its latest filter", () => {
     const sys = new FakeSyscalls();
     const t = host("ipv4", { syscalls: sys, maxGroupsPerSocket: 20, maxSourcesPerFilter: 10 }, { changesPerSecond: 1000 });
