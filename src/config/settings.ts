@@ -251,8 +251,9 @@ const ROWS = {
     yang: "max-groups",
     unit: null,
     type: "integer",
-    // Sized for a small router (docs/protocol.md "Bounded state"): a home LAN uses tens.
-    default: 4096,
+    // Sized for a small router (docs/protocol.md "Bounded state"): a home LAN uses tens,
+    // and one link can hold at most a quarter of max-upstream-groups.
+    default: 1024,
     range: { min: 1, max: UINT32_MAX },
     places: EVERYWHERE,
     description: "Most groups kept per link and family; further reports are refused and counted.",

@@ -66,7 +66,7 @@ describe("IMProxy format: valid files", () => {
       startupQueryInterval: 31.25,
       startupQueryCount: 2,
       fastLeave: false,
-      maxGroups: 4096,
+      maxGroups: 1024,
       maxSourcesPerGroup: 256,
       maxGroupSources: 16384,
       maxGroupsPerHost: 512,

@@ -72,7 +72,7 @@ describe("YAML: full example and inheritance", () => {
       startupQueryInterval: 25, // query-interval / 4
       startupQueryCount: 3, // robustness-variable
       fastLeave: false,
-      maxGroups: 4096,
+      maxGroups: 1024,
       maxSourcesPerGroup: 256,
       maxGroupSources: 16384,
       maxGroupsPerHost: 512,
