@@ -418,6 +418,7 @@ export class FamilyProxy {
           {
             interface: r.link.name,
             source: p.source,
+            destination: p.destination,
             type: p.payload[0],
             kind: r.type,
             upstreamPackets: c.upstreamPackets,
