@@ -32,7 +32,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { startReceiver, startSender } from "../src/lab/hosts.js";
 import type { Netns } from "../src/lab/netns.js";
 import { buildTopology, type Topology } from "../src/lab/topology.js";
@@ -40,10 +39,8 @@ import type { IpFamily } from "../src/wire/types.js";
 import { type DaemonRun, type LogLine, startDaemon } from "../test/support/daemon.js";
 import type { LinkRole } from "../test/support/fuzz-gen.js";
 import { type MemoryFigures, memoryFigures, mib, procSample, readStats } from "./observe.js";
-import type { InjectOptions, InjectResult } from "../test/support/fuzz-inject.js";
+import { type Injection, startInjector } from "../test/support/fuzz-inject.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
-const INJECTOR = join(ROOT, "test/support/fuzz-inject.ts");
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The fuzzed daemon's Prometheus endpoint (inside the router namespace): its heap figures. */
@@ -154,40 +151,6 @@ function fuzzConfig(socket: string): string {
     "  version: 2",
     "",
   ].join("\n");
-}
-
-interface Injection {
-  opts: InjectOptions;
-  progress: Array<{ first: number; last: number; at: number }>;
-  result: Promise<InjectResult>;
-  startedAt: number;
-}
-
-function inject(ns: Netns, opts: InjectOptions): Injection {
-  const proc = ns.spawn("node", ["--import", "tsx", INJECTOR, JSON.stringify(opts)], { cwd: ROOT });
-  const progress: Injection["progress"] = [];
-  let result: InjectResult | undefined;
-  let err = "";
-  proc.stderr!.setEncoding("utf8");
-  proc.stderr!.on("data", (d: string) => {
-    err += d;
-  });
-  const rl = createInterface({ input: proc.stdout! });
-  rl.on("line", (line) => {
-    const o = JSON.parse(line) as { progress?: [number, number]; at?: number } & Partial<InjectResult>;
-    if (o.progress) progress.push({ first: o.progress[0], last: o.progress[1], at: o.at ?? Date.now() });
-    else if (o.done) result = o as InjectResult;
-  });
-  const done = new Promise<InjectResult>((res, rej) => {
-    proc.once("exit", (code) => {
-      // Let readline deliver the last lines.
-      setImmediate(() => {
-        if (code === 0 && result) res(result);
-        else rej(new Error(`injector ${opts.family}/${opts.role} exited ${code}: ${err.slice(-2000)}`));
-      });
-    });
-  });
-  return { opts, progress, result: done, startedAt: Date.now() };
 }
 
 async function showStats(socket: string): Promise<Record<string, unknown>> {
@@ -325,7 +288,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
           const plan = down
             ? { ns: topo.h1, host: topo.addr.h1, rtr: topo.rtrAddr.dn1, prefix: v4 ? "10.11.0" : "fd00:11:" }
             : { ns: topo.up, host: topo.addr.up, rtr: topo.rtrAddr.up0, prefix: v4 ? "10.10.0" : "fd00:10:" };
-          const inj = inject(plan.ns, {
+          const inj = startInjector(plan.ns, {
             family,
             role,
             seed,

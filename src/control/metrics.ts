@@ -194,12 +194,13 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
   absoluteCounter(
     registry,
     "improxy_packets_ignored_total",
-    "Packets ignored before parsing: own (looped back), upstream (the kernel answers there), unconfigured interface",
+    "Packets ignored before parsing: own (looped back), upstream-query/-report/-leave/-other (received on the upstream link, where the kernel answers: RFC 4605 §4.1), unconfigured interface",
     ["family", "reason"],
     () =>
       perFamily((f, out) => {
         out.push([{ family: f.family, reason: "own" }, f.counters.ownPackets]);
-        out.push([{ family: f.family, reason: "upstream" }, f.counters.upstreamPackets]);
+        for (const [k, v] of Object.entries(f.counters.upstreamPacketsByType))
+          out.push([{ family: f.family, reason: `upstream-${k}` }, v]);
         out.push([{ family: f.family, reason: "unconfigured-interface" }, f.counters.unconfiguredInterface]);
       }),
   );

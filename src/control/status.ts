@@ -381,6 +381,7 @@ export class StatusBuilder {
       packetsReceived: c.packetsReceived,
       ownPackets: c.ownPackets,
       upstreamPackets: c.upstreamPackets,
+      upstreamPacketsByType: { ...c.upstreamPacketsByType },
       unconfiguredInterface: c.unconfiguredInterface,
       parseErrors: record(c.parseErrors),
       upcalls: record(c.upcalls),

@@ -260,6 +260,7 @@ function renderStats(doc: StatusDocument): string[] {
     add("-", "packets-received", s.packetsReceived);
     add("-", "own-packets", s.ownPackets);
     add("-", "upstream-packets", s.upstreamPackets);
+    for (const [k, v] of Object.entries(s.upstreamPacketsByType)) add("-", `upstream-packets:${k}`, v);
     add("-", "unconfigured-interface", s.unconfiguredInterface);
     for (const [k, v] of Object.entries(s.parseErrors)) add("-", `parse-error:${k}`, v);
     for (const [k, v] of Object.entries(s.upcalls)) add("-", `upcall:${k}`, v);

@@ -30,7 +30,7 @@ import { Throttle } from "../util/throttle.js";
 import { CidrSet, isLinkLocalGroup } from "../wire/address.js";
 import { serialize } from "../wire/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
-import { classifyIngress, type IngressContext, type IngressLink } from "./ingress.js";
+import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET_TYPES } from "./ingress.js";
 import { type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 import { familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
 import type { FamilyCounters, FamilySnapshot, SnapshotOptions } from "./snapshot.js";
@@ -108,6 +108,7 @@ export class FamilyProxy {
     packetsReceived: 0,
     ownPackets: 0,
     upstreamPackets: 0,
+    upstreamPacketsByType: Object.fromEntries(UPSTREAM_PACKET_TYPES.map((t) => [t, 0])) as FamilyCounters["upstreamPacketsByType"],
     unconfiguredInterface: 0,
     parseErrors: {},
     upcalls: {},
@@ -407,9 +408,21 @@ export class FamilyProxy {
         c.unconfiguredInterface++;
         return;
       case "upstream":
+        // Queries (whatever their Max Resp Code, QRV, QQIC or S flag), reports and leaves
+        // of the upstream link: the kernel's host stack answers there (RFC 4605 §4.1), so
+        // they create no state here; counted by type, logged at debug only (a flood of
+        // them must not flood the log).
         c.upstreamPackets++;
+        c.upstreamPacketsByType[r.type]++;
         this.log.debug(
-          { interface: r.link.name, source: p.source, type: p.payload[0], upstreamPackets: c.upstreamPackets },
+          {
+            interface: r.link.name,
+            source: p.source,
+            destination: p.destination,
+            type: p.payload[0],
+            kind: r.type,
+            upstreamPackets: c.upstreamPackets,
+          },
           "ignored on the upstream interface",
         );
         return;

@@ -8,15 +8,17 @@
  *    the groups the router itself joined (the report groups, the upstream memberships)
  *    and those reach the raw socket too (docs/kernel.md "Receiving reports").
  * 2. unconfigured-interface: the ingress interface is not an attached link of this family.
- * 3. upstream: the proxy is a host on the upstream link; the kernel's host stack answers
- *    queries there, and reports of other hosts upstream are never downstream membership
- *    (the C IMProxy treated them so, with sticky joins: docs/improxy-compat.md).
+ * 3. upstream: the proxy is a host on the upstream link (RFC 4605 §4.1); the kernel's host
+ *    stack answers queries there, and reports of other hosts upstream are never downstream
+ *    membership (the C IMProxy treated them so, with sticky joins: docs/improxy-compat.md).
+ *    Nothing of the packet is parsed or trusted: only its type byte says what was ignored
+ *    (`UpstreamPacketType`), for the counters.
  * 4. parse-error: the codec rejected the bytes (reason counted per kind).
  * 5. message: a parsed message for the downstream link's router, with its receive metadata.
  */
 import type { ReceivedPacket } from "../kernel/mroute-socket.js";
 import type { ReceiveMeta } from "../router/index.js";
-import { parse } from "../wire/index.js";
+import { IgmpType, MldType, parse } from "../wire/index.js";
 import type { Address, IpFamily, Message, ParseErrorReason } from "../wire/types.js";
 
 export interface IngressLink {
@@ -32,10 +34,42 @@ export interface IngressContext {
   attachedLink(ifindex: number): IngressLink | undefined;
 }
 
+/**
+ * What a packet ignored on the upstream link was, by its type byte alone: a query (any
+ * version, whatever its Max Resp Code, QRV, QQIC or S flag), a report (IGMPv1/v2/v3,
+ * MLDv1/v2), a leave (IGMPv2 Leave Group, MLDv1 Done) or anything else (an empty payload,
+ * an unknown type). Stable strings: counter keys and metric labels.
+ */
+export type UpstreamPacketType = "query" | "report" | "leave" | "other";
+
+export const UPSTREAM_PACKET_TYPES: readonly UpstreamPacketType[] = ["query", "report", "leave", "other"];
+
+const UPSTREAM_TYPES: Readonly<Record<IpFamily, ReadonlyMap<number, UpstreamPacketType>>> = {
+  ipv4: new Map<number, UpstreamPacketType>([
+    [IgmpType.MEMBERSHIP_QUERY, "query"],
+    [IgmpType.V1_MEMBERSHIP_REPORT, "report"],
+    [IgmpType.V2_MEMBERSHIP_REPORT, "report"],
+    [IgmpType.V3_MEMBERSHIP_REPORT, "report"],
+    [IgmpType.V2_LEAVE_GROUP, "leave"],
+  ]),
+  ipv6: new Map<number, UpstreamPacketType>([
+    [MldType.LISTENER_QUERY, "query"],
+    [MldType.V1_LISTENER_REPORT, "report"],
+    [MldType.V2_LISTENER_REPORT, "report"],
+    [MldType.V1_LISTENER_DONE, "leave"],
+  ]),
+};
+
+/** The type of a packet ignored on the upstream link (see `UpstreamPacketType`). */
+export function upstreamPacketType(family: IpFamily, payload: Uint8Array): UpstreamPacketType {
+  const t = payload[0];
+  return (t === undefined ? undefined : UPSTREAM_TYPES[family].get(t)) ?? "other";
+}
+
 export type Ingress =
   | { kind: "own" }
   | { kind: "unconfigured-interface" }
-  | { kind: "upstream"; link: IngressLink }
+  | { kind: "upstream"; link: IngressLink; type: UpstreamPacketType }
   | { kind: "parse-error"; link: IngressLink; reason: ParseErrorReason; detail: string }
   | { kind: "message"; link: IngressLink; message: Message; meta: ReceiveMeta };
 
@@ -43,7 +77,7 @@ export function classifyIngress(p: ReceivedPacket, ctx: IngressContext): Ingress
   if (ctx.isOwnAddress(p.source)) return { kind: "own" };
   const link = ctx.attachedLink(p.ifindex);
   if (link === undefined) return { kind: "unconfigured-interface" };
-  if (link.role === "upstream") return { kind: "upstream", link };
+  if (link.role === "upstream") return { kind: "upstream", link, type: upstreamPacketType(ctx.family, p.payload) };
   // MLD checksums cover the IPv6 pseudo-header (RFC 4443 §2.3); IGMP's does not.
   const pseudo = ctx.family === "ipv6" ? { source: p.source, destination: p.destination } : undefined;
   const res = parse(ctx.family, p.payload, pseudo);

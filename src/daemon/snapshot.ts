@@ -9,12 +9,19 @@ import type { ForwardingEntry } from "../proxy/forwarding.js";
 import type { SourceFilterState } from "../proxy/membership.js";
 import type { LinkSnapshot, RouterCounters } from "../router/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
+import type { UpstreamPacketType } from "./ingress.js";
 
 /** Counters of one family's proxy (besides the per-link router counters). */
 export interface FamilyCounters {
   packetsReceived: number;
   ownPackets: number;
+  /**
+   * Packets received on the upstream link and ignored (RFC 4605 §4.1: the proxy is a host
+   * there and the kernel's host stack answers the queries), in all...
+   */
   upstreamPackets: number;
+  /** ...and by type (the packet's type byte; nothing else of it is read). */
+  upstreamPacketsByType: Record<UpstreamPacketType, number>;
   unconfiguredInterface: number;
   parseErrors: Record<string, number>;
   upcalls: Record<string, number>;

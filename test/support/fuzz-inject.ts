@@ -6,14 +6,26 @@
  * (socket(AF_PACKET, SOCK_RAW, 0) + sendmsg to a struct sockaddr_ll), so that every byte of
  * the IP header, its options and extension headers, fragments and spoofed sources is ours.
  *
+ * With `'<json FrameListOptions>'` (a `framesFile` of hex frames, one per line) it sends
+ * `count` packets cycling through those frames instead: hand-made packets, byte-exact, at
+ * full speed (test/e2e/proxy-hostile-upstream.test.ts).
+ *
  * Output, one JSON line each: {"progress":[firstIndex,lastIndex],"at":ms} per batch (to
  * find which packets were in flight when the daemon misbehaved), then the result
  * {"done":true,"packets":N,"frames":F,"bytes":B,"elapsedMs":T,"retries":R,"sendErrors":{errno:count}}.
+ *
+ * Imported, `startInjector(ns, opts)` runs that script in a namespace and follows it.
  */
-import { pathToFileURL } from "node:url";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { netio } from "../../src/kernel/addon.js";
+import type { Netns } from "../../src/lab/netns.js";
 import type { IpFamily } from "../../src/wire/types.js";
 import { type FuzzLink, fuzzPacket, type LinkRole } from "./fuzz-gen.js";
+
+const SCRIPT = fileURLToPath(import.meta.url);
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export interface InjectOptions {
   family: IpFamily;
@@ -29,6 +41,15 @@ export interface InjectOptions {
   router: string;
   prefix: string;
   /** Packets per progress line (and per event-loop turn). */
+  batch?: number;
+}
+
+/** Hand-made frames instead of generated ones: packet i is line `i mod lines` of the file. */
+export interface FrameListOptions {
+  /** Complete Ethernet frames in hex, one per line. */
+  framesFile: string;
+  count: number;
+  iface?: string;
   batch?: number;
 }
 
@@ -61,18 +82,16 @@ export function sockaddrLl(ifindex: number, protocol: number, mac: Uint8Array): 
   return b;
 }
 
-async function runChild(o: InjectOptions): Promise<InjectResult> {
+/**
+ * Sends packets `start .. start+count-1` (each one or more frames, from `framesOf`) on
+ * `iface`, `batch` packets per event-loop turn; a full send buffer is retried.
+ */
+async function sendPackets(
+  o: { iface?: string; start: number; count: number; batch?: number },
+  framesOf: (index: number) => Uint8Array[],
+): Promise<InjectResult> {
   const ifindex = netio.ifNameToIndex(o.iface ?? "eth0");
   if (ifindex === 0) throw new Error(`no interface ${o.iface ?? "eth0"}`);
-  const link: FuzzLink = {
-    family: o.family,
-    role: o.role,
-    hostMac: macBytes(o.hostMac),
-    routerMac: macBytes(o.routerMac),
-    host: o.host,
-    router: o.router,
-    prefix: o.prefix,
-  };
   const fd = netio.socket(AF_PACKET, SOCK_RAW, 0);
   const batch = o.batch ?? 500;
   const sendErrors: Record<string, number> = {};
@@ -84,7 +103,7 @@ async function runChild(o: InjectOptions): Promise<InjectResult> {
     for (let i = o.start; i < o.start + o.count; i += batch) {
       const end = Math.min(o.start + o.count, i + batch);
       for (let k = i; k < end; k++) {
-        for (const f of fuzzPacket(o.seed, link, k).frames) {
+        for (const f of framesOf(k)) {
           const to = sockaddrLl(ifindex, (f[12]! << 8) | f[13]!, f.subarray(0, 6));
           for (let attempt = 0; ; attempt++) {
             try {
@@ -122,10 +141,69 @@ async function runChild(o: InjectOptions): Promise<InjectResult> {
   };
 }
 
+function runChild(o: InjectOptions): Promise<InjectResult> {
+  const link: FuzzLink = {
+    family: o.family,
+    role: o.role,
+    hostMac: macBytes(o.hostMac),
+    routerMac: macBytes(o.routerMac),
+    host: o.host,
+    router: o.router,
+    prefix: o.prefix,
+  };
+  return sendPackets(o, (k) => fuzzPacket(o.seed, link, k).frames);
+}
+
+function runFrameList(o: FrameListOptions): Promise<InjectResult> {
+  const list = readFileSync(o.framesFile, "utf8")
+    .split("\n")
+    .filter((l) => l.trim().length > 0)
+    .map((l) => Uint8Array.from(Buffer.from(l.trim(), "hex")));
+  if (list.length === 0) throw new Error(`no frames in ${o.framesFile}`);
+  return sendPackets({ ...o, start: 0 }, (k) => [list[k % list.length]!]);
+}
+
+/** A running injector: its options, progress lines so far, and its result. */
+export interface Injection<O extends InjectOptions | FrameListOptions = InjectOptions> {
+  opts: O;
+  progress: Array<{ first: number; last: number; at: number }>;
+  result: Promise<InjectResult>;
+  startedAt: number;
+}
+
+/** Runs the injector script in `ns` with `opts`; `result` rejects when it fails. */
+export function startInjector<O extends InjectOptions | FrameListOptions>(ns: Netns, opts: O): Injection<O> {
+  const proc = ns.spawn("node", ["--import", "tsx", SCRIPT, JSON.stringify(opts)], { cwd: ROOT });
+  const progress: Injection<O>["progress"] = [];
+  let result: InjectResult | undefined;
+  let err = "";
+  proc.stderr!.setEncoding("utf8");
+  proc.stderr!.on("data", (d: string) => {
+    err += d;
+  });
+  const rl = createInterface({ input: proc.stdout! });
+  rl.on("line", (line) => {
+    const o = JSON.parse(line) as { progress?: [number, number]; at?: number } & Partial<InjectResult>;
+    if (o.progress) progress.push({ first: o.progress[0], last: o.progress[1], at: o.at ?? Date.now() });
+    else if (o.done) result = o as InjectResult;
+  });
+  const what = "framesFile" in opts ? `frames of ${opts.framesFile}` : `${opts.family}/${opts.role}`;
+  const done = new Promise<InjectResult>((res, rej) => {
+    proc.once("exit", (code) => {
+      // Let readline deliver the last lines.
+      setImmediate(() => {
+        if (code === 0 && result) res(result);
+        else rej(new Error(`injector ${what} in ${ns.name} exited ${code}: ${err.slice(-2000)}`));
+      });
+    });
+  });
+  return { opts, progress, result: done, startedAt: Date.now() };
+}
+
 const argv1 = process.argv[1];
 if (argv1 !== undefined && import.meta.url === pathToFileURL(argv1).href) {
-  const opts = JSON.parse(process.argv[2] ?? "{}") as InjectOptions;
-  runChild(opts).then(
+  const opts = JSON.parse(process.argv[2] ?? "{}") as InjectOptions | FrameListOptions;
+  ("framesFile" in opts ? runFrameList(opts) : runChild(opts)).then(
     (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
     (err: unknown) => {
       process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);

@@ -150,7 +150,8 @@ export class FakeFamily {
       counters: {
         packetsReceived: 10,
         ownPackets: 2,
-        upstreamPackets: 1,
+        upstreamPackets: 3,
+        upstreamPacketsByType: { query: 2, report: 1, leave: 0, other: 0 },
         unconfiguredInterface: 0,
         parseErrors: { "bad-checksum": 1 },
         upcalls: { nocache: 1 },

@@ -57,6 +57,14 @@ describe("metrics", () => {
     assert.equal(sample(t1, 'improxy_forwarding_entries{family="ipv4",interface="up0",direction="in"}'), 1);
     assert.equal(sample(t1, 'improxy_forwarding_entries{family="ipv4",interface="dn1",direction="out"}'), 1);
     assert.equal(sample(t1, 'improxy_upstream_filter_changes_total{family="ipv6"}'), 2);
+    // Ignored on the upstream link, by type (no separate total: the reasons add up).
+    const ignored = (reason: string) => sample(t1, `improxy_packets_ignored_total{family="ipv4",reason="${reason}"}`);
+    assert.equal(ignored("upstream-query"), 2);
+    assert.equal(ignored("upstream-report"), 1);
+    assert.equal(ignored("upstream-leave"), 0);
+    assert.equal(ignored("upstream-other"), 0);
+    assert.equal(ignored("upstream"), undefined);
+    assert.equal(ignored("own"), 2);
     assert.equal(sample(t1, 'improxy_kernel_errors_total{family="ipv4"}'), 0);
     assert.equal(sample(t1, 'improxy_vif_packets_total{family="ipv4",interface="dn1",direction="out"}'), 500);
     assert.equal(sample(t1, 'improxy_build_info{version="9.9.9"}'), 1);

@@ -167,6 +167,8 @@ describe("status documents", () => {
     const st = builder.build("stats", "ipv4").families[0]!.stats!;
     assert.equal(st.packetsReceived, 10);
     assert.deepEqual(st.parseErrors, { "bad-checksum": 1 });
+    assert.equal(st.upstreamPackets, 3);
+    assert.deepEqual(st.upstreamPacketsByType, { query: 2, report: 1, leave: 0, other: 0 });
     assert.equal(st.upstreamFilterChanges, 2);
     const dn1 = st.interfaces.find((i) => i.name === "dn1")!;
     assert.equal(dn1.received.v3report, 2);

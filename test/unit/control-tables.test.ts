@@ -145,6 +145,15 @@ describe("control tables", () => {
     const stats = renderShow(b.build("stats", "ipv4"), "stats");
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 received:v3report 2"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - parse-error:bad-checksum 1"));
+    // What the upstream link sent and the daemon ignored, in all and by type.
+    const upstream = stats.map((l) => l.split(/\s+/).join(" ")).filter((l) => l.includes(" upstream-packets"));
+    assert.deepEqual(upstream, [
+      "ipv4 - upstream-packets 3",
+      "ipv4 - upstream-packets:query 2",
+      "ipv4 - upstream-packets:report 1",
+      "ipv4 - upstream-packets:leave 0",
+      "ipv4 - upstream-packets:other 0",
+    ]);
   });
 
   test("empty views say so", () => {

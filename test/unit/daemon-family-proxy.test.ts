@@ -266,10 +266,45 @@ for (const f of FAMILIES) {
       assert.equal(c.packetsReceived, 4);
       assert.equal(c.ownPackets, 1);
       assert.equal(c.upstreamPackets, 1);
+      assert.deepEqual(c.upstreamPacketsByType, { query: 0, report: 1, leave: 0, other: 0 });
       assert.equal(c.unconfiguredInterface, 1);
       assert.equal(c.parseErrors.truncated, 1);
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length, 0);
       assert.deepEqual(t.proxy.snapshot().upstream, []);
+    });
+
+    it("queries, reports, leaves and other bytes on the upstream link are counted by type and change nothing", () => {
+      const t = setup(f);
+      t.attachAll();
+      const up = { ifindex: f.up.ifindex, source: f.opt("10.10.0.9", "fe80::9") };
+      const before = t.proxy.snapshot();
+      const logged = t.lines.length;
+      // RFC 4605 §4.1: the proxy is a host upstream; whatever a query there advertises
+      // (QRV 7, the largest QQIC: RFC 3376 §4.1.6/§4.1.7, RFC 3810 §5.1) is the kernel's.
+      t.fromHost("query", { ...up, qrv: 7, qqiSeconds: 31744 });
+      t.fromHost("query", up);
+      t.fromHost("report", up);
+      t.fromHost("report", { ...up, group: f.opt("239.9.9.9", "ff05::9:9") });
+      t.fromHost("leave", up);
+      t.fromHost("report", { ...up, bytes: new Uint8Array([0x42, 0, 0, 0]) });
+      t.fromHost("report", { ...up, bytes: new Uint8Array([200]) });
+      const after = t.proxy.snapshot();
+      assert.equal(after.counters.upstreamPackets, 7);
+      assert.deepEqual(after.counters.upstreamPacketsByType, { query: 2, report: 2, leave: 1, other: 2 });
+      assert.deepEqual(after.counters.parseErrors, {}, "upstream bytes are not parsed");
+      assert.deepEqual(after.upstream, []);
+      assert.deepEqual(
+        after.links.map((l) => [l.name, l.querier, l.router?.groupCount ?? 0]),
+        before.links.map((l) => [l.name, l.querier, l.router?.groupCount ?? 0]),
+      );
+      assert.deepEqual(after.counters.querierChanges, before.counters.querierChanges);
+      const lines = t.lines.slice(logged);
+      assert.equal(lines.length, 7, "one line per packet");
+      assert.ok(lines.every((l) => l.msg === "ignored on the upstream interface" && l.level === 20), "at debug");
+      assert.deepEqual(
+        lines.map((l) => l.kind),
+        ["query", "query", "report", "report", "leave", "other", "other"],
+      );
     });
 
     it("an (S,G) without traffic is removed at the second idle check", () => {

@@ -1,7 +1,12 @@
 /** Ingress classification (src/daemon/ingress.ts): one case per outcome, both families. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { classifyIngress, type IngressContext } from "../../src/daemon/ingress.js";
+import {
+  classifyIngress,
+  type IngressContext,
+  type UpstreamPacketType,
+  upstreamPacketType,
+} from "../../src/daemon/ingress.js";
 import type { ReceivedPacket } from "../../src/kernel/mroute-socket.js";
 import { report, serialize } from "../../src/wire/index.js";
 import type { IpFamily } from "../../src/wire/types.js";
@@ -45,7 +50,36 @@ for (const f of FAMILIES) {
       assert.deepEqual(classifyIngress(packet({ ifindex: 2 }), ctx), {
         kind: "upstream",
         link: { name: "up0", role: "upstream" },
+        type: "report",
       });
+    });
+    it("an upstream packet is typed by its type byte alone (checksum, length and fields unread)", () => {
+      const v4 = f.family === "ipv4";
+      const cases: Array<[number[], UpstreamPacketType]> = v4
+        ? [
+            [[0x11], "query"],
+            [[0x12], "report"],
+            [[0x16], "report"],
+            [[0x22, 0xff], "report"],
+            [[0x17], "leave"],
+            [[0x13], "other"],
+            [[130], "other"],
+            [[], "other"],
+          ]
+        : [
+            [[130], "query"],
+            [[131], "report"],
+            [[143, 0xff], "report"],
+            [[132], "leave"],
+            [[0x11], "other"],
+            [[128], "other"],
+            [[], "other"],
+          ];
+      for (const [bytes, type] of cases) {
+        const r = classifyIngress(packet({ ifindex: 2, payload: new Uint8Array(bytes) }), ctx);
+        assert.equal(r.kind === "upstream" && r.type, type, `${JSON.stringify(bytes)}`);
+        assert.equal(upstreamPacketType(f.family, new Uint8Array(bytes)), type);
+      }
     });
     it("bytes the codec rejects are a parse error with its reason", () => {
       const r = classifyIngress(packet({ payload: bytes.subarray(0, 4) }), ctx);
