@@ -167,6 +167,9 @@ export class FamilyProxy {
       },
       downToUp: (name) => this.links.get(name)?.cfg.downToUp ?? false,
       forwardable: (group) => !isLinkLocalGroup(group, this.family) && !this.ignored.has(group),
+      // The link's router holds its source policy (it exists while the link is attached,
+      // which canForwardTo requires).
+      sourceAllowed: (name, source, group) => this.links.get(name)?.router?.sourceAllowed(group, source) ?? true,
     };
     this.fwd = new ForwardingPlanner(this.db, links, { maxEntries: () => this.config.maxForwardingEntries });
     deps.socket.onPacket((p) => this.onPacket(p));

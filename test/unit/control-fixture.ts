@@ -30,6 +30,9 @@ const settings = (version: number, fastLeave: boolean): ProtocolSettings => ({
   ignoreGroups: [],
   allowGroups: [],
   denyGroups: [],
+  allowSources: [],
+  denySources: [],
+  staticGroups: [],
 });
 
 const iface = (name: string, role: InterfaceConfig["role"], fastLeave: boolean): InterfaceConfig => ({

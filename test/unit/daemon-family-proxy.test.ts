@@ -14,7 +14,7 @@ import { InterfaceTable } from "../../src/daemon/interfaces.js";
 import { MrouteSocket } from "../../src/kernel/mroute-socket.js";
 import { MrouteTable } from "../../src/kernel/mroute-table.js";
 import { ReportGroups } from "../../src/kernel/report-groups.js";
-import { packGroupReq } from "../../src/kernel/structs/membership.js";
+import { packGroupReq, packGroupSourceReq } from "../../src/kernel/structs/membership.js";
 import { IPV6_ROUTER_ALERT_HOPOPTS, packMf6cctl, packMfcctl } from "../../src/kernel/structs/mroute.js";
 import { addressBytes, sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
@@ -460,6 +460,74 @@ for (const f of FAMILIES) {
       snap = t.proxy.snapshot();
       assert.deepEqual(snap.upstreamGroups, { held: 2, queued: 0, waiting: 0, sockets: 1 });
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length, 3);
+    });
+  });
+}
+
+for (const f of FAMILIES) {
+  /** Another upstream source beside f.source. */
+  const other = f.family === "ipv4" ? "10.10.0.6" : "fd00:10::6";
+  const hostPrefix = (a: string) => (f.family === "ipv4" ? `${a}/32` : `${a}/128`);
+  /** An IGMPv3 / MLDv2 report from the host with one IS_IN record. */
+  const isIn = (sources: string[]) =>
+    serialize(
+      f.family,
+      {
+        type: "v3report",
+        family: f.family,
+        records: [{ recordType: 1, group: f.group, sources, auxData: new Uint8Array() }],
+      },
+      { source: f.host, destination: f.group },
+    );
+
+  describe(`FamilyProxy source policy (${f.family})`, () => {
+    it("INCLUDE {allowed, denied} joins upstream INCLUDE {allowed}; the denied source gets no output interface", () => {
+      const t = setup(f, {}, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] });
+      t.attachAll();
+      t.fromHost("report", { bytes: isIn([other, f.source]) });
+      const joins = t.sys.callsOf("setsockopt", "MCAST_JOIN_SOURCE_GROUP");
+      assert.equal(joins.length, 1);
+      assert.deepEqual(joins[0]?.bytes, packGroupSourceReq(f.up.ifindex, f.family, f.group, other));
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_MSFILTER").length, 0, "no second source");
+      const snap = t.proxy.snapshot();
+      assert.deepEqual(snap.upstream, [{ group: f.group, filterMode: "include", sources: [other] }]);
+      assert.equal(snap.links.find((l) => l.name === "dn1")?.routerCounters?.drops["source-denied"], 1);
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []), "the denied source's traffic is not forwarded");
+    });
+
+    it("EXCLUDE mode: an exact-host rule goes into the upstream EXCLUDE list, a prefix rule holds at the forwarding entry", () => {
+      const exact = setup(f, {}, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] });
+      exact.attachAll();
+      exact.fromHost("report");
+      assert.deepEqual(exact.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [f.source] }]);
+      assert.equal(exact.sys.callsOf("setsockopt", "MCAST_MSFILTER").length, 1);
+      exact.upcall(0);
+      assert.deepEqual(exact.lastMfc(), exact.mfc(0, []));
+
+      const prefix = f.family === "ipv4" ? "10.10.0.4/30" : "fd00:10::4/126"; // f.source and other
+      const wide = setup(f, {}, { denySources: [{ group: f.group, source: prefix }] });
+      wide.attachAll();
+      wide.fromHost("report");
+      assert.deepEqual(wide.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      wide.upcall(0);
+      assert.deepEqual(wide.lastMfc(), wide.mfc(0, []), "refused where the entry is installed");
+    });
+
+    it("a reload that denies a joined group, or a source, withdraws it at once: upstream leave, no output interface", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      const base = parseImproxyConfig(f.config, "test.conf");
+      t.proxy.applyConfig(withProtocolSettings(base, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] }));
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []), "the denied source stops at once");
+      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [f.source] }]);
+      t.proxy.applyConfig(withProtocolSettings(base, { denyGroups: [f.group] }));
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 1, "left upstream without waiting for timers");
+      assert.deepEqual(t.proxy.snapshot().upstream, []);
+      assert.deepEqual(t.proxy.snapshot().links.find((l) => l.name === "dn1")?.router?.groups, []);
     });
   });
 }
