@@ -26,7 +26,7 @@ import { SpecificQueries } from "./specific-queries.js";
 import { groupSnapshots, type LinkSnapshot } from "./snapshot.js";
 import { policedState, SourcePolicy } from "./source-policy.js";
 import { hostUnits, trackRecord } from "./tracking.js";
-import type { ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
+import type { FilterMode, ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
 import {
   checkGroup,
   groupRanges,
@@ -231,6 +231,19 @@ export class LinkRouter {
    */
   sourceAllowed(group: Address, source: Address): boolean {
     return this.sourcePolicy.refusal(group, source) === null;
+  }
+
+  /**
+   * `state` (a forwarding state of `group` on this link from elsewhere: the proxy's static
+   * groups) under the link's source policy, as the link's own states are emitted.
+   */
+  policedState(
+    group: Address,
+    state: { filterMode: FilterMode; sources: Address[] },
+  ): { filterMode: FilterMode; sources: Address[] } {
+    const out = policedState(this.sourcePolicy.forGroup(group), state.filterMode, [...state.sources]);
+    out.sources.sort(compareAddresses);
+    return out;
   }
 
   // ------------------------------------------------------------------------------------

@@ -532,6 +532,98 @@ for (const f of FAMILIES) {
   });
 }
 
+for (const f of FAMILIES) {
+  const statics = (...groups: string[]) => ({ staticGroups: groups.map((g) => ({ group: g, source: null })) });
+  const joins = (t: ReturnType<typeof setup>) => t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length;
+  const leaves = (t: ReturnType<typeof setup>) => t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length;
+  const dn1 = (t: ReturnType<typeof setup>) => t.proxy.snapshot().links.find((l) => l.name === "dn1")!;
+
+  describe(`FamilyProxy static groups (${f.family})`, () => {
+    it("a static group is joined upstream at start and forwarded onto its link with no host asking", () => {
+      const t = setup(f, {}, statics(f.group));
+      t.attachAll();
+      assert.equal(joins(t), 1, "joined with no report");
+      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      assert.deepEqual(dn1(t).staticGroups, [{ group: f.group, filterMode: "exclude", sources: [], upTimeMs: 0 }]);
+      assert.deepEqual(dn1(t).router?.groups, [], "no router state: not a fake report");
+      assert.ok(t.lines.some((l) => l.msg === "static groups" && l.interface === "dn1"));
+      // A host joins and leaves: the static group stays.
+      t.fromHost("report");
+      t.fromHost("leave");
+      t.scheduler.advance(3000);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      assert.equal(leaves(t), 0);
+    });
+
+    it("survives link flaps (re-applied when the link re-attaches) and a re-created upstream", () => {
+      const t = setup(f, {}, statics(f.group));
+      t.attachAll();
+      t.upcall(0);
+      const dn = { ifindex: f.dn.ifindex, name: "dn1", flags: 0x41, mtu: 1500 };
+      t.interfaces.apply({ type: "newlink", link: { ...dn, up: false, running: false } });
+      t.proxy.reconcile("dn1");
+      assert.equal(leaves(t), 1, "the link is down: its static groups leave with it");
+      assert.deepEqual(dn1(t).staticGroups, []);
+      t.interfaces.apply({ type: "newlink", link: { ...dn, up: true, running: true } });
+      t.proxy.reconcile("dn1");
+      assert.equal(joins(t), 2, "re-applied when the link re-attaches");
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]), "forwarded again");
+      const up = { ifindex: f.up.ifindex, name: "up0", flags: 0x41, mtu: 1500 };
+      t.interfaces.apply({ type: "newlink", link: { ...up, up: false, running: false } });
+      t.proxy.reconcile("up0");
+      t.interfaces.apply({ type: "newlink", link: { ...up, up: true, running: true } });
+      t.proxy.reconcile("up0");
+      assert.equal(joins(t), 3, "joined again on the re-created upstream");
+    });
+
+    it("a reload adds and removes static groups as the file says", () => {
+      const t = setup(f, {}, statics(f.group));
+      t.attachAll();
+      const base = parseImproxyConfig(f.config, "test.conf");
+      const g2 = group(f, 2);
+      t.proxy.applyConfig(withProtocolSettings(base, statics(f.group, g2)));
+      assert.equal(joins(t), 2);
+      assert.deepEqual(
+        dn1(t).staticGroups.map((g) => g.group),
+        [f.group, g2].sort(),
+      );
+      t.proxy.applyConfig(withProtocolSettings(base, statics(g2)));
+      assert.equal(leaves(t), 1);
+      assert.deepEqual(t.proxy.snapshot().upstream.map((u) => u.group), [g2]);
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []), "no longer forwarded onto dn1");
+    });
+
+    it("static groups count against max-upstream-groups like any other membership", () => {
+      const t = setup(f, { maxUpstreamGroups: 1 }, statics(f.group));
+      t.attachAll();
+      t.fromHost("report", { group: group(f, 5) });
+      const snap = t.proxy.snapshot();
+      assert.equal(snap.counters.upstreamLimit, 1);
+      assert.deepEqual(snap.upstreamGroups, { held: 1, queued: 0, waiting: 1, sockets: 1 });
+    });
+
+    it("an (S,G) static group joins upstream INCLUDE {S}; the link's source policy applies to an any-source one", () => {
+      const t = setup(f, {}, {
+        staticGroups: [
+          { group: f.group, source: null },
+          { group: group(f, 3), source: f.source },
+        ],
+        denySources: [{ group: f.group, source: f.family === "ipv4" ? `${f.source}/32` : `${f.source}/128` }],
+      });
+      t.attachAll();
+      const up = t.proxy.snapshot().upstream.sort((a, b) => a.group.localeCompare(b.group));
+      assert.deepEqual(up, [
+        { group: f.group, filterMode: "exclude", sources: [f.source] },
+        { group: group(f, 3), filterMode: "include", sources: [f.source] },
+      ].sort((a, b) => a.group.localeCompare(b.group)));
+    });
+  });
+}
+
 /** The i-th test group of the family. */
 function group(f: Fam, i: number): string {
   return f.family === "ipv4" ? `239.3.${i >> 8}.${i & 255}` : `ff05::3:${i.toString(16)}`;

@@ -84,6 +84,19 @@ describe("ForwardingPlanner (RFC 4605 §4.2)", () => {
     assert.deepEqual(fwd.outgoing(S2, G, "up0"), ["dn2"]);
     assert.deepEqual(fwd.outgoing(S2, "239.1.1.2", "up0"), [], "other groups: nobody joined");
   });
+  it("a static group is forwarded onto its link with no router state; a join on another link adds that link", () => {
+    const { db, fwd } = setup();
+    fwd.learn(S1, G, "up0");
+    db.setStaticStates("dn1", new Map([[G, exc()]]));
+    assert.deepEqual(
+      fwd.refreshGroup(G).map((e) => e.type === "mfc-set" && e.entry.oifs),
+      [["dn1"]],
+    );
+    db.setLinkState("dn2", G, inc(S1));
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn1", "dn2"]);
+    db.setStaticStates("dn1", new Map());
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn2"]);
+  });
   it("WRONGVIF relearn moves the incoming link; forget and dropIncoming delete", () => {
     const { db, fwd } = setup();
     db.setLinkState("dn1", G, exc());
