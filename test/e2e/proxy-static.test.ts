@@ -128,9 +128,11 @@ describe("static groups (issue 10 point 5)", { timeout: 600_000 }, () => {
           `${fam.name} static group: join -> first packet p50 ${percentile(ms, 50).toFixed(1)} max ${Math.max(...ms).toFixed(1)} ms ` +
             `(stream every ${INTERVAL_MS} ms); the host's report preceded the first packet in ${preceded} of ${tries.length} tries`,
         );
-        // One interval and the host's scheduling; a report round trip would add the host
-        // kernel's report delay on top (latency-join.test.ts).
-        assert.ok(Math.max(...ms) < 2 * INTERVAL_MS + 5, `slowest join -> first packet ${Math.max(...ms)} ms`);
+        // The next packet: at most one interval away, half of one on average (scheduling on a
+        // loaded machine gets some slack). A report round would add the host kernel's report
+        // delay (8-16 ms measured, latency-join.test.ts) and the proxy's work on top.
+        assert.ok(percentile(ms, 50) < INTERVAL_MS, `median join -> first packet ${percentile(ms, 50)} ms`);
+        assert.ok(Math.max(...ms) < 3 * INTERVAL_MS, `slowest join -> first packet ${Math.max(...ms)} ms`);
       }));
 
     it(`${fam.name}: 3. a link flap and a reload keep it: back on dn1 after the flap; a reload moves it to dn2`, () =>
