@@ -167,7 +167,7 @@ describe("source policy (issue 10 point 4)", { timeout: 600_000 }, () => {
         const n = h1.from(fam.s1).length;
         await sleep(1000);
         assert.equal(h1.from(fam.s1).length, n, "nothing more reaches h1");
-        t.diagnostic(`${fam.name}: last datagram on h1 ${last - t0} ms after the SIGHUP`);
+        t.diagnostic(`${fam.name}: last datagram on h1 at ${last - t0} ms from the SIGHUP`);
         assert.ok(last - t0 < 1000, `forwarding stopped ${last - t0} ms after the reload (not at the timers)`);
         assert.ok(!(await fam.isMember(topo.rtr, "up0", G)), "left upstream");
         await stopTraffic(s, [], 0);
