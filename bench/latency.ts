@@ -11,8 +11,14 @@
  * Also shown: the host kernel's own delay before its report leaves the link, which is part
  * of every join time and not the proxy's doing.
  *
- * Run: `npm run bench` (all benchmarks) or `node --import tsx bench/latency.ts [tries]`.
- * Needs a build (dist/) for the daemon.
+ * Static groups (`static-groups`, RFC 8652 `static-group`): the same probe joins a group
+ * the proxy already forwards onto the link with no host asking (IPTV channels kept on the
+ * LAN). Join -> first packet is then only the wait for the stream's next packet: no
+ * report, no upstream join, no forwarding change. Leave times are not measured (the stream
+ * stays on the link).
+ *
+ * Run: `npm run bench` (all benchmarks) or `node --import tsx bench/latency.ts [tries]
+ * [static]` (`static`: the static-group rows only). Needs a build (dist/) for the daemon.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -26,7 +32,8 @@ const DEFAULT_TRIES = 50;
 
 export interface LatencyRow {
   family: "ipv4" | "ipv6";
-  fastLeave: boolean;
+  /** fast-leave on / off (reports drive forwarding), or a static group (forwarded all along). */
+  mode: "fast-leave" | "rfc-timing" | "static";
   tries: number;
   /** Joins that got no packet within 3 s. */
   missed: number;
@@ -67,11 +74,11 @@ async function waitForEntry(topo: Topology, v6: boolean, source: string, group: 
   }
 }
 
-function row(family: "ipv4" | "ipv6", fastLeave: boolean, tries: ProbeTry[]): LatencyRow {
+function row(family: "ipv4" | "ipv6", mode: LatencyRow["mode"], tries: ProbeTry[]): LatencyRow {
   const joined = tries.filter((t) => t.joinMs !== null);
   return {
     family,
-    fastLeave,
+    mode,
     tries: tries.length,
     missed: tries.length - joined.length,
     join: stats(joined.map((t) => t.joinMs!)),
@@ -97,7 +104,42 @@ async function measure(topo: Topology, fastLeave: boolean, tries: number): Promi
       runProbe(topo.h1, { group: "239.1.2.3", port: 5001, tries, quietMs }),
       runProbe(topo.h2, { group: "ff05::1:2", port: 5002, tries, quietMs }),
     ]);
-    return [row("ipv4", fastLeave, r4), row("ipv6", fastLeave, r6)];
+    const mode = fastLeave ? "fast-leave" : "rfc-timing";
+    return [row("ipv4", mode, r4), row("ipv6", mode, r6)];
+  } finally {
+    await s4.stop();
+    await s6.stop();
+    const code = await d.stop();
+    if (code !== 0) process.stderr.write(`daemon exited with ${code}:\n${d.stderr().slice(-2000)}\n`);
+  }
+}
+
+/** The groups measured, each a static group of the link its probe joins on. */
+const STATIC_CONFIG = [
+  "upstream: up0",
+  "downstream:",
+  "  - name: dn1",
+  "    static-groups: [239.1.2.3]",
+  "  - name: dn2",
+  "    static-groups: ['ff05::1:2']",
+  "",
+].join("\n");
+
+/** Static groups: IPv4 on h1, IPv6 on h2, already forwarded onto their links. */
+async function measureStatic(topo: Topology, tries: number): Promise<LatencyRow[]> {
+  const d = startDaemon(topo.rtr, ["-c", writeConfig("latency-static.yaml", STATIC_CONFIG), "-d", "2"], {
+    asService: true,
+  });
+  const s4 = startSender(topo.up, "239.1.2.3", { intervalMs: INTERVAL_MS, port: 5001 });
+  const s6 = startSender(topo.up, "ff05::1:2", { intervalMs: INTERVAL_MS, port: 5002 });
+  try {
+    await waitForEntry(topo, false, topo.addr.up.v4, "239.1.2.3");
+    await waitForEntry(topo, true, topo.addr.up.v6, "ff05::1:2");
+    const [r4, r6] = await Promise.all([
+      runProbe(topo.h1, { group: "239.1.2.3", port: 5001, tries, quietMs: 100, flowing: true }),
+      runProbe(topo.h2, { group: "ff05::1:2", port: 5002, tries, quietMs: 100, flowing: true }),
+    ]);
+    return [row("ipv4", "static", r4), row("ipv6", "static", r6)];
   } finally {
     await s4.stop();
     await s6.stop();
@@ -109,9 +151,10 @@ async function measure(topo: Topology, fastLeave: boolean, tries: number): Promi
 function print(rows: LatencyRow[]): void {
   const W = 26;
   const f = (s: Stats) => `${s.p50.toFixed(1)} / ${s.p95.toFixed(1)} / ${s.max.toFixed(1)}`.padEnd(W);
+  const na = "- (stays on the link)".padEnd(W);
   console.log(`stream every ${INTERVAL_MS} ms; times in ms as p50 / p95 / max`);
   console.log(
-    "family fast-leave tries " +
+    "family mode        tries " +
       [
         "join -> first packet",
         "(host join report delay)",
@@ -124,23 +167,26 @@ function print(rows: LatencyRow[]): void {
   );
   for (const r of rows) {
     console.log(
-      `${r.family.padEnd(7)}${(r.fastLeave ? "on" : "off").padEnd(11)}${String(r.tries).padEnd(6)}` +
+      `${r.family.padEnd(7)}${r.mode.padEnd(12)}${String(r.tries).padEnd(6)}` +
         f(r.join) +
         f(r.hostReportDelay) +
-        f(r.leave) +
-        f(r.hostLeaveReportDelay) +
+        (r.mode === "static" ? na + na : f(r.leave) + f(r.hostLeaveReportDelay)) +
         String(r.missed),
     );
   }
 }
 
-/** Runs the benchmark (>= 50 tries per row by default) and prints the table. */
-export async function main(tries = DEFAULT_TRIES): Promise<LatencyRow[]> {
+/**
+ * Runs the benchmark (>= 50 tries per row by default) and prints the table; `staticOnly`:
+ * the static-group rows alone.
+ */
+export async function main(tries = DEFAULT_TRIES, staticOnly = false): Promise<LatencyRow[]> {
   if (!existsSync(CLI)) throw new Error(`${CLI} not found: build first (npm run build)`);
   const topo = await buildTopology();
   const rows: LatencyRow[] = [];
   try {
-    for (const fastLeave of [true, false]) rows.push(...(await measure(topo, fastLeave, tries)));
+    if (!staticOnly) for (const fastLeave of [true, false]) rows.push(...(await measure(topo, fastLeave, tries)));
+    rows.push(...(await measureStatic(topo, tries)));
   } finally {
     await topo.destroy();
   }
@@ -149,5 +195,5 @@ export async function main(tries = DEFAULT_TRIES): Promise<LatencyRow[]> {
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await main(process.argv[2] ? Number(process.argv[2]) : DEFAULT_TRIES);
+  await main(process.argv[2] ? Number(process.argv[2]) : DEFAULT_TRIES, process.argv[3] === "static");
 }

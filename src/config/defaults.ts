@@ -23,11 +23,20 @@ function copy<T extends Value>(v: T): T {
   return (Array.isArray(v) ? [...v] : v) as T;
 }
 
+/** `stated` added to the default list `base` (a row with addsToDefault): base first, no repeats. */
+function withDefault(base: Value, stated: Value): Value {
+  const out = [...(base as readonly string[])];
+  for (const v of stated as readonly string[]) if (!out.includes(v)) out.push(v);
+  return out;
+}
+
 /**
  * Resolves a family's settings from layers, lowest precedence first: the most specific
- * stated value wins, else the table's default. A derived default (startup-query-interval =
- * query-interval / 4, startup-query-count = robustness-variable; RFC 9776 §8.6/§8.7) is
- * computed from the resolved values, not from the defaults.
+ * stated value wins, else the table's default; for a row whose default is always part of
+ * the value (addsToDefault: ignore-groups), the most specific stated list is added to the
+ * default. A derived default (startup-query-interval = query-interval / 4,
+ * startup-query-count = robustness-variable; RFC 9776 §8.6/§8.7) is computed from the
+ * resolved values, not from the defaults.
  */
 export function resolveSettings(protocol: Protocol, layers: readonly PartialSettings[]): ProtocolSettings {
   const merged: Record<string, unknown> = {};
@@ -39,7 +48,9 @@ export function resolveSettings(protocol: Protocol, layers: readonly PartialSett
     const stated = merged[row.key];
     resolved[row.key] =
       stated !== undefined
-        ? copy(stated as Value)
+        ? row.addsToDefault && !isDerived(row.default)
+          ? withDefault(forProtocol(row.default, protocol), stated as Value)
+          : copy(stated as Value)
         : isDerived(row.default)
           ? row.default.derive(resolved as unknown as ProtocolSettings)
           : copy(forProtocol(row.default, protocol));

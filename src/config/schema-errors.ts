@@ -1,7 +1,7 @@
 /** Turns ajv errors into one-line, human reasons ("`query-interval` must be an integer ..."). */
 import type { ErrorObject } from "ajv/dist/2020.js";
 import { checkInterfaceName } from "./interface-name.js";
-import { CONFIG_SCHEMA } from "./schema.js";
+import { CONFIG_SCHEMA, STATIC_GROUP_OBJECT } from "./schema.js";
 import type { DataPath } from "./yaml-locator.js";
 
 interface SchemaNode {
@@ -113,6 +113,13 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
           path,
           wholeFile: false,
           reason: `${name} must be an interface name or a mapping with \`name\`, got ${showValue(err.data)}`,
+        };
+      }
+      if (err.parentSchema === STATIC_GROUP_OBJECT) {
+        return {
+          path,
+          wholeFile: false,
+          reason: `${name} must be a group address or a mapping with \`group\` (and \`source\`), got ${showValue(err.data)}`,
         };
       }
       return {

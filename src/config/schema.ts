@@ -19,11 +19,43 @@ import {
 
 type Fragment = Record<string, unknown>;
 
+/** An `allow-sources` / `deny-sources` rule: a group prefix and a source prefix. */
+export const SOURCE_RULE = {
+  type: "object",
+  additionalProperties: false,
+  required: ["group", "source"],
+  properties: {
+    group: { description: "Group prefix (CIDR; a bare address is one group).", type: "string", minLength: 1 },
+    source: { description: "Source prefix (CIDR; a bare address is one source).", type: "string", minLength: 1 },
+  },
+} as const;
+
+/** A `static-groups` entry written as a mapping: a group and, optionally, one source. */
+export const STATIC_GROUP_OBJECT = {
+  type: "object",
+  additionalProperties: false,
+  required: ["group"],
+  properties: {
+    group: { description: "Multicast group address.", type: "string", minLength: 1 },
+    source: { description: "Unicast source address (required for an SSM group).", type: "string", minLength: 1 },
+  },
+} as const;
+
 const TYPES: Record<Setting["type"], Fragment> = {
   integer: { type: "integer" },
   number: { type: "number" },
   boolean: { type: "boolean" },
   prefixes: { type: "array", items: { type: "string", minLength: 1 } },
+  "source-rules": { type: "array", items: SOURCE_RULE },
+  "static-groups": {
+    type: "array",
+    items: {
+      if: { type: "string" },
+      // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword, not a thenable.
+      then: { type: "string", minLength: 1 },
+      else: STATIC_GROUP_OBJECT,
+    },
+  },
   path: { type: "string", minLength: 1 },
   "table-id": { type: ["integer", "null"] },
   listen: { type: ["string", "boolean"] },

@@ -53,6 +53,8 @@ function rangeText(row: Setting): string {
   const byType: Partial<Record<Setting["type"], string>> = {
     boolean: "true, false",
     prefixes: "CIDR prefixes",
+    "source-rules": "{ group: PREFIX, source: PREFIX } list",
+    "static-groups": "GROUP or { group, source } list",
     path: "absolute path",
     listen: '"ADDRESS:PORT", "off", true, false',
   };

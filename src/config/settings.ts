@@ -40,6 +40,8 @@ export type ValueType =
   | "number"
   | "boolean"
   | "prefixes" // list of CIDR prefixes
+  | "source-rules" // list of { group: PREFIX, source: PREFIX }
+  | "static-groups" // list of GROUP or { group: GROUP, source: SOURCE }
   | "path" // absolute file path
   | "table-id" // integer or null
   | "listen"; // "ADDRESS:PORT", "off", true or false
@@ -58,7 +60,32 @@ export interface DerivedDefault {
   readonly derive: (resolved: DeriveInput) => number;
 }
 
-export type Value = number | boolean | string | null | readonly string[];
+/**
+ * One (group prefix, source prefix) pair of `allow-sources` / `deny-sources`: the sources
+ * in `source` sent to the groups in `group` (CIDR prefixes of the block's family).
+ */
+export interface SourceRule {
+  group: string;
+  source: string;
+}
+
+/**
+ * One entry of `static-groups` (RFC 8652 `static-group`): the group, joined with every
+ * source (`source` null, written as the bare group) or with one source.
+ */
+export interface StaticGroup {
+  group: string;
+  source: string | null;
+}
+
+export type Value =
+  | number
+  | boolean
+  | string
+  | null
+  | readonly string[]
+  | readonly SourceRule[]
+  | readonly StaticGroup[];
 
 /** What a derived default reads: the settings resolved before it (table order). */
 interface DeriveInput {
@@ -73,13 +100,17 @@ type ValueOf<T extends ValueType> = T extends "integer" | "number"
     ? boolean
     : T extends "prefixes"
       ? string[]
-      : T extends "path"
-        ? string
-        : T extends "table-id"
-          ? number | null
-          : T extends "listen"
-            ? string | null
-            : never;
+      : T extends "source-rules"
+        ? SourceRule[]
+        : T extends "static-groups"
+          ? StaticGroup[]
+          : T extends "path"
+            ? string
+            : T extends "table-id"
+              ? number | null
+              : T extends "listen"
+                ? string | null
+                : never;
 
 type StructuralConfig = "file" | "format" | "upstream" | "downstreams" | "igmpEnabled" | "mldEnabled";
 type StructuralInterface = "name" | "role" | "igmp" | "mld" | "line";
@@ -123,6 +154,11 @@ export interface Row {
   readonly description: string;
   /** How check-config prints a value other than `${value}${unit}` (null values). */
   readonly show?: (value: Value) => string;
+  /**
+   * The default is always part of the resolved value: a stated list is added to it, never
+   * replaces it (ignore-groups: the IGMP default 239.255.0.0/16 stays ignored).
+   */
+  readonly addsToDefault?: boolean;
 }
 
 const UINT32_MAX = 4294967295;
@@ -371,8 +407,10 @@ const ROWS = {
     type: "prefixes",
     // IMProxy ignored 239.255.0.0/16 (organization-local scope, SSDP); none for MLD.
     default: { igmp: ["239.255.0.0/16"], mld: [] },
+    addsToDefault: true,
     places: ["family"],
-    description: "Groups never managed nor forwarded, CIDR prefixes (link-local scope is always ignored).",
+    description:
+      "Groups never managed nor forwarded, CIDR prefixes; a stated list is added to the default, never replaces it (link-local scope is always ignored too).",
   },
   allowGroups: {
     kind: "protocol",
@@ -397,6 +435,44 @@ const ROWS = {
     places: ["family"],
     description:
       "Groups hosts may not join on the interface, CIDR prefixes; wins over `allow-groups`. Refused and counted (`group-denied`).",
+  },
+  // Source policy and static groups (issue 10): kept together, after the group policy.
+  allowSources: {
+    kind: "protocol",
+    yaml: "allow-sources",
+    yang: null,
+    unit: null,
+    type: "source-rules",
+    default: [],
+    docDefault: "all sources",
+    places: ["family"],
+    description:
+      "Sources hosts may receive on the interface, as { group: PREFIX, source: PREFIX } pairs (an inline form of an RFC 8652 `group-policy` that matches sources); a group covered by some rule gets only the sources of its rules, other groups every source. Others are refused and counted (`source-not-allowed`).",
+    show: (v) => (Array.isArray(v) && v.length === 0 ? "all sources" : showSourceRules(v)),
+  },
+  denySources: {
+    kind: "protocol",
+    yaml: "deny-sources",
+    yang: null,
+    unit: null,
+    type: "source-rules",
+    default: [],
+    places: ["family"],
+    description:
+      "Sources hosts may not receive on the interface, as { group: PREFIX, source: PREFIX } pairs; wins over `allow-sources`. Never joined upstream nor forwarded onto the interface; refused and counted (`source-denied`).",
+    show: (v) => showSourceRules(v),
+  },
+  staticGroups: {
+    kind: "protocol",
+    yaml: "static-groups",
+    yang: "static-group",
+    unit: null,
+    type: "static-groups",
+    default: [],
+    places: ["family", "downstream"],
+    description:
+      "Groups joined upstream and forwarded onto the interface with no host asking: a GROUP (every source) or { group: GROUP, source: SOURCE } (an SSM group needs the source). In a downstream object, entries of both families; in a top-level `igmp:` / `mld:` block, on every downstream.",
+    show: (v) => showStaticGroups(v),
   },
   mrouteTable: {
     kind: "global",
@@ -516,6 +592,19 @@ const everyFieldHasARow: Record<GlobalKey | DownstreamKey | "enabled", Row> = RO
 const everyRowHasAField: [Exclude<keyof Rows, SettingKey>] extends [never] ? true : false = true;
 void everyFieldHasARow;
 void everyRowHasAField;
+
+/** check-config's text of a `source-rules` value: "GROUP from SOURCE" per rule. */
+function showSourceRules(v: Value): string {
+  const rules = v as readonly SourceRule[];
+  return rules.length === 0 ? "(none)" : rules.map((r) => `${r.group} from ${r.source}`).join(", ");
+}
+
+/** check-config's text of a `static-groups` value: "GROUP" or "GROUP from SOURCE" per entry. */
+function showStaticGroups(v: Value): string {
+  const entries = v as readonly StaticGroup[];
+  if (entries.length === 0) return "(none)";
+  return entries.map((e) => (e.source === null ? e.group : `${e.group} from ${e.source}`)).join(", ");
+}
 
 export const SETTINGS: readonly Setting[] = Object.entries(ROWS).map(
   ([key, row]): Setting => ({ key: key as SettingKey, ...(row as Row) }),

@@ -16,7 +16,24 @@ import { isMulticastPrefix, parseCidr } from "./cidr.js";
 import { defaultOf, type PartialSettings, resolveSettings } from "./defaults.js";
 import { CONFIG_SCHEMA } from "./schema.js";
 import { explainSchemaError, type LocatedReason } from "./schema-errors.js";
-import { METRICS_LISTEN_WHEN_TRUE, PROTOCOL_SETTINGS, type Protocol, SETTINGS } from "./settings.js";
+import {
+  METRICS_LISTEN_WHEN_TRUE,
+  PROTOCOL_SETTINGS,
+  type Protocol,
+  type Setting,
+  SETTINGS,
+  type SourceRule,
+  type StaticGroup,
+} from "./settings.js";
+import { sourceRuleProblem } from "./source-rules.js";
+import {
+  parseStaticEntry,
+  type RawStaticEntry,
+  showStaticEntry,
+  staticEntriesOf,
+  staticGroupsProblem,
+  staticUpstreamProblem,
+} from "./static-groups.js";
 import { ConfigError, type ImproxyConfig, type InterfaceConfig, type ProtocolSettings } from "./types.js";
 import { checkVifLimit } from "./vif-limit.js";
 import { type DataPath, pointerToPath, YamlLocator } from "./yaml-locator.js";
@@ -54,7 +71,27 @@ interface RawConfig extends RawValues {
 
 /** Rows whose values are prefix lists, checked where they are written. */
 const PREFIX_SETTINGS = PROTOCOL_SETTINGS.filter((r) => r.type === "prefixes").map((r) => r.yaml);
+/** Rows whose values are source rules (allow-sources, deny-sources). */
+const SOURCE_RULE_SETTINGS = PROTOCOL_SETTINGS.filter((r) => r.type === "source-rules").map((r) => r.yaml);
+const STATIC_GROUPS = "static-groups";
 const DOWNSTREAM_SETTINGS = SETTINGS.filter((r) => r.kind === "downstream");
+const STATIC_ROW = PROTOCOL_SETTINGS.find((r) => r.yaml === STATIC_GROUPS)!;
+
+/**
+ * The value a layer states for `row` and `protocol`, or undefined. Static groups become
+ * canonical entries of `protocol`'s family; in a downstream object, which holds both
+ * families, a family with no entry there states nothing (it inherits). Source rules are
+ * copied, so the resolved config shares no object with the parsed file.
+ */
+function layerValue(row: Setting, value: unknown, protocol: Protocol, familyBlock: boolean): unknown {
+  if (value === undefined) return undefined;
+  if (row.type === "static-groups") {
+    const entries = staticEntriesOf(value as RawStaticEntry[], protocol);
+    return entries.length === 0 && !familyBlock ? undefined : entries;
+  }
+  if (row.type === "source-rules") return (value as SourceRule[]).map((r) => ({ group: r.group, source: r.source }));
+  return value;
+}
 
 /** One layer of settings and where it sits in the file. */
 interface Layer {
@@ -194,14 +231,48 @@ function buildConfig(
       });
     }
   };
-  checkPrefixes("igmp", raw.igmp, ["igmp"]);
-  checkPrefixes("mld", raw.mld, ["mld"]);
+  /**
+   * Source rules and static groups of a family block: each entry of the block's family, a
+   * multicast group, a unicast source.
+   */
+  const checkPolicies = (protocol: Protocol, block: RawProtocolBlock | undefined, path: DataPath) => {
+    for (const key of SOURCE_RULE_SETTINGS) {
+      ((block?.[key] as SourceRule[] | undefined) ?? []).forEach((rule, i) => {
+        const problem = sourceRuleProblem(rule, protocol);
+        if (problem !== null) fail(loc.line([...path, key, i]), `\`${key}\` entry ${problem}`);
+      });
+    }
+    checkStaticEntries(block?.[STATIC_GROUPS] as RawStaticEntry[] | undefined, [...path, STATIC_GROUPS], protocol);
+  };
+  /** Static group entries at `path`: valid, and of `protocol`'s family when given (a family block). */
+  const checkStaticEntries = (list: RawStaticEntry[] | undefined, path: DataPath, protocol?: Protocol) => {
+    (list ?? []).forEach((raw, i) => {
+      const p = parseStaticEntry(raw);
+      const line = loc.line([...path, i]);
+      if (typeof p === "string") fail(line, `\`${STATIC_GROUPS}\` entry ${p}`);
+      if (protocol !== undefined && p.protocol !== protocol) {
+        fail(
+          line,
+          `\`${STATIC_GROUPS}\` entry ${showStaticEntry(p.entry)} is not an IPv${protocol === "igmp" ? 4 : 6} group (this is the ${protocol} block)`,
+        );
+      }
+    });
+  };
+  const checkBlock = (protocol: Protocol, block: RawProtocolBlock | undefined, path: DataPath) => {
+    checkPrefixes(protocol, block, path);
+    checkPolicies(protocol, block, path);
+  };
+  checkBlock("igmp", raw.igmp, ["igmp"]);
+  checkBlock("mld", raw.mld, ["mld"]);
 
   /** Resolves one family from layers (lowest precedence first) and checks the result. */
   const resolve = (protocol: Protocol, layers: Layer[]): ProtocolSettings => {
-    const partials: PartialSettings[] = layers.map(({ raw: r }) => {
+    const partials: PartialSettings[] = layers.map(({ raw: r, path }) => {
       const p: Record<string, unknown> = {};
-      for (const row of PROTOCOL_SETTINGS) if (r[row.yaml] !== undefined) p[row.key] = r[row.yaml];
+      for (const row of PROTOCOL_SETTINGS) {
+        const v = layerValue(row, r[row.yaml], protocol, path.at(-1) === protocol);
+        if (v !== undefined) p[row.key] = v;
+      }
       return p as PartialSettings;
     });
     const settings = resolveSettings(protocol, partials);
@@ -243,6 +314,8 @@ function buildConfig(
     if (!enabled[protocol]) return null;
     const s = resolve(protocol, layers);
     if (fastLeave !== undefined) s.fastLeave = fastLeave;
+    // A host upstream: static groups are the downstreams' (a top-level block's apply to each).
+    s.staticGroups = [];
     return s;
   };
   const upstream: InterfaceConfig = {
@@ -253,6 +326,21 @@ function buildConfig(
     downToUp: false,
     forwardWhenNotQuerier: false,
     line: upstreamLine,
+  };
+
+  /** The line of `entry` in the most specific layer its static groups come from. */
+  const staticEntryLine = (layers: Layer[], protocol: Protocol, entry: StaticGroup): number => {
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const { raw: r, path } = layers[i]!;
+      const list = r[STATIC_GROUPS] as RawStaticEntry[] | undefined;
+      if (list === undefined || layerValue(STATIC_ROW, list, protocol, path.at(-1) === protocol) === undefined) continue;
+      const at = list.findIndex((x) => {
+        const p = parseStaticEntry(x);
+        return typeof p !== "string" && p.entry.group === entry.group && p.entry.source === entry.source;
+      });
+      return loc.line(at < 0 ? [...path, STATIC_GROUPS] : [...path, STATIC_GROUPS, at]);
+    }
+    return loc.line(layers[layers.length - 1]?.path ?? []);
   };
 
   const seen = new Map<string, number>();
@@ -269,7 +357,7 @@ function buildConfig(
 
     const perProtocol = (protocol: Protocol): ProtocolSettings | null => {
       const block = obj[protocol];
-      if (block) checkPrefixes(protocol, block, [...itemPath, protocol]);
+      if (block) checkBlock(protocol, block, [...itemPath, protocol]);
       if (!enabled[protocol]) {
         if (block?.enabled === true) {
           fail(
@@ -288,8 +376,17 @@ function buildConfig(
       if (block?.enabled === false) return null;
       const layers: Layer[] = [...globalLayers(protocol), { raw: obj, path: itemPath }];
       if (block) layers.push({ raw: block, path: [...itemPath, protocol] });
-      return resolve(protocol, layers);
+      const settings = resolve(protocol, layers);
+      const bad = staticGroupsProblem(settings, protocol);
+      if (bad !== null) {
+        fail(
+          staticEntryLine(layers, protocol, bad.entry),
+          `static group ${showStaticEntry(bad.entry)} of "${obj.name}" ${bad.reason}`,
+        );
+      }
+      return settings;
     };
+    checkStaticEntries(obj[STATIC_GROUPS] as RawStaticEntry[] | undefined, [...itemPath, STATIC_GROUPS]);
     const igmp = perProtocol("igmp");
     const mld = perProtocol("mld");
     if (igmp === null && mld === null) warn(line, `downstream "${obj.name}" has both IGMP and MLD disabled`);
@@ -309,6 +406,10 @@ function buildConfig(
   });
 
   checkVifLimit(upstream, downstreams, fail);
+  const maxUpstreamGroups =
+    (raw["max-upstream-groups"] as number | undefined) ?? defaultOf<number>("maxUpstreamGroups");
+  const overUpstream = staticUpstreamProblem(downstreams, maxUpstreamGroups);
+  if (overUpstream !== null) fail(overUpstream.line, overUpstream.reason);
 
   const controlSocket = (raw["control-socket"] as string | undefined) ?? defaultOf<string>("controlSocket");
   if (!controlSocket.startsWith("/")) {
@@ -332,8 +433,7 @@ function buildConfig(
       metricsListen: metricsListen(raw.metrics as string | boolean | undefined, loc.line(["metrics"]), fail),
       forwardingIdleCheck:
         (raw["forwarding-idle-check"] as number | undefined) ?? defaultOf<number>("forwardingIdleCheck"),
-      maxUpstreamGroups:
-        (raw["max-upstream-groups"] as number | undefined) ?? defaultOf<number>("maxUpstreamGroups"),
+      maxUpstreamGroups,
       upstreamChangesPerSecond:
         (raw["upstream-changes-per-second"] as number | undefined) ?? defaultOf<number>("upstreamChangesPerSecond"),
       maxForwardingEntries:

@@ -72,17 +72,24 @@ export interface HostStatus {
   expiresSeconds: number;
 }
 
-/** RFC 8652 group entry on one downstream link. */
+/**
+ * RFC 8652 group entry on one downstream link: the hosts' group as the link's router holds
+ * it, or a static group (RFC 8652 `static-group`, `static` true), which has no timer and no
+ * reporter.
+ */
 export interface GroupStatus {
   interface: string;
   group: string;
+  /** A configured static group (no report, no timer). */
+  static: boolean;
   filterMode: "include" | "exclude";
-  /** Group compatibility version (RFC 9776 §7.3.2). */
+  /** Group compatibility version (RFC 9776 §7.3.2); a static group: the link's version. */
   version: number;
   upTimeSeconds: number;
-  /** Group timer; null when not running (INCLUDE mode). */
+  /** Group timer; null when not running (INCLUDE mode, static groups). */
   expiresSeconds: number | null;
-  lastReporter: string;
+  /** null for a static group. */
+  lastReporter: string | null;
   sources: number;
   /** Tracked hosts (explicit tracking, on with fast-leave); null when not tracked. */
   hosts: HostStatus[] | null;
@@ -289,6 +296,7 @@ export class StatusBuilder {
           out.groups.push({
             interface: l.name,
             group: g.group,
+            static: false,
             filterMode: g.filterMode,
             version: g.version,
             upTimeSeconds: seconds(g.upTimeMs),
@@ -303,6 +311,21 @@ export class StatusBuilder {
                   expiresSeconds: seconds(h.expiresMs),
                 }))
               : null,
+          });
+        }
+        const version = l.router?.version ?? this.settings(l.name, snap.family)?.version ?? 1;
+        for (const g of l.staticGroups) {
+          out.groups.push({
+            interface: l.name,
+            group: g.group,
+            static: true,
+            filterMode: g.filterMode,
+            version,
+            upTimeSeconds: seconds(g.upTimeMs),
+            expiresSeconds: null,
+            lastReporter: null,
+            sources: g.sources.length,
+            hosts: null,
           });
         }
       }

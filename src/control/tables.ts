@@ -146,7 +146,7 @@ function renderGroups(doc: StatusDocument): string[] {
         String(g.version),
         formatDuration(g.upTimeSeconds),
         formatDuration(g.expiresSeconds),
-        g.lastReporter,
+        g.static ? "static" : (g.lastReporter ?? "-"),
         String(g.sources),
         g.hosts === null ? "-" : g.hosts.map((h) => h.address).join(",") || "0",
       ]);

@@ -23,11 +23,12 @@ import {
   ForwardingPlanner,
 } from "../proxy/forwarding.js";
 import { IdleMonitor } from "../proxy/idle.js";
-import { MembershipDatabase } from "../proxy/membership.js";
+import { MembershipDatabase, type SourceFilterState } from "../proxy/membership.js";
+import { type StaticEntry, staticLinkStates } from "../proxy/static-groups.js";
 import { LinkRouter, type RouterEffect } from "../router/index.js";
 import type { Logger } from "../util/log.js";
 import { Throttle } from "../util/throttle.js";
-import { CidrSet, isLinkLocalGroup } from "../wire/address.js";
+import { CidrSet, compareAddresses, isLinkLocalGroup } from "../wire/address.js";
 import { serialize } from "../wire/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
 import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET_TYPES } from "./ingress.js";
@@ -51,6 +52,8 @@ interface LinkRuntime extends IngressLink {
   attachedAt?: number | undefined;
   /** "Beyond the adoption bounds" warnings of this link, at most one per interval. */
   clampWarnings: Throttle;
+  /** Static groups held on the link and since when (scheduler ms): their up-time in status. */
+  staticSince: Map<Address, number>;
 }
 
 function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings, now: () => number): LinkRuntime {
@@ -65,6 +68,7 @@ function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings, now: (
     address: null,
     subnets: [],
     clampWarnings: new Throttle(now),
+    staticSince: new Map(),
   };
 }
 
@@ -168,6 +172,9 @@ export class FamilyProxy {
       },
       downToUp: (name) => this.links.get(name)?.cfg.downToUp ?? false,
       forwardable: (group) => !isLinkLocalGroup(group, this.family) && !this.ignored.has(group),
+      // The link's router holds its source policy (it exists while the link is attached,
+      // which canForwardTo requires).
+      sourceAllowed: (name, source, group) => this.links.get(name)?.router?.sourceAllowed(group, source) ?? true,
     };
     this.fwd = new ForwardingPlanner(this.db, links, { maxEntries: () => this.config.maxForwardingEntries });
     deps.socket.onPacket((p) => this.onPacket(p));
@@ -221,6 +228,8 @@ export class FamilyProxy {
         link.settings = n.settings;
         link.router?.setConfig(routerConfig(n.settings));
         this.log.info({ interface: name }, "interface settings changed by reload");
+        // Static groups as the file now says (the router's new source policy applies).
+        if (link.router) this.applyStatic(link, n.settings.staticGroups);
       }
     }
     this.ignored = new CidrSet(ignoredGroups(config, this.family));
@@ -311,6 +320,7 @@ export class FamilyProxy {
         subnets: link.subnets,
       });
       link.router.start();
+      this.applyStatic(link, link.settings.staticGroups);
     }
     this.apply(this.fwd.refreshAll());
   }
@@ -320,8 +330,10 @@ export class FamilyProxy {
     this.log.warn({ interface: link.name, role: link.cfg.role, why }, "interface detached");
     const ifindex = link.ifindex!;
     if (link.router) {
-      // Stopping emits INCLUDE {} for every group: the merge and the MFC follow.
+      // Stopping emits INCLUDE {} for every group: the merge and the MFC follow. The static
+      // groups leave with the link and come back when it re-attaches.
       link.router.stop();
+      this.applyStatic(link, []);
       link.router = null;
       link.querier = false;
       try {
@@ -341,6 +353,44 @@ export class FamilyProxy {
     link.attachedAt = undefined;
     link.address = null;
     this.apply(this.fwd.refreshAll());
+  }
+
+  /**
+   * Puts `entries`, the link's static groups (RFC 8652 `static-group`), into the merge as a
+   * permanent listener of the link (src/proxy/static-groups.ts), under the link's source
+   * policy; what is no longer listed leaves. Changed merges go upstream (joined at start,
+   * with no host asking) and the group's forwarding entries are recomputed, so a static
+   * group's traffic flows onto the link before any report.
+   */
+  private applyStatic(link: LinkRuntime, entries: readonly StaticEntry[]): void {
+    const router = link.router;
+    const states = new Map<Address, SourceFilterState>();
+    for (const [group, state] of staticLinkStates(entries)) {
+      const policed = router ? router.policedState(group, state) : state;
+      if (policed.filterMode === "exclude" || policed.sources.length > 0) states.set(group, policed);
+    }
+    const changed = this.db.setStaticStates(link.name, states);
+    if (changed.length === 0) return;
+    const now = this.deps.scheduler.now();
+    const added: Address[] = [];
+    const removed: Address[] = [];
+    for (const group of states.keys()) {
+      if (link.staticSince.has(group)) continue;
+      link.staticSince.set(group, now);
+      added.push(group);
+    }
+    for (const group of [...link.staticSince.keys()]) {
+      if (states.has(group)) continue;
+      link.staticSince.delete(group);
+      removed.push(group);
+    }
+    if (added.length > 0 || removed.length > 0) {
+      this.log.info({ interface: link.name, added, removed }, "static groups");
+    }
+    for (const { group, merged } of changed) {
+      if (merged) this.upstream.setFilter(group, merged);
+      this.apply(this.fwd.refreshGroup(group));
+    }
   }
 
   private onRouterEffect(link: LinkRuntime, e: RouterEffect): void {
@@ -560,6 +610,14 @@ export class FamilyProxy {
         upTimeMs: l.attachedAt === undefined ? null : now - l.attachedAt,
         router: l.router?.snapshot() ?? null,
         routerCounters: l.router?.counters ?? null,
+        staticGroups: [...this.db.staticStates(l.name)]
+          .sort(([a], [b]) => compareAddresses(a, b))
+          .map(([group, st]) => ({
+            group,
+            filterMode: st.filterMode,
+            sources: [...st.sources],
+            upTimeMs: now - (l.staticSince.get(group) ?? now),
+          })),
         vifCounters: read(opts.vifCounters, () => table.vifCounters(l.name)),
       })),
       upstream: this.db.groupsWithMembership().map((g) => ({ group: g, ...this.db.mergedState(g) })),

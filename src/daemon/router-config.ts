@@ -1,8 +1,10 @@
 /**
  * The router engine's config of one link and family, from the resolved protocol settings.
  * Every protocol setting of the settings table passes under its own name, except that a
- * setting in seconds becomes milliseconds under the engine's name for it; the engine's
- * last member query count is the robustness variable (RFC 9776 §8.9, RFC 9777 §9.9).
+ * setting in seconds becomes milliseconds under the engine's name for it, and the static
+ * groups, which are the proxy's (permanent listeners in the membership merge, not router
+ * state); the engine's last member query count is the robustness variable (RFC 9776 §8.9,
+ * RFC 9777 §9.9).
  */
 import { resolveSettings } from "../config/defaults.js";
 import { PROTOCOL_SETTINGS, type Protocol } from "../config/settings.js";
@@ -20,9 +22,15 @@ const MS_FIELDS = {
 } as const satisfies Partial<Record<keyof ProtocolSettings, keyof RouterConfig>>;
 type MsFields = typeof MS_FIELDS;
 
+/** Protocol settings the proxy applies itself (FamilyProxy); the engine never sees them. */
+const PROXY_FIELDS = ["staticGroups"] as const satisfies readonly (keyof ProtocolSettings)[];
+type ProxyFields = (typeof PROXY_FIELDS)[number];
+
 /** RouterConfig as this module builds it: the settings renamed, plus the derived count. */
 type Built = {
-  [K in keyof ProtocolSettings as K extends keyof MsFields ? MsFields[K] : K]: ProtocolSettings[K];
+  [K in Exclude<keyof ProtocolSettings, ProxyFields> as K extends keyof MsFields
+    ? MsFields[K]
+    : K]: ProtocolSettings[K];
 } & { lastMemberQueryCount: number };
 // Both directions: a setting the engine lacks, or an engine field nothing fills, fails here.
 const sameShape: [Built extends RouterConfig ? true : false, RouterConfig extends Built ? true : false] = [
@@ -34,6 +42,7 @@ void sameShape;
 export function routerConfig(settings: ProtocolSettings): RouterConfig {
   const out: Record<string, unknown> = { lastMemberQueryCount: settings.robustnessVariable };
   for (const row of PROTOCOL_SETTINGS) {
+    if ((PROXY_FIELDS as readonly string[]).includes(row.key)) continue;
     const v = settings[row.key];
     if (row.unit === "s") {
       const field = MS_FIELDS[row.key as keyof MsFields];

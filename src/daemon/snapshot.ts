@@ -55,8 +55,16 @@ export interface LinkStatusSnapshot {
   /** The router engine's state (downstream links only). */
   router: LinkSnapshot | null;
   routerCounters: RouterCounters | null;
+  /** The static groups held on the link (RFC 8652 `static-group`), sorted by group. */
+  staticGroups: StaticGroupSnapshot[];
   /** The kernel's VIF counters, when asked for and available. */
   vifCounters: VifCounters | null;
+}
+
+/** One static group of a link: the state it holds in the merge, since when. */
+export interface StaticGroupSnapshot extends SourceFilterState {
+  group: Address;
+  upTimeMs: number;
 }
 
 /** The merged membership held upstream for one group (RFC 4605 §4.1). */

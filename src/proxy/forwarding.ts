@@ -8,8 +8,9 @@
  *   reaches a new receiver with the next packet (no waiting for a new upcall, the C
  *   IMProxy's 10 s join delay).
  * - Traffic arriving on a link goes to every other downstream link whose state wants S
- *   (and where the proxy is the querier, RFC 4605 §4.2, unless configured otherwise), and
- *   to the upstream link when it came from a downstream configured with down-to-up.
+ *   (and where the proxy is the querier, RFC 4605 §4.2, unless configured otherwise, and
+ *   whose source policy admits S for G), and to the upstream link when it came from a
+ *   downstream configured with down-to-up.
  * - The incoming link is never in the outgoing set (RPF: it is the kernel's parent VIF).
  * - A membership change of G recomputes every known (S,G) of G at once.
  * - Bounded (max-forwarding-entries): beyond `maxEntries` a new (S,G) is not learnt
@@ -46,6 +47,12 @@ export interface ForwardingLinks {
   downToUp(link: string): boolean;
   /** Whether `group` may be forwarded at all (false for link-local scope and ignored groups). */
   forwardable(group: Address): boolean;
+  /**
+   * Whether downstream `link`'s source policy admits traffic from `source` to `group`
+   * (allow-sources, deny-sources): the one place prefix rules hold for a link in EXCLUDE
+   * mode, whose state cannot list a prefix.
+   */
+  sourceAllowed(link: string, source: Address, group: Address): boolean;
 }
 
 export interface ForwardingLimits {
@@ -79,7 +86,7 @@ export class ForwardingPlanner {
     for (const [link, state] of this.db.linksOf(group)) {
       if (link === iif || link === this.links.upstream) continue;
       if (!this.links.canForwardTo(link)) continue;
-      if (wantsSource(state, source)) out.push(link);
+      if (wantsSource(state, source) && this.links.sourceAllowed(link, source, group)) out.push(link);
     }
     if (iif !== this.links.upstream && this.links.downToUp(iif)) out.push(this.links.upstream);
     return out.sort();

@@ -1,7 +1,8 @@
 /**
  * Membership database of one family (RFC 4605 §4.1): the per-link forwarding states that
- * the router engines report, merged per group into the state the proxy subscribes to on
- * its upstream interface.
+ * the router engines report, together with the static groups of each link (permanent
+ * listeners), merged per group into the state the proxy subscribes to on its upstream
+ * interface.
  *
  * Merge rule (RFC 4605 §4.1, which defers to RFC 9776 §3.2 / RFC 9777 §4.2 for the
  * interface-state merge):
@@ -59,39 +60,72 @@ export function mergeStates(states: Iterable<SourceFilterState>): SourceFilterSt
   return { filterMode: "include", sources: [...incl].sort() };
 }
 
+/** Who holds a link's interest in a group: the link's router (the hosts' reports) or the
+ * configuration (static groups, a permanent listener of the link: static-groups.ts). */
+export type Listener = "router" | "static";
+
+/** One link's listeners of one group. */
+interface Held {
+  router?: SourceFilterState;
+  static?: SourceFilterState;
+}
+
 /**
- * Per-group link states and their merge. `setLinkState` returns the new merged state when
- * it changed (the caller then updates the upstream subscription), or null.
+ * Per-group link states and their merge. A link's state of a group merges its listeners
+ * (the router's state and a static group, as two hosts of the link would be merged, RFC
+ * 9776 §3.2); the links' states merge into the upstream state (RFC 4605 §4.1).
+ * `setLinkState` returns the new merged state when it changed (the caller then updates the
+ * upstream subscription), or null.
  */
 export class MembershipDatabase {
+  /** group -> link -> its listeners' states. */
+  private readonly held = new Map<Address, Map<string, Held>>();
+  /** group -> link -> the link's state (its listeners merged). */
   private readonly groups = new Map<Address, Map<string, SourceFilterState>>();
   private readonly merged = new Map<Address, SourceFilterState>();
 
-  /** Records the forwarding state of `group` on `link`; INCLUDE {} removes the link. */
+  /** Records the router's state of `group` on `link`; INCLUDE {} removes it. */
   setLinkState(link: string, group: Address, state: SourceFilterState): SourceFilterState | null {
-    let links = this.groups.get(group);
-    if (isNoMembership(state)) {
-      if (!links?.delete(link)) return null;
-      if (links.size === 0) this.groups.delete(group);
-    } else {
-      if (!links) {
-        links = new Map();
-        this.groups.set(group, links);
-      }
-      const norm: SourceFilterState = { filterMode: state.filterMode, sources: [...new Set(state.sources)].sort() };
-      const prev = links.get(link);
-      if (prev && sameFilter(prev, norm)) return null;
-      links.set(link, norm);
-    }
+    if (!this.hold(link, group, "router", state)) return null;
     return this.remerge(group);
+  }
+
+  /**
+   * Sets the static groups of `link` (group -> state; groups not in `states` lose theirs).
+   * Returns every group whose state on the link changed, with its new merged state when
+   * that changed too (else null).
+   */
+  setStaticStates(
+    link: string,
+    states: ReadonlyMap<Address, SourceFilterState>,
+  ): Array<{ group: Address; merged: SourceFilterState | null }> {
+    const changed: Array<{ group: Address; merged: SourceFilterState | null }> = [];
+    const before = [...this.held].filter(([, links]) => links.get(link)?.static !== undefined).map(([g]) => g);
+    for (const group of new Set([...before, ...states.keys()])) {
+      if (this.hold(link, group, "static", states.get(group) ?? NO_MEMBERSHIP)) {
+        changed.push({ group, merged: this.remerge(group) });
+      }
+    }
+    return changed;
+  }
+
+  /** The static groups held on `link`, with their states. */
+  staticStates(link: string): Map<Address, SourceFilterState> {
+    const out = new Map<Address, SourceFilterState>();
+    for (const [group, links] of this.held) {
+      const s = links.get(link)?.static;
+      if (s !== undefined) out.set(group, s);
+    }
+    return out;
   }
 
   /** Removes every state of a link (link gone or no longer a downstream). Returns the changed merges. */
   removeLink(link: string): Array<{ group: Address; state: SourceFilterState }> {
     const changed: Array<{ group: Address; state: SourceFilterState }> = [];
-    for (const [group, links] of [...this.groups]) {
+    for (const [group, links] of [...this.held]) {
       if (!links.delete(link)) continue;
-      if (links.size === 0) this.groups.delete(group);
+      if (links.size === 0) this.held.delete(group);
+      this.settleLink(link, group);
       const m = this.remerge(group);
       if (m) changed.push({ group, state: m });
     }
@@ -120,6 +154,58 @@ export class MembershipDatabase {
 
   get size(): number {
     return this.merged.size;
+  }
+
+  /**
+   * Sets one listener's state of `group` on `link` (INCLUDE {} removes it); true when the
+   * link's state changed.
+   */
+  private hold(link: string, group: Address, who: Listener, state: SourceFilterState): boolean {
+    let links = this.held.get(group);
+    const prev = links?.get(link)?.[who];
+    if (isNoMembership(state)) {
+      if (prev === undefined) return false;
+      const h = links!.get(link)!;
+      delete h[who];
+      if (h.router === undefined && h.static === undefined) links!.delete(link);
+      if (links!.size === 0) this.held.delete(group);
+    } else {
+      const norm: SourceFilterState = { filterMode: state.filterMode, sources: [...new Set(state.sources)].sort() };
+      if (prev && sameFilter(prev, norm)) return false;
+      if (!links) {
+        links = new Map();
+        this.held.set(group, links);
+      }
+      const h = links.get(link) ?? {};
+      h[who] = norm;
+      links.set(link, h);
+    }
+    return this.settleLink(link, group);
+  }
+
+  /** Recomputes the link's state of `group` from its listeners; true when it changed. */
+  private settleLink(link: string, group: Address): boolean {
+    const h = this.held.get(group)?.get(link);
+    const next =
+      h === undefined
+        ? NO_MEMBERSHIP
+        : h.router !== undefined && h.static !== undefined
+          ? mergeStates([h.router, h.static])
+          : (h.router ?? h.static ?? NO_MEMBERSHIP);
+    const prev = this.linkState(link, group);
+    if (sameFilter(prev, next)) return false;
+    let links = this.groups.get(group);
+    if (isNoMembership(next)) {
+      links?.delete(link);
+      if (links?.size === 0) this.groups.delete(group);
+    } else {
+      if (!links) {
+        links = new Map();
+        this.groups.set(group, links);
+      }
+      links.set(link, next);
+    }
+    return true;
   }
 
   private remerge(group: Address): SourceFilterState | null {

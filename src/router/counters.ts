@@ -38,6 +38,11 @@ export type DropReason =
   | "ignored-group" // configured ignoreGroups
   | "group-denied" // configured denyGroups of the interface
   | "group-not-allowed" // outside the configured allowGroups of the interface
+  // A source asked for in an IS_IN, ALLOW or TO_IN record (one count per source) that the
+  // interface's source policy refuses: in its denySources / outside its allowSources for
+  // the group (source-policy.ts).
+  | "source-denied"
+  | "source-not-allowed"
   | "ssm-exclude-record" // IS_EX/TO_EX for an SSM group (RFC 4604 §2.2.1)
   | "ssm-older-version" // IGMPv1/v2/MLDv1 report or leave for an SSM group (RFC 4604 §2.2.2)
   | "unknown-record-type" // record type outside 1..6: skipped, the rest is processed

@@ -9,7 +9,8 @@
  * This file is the group side: message dispatch, the compatibility mapping, the action
  * tables, explicit tracking, group timer expiry and the settling of forwarding effects.
  * The querier part is querier.ts, specific queries specific-queries.ts, message checks
- * validate.ts, group and source records group.ts, snapshot shaping snapshot.ts.
+ * validate.ts, the source policy source-policy.ts, group and source records group.ts,
+ * snapshot shaping snapshot.ts.
  */
 import type { Scheduler, TimerId } from "../clock/scheduler.js";
 import { CidrSet, compareAddresses } from "../wire/address.js";
@@ -23,8 +24,9 @@ import { Querier } from "./querier.js";
 import { ReportRateLimiter } from "./rate-limit.js";
 import { SpecificQueries } from "./specific-queries.js";
 import { groupSnapshots, type LinkSnapshot } from "./snapshot.js";
+import { policedState, SourcePolicy } from "./source-policy.js";
 import { hostUnits, trackRecord } from "./tracking.js";
-import type { ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
+import type { FilterMode, ReceiveMeta, RouterConfig, RouterEffect } from "./types.js";
 import {
   checkGroup,
   groupRanges,
@@ -67,6 +69,7 @@ export class LinkRouter {
   /** Own address and subnets, shared with the querier part. */
   private readonly link: LinkAddressing;
   private ranges: GroupRanges;
+  private sourcePolicy: SourcePolicy;
   private readonly querier: Querier;
   private readonly queries: SpecificQueries;
 
@@ -84,6 +87,7 @@ export class LinkRouter {
     this.onEffect = opts.onEffect;
     this.configLevel = this.desc.levelOfVersion(opts.config.version);
     this.ranges = groupRanges(opts.family, opts.config);
+    this.sourcePolicy = new SourcePolicy(opts.config.allowSources, opts.config.denySources);
     this.link = {
       family: opts.family,
       unspecified: this.desc.unspecified,
@@ -183,15 +187,63 @@ export class LinkRouter {
    * RFC 9777 §9 values are read where they are used, so every timer set from now on uses
    * the new ones; running timers keep their deadlines, except the next general query,
    * which is brought forward when the new Query Interval is shorter than what is left.
+   * State the new group or source policy refuses is withdrawn at once (withdrawRefused).
    */
   setConfig(config: RouterConfig): void {
     this.config = config;
     this.configLevel = this.desc.levelOfVersion(config.version);
     this.ranges = groupRanges(this.family, config);
+    this.sourcePolicy = new SourcePolicy(config.allowSources, config.denySources);
     this.groups.setConfig(config);
     this.rateLimiter.setRates(config.reportRateLimit, config.hostReportRateLimit);
     this.queries.setConfig(config, this.configLevel);
     this.querier.setConfig(config, this.configLevel);
+    if (this.querier.started) this.withdrawRefused();
+  }
+
+  /**
+   * After a policy change: a group the group checks now refuse (ignore-groups,
+   * deny-groups, allow-groups) is deleted, a source the source policy now refuses loses its
+   * record, and every other group's forwarding state is re-derived under the new source
+   * policy. The effects go out at once: the merge leaves upstream what nobody else wants
+   * and forwarding onto the link stops, instead of waiting for the timers.
+   */
+  private withdrawRefused(): void {
+    for (const g of [...this.groups.values()]) {
+      if (checkGroup(this.ranges, g.group) !== null) {
+        this.deleteGroup(g);
+        continue;
+      }
+      const p = this.sourcePolicy.forGroup(g.group);
+      if (p !== null) {
+        for (const s of [...g.sources.keys()]) if (p.refusal(s) !== null) this.groups.removeSource(g, s);
+      }
+      g.forwardingDirty = true;
+      this.touch(g);
+    }
+    this.settle();
+  }
+
+  /**
+   * Whether traffic from `source` to `group` may be forwarded onto this link: the source
+   * policy's verdict (prefix rules cannot be expressed in an EXCLUDE filter, so forwarding
+   * entries enforce them).
+   */
+  sourceAllowed(group: Address, source: Address): boolean {
+    return this.sourcePolicy.refusal(group, source) === null;
+  }
+
+  /**
+   * `state` (a forwarding state of `group` on this link from elsewhere: the proxy's static
+   * groups) under the link's source policy, as the link's own states are emitted.
+   */
+  policedState(
+    group: Address,
+    state: { filterMode: FilterMode; sources: Address[] },
+  ): { filterMode: FilterMode; sources: Address[] } {
+    const out = policedState(this.sourcePolicy.forGroup(group), state.filterMode, [...state.sources]);
+    out.sources.sort(compareAddresses);
+    return out;
   }
 
   // ------------------------------------------------------------------------------------
@@ -342,6 +394,7 @@ export class LinkRouter {
       }
     }
     if (sources.length > 1) sources = dedupe(sources);
+    if (sources.length > 0) sources = this.policeSources(rec.group, type, sources);
     // A missing group is INCLUDE({}); only records that leave state behind create it.
     const creates =
       type === MODE_IS_EXCLUDE ||
@@ -351,6 +404,25 @@ export class LinkRouter {
     const g = creates ? this.groups.obtain(rec.group, this.scheduler.now(), meta.source) : existing;
     if (g === undefined) return;
     this.applyRecord(g, type, sources, meta.source);
+  }
+
+  /**
+   * A record's sources without those the source policy refuses, so that they never get a
+   * source record here. A refused source asked for (IS_IN, ALLOW, TO_IN) is counted per
+   * reason; in IS_EX, TO_EX and BLOCK lists a source is one a host does not want, and
+   * leaving it out refuses nothing (the forwarding state and entries keep it out).
+   */
+  private policeSources(group: Address, type: number, sources: Address[]): Address[] {
+    const p = this.sourcePolicy.forGroup(group);
+    if (p === null) return sources;
+    const asked = type === MODE_IS_INCLUDE || type === ALLOW_NEW_SOURCES || type === CHANGE_TO_INCLUDE_MODE;
+    const kept: Address[] = [];
+    for (const s of sources) {
+      const why = p.refusal(s);
+      if (why === null) kept.push(s);
+      else if (asked) this.drop(why);
+    }
+    return kept;
   }
 
   /** Group compatibility level: min(configured, older hosts present) (§7.3.1, §7.3.2). */
@@ -511,21 +583,26 @@ export class LinkRouter {
     }
   }
 
+  /** The group's forwarding state on the link, under the source policy (source-policy.ts). */
   private emitForwarding(g: GroupState): void {
     g.forwardingDirty = false;
-    const sources = g.filterMode === "include" ? g.forwardedSources() : g.blockedSources();
+    const { filterMode, sources } = policedState(
+      this.sourcePolicy.forGroup(g.group),
+      g.filterMode,
+      g.filterMode === "include" ? g.forwardedSources() : g.blockedSources(),
+    );
     sources.sort(compareAddresses);
-    const nothing = g.filterMode === "include" && sources.length === 0;
+    const nothing = filterMode === "include" && sources.length === 0;
     const last = g.lastForwardingSources;
     if (
       nothing
         ? last === null
-        : g.lastForwardingMode === g.filterMode && last !== null && sameItems(last, sources)
+        : g.lastForwardingMode === filterMode && last !== null && sameItems(last, sources)
     )
       return;
-    g.lastForwardingMode = nothing ? null : g.filterMode;
+    g.lastForwardingMode = nothing ? null : filterMode;
     g.lastForwardingSources = nothing ? null : sources;
-    this.onEffect({ type: "forwarding", group: g.group, filterMode: g.filterMode, sources: [...sources] });
+    this.onEffect({ type: "forwarding", group: g.group, filterMode, sources: [...sources] });
   }
 
   private deleteGroup(g: GroupState): void {

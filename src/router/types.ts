@@ -36,6 +36,19 @@ export interface RouterConfig {
   allowGroups: string[];
   /** Groups hosts may not join (wins over allowGroups). */
   denyGroups: string[];
+  /**
+   * (group prefix, source prefix) pairs hosts may receive; a group covered by some rule
+   * gets only the sources of its rules (source-policy.ts).
+   */
+  allowSources: SourceRule[];
+  /** (group prefix, source prefix) pairs hosts may not receive (wins over allowSources). */
+  denySources: SourceRule[];
+}
+
+/** One source-policy rule: sources in the `source` prefix sent to groups in the `group` prefix. */
+export interface SourceRule {
+  group: string;
+  source: string;
 }
 
 export interface ReceiveMeta {

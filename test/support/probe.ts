@@ -9,7 +9,9 @@
  *    stream, so the link is watched with an AF_PACKET socket (through the native addon),
  *    which sees every frame the router still forwards onto it.
  * Between tries it waits until the link has been quiet for `quietMs` (forwarding stopped),
- * so every try starts from "stream flowing upstream, not forwarded onto this link".
+ * so every try starts from "stream flowing upstream, not forwarded onto this link". With
+ * `flowing` the stream is forwarded onto the link whatever the host does (a static group):
+ * tries are `quietMs` apart and the leave time is not measured (0).
  *
  * Like burst.ts, this file is also the child program, run with tsx inside the namespace.
  */
@@ -30,6 +32,8 @@ export interface ProbeOptions {
   tries: number;
   /** The link counts as quiet after this long without a packet of the stream (default 150). */
   quietMs?: number;
+  /** The stream stays on the link after a leave (a static group): no waiting for quiet. */
+  flowing?: boolean;
   /** Give up on a join after this long (default 3000). */
   firstTimeoutMs?: number;
   /** Give up waiting for quiet after this long (default 10000). */
@@ -172,7 +176,14 @@ async function runChild(opts: ProbeOptions): Promise<void> {
     }
   };
 
-  await waitQuiet(now());
+  /** Between tries: the link quiet again, or (a flowing stream) a fixed pause. */
+  const settle = async (since: number): Promise<boolean> => {
+    if (!opts.flowing) return waitQuiet(since);
+    await sleep(quietMs);
+    return true;
+  };
+
+  await settle(now());
   for (let i = 0; i < opts.tries; i++) {
     const first = new Promise<number | null>((res) => {
       const timer = setTimeout(() => {
@@ -193,10 +204,10 @@ async function runChild(opts: ProbeOptions): Promise<void> {
     lastReport = 0;
     sock.dropMembership(opts.group, ifaddr);
     const leftAt = now();
-    const quiet = await waitQuiet(leftAt);
+    const quiet = await settle(leftAt);
     const result: ProbeTry = {
       joinMs: firstAt === null ? null : firstAt - joinedAt,
-      leaveMs: lastSeen > leftAt ? lastSeen - leftAt : 0,
+      leaveMs: !opts.flowing && lastSeen > leftAt ? lastSeen - leftAt : 0,
       quietTimeout: !quiet,
       joinedAt,
       reportMs: joinReport > joinedAt ? joinReport - joinedAt : null,

@@ -78,6 +78,9 @@ describe("IMProxy format: valid files", () => {
       ignoreGroups: ["239.255.0.0/16"],
       allowGroups: [],
       denyGroups: [],
+      allowSources: [],
+      denySources: [],
+      staticGroups: [],
     });
     const m = parseImproxyConfig(SHIPPED, FILE).downstreams[1]!.mld!;
     assert.equal(m.ssmRanges.length, 16);

@@ -24,7 +24,17 @@ import { parseYamlConfig } from "../../src/config/yaml-format.js";
 import { defaultRouterConfig, routerConfig } from "../../src/daemon/router-config.js";
 
 const KINDS = ["protocol", "switch", "global", "downstream"];
-const TYPES = ["integer", "number", "boolean", "prefixes", "path", "table-id", "listen"];
+const TYPES = [
+  "integer",
+  "number",
+  "boolean",
+  "prefixes",
+  "source-rules",
+  "static-groups",
+  "path",
+  "table-id",
+  "listen",
+];
 
 /** The schema's properties at each place (family: both protocol blocks). */
 function schemaProperties(place: Place, protocol: Protocol): Record<string, unknown> {
@@ -155,7 +165,7 @@ describe("settings table", () => {
     rmSync(dir, { recursive: true });
   });
 
-  test("the router config carries every protocol setting, seconds as milliseconds", () => {
+  test("the router config carries every protocol setting but the proxy's static groups, seconds as milliseconds", () => {
     const s = resolveSettings("igmp", [
       { queryInterval: 60, lastMemberQueryInterval: 0.5, robustnessVariable: 3 },
     ]);
@@ -166,11 +176,13 @@ describe("settings table", () => {
     assert.equal(r.startupQueryIntervalMs, 15_000);
     assert.equal(r.startupQueryCount, 3);
     assert.equal(r.lastMemberQueryCount, 3, "last member query count = robustness variable");
-    for (const row of SETTINGS.filter((x) => x.kind === "protocol" && x.unit === null)) {
+    const engine = SETTINGS.filter((x) => x.kind === "protocol" && x.key !== "staticGroups");
+    for (const row of engine.filter((x) => x.unit === null)) {
       assert.deepEqual(r[row.key], s[row.key as keyof typeof s], row.key);
     }
+    assert.equal(r.staticGroups, undefined, "static groups are the proxy's, not the engine's");
     const fields = Object.keys(r).length;
-    assert.equal(fields, SETTINGS.filter((x) => x.kind === "protocol").length + 1);
+    assert.equal(fields, engine.length + 1);
   });
 
   test("defaultRouterConfig is the table's defaults", () => {

@@ -81,9 +81,12 @@ describe("YAML: full example and inheritance", () => {
       maxAdoptedRobustness: 3,
       maxAdoptedQueryInterval: 300,
       ssmRanges: ["232.0.0.0/8", "233.252.0.0/14"],
-      ignoreGroups: [],
+      ignoreGroups: ["239.255.0.0/16"], // `ignore-groups: []` adds nothing to the default
       allowGroups: [],
       denyGroups: [],
+      allowSources: [],
+      denySources: [],
+      staticGroups: [],
     });
     assert.equal(d1!.mld!.robustnessVariable, 3);
     assert.equal(d1!.mld!.queryInterval, 125, "the igmp block does not leak into mld");

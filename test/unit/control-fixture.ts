@@ -6,6 +6,7 @@
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../../src/config/types.js";
 import type { SgCounters, VifCounters } from "../../src/kernel/index.js";
 import type { FamilySnapshot, StatusSource } from "../../src/control/status.js";
+import type { StaticGroupSnapshot } from "../../src/daemon/snapshot.js";
 import { RecordType } from "../../src/wire/types.js";
 import { Fixture, V4, V6 } from "./router-harness.js";
 
@@ -30,6 +31,9 @@ const settings = (version: number, fastLeave: boolean): ProtocolSettings => ({
   ignoreGroups: [],
   allowGroups: [],
   denyGroups: [],
+  allowSources: [],
+  denySources: [],
+  staticGroups: [],
 });
 
 const iface = (name: string, role: InterfaceConfig["role"], fastLeave: boolean): InterfaceConfig => ({
@@ -65,6 +69,8 @@ export class FakeFamily {
   readonly fixture: Fixture;
   packets = 1000n;
   vifOut = 500n;
+  /** dn1's static groups (none unless a test sets them). */
+  statics: StaticGroupSnapshot[] = [];
 
   constructor(readonly family: "ipv4" | "ipv6") {
     const a = family === "ipv4" ? V4 : V6;
@@ -102,6 +108,7 @@ export class FakeFamily {
           upTimeMs: 3_723_400,
           router: null,
           routerCounters: null,
+          staticGroups: [],
           vifCounters: opts.vifCounters ? vif(this.packets) : null,
         },
         {
@@ -114,6 +121,7 @@ export class FakeFamily {
           upTimeMs: 3_723_400,
           router: router.snapshot(),
           routerCounters: router.counters,
+          staticGroups: this.statics,
           vifCounters: opts.vifCounters
             ? { packetsIn: 0n, packetsOut: this.vifOut, bytesIn: 0n, bytesOut: this.vifOut * 100n }
             : null,
@@ -128,6 +136,7 @@ export class FakeFamily {
           upTimeMs: null,
           router: null,
           routerCounters: null,
+          staticGroups: [],
           vifCounters: null,
         },
       ],

@@ -126,6 +126,32 @@ describe("status documents", () => {
     ]);
   });
 
+  test("groups: a static group is its own entry, `static`, with no reporter and no timer; valid against the schema", () => {
+    const { builder, source } = setup();
+    const a = source.fams[0]!.addrs;
+    source.fams[0]!.statics = [
+      { group: a.group, filterMode: "exclude", sources: [], upTimeMs: 90_000 },
+      { group: a.ssmGroup, filterMode: "include", sources: [a.s[1]!], upTimeMs: 90_000 },
+    ];
+    const doc = builder.build("groups", "ipv4");
+    assertValid(doc, "show groups with static groups");
+    const rows = doc.families[0]!.groups!;
+    assert.deepEqual(
+      rows.map((g) => [g.group, g.static, g.lastReporter === null]),
+      [
+        [a.group, false, false],
+        [a.group2, false, false],
+        [a.group, true, true],
+        [a.ssmGroup, true, true],
+      ],
+    );
+    const st = rows[3]!;
+    assert.deepEqual(
+      [st.interface, st.filterMode, st.version, st.upTimeSeconds, st.expiresSeconds, st.sources, st.hosts],
+      ["dn1", "include", 3, 90, null, 1, null],
+    );
+  });
+
   test("sources: per (link, group, source) expiry and forwarding", () => {
     const { builder, source } = setup();
     const a = source.fams[1]!.addrs;

@@ -156,6 +156,19 @@ describe("control tables", () => {
     ]);
   });
 
+  test("show groups marks a static group `static` in the LAST-REPORTER column", () => {
+    const source = sampleSource();
+    const a = source.fams[0]!.addrs;
+    source.fams[0]!.statics = [{ group: "239.9.9.9", filterMode: "exclude", sources: [], upTimeMs: 65_000 }];
+    const b = new StatusBuilder(source, { version: "9.9.9", controlSocket: "/s", startedAt: Date.now() });
+    const lines = renderShow(b.build("groups", "ipv4"), "groups");
+    assert.ok(
+      lines.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 239.9.9.9 exclude 3 1m05s - static 0 -"),
+      lines.join("\n"),
+    );
+    assert.ok(lines.some((l) => l.includes(a.host1)), "the hosts' groups are still there");
+  });
+
   test("empty views say so", () => {
     const empty = { ...sampleSource(), families: [] };
     const b = new StatusBuilder(empty, { version: "1", controlSocket: "/x", startedAt: Date.now() });

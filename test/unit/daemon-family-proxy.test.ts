@@ -14,7 +14,7 @@ import { InterfaceTable } from "../../src/daemon/interfaces.js";
 import { MrouteSocket } from "../../src/kernel/mroute-socket.js";
 import { MrouteTable } from "../../src/kernel/mroute-table.js";
 import { ReportGroups } from "../../src/kernel/report-groups.js";
-import { packGroupReq } from "../../src/kernel/structs/membership.js";
+import { packGroupReq, packGroupSourceReq } from "../../src/kernel/structs/membership.js";
 import { IPV6_ROUTER_ALERT_HOPOPTS, packMf6cctl, packMfcctl } from "../../src/kernel/structs/mroute.js";
 import { addressBytes, sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
@@ -495,6 +495,166 @@ for (const f of FAMILIES) {
       snap = t.proxy.snapshot();
       assert.deepEqual(snap.upstreamGroups, { held: 2, queued: 0, waiting: 0, sockets: 1 });
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length, 3);
+    });
+  });
+}
+
+for (const f of FAMILIES) {
+  /** Another upstream source beside f.source. */
+  const other = f.family === "ipv4" ? "10.10.0.6" : "fd00:10::6";
+  const hostPrefix = (a: string) => (f.family === "ipv4" ? `${a}/32` : `${a}/128`);
+  /** An IGMPv3 / MLDv2 report from the host with one IS_IN record. */
+  const isIn = (sources: string[]) =>
+    serialize(
+      f.family,
+      {
+        type: "v3report",
+        family: f.family,
+        records: [{ recordType: 1, group: f.group, sources, auxData: new Uint8Array() }],
+      },
+      { source: f.host, destination: f.group },
+    );
+
+  describe(`FamilyProxy source policy (${f.family})`, () => {
+    it("INCLUDE {allowed, denied} joins upstream INCLUDE {allowed}; the denied source gets no output interface", () => {
+      const t = setup(f, {}, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] });
+      t.attachAll();
+      t.fromHost("report", { bytes: isIn([other, f.source]) });
+      const joins = t.sys.callsOf("setsockopt", "MCAST_JOIN_SOURCE_GROUP");
+      assert.equal(joins.length, 1);
+      assert.deepEqual(joins[0]?.bytes, packGroupSourceReq(f.up.ifindex, f.family, f.group, other));
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_MSFILTER").length, 0, "no second source");
+      const snap = t.proxy.snapshot();
+      assert.deepEqual(snap.upstream, [{ group: f.group, filterMode: "include", sources: [other] }]);
+      assert.equal(snap.links.find((l) => l.name === "dn1")?.routerCounters?.drops["source-denied"], 1);
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []), "the denied source's traffic is not forwarded");
+    });
+
+    it("EXCLUDE mode: an exact-host rule goes into the upstream EXCLUDE list, a prefix rule holds at the forwarding entry", () => {
+      const exact = setup(f, {}, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] });
+      exact.attachAll();
+      exact.fromHost("report");
+      assert.deepEqual(exact.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [f.source] }]);
+      assert.equal(exact.sys.callsOf("setsockopt", "MCAST_MSFILTER").length, 1);
+      exact.upcall(0);
+      assert.deepEqual(exact.lastMfc(), exact.mfc(0, []));
+
+      const prefix = f.family === "ipv4" ? "10.10.0.4/30" : "fd00:10::4/126"; // f.source and other
+      const wide = setup(f, {}, { denySources: [{ group: f.group, source: prefix }] });
+      wide.attachAll();
+      wide.fromHost("report");
+      assert.deepEqual(wide.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      wide.upcall(0);
+      assert.deepEqual(wide.lastMfc(), wide.mfc(0, []), "refused where the entry is installed");
+    });
+
+    it("a reload that denies a joined group, or a source, withdraws it at once: upstream leave, no output interface", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      const base = parseImproxyConfig(f.config, "test.conf");
+      t.proxy.applyConfig(withProtocolSettings(base, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] }));
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []), "the denied source stops at once");
+      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [f.source] }]);
+      t.proxy.applyConfig(withProtocolSettings(base, { denyGroups: [f.group] }));
+      assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 1, "left upstream without waiting for timers");
+      assert.deepEqual(t.proxy.snapshot().upstream, []);
+      assert.deepEqual(t.proxy.snapshot().links.find((l) => l.name === "dn1")?.router?.groups, []);
+    });
+  });
+}
+
+for (const f of FAMILIES) {
+  const statics = (...groups: string[]) => ({ staticGroups: groups.map((g) => ({ group: g, source: null })) });
+  const joins = (t: ReturnType<typeof setup>) => t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length;
+  const leaves = (t: ReturnType<typeof setup>) => t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length;
+  const dn1 = (t: ReturnType<typeof setup>) => t.proxy.snapshot().links.find((l) => l.name === "dn1")!;
+
+  describe(`FamilyProxy static groups (${f.family})`, () => {
+    it("a static group is joined upstream at start and forwarded onto its link with no host asking", () => {
+      const t = setup(f, {}, statics(f.group));
+      t.attachAll();
+      assert.equal(joins(t), 1, "joined with no report");
+      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      assert.deepEqual(dn1(t).staticGroups, [{ group: f.group, filterMode: "exclude", sources: [], upTimeMs: 0 }]);
+      assert.deepEqual(dn1(t).router?.groups, [], "no router state: not a fake report");
+      assert.ok(t.lines.some((l) => l.msg === "static groups" && l.interface === "dn1"));
+      // A host joins and leaves: the static group stays.
+      t.fromHost("report");
+      t.fromHost("leave");
+      t.scheduler.advance(3000);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      assert.equal(leaves(t), 0);
+    });
+
+    it("survives link flaps (re-applied when the link re-attaches) and a re-created upstream", () => {
+      const t = setup(f, {}, statics(f.group));
+      t.attachAll();
+      t.upcall(0);
+      const dn = { ifindex: f.dn.ifindex, name: "dn1", flags: 0x41, mtu: 1500 };
+      t.interfaces.apply({ type: "newlink", link: { ...dn, up: false, running: false } });
+      t.proxy.reconcile("dn1");
+      assert.equal(leaves(t), 1, "the link is down: its static groups leave with it");
+      assert.deepEqual(dn1(t).staticGroups, []);
+      t.interfaces.apply({ type: "newlink", link: { ...dn, up: true, running: true } });
+      t.proxy.reconcile("dn1");
+      assert.equal(joins(t), 2, "re-applied when the link re-attaches");
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]), "forwarded again");
+      const up = { ifindex: f.up.ifindex, name: "up0", flags: 0x41, mtu: 1500 };
+      t.interfaces.apply({ type: "newlink", link: { ...up, up: false, running: false } });
+      t.proxy.reconcile("up0");
+      t.interfaces.apply({ type: "newlink", link: { ...up, up: true, running: true } });
+      t.proxy.reconcile("up0");
+      assert.equal(joins(t), 3, "joined again on the re-created upstream");
+    });
+
+    it("a reload adds and removes static groups as the file says", () => {
+      const t = setup(f, {}, statics(f.group));
+      t.attachAll();
+      const base = parseImproxyConfig(f.config, "test.conf");
+      const g2 = group(f, 2);
+      t.proxy.applyConfig(withProtocolSettings(base, statics(f.group, g2)));
+      assert.equal(joins(t), 2);
+      assert.deepEqual(
+        dn1(t).staticGroups.map((g) => g.group),
+        [f.group, g2].sort(),
+      );
+      t.proxy.applyConfig(withProtocolSettings(base, statics(g2)));
+      assert.equal(leaves(t), 1);
+      assert.deepEqual(t.proxy.snapshot().upstream.map((u) => u.group), [g2]);
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []), "no longer forwarded onto dn1");
+    });
+
+    it("static groups count against max-upstream-groups like any other membership", () => {
+      const t = setup(f, { maxUpstreamGroups: 1 }, statics(f.group));
+      t.attachAll();
+      t.fromHost("report", { group: group(f, 5) });
+      const snap = t.proxy.snapshot();
+      assert.equal(snap.counters.upstreamLimit, 1);
+      assert.deepEqual(snap.upstreamGroups, { held: 1, queued: 0, waiting: 1, sockets: 1 });
+    });
+
+    it("an (S,G) static group joins upstream INCLUDE {S}; the link's source policy applies to an any-source one", () => {
+      const t = setup(f, {}, {
+        staticGroups: [
+          { group: f.group, source: null },
+          { group: group(f, 3), source: f.source },
+        ],
+        denySources: [{ group: f.group, source: f.family === "ipv4" ? `${f.source}/32` : `${f.source}/128` }],
+      });
+      t.attachAll();
+      const up = t.proxy.snapshot().upstream.sort((a, b) => a.group.localeCompare(b.group));
+      assert.deepEqual(up, [
+        { group: f.group, filterMode: "exclude", sources: [f.source] },
+        { group: group(f, 3), filterMode: "include", sources: [f.source] },
+      ].sort((a, b) => a.group.localeCompare(b.group)));
     });
   });
 }

@@ -9,13 +9,16 @@ const G = "239.1.1.1";
 const S1 = "10.10.0.2";
 const S2 = "10.10.0.3";
 
-function setup(opts: { querier?: Set<string>; downToUp?: Set<string> } = {}) {
+function setup(
+  opts: { querier?: Set<string>; downToUp?: Set<string>; refused?: (link: string, s: string, g: string) => boolean } = {},
+) {
   const db = new MembershipDatabase();
   const links: ForwardingLinks = {
     upstream: "up0",
     canForwardTo: (l) => (opts.querier ? opts.querier.has(l) : true),
     downToUp: (l) => opts.downToUp?.has(l) ?? false,
     forwardable: (g) => !g.startsWith("239.255."),
+    sourceAllowed: (l, s, g) => !(opts.refused?.(l, s, g) ?? false),
   };
   return { db, fwd: new ForwardingPlanner(db, links) };
 }
@@ -73,6 +76,27 @@ describe("ForwardingPlanner (RFC 4605 §4.2)", () => {
     db.setLinkState("dn2", G, exc());
     assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn1"]);
   });
+  it("a link whose source policy refuses S gets no (S,G) traffic, even in EXCLUDE mode", () => {
+    const { db, fwd } = setup({ refused: (l, s, g) => l === "dn1" && s === S2 && g === G });
+    db.setLinkState("dn1", G, exc());
+    db.setLinkState("dn2", G, exc());
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn1", "dn2"]);
+    assert.deepEqual(fwd.outgoing(S2, G, "up0"), ["dn2"]);
+    assert.deepEqual(fwd.outgoing(S2, "239.1.1.2", "up0"), [], "other groups: nobody joined");
+  });
+  it("a static group is forwarded onto its link with no router state; a join on another link adds that link", () => {
+    const { db, fwd } = setup();
+    fwd.learn(S1, G, "up0");
+    db.setStaticStates("dn1", new Map([[G, exc()]]));
+    assert.deepEqual(
+      fwd.refreshGroup(G).map((e) => e.type === "mfc-set" && e.entry.oifs),
+      [["dn1"]],
+    );
+    db.setLinkState("dn2", G, inc(S1));
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn1", "dn2"]);
+    db.setStaticStates("dn1", new Map());
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn2"]);
+  });
   it("WRONGVIF relearn moves the incoming link; forget and dropIncoming delete", () => {
     const { db, fwd } = setup();
     db.setLinkState("dn1", G, exc());
@@ -94,6 +118,7 @@ describe("ForwardingPlanner bounds (max-forwarding-entries)", () => {
       canForwardTo: () => true,
       downToUp: () => false,
       forwardable: () => true,
+      sourceAllowed: () => true,
     };
     return { db, fwd: new ForwardingPlanner(db, links, { maxEntries: () => max }) };
   }

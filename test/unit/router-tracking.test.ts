@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ALLOW, BLOCK, FAMILIES, Fixture, IS_EX, LMQT, TO_IN, V4, V6 } from "./router-harness.js";
+import { ALLOW, BLOCK, FAMILIES, Fixture, IS_EX, IS_IN, LMQT, TO_IN, V4, V6 } from "./router-harness.js";
 
 for (const a of FAMILIES) {
   describe(`explicit tracking, ${a.family}`, () => {
@@ -153,10 +153,38 @@ for (const a of FAMILIES) {
         f.router.snapshot().groups.map((g) => g.group),
         [a.group],
       );
-      // A reload that denies a group refuses its next report (existing state ages out).
+      // A reload that denies a group withdraws its state at once (forwarding stops, the
+      // merge leaves it upstream) and refuses its next report.
       f.router.setConfig({ ...f.config, denyGroups: [allow] });
+      assert.deepEqual(f.lastForwarding(), { type: "forwarding", group: a.group, filterMode: "include", sources: [] });
+      assert.equal(f.group(), undefined, "withdrawn, not left to age out");
       f.record(IS_EX, a.group, [], a.host2);
       assert.equal(d["group-denied"], 2);
+      assert.equal(f.group(), undefined);
+    });
+
+    test("source policy: a reload that denies a source withdraws it at once; one that allows it again lets the next report in", () => {
+      const [s1, s2] = [a.s[1]!, a.s[2]!];
+      const f = new Fixture(a);
+      f.record(IS_IN, a.group, [s1, s2]);
+      f.record(IS_EX, a.group2, []);
+      assert.deepEqual(f.lastForwarding()?.sources, [s1, s2].sort());
+      const rule = { group: a.family === "ipv4" ? "239.1.1.0/24" : "ff0e::1:0/112", source: s2 };
+      f.router.setConfig({ ...f.config, denySources: [rule] });
+      assert.deepEqual(f.lastForwarding(), { type: "forwarding", group: a.group, filterMode: "include", sources: [s1] });
+      assert.deepEqual(Object.keys(f.timers()), [s1], "the denied source's record is gone");
+      assert.deepEqual(
+        f.lastForwarding(a.group2),
+        { type: "forwarding", group: a.group2, filterMode: "exclude", sources: [s2] },
+        "an EXCLUDE-mode group excludes the denied host at once",
+      );
+      const effects = f.forwardingLog.length;
+      f.router.setConfig({ ...f.config, denySources: [rule], queryIntervalMs: 60_000 });
+      assert.equal(f.forwardingLog.length, effects, "a reload that changes no policy emits nothing");
+      f.router.setConfig({ ...f.config, denySources: [] });
+      assert.deepEqual(f.lastForwarding(a.group2)?.sources, [], "allowed again: EXCLUDE {}");
+      f.record(ALLOW, a.group, [s2]);
+      assert.deepEqual(f.lastForwarding()?.sources, [s1, s2].sort());
     });
 
     test("own messages and other-family messages are dropped", () => {
