@@ -147,6 +147,7 @@ export class Daemon {
       ["mroute-table", this.config.mrouteTable, next.mrouteTable],
       ["control-socket", this.config.controlSocket, next.controlSocket],
       ["metrics", this.config.metricsListen, next.metricsListen],
+      ["user", this.config.user, next.user],
     ] as const) {
       if (a !== b)
         log.warn({ setting: key, running: a, file: b }, "this setting changes only with a restart");
@@ -156,6 +157,7 @@ export class Daemon {
       mrouteTable: this.config.mrouteTable,
       controlSocket: this.config.controlSocket,
       metricsListen: this.config.metricsListen,
+      user: this.config.user,
     };
     const wanted = this.familiesOf(next);
     try {
@@ -172,7 +174,7 @@ export class Daemon {
         if (this.families.some((f) => f.family === family)) continue;
         const f = this.openFamily(family, next);
         this.families.push(f);
-        for (const name of f.linkNames()) f.reconcile(name);
+        f.reconcileAll();
         f.reportWaiting();
         log.info({ family }, "family enabled by reload");
       }
@@ -206,13 +208,14 @@ export class Daemon {
         config: config.file,
         upstream: config.upstream.name,
         downstreams: config.downstreams.map((d) => d.name),
+        defaultDownstream: config.defaultDownstream !== null,
         igmp: config.igmpEnabled,
         mld: config.mldEnabled,
       },
       "improxy starting",
     );
     for (const f of this.families) {
-      for (const name of f.linkNames()) f.reconcile(name);
+      f.reconcileAll();
       f.reportWaiting();
     }
     // Control socket and metrics: read-only views of the state above.
