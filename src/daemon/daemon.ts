@@ -327,7 +327,10 @@ async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<num
     }
     running = true;
     sdNotify(
-      `READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${opts.config.downstreams.map((d) => d.name).join(", ")}`,
+      `READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${[
+        ...opts.config.downstreams.map((d) => d.name),
+        ...(opts.config.defaultDownstream ? ["every other interface"] : []),
+      ].join(", ")}`,
     );
     const ended = await Promise.race([
       signalled.then((signal) => ({ signal, error: null })),

@@ -647,6 +647,20 @@ for (const f of FAMILIES) {
       assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DEL_VIF", "MRT6_DEL_MIF")).length, 1);
     });
 
+    it("a reload that changes a ttl-threshold re-adds that VIF (its threshold is fixed in the kernel); others stay", () => {
+      const base = parseImproxyConfig(f.config, "test.conf");
+      const t = setup(f, () => base);
+      t.attachAll();
+      t.proxy.applyConfig({ ...base, downstreams: base.downstreams.map((d) => ({ ...d, ttlThreshold: 4 })) });
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DEL_VIF", "MRT6_DEL_MIF")).length, 1);
+      const adds = t.sys.callsOf("setsockopt", f.opt("MRT_ADD_VIF", "MRT6_ADD_MIF"));
+      assert.deepEqual(
+        adds.map((a) => a.bytes?.[3]),
+        [1, 1, 4],
+      );
+      assert.ok(t.lines.some((l) => l.msg === "interface detached" && l.why === "ttl-threshold changed by reload"));
+    });
+
     it("a reload that drops default-downstream removes the default downstreams", () => {
       const base = parseImproxyConfig(f.config, "test.conf");
       const withDefault = { ...base, defaultDownstream: { ...base.downstreams[0]!, name: "*" } };
