@@ -167,7 +167,7 @@ export function parseIgmpproxyConfig(text: string, file: string): ParsedConfig {
         const dir = valueAfter(tok, "a directory");
         warn(
           tok.line,
-          `chroot ${dir.text} is not applied: the daemon re-reads ${file} on reload and loads parts of itself on first use, so it keeps the whole file system (see docs/igmpproxy-compat.md)`,
+          `chroot ${dir.text} is not applied: the daemon re-reads ${file} on reload and reads /proc while it runs, so it keeps the whole file system (see docs/igmpproxy-compat.md)`,
         );
         break;
       }
