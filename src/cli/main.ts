@@ -4,17 +4,22 @@
  *
  *   improxy -c FILE [-d 0..5] [-p PIDFILE] [--log-format pretty|json]   run the proxy (as IMProxy)
  *   improxy -v | -h
- *   improxy check-config FILE [--json]     validate, print the effective config
+ *   improxy check-config FILE [--json | --to yaml]   validate, print the effective config
+ *                                          (or the equivalent YAML file)
  *   improxy mcast -m GROUP -r|-s [...]     multicast test receiver / sender (mcast_test.py)
  *   improxy lab [--duration S]             network-namespace demo
  *   improxy status [--json]                ask the running daemon (control socket)
  *   improxy show interfaces|groups|sources|routes|stats [--json]
  *   improxy reload                         re-read the config (as SIGHUP)
+ *
+ * Invoked as `igmpproxy` (a symlink named so), it takes igmpproxy's command line instead
+ * (igmpproxy.ts): `igmpproxy [-h] [-n] [-d] [-v [-v]] CONFIGFILE`.
  */
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_DEBUG_LEVEL, parseDebugLevel, parseLogFormat } from "./args.js";
+import { IGMPPROXY_USAGE, invokedAsIgmpproxy, parseIgmpproxyArgs } from "./igmpproxy.js";
 import { checkConfigCommand } from "./commands/check-config.js";
 import { daemonCommand, type Printer } from "./commands/daemon.js";
 import { labCommand } from "./commands/lab.js";
@@ -37,8 +42,42 @@ const defaultIo: CliIo = {
   stderrIsTty: process.stderr.isTTY === true,
 };
 
-/** Parses `argv` (without node and script) and runs the command; resolves with the exit code. */
-export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+/**
+ * igmpproxy's command line (igmpproxy.ts): usage on stderr and exit 0 for -h, a message and
+ * exit 1 for a bad option or a missing file, else the daemon with that config file.
+ */
+export async function igmpproxyMain(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  const args = parseIgmpproxyArgs(argv);
+  if (args.kind === "help") {
+    io.stderr(IGMPPROXY_USAGE);
+    return 0;
+  }
+  if (args.kind === "error") {
+    io.stderr(`igmpproxy: ${args.message}`);
+    io.stderr(IGMPPROXY_USAGE);
+    return 1;
+  }
+  const format = parseLogFormat(args.logFormat, io.stderrIsTty);
+  if (format !== "pretty" && format !== "json") {
+    io.stderr(`igmpproxy: ${format}`);
+    return 1;
+  }
+  return daemonCommand(
+    { configFile: args.configFile, debugLevel: args.debugLevel, pidFile: undefined, logFormat: format },
+    io.stderr,
+  );
+}
+
+/**
+ * Parses `argv` (without node and script) and runs the command; resolves with the exit code.
+ * `name` is the name the program was invoked by: "igmpproxy" takes igmpproxy's command line.
+ */
+export async function main(
+  argv: readonly string[],
+  io: CliIo = defaultIo,
+  name = "improxy",
+): Promise<number> {
+  if (name === "igmpproxy") return igmpproxyMain(argv, io);
   let code = 0;
   const program = new Command("improxy")
     .description("IGMP/MLD multicast proxy (RFC 4605), a drop-in for IMProxy")
@@ -90,11 +129,26 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
 
   program
     .command("check-config")
-    .description("validate a config file and print the effective configuration")
-    .argument("<file>", "config file")
+    .description("validate a config file and print the effective configuration (or the equivalent YAML file)")
+    .argument("<file>", "config file (IMProxy, igmpproxy or YAML format)")
     .option("--json", "print the effective configuration as JSON")
-    .action((file: string, opts: { json?: boolean }) => {
-      code = checkConfigCommand(file, opts.json === true, io.stdout, io.stderr);
+    .addOption(
+      new Option("--to <format>", "print the equivalent config file in this format instead").choices([
+        "yaml",
+      ]),
+    )
+    .action((file: string, opts: { json?: boolean; to?: string }) => {
+      if (opts.json === true && opts.to !== undefined) {
+        io.stderr("improxy: check-config takes --json or --to yaml, not both");
+        code = 1;
+        return;
+      }
+      code = checkConfigCommand(
+        file,
+        opts.to === "yaml" ? "yaml" : opts.json === true ? "json" : "text",
+        io.stdout,
+        io.stderr,
+      );
     });
 
   program
@@ -183,10 +237,12 @@ function invokedDirectly(): boolean {
 }
 
 if (invokedDirectly()) {
-  main(process.argv.slice(2)).then(
+  // A symlink named igmpproxy resolves to this file (realpath above) and keeps its name in argv[1].
+  main(process.argv.slice(2), defaultIo, invokedAsIgmpproxy(process.argv[1]) ? "igmpproxy" : "improxy").then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`improxy: ${err instanceof Error ? err.message : String(err)}\n`);
+      const prog = invokedAsIgmpproxy(process.argv[1]) ? "igmpproxy" : "improxy";
+      process.stderr.write(`${prog}: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(1);
     },
   );

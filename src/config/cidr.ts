@@ -32,3 +32,26 @@ export function isMulticastPrefix(c: Cidr): boolean {
       : p.prefixLength >= 8 && p.words[0]! >>> 24 === 0xff,
   );
 }
+
+/** Whether prefix `outer` contains prefix `inner` (same family; `outer` no longer than `inner`). */
+export function containsPrefix(outer: WirePrefix, inner: WirePrefix): boolean {
+  if (outer.family !== inner.family || outer.prefixLength > inner.prefixLength) return false;
+  return outer.words.every((w, k) => (inner.words[k]! & outer.masks[k]!) >>> 0 === w);
+}
+
+/**
+ * The intersection of two prefix lists, as prefixes: two prefixes either nest (the longer
+ * one is their intersection) or are disjoint. Duplicates are dropped; order follows `a`.
+ */
+export function intersectPrefixes(a: readonly string[], b: readonly string[]): string[] {
+  const pa = a.flatMap((t) => expandCidr(t));
+  const pb = b.flatMap((t) => expandCidr(t));
+  const out: string[] = [];
+  for (const x of pa) {
+    for (const y of pb) {
+      const inner = containsPrefix(x, y) ? y : containsPrefix(y, x) ? x : null;
+      if (inner !== null && !out.includes(inner.text)) out.push(inner.text);
+    }
+  }
+  return out;
+}

@@ -4,14 +4,17 @@
  */
 import {
   forProtocol,
+  type GlobalSettingKey,
+  type InterfaceSettingKey,
   isDerived,
   PROTOCOL_SETTINGS,
   type Protocol,
+  SETTINGS,
   type SettingKey,
   setting,
   type Value,
 } from "./settings.js";
-import type { ProtocolSettings } from "./types.js";
+import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "./types.js";
 
 export type { Protocol } from "./settings.js";
 
@@ -67,3 +70,23 @@ export function defaultOf<T extends Value>(key: SettingKey): T {
 
 /** The control socket path when the config names none (also used by the CLI). */
 export const DEFAULT_CONTROL_SOCKET = defaultOf<string>("controlSocket");
+
+/** Every global setting (rows of kind "global") at its default, by field. */
+export function globalDefaults(): Pick<ImproxyConfig, GlobalSettingKey> {
+  const out: Record<string, Value> = {};
+  for (const row of SETTINGS) if (row.kind === "global") out[row.key] = copy(defaultOf(row.key));
+  return out as unknown as Pick<ImproxyConfig, GlobalSettingKey>;
+}
+
+/** Every interface setting (kinds "downstream", "interface", "upstream") at its default. */
+export function interfaceDefaults(): Pick<InterfaceConfig, InterfaceSettingKey> {
+  const out: Record<string, Value> = {};
+  for (const row of SETTINGS) {
+    if (row.kind === "downstream" || row.kind === "interface" || row.kind === "upstream")
+      out[row.key] = copy(defaultOf(row.key));
+  }
+  return out as unknown as Pick<InterfaceConfig, InterfaceSettingKey>;
+}
+
+/** The name the default-downstream template carries (never a valid interface name to match). */
+export const DEFAULT_DOWNSTREAM_NAME = "*";

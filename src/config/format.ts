@@ -13,7 +13,8 @@ export function showValue(row: Setting, v: Value): string {
 }
 
 const GLOBAL_ROWS = SETTINGS.filter((r) => r.kind === "global");
-const DOWNSTREAM_ROWS = SETTINGS.filter((r) => r.kind === "downstream");
+const DOWNSTREAM_ROWS = SETTINGS.filter((r) => r.kind === "downstream" || r.kind === "interface");
+const UPSTREAM_ROWS = SETTINGS.filter((r) => r.kind === "interface" || r.kind === "upstream");
 
 function familyLines(label: string, s: ProtocolSettings | null): string[] {
   if (s === null) return [`    ${label}: disabled`];
@@ -23,13 +24,13 @@ function familyLines(label: string, s: ProtocolSettings | null): string[] {
   ];
 }
 
-function interfaceLines(i: InterfaceConfig): string[] {
+function interfaceLines(i: InterfaceConfig, title = `${i.role} ${i.name}`): string[] {
   const own = i as unknown as Record<string, Value>;
   return [
-    `  ${i.role} ${i.name}  (line ${i.line})`,
-    ...(i.role === "downstream"
-      ? DOWNSTREAM_ROWS.map((row) => `    ${row.yaml}: ${showValue(row, own[row.key]!)}`)
-      : []),
+    `  ${title}  (line ${i.line})`,
+    ...(i.role === "downstream" ? DOWNSTREAM_ROWS : UPSTREAM_ROWS).map(
+      (row) => `    ${row.yaml}: ${showValue(row, own[row.key]!)}`,
+    ),
     ...familyLines("igmp", i.igmp),
     ...familyLines("mld", i.mld),
   ];
@@ -43,8 +44,12 @@ export function formatConfig(cfg: ImproxyConfig): string {
     // The family switches (the `enabled` row).
     ...PROTOCOLS.map((p) => `  ${p}: ${global[`${p}Enabled`] ? "enabled" : "disabled"}`),
     ...GLOBAL_ROWS.map((row) => `  ${row.yaml}: ${showValue(row, global[row.key]!)}`),
+    `  disabled: ${cfg.disabled.length === 0 ? "(none)" : cfg.disabled.join(", ")}`,
     ...interfaceLines(cfg.upstream),
-    ...cfg.downstreams.flatMap(interfaceLines),
+    ...cfg.downstreams.flatMap((d) => interfaceLines(d)),
+    ...(cfg.defaultDownstream
+      ? interfaceLines(cfg.defaultDownstream, "default-downstream (every other interface)")
+      : ["  default-downstream: off"]),
     "",
   ].join("\n");
 }

@@ -16,7 +16,7 @@
  * Whole-file problems (no upstream, no downstream, both families disabled) are reported at
  * the last line of the file (1 for an empty file), where the reader noticed them.
  */
-import { defaultOf, type Protocol, resolveSettings } from "./defaults.js";
+import { globalDefaults, interfaceDefaults, type Protocol, resolveSettings } from "./defaults.js";
 import { checkInterfaceName } from "./interface-name.js";
 import { forProtocol, setting } from "./settings.js";
 import { ConfigError, type ImproxyConfig, type InterfaceConfig } from "./types.js";
@@ -162,8 +162,8 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
       role,
       igmp: settings("igmp", igmpEnabled, down && fastLeave),
       mld: settings("mld", mldEnabled, down && fastLeave),
+      ...interfaceDefaults(),
       downToUp: down && downToUp,
-      forwardWhenNotQuerier: defaultOf<boolean>("forwardWhenNotQuerier"),
       line,
     };
   };
@@ -173,16 +173,12 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
   return {
     file,
     format: "improxy",
-    mrouteTable: defaultOf<number | null>("mrouteTable"),
+    ...globalDefaults(),
     upstream: up,
     downstreams: downs,
+    defaultDownstream: null,
+    disabled: [],
     igmpEnabled,
     mldEnabled,
-    controlSocket: defaultOf<string>("controlSocket"),
-    metricsListen: defaultOf<string | null>("metricsListen"),
-    forwardingIdleCheck: defaultOf<number>("forwardingIdleCheck"),
-    maxUpstreamGroups: defaultOf<number>("maxUpstreamGroups"),
-    upstreamChangesPerSecond: defaultOf<number>("upstreamChangesPerSecond"),
-    maxForwardingEntries: defaultOf<number>("maxForwardingEntries"),
   };
 }

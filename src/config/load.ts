@@ -1,24 +1,45 @@
 /**
- * Loading a config file: the format is chosen by extension (.yaml / .yml: YAML, anything
- * else: the IMProxy line format). Synchronous: it runs once at startup (and on reload),
- * before anything touches the kernel.
+ * Loading a config file. The format: a name ending in .yaml / .yml is YAML; any other file
+ * is read by its content, igmpproxy's format when its first directive is one only igmpproxy
+ * has (igmpproxy-format.ts `looksLikeIgmpproxy`), else the IMProxy line format.
+ * Synchronous: it runs once at startup (and on reload), before anything touches the kernel.
  */
 import { readFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
+import { looksLikeIgmpproxy, parseIgmpproxyConfig } from "./igmpproxy-format.js";
 import { parseImproxyConfig } from "./improxy-format.js";
-import { ConfigError, type ImproxyConfig } from "./types.js";
-import { type ParsedConfig, parseYamlConfig } from "./yaml-format.js";
+import { ConfigError, type ImproxyConfig, type ParsedConfig } from "./types.js";
+import { parseYamlConfig } from "./yaml-format.js";
 
-export function formatOf(path: string): ImproxyConfig["format"] {
+/** The format of a file named `path` holding `text`. */
+export function formatOf(path: string, text: string): ImproxyConfig["format"] {
   const ext = extname(path).toLowerCase();
-  return ext === ".yaml" || ext === ".yml" ? "yaml" : "improxy";
+  if (ext === ".yaml" || ext === ".yml") return "yaml";
+  return looksLikeIgmpproxy(text) ? "igmpproxy" : "improxy";
 }
 
 /** Parses config text in the given format; errors name `file` as given. */
 export function parseConfigText(text: string, file: string, format: ImproxyConfig["format"]): ParsedConfig {
-  return format === "yaml"
-    ? parseYamlConfig(text, file)
-    : { config: parseImproxyConfig(text, file), warnings: [] };
+  switch (format) {
+    case "yaml":
+      return parseYamlConfig(text, file);
+    case "igmpproxy":
+      return parseIgmpproxyConfig(text, file);
+    case "improxy":
+      return { config: parseImproxyConfig(text, file), warnings: [] };
+  }
+}
+
+/** Reads a config file as text; a file that cannot be read is a ConfigError at line 1. */
+export function readConfigFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why =
+      e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : (e.code ?? e.message);
+    throw new ConfigError(path, 1, `cannot read the config file: ${why}`);
+  }
 }
 
 /**
@@ -27,16 +48,8 @@ export function parseConfigText(text: string, file: string, format: ImproxyConfi
  * config's `file` is the absolute path.
  */
 export function loadConfigWithWarnings(path: string): ParsedConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why =
-      e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : (e.code ?? e.message);
-    throw new ConfigError(path, 1, `cannot read the config file: ${why}`);
-  }
-  const parsed = parseConfigText(text, path, formatOf(path));
+  const text = readConfigFile(path);
+  const parsed = parseConfigText(text, path, formatOf(path, text));
   parsed.config.file = resolve(path);
   return parsed;
 }

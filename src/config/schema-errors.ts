@@ -171,6 +171,13 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
         const why = checkInterfaceName(err.data);
         if (why) return { path, wholeFile: false, reason: why };
       }
+      if (path.length === 1 && path[0] === "user") {
+        return {
+          path,
+          wholeFile: false,
+          reason: `\`user\` must be a user name (letters, digits, ".", "_", "-"), got ${showValue(err.data)}`,
+        };
+      }
       return { path, wholeFile: false, reason: `${name} ${err.message ?? "is invalid"}` };
     }
     default:

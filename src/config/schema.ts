@@ -6,6 +6,8 @@
  *
  * Layering (lowest precedence first): defaults < top-level settings (both families) <
  * top-level `igmp:`/`mld:` < per-interface settings < per-interface `igmp:`/`mld:`.
+ * The upstream takes interface settings only (`ttl-threshold`, `sources`); its protocol
+ * settings are the top-level ones.
  */
 import {
   forProtocol,
@@ -59,6 +61,8 @@ const TYPES: Record<Setting["type"], Fragment> = {
   path: { type: "string", minLength: 1 },
   "table-id": { type: ["integer", "null"] },
   listen: { type: ["string", "boolean"] },
+  // POSIX portable user names (useradd's default rule): letters, digits, `.`, `_`, `-`, a final `$`.
+  user: { type: ["string", "null"], minLength: 1, maxLength: 32, pattern: "^[A-Za-z0-9_.][A-Za-z0-9_.-]*[$]?$" },
 };
 
 /** The schema of one setting as written in `place` (family blocks know their protocol). */
@@ -69,8 +73,8 @@ function property(row: Setting, place: Place, protocol: Protocol): Fragment {
   if (range.min !== undefined) out.minimum = range.min;
   if (range.exclusiveMin !== undefined) out.exclusiveMinimum = range.exclusiveMin;
   if (range.max !== undefined) out.maximum = range.max;
-  // A downstream's own value defaults to the top-level one, so only the top level says it.
-  const inherits = row.kind === "downstream" && place === "downstream";
+  // An interface's own value defaults to the top-level one, so only the top level says it.
+  const inherits = (row.kind === "downstream" || row.kind === "interface") && place !== "global";
   if (!isDerived(row.default) && !inherits) {
     const d: Value = row.yamlDefault !== undefined ? row.yamlDefault : forProtocol(row.default, protocol);
     out.default = Array.isArray(d) ? [...d] : d;
@@ -100,6 +104,15 @@ function familyBlock(protocol: Protocol) {
   } as const;
 }
 
+/** The settings a downstream object may hold besides its name (also `default-downstream`). */
+const downstreamSettings = {
+  ...properties("downstream", ANY, ["downstream"]),
+  ...properties("downstream", ANY, ["interface"]),
+  ...properties("downstream", ANY, ["protocol"]),
+  igmp: { $ref: "#/$defs/igmp" },
+  mld: { $ref: "#/$defs/mld" },
+} as const;
+
 const downstreamObject = {
   type: "object",
   description: "A downstream interface with its own settings.",
@@ -107,10 +120,25 @@ const downstreamObject = {
   required: ["name"],
   properties: {
     name: { $ref: "#/$defs/ifname" },
-    ...properties("downstream", ANY, ["downstream"]),
-    ...properties("downstream", ANY, ["protocol"]),
-    igmp: { $ref: "#/$defs/igmp" },
-    mld: { $ref: "#/$defs/mld" },
+    ...downstreamSettings,
+  },
+} as const;
+
+const defaultDownstreamObject = {
+  type: "object",
+  description: "The settings of the default downstreams (as a downstream object, without `name`).",
+  additionalProperties: false,
+  properties: downstreamSettings,
+} as const;
+
+const upstreamObject = {
+  type: "object",
+  description: "The upstream interface with its own settings.",
+  additionalProperties: false,
+  required: ["name"],
+  properties: {
+    name: { $ref: "#/$defs/ifname" },
+    ...properties("upstream", ANY, ["interface", "upstream"]),
   },
 } as const;
 
@@ -121,22 +149,36 @@ export const CONFIG_SCHEMA = {
   description: "IGMP/MLD proxy (RFC 4605) configuration, YAML form.",
   type: "object",
   additionalProperties: false,
-  required: ["upstream", "downstream"],
+  required: ["upstream"],
   properties: {
     ...properties("global", ANY, ["global"]),
     ...properties("global", ANY, ["downstream"]),
+    ...properties("global", ANY, ["interface"]),
     ...properties("global", ANY, ["protocol"]),
     igmp: { $ref: "#/$defs/igmp" },
     mld: { $ref: "#/$defs/mld" },
     upstream: {
-      description: "The one upstream interface (the proxy is a host there).",
-      $ref: "#/$defs/ifname",
+      description:
+        "The one upstream interface (the proxy is a host there): a name, or a mapping with `name` and settings.",
+      $ref: "#/$defs/upstreamItem",
     },
     downstream: {
-      description: "Downstream interfaces (the proxy is a router there): names or objects with settings.",
+      description:
+        "Downstream interfaces (the proxy is a router there): names or objects with settings. Required unless `default-downstream` is set.",
       type: "array",
       minItems: 1,
       items: { $ref: "#/$defs/downstreamItem" },
+    },
+    "default-downstream": {
+      description:
+        "Every other interface that can do multicast and has an address of the family (not loopback, not the upstream, not in `disabled`) is a downstream too, also when it appears later (igmpproxy `defaultdown`): true, or a mapping with the settings of those downstreams.",
+      $ref: "#/$defs/defaultDownstreamItem",
+    },
+    disabled: {
+      description:
+        "Interfaces that are never used, in particular not as default downstreams (igmpproxy `phyint NAME disabled`).",
+      type: "array",
+      items: { $ref: "#/$defs/ifname" },
     },
   },
   $defs: {
@@ -154,6 +196,20 @@ export const CONFIG_SCHEMA = {
       else: { $ref: "#/$defs/downstreamObject" },
     },
     downstreamObject,
+    upstreamItem: {
+      if: { type: "string" },
+      // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword, not a thenable.
+      then: { $ref: "#/$defs/ifname" },
+      else: { $ref: "#/$defs/upstreamObject" },
+    },
+    upstreamObject,
+    defaultDownstreamItem: {
+      if: { type: "boolean" },
+      // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword, not a thenable.
+      then: { type: "boolean" },
+      else: { $ref: "#/$defs/defaultDownstreamObject" },
+    },
+    defaultDownstreamObject,
     igmp: familyBlock("igmp"),
     mld: familyBlock("mld"),
   },

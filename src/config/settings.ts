@@ -21,18 +21,22 @@ export type PerProtocol<T> = T | { readonly igmp: T; readonly mld: T };
  * Where a setting may be written in the YAML format:
  * - global: at the top level (for a protocol setting: both families, every interface);
  * - family: in an `igmp:` / `mld:` block, at the top level or in a downstream object;
- * - downstream: in a downstream object (both families of that interface).
+ * - downstream: in a downstream object (both families of that interface), and in the
+ *   `default-downstream` object;
+ * - upstream: in the upstream object (`upstream: { name: ..., ... }`).
  */
-export type Place = "global" | "family" | "downstream";
+export type Place = "global" | "family" | "downstream" | "upstream";
 
 /**
  * Where the resolved value lands:
  * - protocol: a field of ProtocolSettings (per interface and family);
  * - switch: the family on/off switch (ImproxyConfig.igmpEnabled / mldEnabled);
  * - global: a field of ImproxyConfig;
- * - downstream: a field of InterfaceConfig (downstream interfaces only).
+ * - downstream: a field of InterfaceConfig (downstream interfaces only; the upstream holds the default);
+ * - interface: a field of InterfaceConfig on every interface, the upstream included;
+ * - upstream: a field of InterfaceConfig (the upstream only; downstreams hold the default).
  */
-export type Kind = "protocol" | "switch" | "global" | "downstream";
+export type Kind = "protocol" | "switch" | "global" | "downstream" | "interface" | "upstream";
 
 /** The value type, which also fixes the JSON Schema fragment. */
 export type ValueType =
@@ -44,7 +48,8 @@ export type ValueType =
   | "static-groups" // list of GROUP or { group: GROUP, source: SOURCE }
   | "path" // absolute file path
   | "table-id" // integer or null
-  | "listen"; // "ADDRESS:PORT", "off", true or false
+  | "listen" // "ADDRESS:PORT", "off", true or false
+  | "user"; // a user name, or null
 
 export interface Range {
   readonly min?: number;
@@ -108,16 +113,28 @@ type ValueOf<T extends ValueType> = T extends "integer" | "number"
             ? string
             : T extends "table-id"
               ? number | null
-              : T extends "listen"
+              : T extends "listen" | "user"
                 ? string | null
                 : never;
 
-type StructuralConfig = "file" | "format" | "upstream" | "downstreams" | "igmpEnabled" | "mldEnabled";
+type StructuralConfig =
+  | "file"
+  | "format"
+  | "upstream"
+  | "downstreams"
+  | "defaultDownstream"
+  | "disabled"
+  | "igmpEnabled"
+  | "mldEnabled";
 type StructuralInterface = "name" | "role" | "igmp" | "mld" | "line";
 /** Every field of the config shapes that a setting fills (the rest is structure). */
 type GlobalKey = Exclude<keyof ImproxyConfig, StructuralConfig>;
 type DownstreamKey = Exclude<keyof InterfaceConfig, StructuralInterface>;
 export type SettingKey = keyof ProtocolSettings | GlobalKey | DownstreamKey | "enabled";
+/** Fields of ImproxyConfig that are settings (rows of kind "global"). */
+export type GlobalSettingKey = GlobalKey;
+/** Fields of InterfaceConfig that are settings (rows of kind "downstream", "interface", "upstream"). */
+export type InterfaceSettingKey = DownstreamKey;
 
 /**
  * Protocol settings of one family on one interface, resolved: one field per row of kind
@@ -563,6 +580,18 @@ const ROWS = {
     description:
       "Most (S,G) forwarding entries in the kernel per family; beyond it an entry without outgoing link is evicted for one with receivers, else the new flow is not installed (counted as mfc-limit).",
   },
+  user: {
+    kind: "global",
+    yaml: "user",
+    yang: null,
+    unit: null,
+    type: "user",
+    default: null,
+    places: ["global"],
+    description:
+      "Run as this user (and its groups) once the kernel sockets are open (igmpproxy `user`); no capability is kept. Omit or null to keep the starting user.",
+    show: (v) => (v === null ? "(starting user)" : String(v)),
+  },
   downToUp: {
     kind: "downstream",
     yaml: "down-to-up",
@@ -585,6 +614,32 @@ const ROWS = {
     places: ["global", "downstream"],
     description:
       "Forward onto the downstream even while another router is the link's querier (RFC 4605 §4.2 says only the querier forwards); at the top level, the default for every downstream.",
+  },
+  ttlThreshold: {
+    kind: "interface",
+    yaml: "ttl-threshold",
+    yang: null,
+    unit: null,
+    type: "integer",
+    // igmpproxy's `threshold`, default 1: the vifctl vifc_threshold of the VIF and the TTL
+    // the interface's slot in every forwarding entry carries (mfcctl mfcc_ttls).
+    default: 1,
+    range: { min: 1, max: 255 },
+    places: ["global", "upstream", "downstream"],
+    description:
+      "TTL threshold of the interface's VIF (igmpproxy `threshold`): IPv4 packets leave through the interface only with a TTL above it. The kernel's IPv6 forwarding has no per-interface TTL: for MLD it is only the MIF's recorded threshold. At the top level, the default for every interface.",
+  },
+  sources: {
+    kind: "upstream",
+    yaml: "sources",
+    yang: null,
+    unit: null,
+    type: "prefixes",
+    default: [],
+    docDefault: "all sources",
+    places: ["upstream"],
+    description:
+      "Source prefixes whose multicast data is accepted from the upstream (igmpproxy `altnet`); data from other sources is not forwarded and counted (`upstream-source-refused`). Each family uses its own prefixes; a family with none listed accepts every source.",
   },
 } satisfies Record<string, Row>;
 // Every field of the config shapes that a setting fills has a row, and every row a field.

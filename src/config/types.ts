@@ -1,6 +1,6 @@
 /**
- * The one validated, typed configuration object both formats (IMProxy's line format and
- * YAML) are turned into. Names follow the IETF YANG models (RFC 8652 ietf-igmp-mld,
+ * The one validated, typed configuration object every format (IMProxy's line format,
+ * igmpproxy's format and YAML) is turned into. Names follow the IETF YANG models (RFC 8652 ietf-igmp-mld,
  * RFC 9398 ietf-igmp-mld-proxy) where they exist. Every value here is resolved: defaults
  * applied, global settings inherited by interfaces. Defaults, ranges and units of every
  * setting are in the settings table (settings.ts).
@@ -25,6 +25,16 @@ export interface InterfaceConfig {
    * elected querier there (RFC 4605 §4.2 has only the querier forward).
    */
   forwardWhenNotQuerier: boolean;
+  /**
+   * ttl-threshold (igmpproxy `threshold`): the VIF's TTL threshold; IPv4 packets are
+   * forwarded out of this interface only with a TTL above it.
+   */
+  ttlThreshold: number;
+  /**
+   * sources (igmpproxy `altnet`), upstream only: source prefixes (either family) whose data
+   * is forwarded from the upstream; empty: every source. Downstreams hold [].
+   */
+  sources: string[];
   /** 1-based line of the config file where the interface was declared. */
   line: number;
 }
@@ -32,11 +42,20 @@ export interface InterfaceConfig {
 export interface ImproxyConfig {
   /** Absolute path of the file this came from. */
   file: string;
-  format: "improxy" | "yaml";
+  format: "improxy" | "igmpproxy" | "yaml";
   /** Kernel multicast routing table id (MRT_TABLE / MRT6_TABLE); null = the kernel's default table. */
   mrouteTable: number | null;
   upstream: InterfaceConfig;
   downstreams: InterfaceConfig[];
+  /**
+   * default-downstream (igmpproxy `defaultdown`): every other interface that can do
+   * multicast and has an address of the family (not loopback, not the upstream, not listed
+   * in `disabled`) is a downstream with these settings (`name` is "*"), including
+   * interfaces that appear later. Null: only the listed downstreams.
+   */
+  defaultDownstream: InterfaceConfig | null;
+  /** Interfaces never used (igmpproxy `phyint NAME disabled`): no VIF, not a default downstream. */
+  disabled: string[];
   /** Protocol switches (IMProxy: a missing `igmp` / `mld` line disables the family). */
   igmpEnabled: boolean;
   mldEnabled: boolean;
@@ -56,6 +75,8 @@ export interface ImproxyConfig {
   maxForwardingEntries: number;
   /** Prometheus endpoint, "127.0.0.1:9464" style; null when off. */
   metricsListen: string | null;
+  /** user (igmpproxy `user`): the user to run as once the kernel sockets are open; null: stay. */
+  user: string | null;
 }
 
 /** A configuration problem: always names the file and the 1-based line. */
@@ -68,4 +89,17 @@ export class ConfigError extends Error {
     super(`${file}:${line}: ${reason}`);
     this.name = "ConfigError";
   }
+}
+
+/** A problem that does not stop the daemon (e.g. robustness-variable 1, an ignored directive). */
+export interface ConfigWarning {
+  file: string;
+  line: number;
+  message: string;
+}
+
+/** A validated config with the warnings found on the way. */
+export interface ParsedConfig {
+  config: ImproxyConfig;
+  warnings: ConfigWarning[];
 }

@@ -2,7 +2,7 @@
  * The kernel's limit on interfaces per family: a multicast routing table holds at most
  * MAXVIFS = 32 VIFs (IPv4) and MAXMIFS = 32 MIFs (IPv6), the upstream's included
  * (docs/kernel.md "Multicast routing socket (IPv4)", MRT_ADD_VIF). A config that needs more can never run in
- * full, so both formats reject it at the first interface too many. The kernel layer has
+ * full, so every format rejects it at the first interface too many. The kernel layer has
  * its own copy of the number (it refuses a 33rd VIF); config does not import kernel.
  */
 import type { Protocol } from "./defaults.js";

@@ -13,7 +13,14 @@ import { isIPv4, isIPv6 } from "node:net";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { type Alias, type Document, LineCounter, parseDocument, visit } from "yaml";
 import { isMulticastPrefix, parseCidr } from "./cidr.js";
-import { defaultOf, type PartialSettings, resolveSettings } from "./defaults.js";
+import {
+  DEFAULT_DOWNSTREAM_NAME,
+  defaultOf,
+  globalDefaults,
+  interfaceDefaults,
+  type PartialSettings,
+  resolveSettings,
+} from "./defaults.js";
 import { CONFIG_SCHEMA } from "./schema.js";
 import { explainSchemaError, type LocatedReason } from "./schema-errors.js";
 import {
@@ -34,21 +41,17 @@ import {
   staticGroupsProblem,
   staticUpstreamProblem,
 } from "./static-groups.js";
-import { ConfigError, type ImproxyConfig, type InterfaceConfig, type ProtocolSettings } from "./types.js";
+import {
+  ConfigError,
+  type ConfigWarning,
+  type InterfaceConfig,
+  type ParsedConfig,
+  type ProtocolSettings,
+} from "./types.js";
 import { checkVifLimit } from "./vif-limit.js";
 import { type DataPath, pointerToPath, YamlLocator } from "./yaml-locator.js";
 
-/** A problem that does not stop the daemon (e.g. robustness-variable 1). */
-export interface ConfigWarning {
-  file: string;
-  line: number;
-  message: string;
-}
-
-export interface ParsedConfig {
-  config: ImproxyConfig;
-  warnings: ConfigWarning[];
-}
+export type { ConfigWarning, ParsedConfig } from "./types.js";
 
 /** A mapping of the YAML file, keyed by YAML name (the schema has checked the values). */
 interface RawValues {
@@ -57,16 +60,23 @@ interface RawValues {
 interface RawProtocolBlock extends RawValues {
   enabled?: boolean;
 }
-interface RawDownstream extends RawValues {
-  name: string;
+interface RawDownstreamSettings extends RawValues {
   igmp?: RawProtocolBlock;
   mld?: RawProtocolBlock;
+}
+interface RawDownstream extends RawDownstreamSettings {
+  name: string;
+}
+interface RawUpstream extends RawValues {
+  name: string;
 }
 interface RawConfig extends RawValues {
   igmp?: RawProtocolBlock;
   mld?: RawProtocolBlock;
-  upstream: string;
-  downstream: (string | RawDownstream)[];
+  upstream: string | RawUpstream;
+  downstream?: (string | RawDownstream)[];
+  "default-downstream"?: boolean | RawDownstreamSettings;
+  disabled?: string[];
 }
 
 /** Rows whose values are prefix lists, checked where they are written. */
@@ -74,7 +84,6 @@ const PREFIX_SETTINGS = PROTOCOL_SETTINGS.filter((r) => r.type === "prefixes").m
 /** Rows whose values are source rules (allow-sources, deny-sources). */
 const SOURCE_RULE_SETTINGS = PROTOCOL_SETTINGS.filter((r) => r.type === "source-rules").map((r) => r.yaml);
 const STATIC_GROUPS = "static-groups";
-const DOWNSTREAM_SETTINGS = SETTINGS.filter((r) => r.kind === "downstream");
 const STATIC_ROW = PROTOCOL_SETTINGS.find((r) => r.yaml === STATIC_GROUPS)!;
 
 /**
@@ -92,6 +101,11 @@ function layerValue(row: Setting, value: unknown, protocol: Protocol, familyBloc
   if (row.type === "source-rules") return (value as SourceRule[]).map((r) => ({ group: r.group, source: r.source }));
   return value;
 }
+/** Interface rows of a downstream: its own value, else the top-level one, else the default. */
+const DOWNSTREAM_SETTINGS = SETTINGS.filter((r) => r.kind === "downstream" || r.kind === "interface");
+/** Interface rows of the upstream: the upstream object's value, else the top-level one (interface rows). */
+const UPSTREAM_SETTINGS = SETTINGS.filter((r) => r.kind === "upstream" || r.kind === "interface");
+const GLOBAL_SETTINGS = SETTINGS.filter((r) => r.kind === "global");
 
 /** One layer of settings and where it sits in the file. */
 interface Layer {
@@ -308,7 +322,8 @@ function buildConfig(
   ];
 
   // Upstream: the proxy is a host there; only version (and the timers, for reference) apply.
-  const upstreamName = raw.upstream;
+  const upstreamRaw: RawUpstream = typeof raw.upstream === "string" ? { name: raw.upstream } : raw.upstream;
+  const upstreamName = upstreamRaw.name;
   const upstreamLine = loc.line(["upstream"]);
   const protocolSettings = (protocol: Protocol, layers: Layer[], fastLeave: boolean | undefined) => {
     if (!enabled[protocol]) return null;
@@ -318,13 +333,34 @@ function buildConfig(
     s.staticGroups = [];
     return s;
   };
+  /** Interface rows: the interface's own value, else the top-level one (where allowed), else the default. */
+  const interfaceValues = (rows: readonly Setting[], own: RawValues | undefined) =>
+    Object.fromEntries(
+      rows.map((r) => [
+        r.key,
+        own?.[r.yaml] ?? (r.places.includes("global") ? raw[r.yaml] : undefined) ?? defaultOf(r.key),
+      ]),
+    );
+  const sources = (upstreamRaw.sources as string[] | undefined) ?? [];
+  sources.forEach((text, i) => {
+    const line = loc.line(["upstream", "sources", i]);
+    const cidr = parseCidr(text);
+    if (typeof cidr === "string") fail(line, `\`sources\` entry ${cidr}`);
+    // A multicast address is never a packet's source; 0.0.0.0/0 (every source) is fine.
+    if (isMulticastPrefix(cidr)) {
+      fail(
+        line,
+        `\`sources\` entry ${JSON.stringify(text)} is a multicast prefix; sources are unicast addresses`,
+      );
+    }
+  });
   const upstream: InterfaceConfig = {
     name: upstreamName,
     role: "upstream",
     igmp: protocolSettings("igmp", globalLayers("igmp"), false),
     mld: protocolSettings("mld", globalLayers("mld"), false),
-    downToUp: false,
-    forwardWhenNotQuerier: false,
+    ...interfaceDefaults(),
+    ...(interfaceValues(UPSTREAM_SETTINGS, upstreamRaw) as Pick<InterfaceConfig, "ttlThreshold" | "sources">),
     line: upstreamLine,
   };
 
@@ -343,18 +379,13 @@ function buildConfig(
     return loc.line(layers[layers.length - 1]?.path ?? []);
   };
 
-  const seen = new Map<string, number>();
-  const downstreams = raw.downstream.map((item, i): InterfaceConfig => {
-    const itemPath: DataPath = ["downstream", i];
-    const obj: RawDownstream = typeof item === "string" ? { name: item } : item;
-    const line = loc.line(typeof item === "string" ? itemPath : [...itemPath, "name"]);
-    if (obj.name === upstreamName) {
-      fail(line, `downstream "${obj.name}" is the upstream interface (line ${upstreamLine})`);
-    }
-    const first = seen.get(obj.name);
-    if (first !== undefined) fail(line, `duplicate downstream "${obj.name}" (first on line ${first})`);
-    seen.set(obj.name, line);
-
+  /** A downstream (or the default-downstream template, name "*") from its object in the file. */
+  const downstreamOf = (
+    obj: RawDownstreamSettings,
+    name: string,
+    itemPath: DataPath,
+    line: number,
+  ): InterfaceConfig => {
     const perProtocol = (protocol: Protocol): ProtocolSettings | null => {
       const block = obj[protocol];
       if (block) checkBlock(protocol, block, [...itemPath, protocol]);
@@ -362,13 +393,13 @@ function buildConfig(
         if (block?.enabled === true) {
           fail(
             loc.line([...itemPath, protocol, "enabled"]),
-            `${protocol} is disabled globally (line ${loc.line([protocol, "enabled"])}); it cannot be enabled on "${obj.name}" alone`,
+            `${protocol} is disabled globally (line ${loc.line([protocol, "enabled"])}); it cannot be enabled on "${name}" alone`,
           );
         }
         if (block && block.enabled !== false) {
           warn(
             loc.line([...itemPath, protocol]),
-            `${protocol} settings of "${obj.name}" are unused: ${protocol} is disabled`,
+            `${protocol} settings of "${name}" are unused: ${protocol} is disabled`,
           );
         }
         return null;
@@ -381,7 +412,7 @@ function buildConfig(
       if (bad !== null) {
         fail(
           staticEntryLine(layers, protocol, bad.entry),
-          `static group ${showStaticEntry(bad.entry)} of "${obj.name}" ${bad.reason}`,
+          `static group ${showStaticEntry(bad.entry)} of "${name}" ${bad.reason}`,
         );
       }
       return settings;
@@ -389,20 +420,62 @@ function buildConfig(
     checkStaticEntries(obj[STATIC_GROUPS] as RawStaticEntry[] | undefined, [...itemPath, STATIC_GROUPS]);
     const igmp = perProtocol("igmp");
     const mld = perProtocol("mld");
-    if (igmp === null && mld === null) warn(line, `downstream "${obj.name}" has both IGMP and MLD disabled`);
-    // Downstream settings: the downstream's own value, else the top-level one, else the default.
-    const own = Object.fromEntries(
-      DOWNSTREAM_SETTINGS.map((r) => [r.key, obj[r.yaml] ?? raw[r.yaml] ?? defaultOf(r.key)]),
-    ) as Pick<InterfaceConfig, "downToUp" | "forwardWhenNotQuerier">;
+    if (igmp === null && mld === null) warn(line, `downstream "${name}" has both IGMP and MLD disabled`);
     return {
-      name: obj.name,
+      name,
       role: "downstream",
       igmp,
       mld,
-      downToUp: own.downToUp,
-      forwardWhenNotQuerier: own.forwardWhenNotQuerier,
+      ...interfaceDefaults(),
+      ...(interfaceValues(DOWNSTREAM_SETTINGS, obj) as Pick<
+        InterfaceConfig,
+        "downToUp" | "forwardWhenNotQuerier" | "ttlThreshold"
+      >),
       line,
     };
+  };
+
+  const seen = new Map<string, number>();
+  const downstreams = (raw.downstream ?? []).map((item, i): InterfaceConfig => {
+    const itemPath: DataPath = ["downstream", i];
+    const obj: RawDownstream = typeof item === "string" ? { name: item } : item;
+    const line = loc.line(typeof item === "string" ? itemPath : [...itemPath, "name"]);
+    if (obj.name === upstreamName) {
+      fail(line, `downstream "${obj.name}" is the upstream interface (line ${upstreamLine})`);
+    }
+    const first = seen.get(obj.name);
+    if (first !== undefined) fail(line, `duplicate downstream "${obj.name}" (first on line ${first})`);
+    seen.set(obj.name, line);
+    return downstreamOf(obj, obj.name, itemPath, line);
+  });
+
+  const dd = raw["default-downstream"];
+  const defaultDownstream =
+    dd === undefined || dd === false
+      ? null
+      : downstreamOf(
+          dd === true ? {} : dd,
+          DEFAULT_DOWNSTREAM_NAME,
+          ["default-downstream"],
+          loc.line(["default-downstream"]),
+        );
+  if (downstreams.length === 0 && defaultDownstream === null) {
+    fail(
+      loc.lastLine,
+      "missing `downstream` (the downstream interfaces must be given, or `default-downstream: true`)",
+    );
+  }
+
+  const disabled = raw.disabled ?? [];
+  disabled.forEach((name, i) => {
+    const line = loc.line(["disabled", i]);
+    if (name === upstreamName)
+      fail(line, `disabled interface "${name}" is the upstream interface (line ${upstreamLine})`);
+    const down = seen.get(name);
+    if (down !== undefined) fail(line, `disabled interface "${name}" is a downstream (line ${down})`);
+    const twice = disabled.indexOf(name);
+    if (twice < i)
+      fail(line, `duplicate disabled interface "${name}" (first on line ${loc.line(["disabled", twice])})`);
   });
 
   checkVifLimit(upstream, downstreams, fail);
@@ -411,11 +484,14 @@ function buildConfig(
   const overUpstream = staticUpstreamProblem(downstreams, maxUpstreamGroups);
   if (overUpstream !== null) fail(overUpstream.line, overUpstream.reason);
 
-  const controlSocket = (raw["control-socket"] as string | undefined) ?? defaultOf<string>("controlSocket");
-  if (!controlSocket.startsWith("/")) {
+  const globals = globalDefaults();
+  for (const row of GLOBAL_SETTINGS) {
+    if (raw[row.yaml] !== undefined) (globals as Record<string, unknown>)[row.key] = raw[row.yaml];
+  }
+  if (!globals.controlSocket.startsWith("/")) {
     fail(
       loc.line(["control-socket"]),
-      `\`control-socket\` must be an absolute path, got ${JSON.stringify(controlSocket)}`,
+      `\`control-socket\` must be an absolute path, got ${JSON.stringify(globals.controlSocket)}`,
     );
   }
 
@@ -423,21 +499,14 @@ function buildConfig(
     config: {
       file,
       format: "yaml",
-      mrouteTable:
-        (raw["mroute-table"] as number | null | undefined) ?? defaultOf<number | null>("mrouteTable"),
+      ...globals,
+      metricsListen: metricsListen(raw.metrics as string | boolean | undefined, loc.line(["metrics"]), fail),
       upstream,
       downstreams,
+      defaultDownstream,
+      disabled: [...disabled],
       igmpEnabled: enabled.igmp,
       mldEnabled: enabled.mld,
-      controlSocket,
-      metricsListen: metricsListen(raw.metrics as string | boolean | undefined, loc.line(["metrics"]), fail),
-      forwardingIdleCheck:
-        (raw["forwarding-idle-check"] as number | undefined) ?? defaultOf<number>("forwardingIdleCheck"),
-      maxUpstreamGroups,
-      upstreamChangesPerSecond:
-        (raw["upstream-changes-per-second"] as number | undefined) ?? defaultOf<number>("upstreamChangesPerSecond"),
-      maxForwardingEntries:
-        (raw["max-forwarding-entries"] as number | undefined) ?? defaultOf<number>("maxForwardingEntries"),
     },
     warnings,
   };

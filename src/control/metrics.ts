@@ -251,6 +251,20 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
   );
   absoluteCounter(
     registry,
+    "improxy_upstream_source_refused_total",
+    "Flows from the upstream not forwarded because their source is outside the upstream's sources (igmpproxy altnet)",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.upstreamSourceRefused])),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_vif_limit_total",
+    "Interfaces not attached because the kernel's 32 VIFs / MIFs per table were in use",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.vifLimit])),
+  );
+  absoluteCounter(
+    registry,
     "improxy_querier_changes_total",
     "Querier status changes of this router on a link",
     ["family", "interface"],

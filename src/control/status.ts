@@ -413,6 +413,8 @@ export class StatusBuilder {
       upstreamFilterErrors: snap.upstreamFilterErrors,
       upstreamLimit: c.upstreamLimit,
       mfcLimit: c.mfcLimit,
+      upstreamSourceRefused: c.upstreamSourceRefused,
+      vifLimit: c.vifLimit,
       interfaces: snap.links.map((l) => ({
         name: l.name,
         received: record(l.routerCounters?.received ?? {}),

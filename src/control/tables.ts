@@ -269,6 +269,8 @@ function renderStats(doc: StatusDocument): string[] {
     add("-", "upstream-filter-errors", s.upstreamFilterErrors);
     add("-", "upstream-limit", s.upstreamLimit);
     add("-", "mfc-limit", s.mfcLimit);
+    add("-", "upstream-source-refused", s.upstreamSourceRefused);
+    add("-", "vif-limit", s.vifLimit);
     for (const i of s.interfaces) {
       for (const [k, v] of Object.entries(i.received)) add(i.name, `received:${k}`, v);
       for (const [k, v] of Object.entries(i.sent)) add(i.name, `sent:${k}`, v);

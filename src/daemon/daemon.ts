@@ -16,6 +16,7 @@ import type { IpFamily } from "../wire/types.js";
 import { ErrorOwner } from "./errors.js";
 import { FamilyProxy } from "./family-proxy.js";
 import { InterfaceTable } from "./interfaces.js";
+import { dropPrivileges, type IdentityCalls } from "./privileges.js";
 
 /**
  * The operator interfaces (control socket, metrics) started once the kernel state is up.
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   debugLevel: number;
   pidFile?: string;
   logFormat: "pretty" | "json";
+  /** The identity calls of the `user` setting (tests); default: the process's. */
+  identity?: IdentityCalls;
 }
 
 export interface ReloadResult {
@@ -147,6 +150,7 @@ export class Daemon {
       ["mroute-table", this.config.mrouteTable, next.mrouteTable],
       ["control-socket", this.config.controlSocket, next.controlSocket],
       ["metrics", this.config.metricsListen, next.metricsListen],
+      ["user", this.config.user, next.user],
     ] as const) {
       if (a !== b)
         log.warn({ setting: key, running: a, file: b }, "this setting changes only with a restart");
@@ -156,6 +160,7 @@ export class Daemon {
       mrouteTable: this.config.mrouteTable,
       controlSocket: this.config.controlSocket,
       metricsListen: this.config.metricsListen,
+      user: this.config.user,
     };
     const wanted = this.familiesOf(next);
     try {
@@ -172,7 +177,7 @@ export class Daemon {
         if (this.families.some((f) => f.family === family)) continue;
         const f = this.openFamily(family, next);
         this.families.push(f);
-        for (const name of f.linkNames()) f.reconcile(name);
+        f.reconcileAll();
         f.reportWaiting();
         log.info({ family }, "family enabled by reload");
       }
@@ -206,13 +211,14 @@ export class Daemon {
         config: config.file,
         upstream: config.upstream.name,
         downstreams: config.downstreams.map((d) => d.name),
+        defaultDownstream: config.defaultDownstream !== null,
         igmp: config.igmpEnabled,
         mld: config.mldEnabled,
       },
       "improxy starting",
     );
     for (const f of this.families) {
-      for (const name of f.linkNames()) f.reconcile(name);
+      f.reconcileAll();
       f.reportWaiting();
     }
     // Control socket and metrics: read-only views of the state above.
@@ -306,9 +312,25 @@ async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<num
         return 1;
       }
     }
+    // `user` (igmpproxy `user NAME`): every socket that needs privileges is open now.
+    const user = opts.config.user;
+    if (user !== null) {
+      try {
+        const who = dropPrivileges(user, opts.identity);
+        log.info({ user, uid: who.uid, gid: who.gid, changed: who.changed }, "running as user");
+      } catch (err) {
+        log.fatal((err as Error).message);
+        daemon.stop();
+        if (opts.pidFile) unlinkQuietly(opts.pidFile);
+        return 1;
+      }
+    }
     running = true;
     sdNotify(
-      `READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${opts.config.downstreams.map((d) => d.name).join(", ")}`,
+      `READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${[
+        ...opts.config.downstreams.map((d) => d.name),
+        ...(opts.config.defaultDownstream ? ["every other interface"] : []),
+      ].join(", ")}`,
     );
     const ended = await Promise.race([
       signalled.then((signal) => ({ signal, error: null })),
@@ -320,13 +342,8 @@ async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<num
       log.error({ err: ended.error.message }, "stopping after a fatal error: removing forwarding state");
     else log.info({ signal: ended.signal }, "stopping: removing forwarding state");
     daemon.stop();
-    if (opts.pidFile) {
-      try {
-        unlinkSync(opts.pidFile);
-      } catch {
-        /* already gone */
-      }
-    }
+    // After `user`, a pid file in a directory the user may not write stays behind.
+    if (opts.pidFile) unlinkQuietly(opts.pidFile);
     log.info("stopped");
     return ended.error ? 1 : 0;
   } finally {
@@ -334,5 +351,13 @@ async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<num
     process.off("SIGUSR1", onUsr1);
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone, or not ours to remove any more */
   }
 }

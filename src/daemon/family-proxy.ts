@@ -8,10 +8,14 @@
  *
  * The two families never share state. Links are attached (VIF + router engine) when their
  * interface exists, is up and has an address of the family, and detached when that stops
- * being true: interfaces may appear late, vanish and come back (PPPoE, DHCP).
+ * being true: interfaces may appear late, vanish and come back (PPPoE, DHCP). With
+ * `default-downstream` (igmpproxy `defaultdown`) every other interface that can do
+ * multicast and has an address of the family becomes a downstream link while it does
+ * ("default" links, created and dropped as interfaces come and go).
  */
 import type { Scheduler } from "../clock/index.js";
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../config/types.js";
+import { KernelError } from "../kernel/errors.js";
 import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute-socket.js";
 import type { MrouteTable } from "../kernel/mroute-table.js";
 import type { ReportGroups } from "../kernel/report-groups.js";
@@ -32,8 +36,8 @@ import { CidrSet, compareAddresses, isLinkLocalGroup } from "../wire/address.js"
 import { serialize } from "../wire/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
 import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET_TYPES } from "./ingress.js";
-import { type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
-import { familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
+import { canBeDefaultDownstream, type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
+import { acceptedSources, defaultLink, familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
 import type { FamilyCounters, FamilySnapshot, SnapshotOptions } from "./snapshot.js";
 import { UpstreamHost } from "./upstream.js";
 
@@ -54,9 +58,18 @@ interface LinkRuntime extends IngressLink {
   clampWarnings: Throttle;
   /** Static groups held on the link and since when (scheduler ms): their up-time in status. */
   staticSince: Map<Address, number>;
+  /** A default downstream (default-downstream): exists while its interface qualifies. */
+  isDefault: boolean;
+  /** Its last attach found no free VIF (counted once as vif-limit until it attaches). */
+  noVif: boolean;
 }
 
-function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings, now: () => number): LinkRuntime {
+function newLinkRuntime(
+  cfg: InterfaceConfig,
+  settings: ProtocolSettings,
+  now: () => number,
+  isDefault = false,
+): LinkRuntime {
   return {
     name: cfg.name,
     role: cfg.role,
@@ -69,6 +82,8 @@ function newLinkRuntime(cfg: InterfaceConfig, settings: ProtocolSettings, now: (
     subnets: [],
     clampWarnings: new Throttle(now),
     staticSince: new Map(),
+    isDefault,
+    noVif: false,
   };
 }
 
@@ -98,6 +113,8 @@ export class FamilyProxy {
   private readonly fwd: ForwardingPlanner;
   private readonly upstream: UpstreamHost;
   private ignored: CidrSet;
+  /** Sources accepted from the upstream (its `sources` of this family); null: every source. */
+  private accepted: CidrSet | null;
   private ownCache: Set<Address> | null = null;
   private config: ImproxyConfig;
   private readonly idle: IdleMonitor<ForwardingEntry>;
@@ -120,11 +137,18 @@ export class FamilyProxy {
     querierChanges: {},
     upstreamLimit: 0,
     mfcLimit: 0,
+    upstreamSourceRefused: 0,
+    vifLimit: 0,
   };
+  /** "No VIF left" warnings, at most one per interval. */
+  private readonly vifLimitWarnings: Throttle;
+  /** A link could not attach for want of a VIF: retried when one is freed. */
+  private waitingForVif = false;
 
   constructor(private readonly deps: FamilyDeps) {
     this.family = deps.family;
     this.mfcLimitWarnings = new Throttle(this.now);
+    this.vifLimitWarnings = new Throttle(this.now);
     this.ingress = {
       family: deps.family,
       isOwnAddress: (a) => this.ownAddresses().has(a),
@@ -140,6 +164,7 @@ export class FamilyProxy {
       this.links.set(name, newLinkRuntime(cfg, settings, this.now));
     }
     this.ignored = new CidrSet(ignoredGroups(this.config, this.family));
+    this.accepted = acceptedSources(this.config, this.family);
     this.upstream = new UpstreamHost({
       family: this.family,
       log: this.log,
@@ -175,6 +200,7 @@ export class FamilyProxy {
       // The link's router holds its source policy (it exists while the link is attached,
       // which canForwardTo requires).
       sourceAllowed: (name, source, group) => this.links.get(name)?.router?.sourceAllowed(group, source) ?? true,
+      acceptsSource: (source, iif) => this.acceptsSource(source, iif),
     };
     this.fwd = new ForwardingPlanner(this.db, links, { maxEntries: () => this.config.maxForwardingEntries });
     deps.socket.onPacket((p) => this.onPacket(p));
@@ -204,25 +230,24 @@ export class FamilyProxy {
    * Applies a new configuration (reload) without disturbing what did not change: links
    * that stay keep their VIF, router state and forwarding; their routers take the new
    * timer values (LinkRouter.setConfig). Removed links (or links whose role changed) are
-   * detached, added ones attached as soon as their interface is usable.
+   * detached, added ones attached as soon as their interface is usable; a link whose
+   * ttl-threshold changed is re-attached (a VIF's threshold is fixed when it is added).
+   * Default downstreams follow the new template, or go when there is none any more.
    */
   applyConfig(config: ImproxyConfig): void {
     const next = familyLinks(config, this.family);
+    const nextDefault = (name: string) => (next.has(name) ? undefined : defaultLink(config, this.family, name));
     for (const [name, link] of [...this.links]) {
-      const n = next.get(name);
+      const n = next.get(name) ?? (link.isDefault ? nextDefault(name) : undefined);
       if (n && n.cfg.role === link.cfg.role) continue;
-      if (link.ifindex !== null) this.detach(link, "removed from the configuration");
-      this.links.delete(name);
-      this.log.info({ interface: name, role: link.cfg.role }, "interface removed by reload");
+      this.removeLink(link, "removed from the configuration");
     }
     this.config = config;
-    for (const [name, n] of next) {
-      const link = this.links.get(name);
-      if (!link) {
-        this.links.set(name, newLinkRuntime(n.cfg, n.settings, this.now));
-        this.log.info({ interface: name, role: n.cfg.role }, "interface added by reload");
-        continue;
-      }
+    this.accepted = acceptedSources(config, this.family);
+    for (const [name, link] of this.links) {
+      const n = next.get(name) ?? nextDefault(name)!;
+      link.isDefault = !next.has(name);
+      const thresholdChanged = n.cfg.ttlThreshold !== link.cfg.ttlThreshold;
       link.cfg = n.cfg;
       if (JSON.stringify(link.settings) !== JSON.stringify(n.settings)) {
         link.settings = n.settings;
@@ -231,11 +256,30 @@ export class FamilyProxy {
         // Static groups as the file now says (the router's new source policy applies).
         if (link.router) this.applyStatic(link, n.settings.staticGroups);
       }
+      if (thresholdChanged && link.ifindex !== null) this.detach(link, "ttl-threshold changed by reload");
+    }
+    for (const [name, n] of next) {
+      if (this.links.has(name)) continue;
+      this.links.set(name, newLinkRuntime(n.cfg, n.settings, this.now));
+      this.log.info({ interface: name, role: n.cfg.role }, "interface added by reload");
     }
     this.ignored = new CidrSet(ignoredGroups(config, this.family));
     this.upstream.kick();
     this.apply(this.fwd.refreshAll());
-    for (const name of next.keys()) this.reconcile(name);
+    this.reconcileAll();
+  }
+
+  /** Detaches a link and forgets it. */
+  private removeLink(link: LinkRuntime, why: string): void {
+    if (link.ifindex !== null) this.detach(link, why);
+    this.links.delete(link.name);
+    if (link.isDefault) this.log.info({ interface: link.name }, "default downstream removed");
+    else this.log.info({ interface: link.name, role: link.cfg.role }, "interface removed by reload");
+  }
+
+  /** Brings every link, and every interface that may be a default downstream, up to date. */
+  reconcileAll(): void {
+    for (const name of new Set([...this.links.keys(), ...this.deps.interfaces.names()])) this.reconcile(name);
   }
 
   /** Names of the links this family manages. */
@@ -245,11 +289,26 @@ export class FamilyProxy {
 
   /** Brings a link's attachment in line with its interface's state. */
   reconcile(name: string): void {
-    const link = this.links.get(name);
-    if (!link) return;
     this.ownCache = null;
     const st = this.deps.interfaces.get(name);
     const address = protocolAddress(st, this.family);
+    let link = this.links.get(name);
+    const qualifies = st?.up === true && address !== null && canBeDefaultDownstream(st);
+    if (link?.isDefault && !qualifies) {
+      // A default downstream exists while its interface can be one: up, addressed, multicast.
+      this.removeLink(
+        link,
+        !st ? "interface gone" : !st.up ? "interface down" : address === null ? "no address" : "cannot do multicast",
+      );
+      return;
+    }
+    if (!link) {
+      const d = qualifies ? defaultLink(this.config, this.family, name) : undefined;
+      if (!d) return;
+      link = newLinkRuntime(d.cfg, d.settings, this.now, true);
+      this.links.set(name, link);
+      this.log.info({ interface: name }, "default downstream added");
+    }
     const why = !st ? "interface gone" : !st.up ? "interface down" : address === null ? "no address" : null;
     if (link.ifindex !== null && (why !== null || st?.ifindex !== link.ifindex)) {
       this.detach(link, why ?? "ifindex changed");
@@ -282,8 +341,18 @@ export class FamilyProxy {
     const { table, reportGroups } = this.deps;
     let vif: number;
     try {
-      vif = table.addVif(link.name, ifindex);
+      vif = table.addVif(link.name, ifindex, link.cfg.ttlThreshold);
     } catch (err) {
+      if (err instanceof KernelError && err.code === "ENFILE") {
+        // The kernel's 32 VIFs / MIFs are in use (default downstreams can be any number):
+        // counted; the link attaches at its next change once one is free.
+        if (!link.noVif) this.counters.vifLimit++;
+        link.noVif = true;
+        this.waitingForVif = true;
+        if (this.vifLimitWarnings.pass() !== null)
+          this.log.warn({ interface: link.name, err: err.message }, "no VIF left for the interface; not attached");
+        return;
+      }
       this.counters.kernelErrors++;
       this.log.error(
         { interface: link.name, err: (err as Error).message },
@@ -292,6 +361,7 @@ export class FamilyProxy {
       return;
     }
     link.ifindex = ifindex;
+    link.noVif = false;
     link.attachedAt = this.deps.scheduler.now();
     link.address = address;
     link.subnets = subnets(this.deps.interfaces.get(link.name), this.family);
@@ -353,6 +423,13 @@ export class FamilyProxy {
     link.attachedAt = undefined;
     link.address = null;
     this.apply(this.fwd.refreshAll());
+    if (this.waitingForVif) {
+      // A VIF is free: the links that found none try again (after the caller is done).
+      this.waitingForVif = false;
+      this.deps.scheduler.at(this.now(), () => {
+        if (!this.closing) for (const l of [...this.links.values()]) if (l.ifindex === null) this.reconcile(l.name);
+      });
+    }
   }
 
   /**
@@ -518,6 +595,13 @@ export class FamilyProxy {
     const link = name === null ? undefined : this.links.get(name);
     if (!link) return;
     this.log.debug({ type: u.type, source: u.source, group: u.group, iif: link.name }, "upcall");
+    if (!this.acceptsSource(u.source, link.name)) {
+      this.counters.upstreamSourceRefused++;
+      this.log.debug(
+        { source: u.source, group: u.group, iif: link.name },
+        "source not among the upstream's sources (altnet): not forwarded",
+      );
+    }
     const refused = this.fwd.refused;
     this.apply(this.fwd.learn(u.source, u.group, link.name));
     if (this.fwd.refused === refused) return;
@@ -527,6 +611,14 @@ export class FamilyProxy {
       { maxForwardingEntries: this.config.maxForwardingEntries, refused: this.fwd.refused },
       "forwarding table full: new flows are not installed (max-forwarding-entries)",
     );
+  }
+
+  /**
+   * Whether data from `source` on link `iif` may be forwarded: upstream data only from the
+   * upstream's `sources` (igmpproxy `altnet`) of this family, when it lists any.
+   */
+  private acceptsSource(source: Address, iif: string): boolean {
+    return iif !== this.config.upstream.name || this.accepted === null || this.accepted.has(source);
   }
 
   /** Applies forwarding effects to the kernel's MFC. */

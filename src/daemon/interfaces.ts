@@ -4,14 +4,20 @@
  * the addresses of all of them are "own addresses" (packets from them are our own).
  */
 import type { AddrInfo, LinkEvent, LinkInfo } from "../kernel/rtnetlink.js";
+import { IFF_LOOPBACK, IFF_MULTICAST } from "../kernel/structs/netlink.js";
 import type { Address, IpFamily } from "../wire/types.js";
 
 export interface InterfaceState {
   ifindex: number;
   name: string;
   up: boolean;
+  /** The link's IFF_* flags (rtnetlink ifinfomsg.ifi_flags). */
+  flags: number;
   addresses: AddrInfo[];
 }
+
+/** The flags whose change matters to the proxy (which interfaces default downstreams may be). */
+const WATCHED_FLAGS = IFF_LOOPBACK | IFF_MULTICAST;
 
 export class InterfaceTable {
   private readonly byIndex = new Map<number, InterfaceState>();
@@ -19,7 +25,8 @@ export class InterfaceTable {
   /** Loads a full dump (replaces everything). */
   load(links: LinkInfo[], addresses: AddrInfo[]): void {
     this.byIndex.clear();
-    for (const l of links) this.byIndex.set(l.ifindex, { ifindex: l.ifindex, name: l.name, up: l.up, addresses: [] });
+    for (const l of links)
+      this.byIndex.set(l.ifindex, { ifindex: l.ifindex, name: l.name, up: l.up, flags: l.flags, addresses: [] });
     for (const a of addresses) this.byIndex.get(a.ifindex)?.addresses.push(a);
   }
 
@@ -35,12 +42,13 @@ export class InterfaceTable {
           ifindex: ev.link.ifindex,
           name: ev.link.name,
           up: ev.link.up,
+          flags: ev.link.flags,
           addresses: prev?.addresses ?? [],
         };
         this.byIndex.set(ev.link.ifindex, next);
         if (!prev) return [next.name];
         if (prev.name !== next.name) return [prev.name, next.name];
-        return prev.up !== next.up ? [next.name] : [];
+        return prev.up !== next.up || (prev.flags & WATCHED_FLAGS) !== (next.flags & WATCHED_FLAGS) ? [next.name] : [];
       }
       case "dellink": {
         const prev = this.byIndex.get(ev.link.ifindex);
@@ -78,6 +86,11 @@ export class InterfaceTable {
     return this.byIndex.get(ifindex)?.name;
   }
 
+  /** Names of every interface the host has. */
+  names(): string[] {
+    return [...this.byIndex.values()].map((st) => st.name);
+  }
+
   /** Every address of every interface of a family: packets from these are our own. */
   ownAddresses(family: IpFamily): Set<Address> {
     const out = new Set<Address>();
@@ -104,4 +117,13 @@ export function protocolAddress(st: InterfaceState | undefined, family: IpFamily
 export function subnets(st: InterfaceState | undefined, family: IpFamily): string[] {
   if (!st) return [];
   return st.addresses.filter((a) => a.family === family).map((a) => `${a.address}/${a.prefixLen}`);
+}
+
+/**
+ * Whether an interface may be a default downstream (igmpproxy `defaultdown`: its
+ * configureVifs takes every interface with an address that is not loopback): it can do
+ * multicast and is not loopback. Its address is checked per family when it is attached.
+ */
+export function canBeDefaultDownstream(st: InterfaceState): boolean {
+  return (st.flags & IFF_LOOPBACK) === 0 && (st.flags & IFF_MULTICAST) !== 0;
 }

@@ -6,10 +6,11 @@
  * state); the engine's last member query count is the robustness variable (RFC 9776 §8.9,
  * RFC 9777 §9.9).
  */
-import { resolveSettings } from "../config/defaults.js";
+import { DEFAULT_DOWNSTREAM_NAME, resolveSettings } from "../config/defaults.js";
 import { PROTOCOL_SETTINGS, type Protocol } from "../config/settings.js";
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../config/types.js";
 import type { RouterConfig } from "../router/types.js";
+import { CidrSet, familyOf } from "../wire/address.js";
 import type { IpFamily } from "../wire/types.js";
 
 /** The engine's millisecond field of each setting in seconds. */
@@ -82,4 +83,27 @@ export function familyLinks(config: ImproxyConfig, family: IpFamily): Map<string
  */
 export function ignoredGroups(config: ImproxyConfig, family: IpFamily): string[] {
   return config.upstream[PROTOCOL_OF[family]]?.ignoreGroups ?? [];
+}
+
+/**
+ * The default downstream `name` would be in a configuration (default-downstream, igmpproxy
+ * `defaultdown`): the template under the interface's name, unless the configuration has
+ * none or it is off for `family`, or `name` is configured, the upstream or disabled.
+ */
+export function defaultLink(config: ImproxyConfig, family: IpFamily, name: string): FamilyLinkConfig | undefined {
+  const template = config.defaultDownstream;
+  const settings = template?.[PROTOCOL_OF[family]];
+  if (!template || !settings || name === DEFAULT_DOWNSTREAM_NAME) return undefined;
+  if (name === config.upstream.name || config.disabled.includes(name)) return undefined;
+  if (config.downstreams.some((d) => d.name === name)) return undefined;
+  return { cfg: { ...template, name }, settings };
+}
+
+/**
+ * The sources `family` accepts from the upstream: the upstream's `sources` (igmpproxy
+ * `altnet`) of that family; null (every source) when it lists none of the family.
+ */
+export function acceptedSources(config: ImproxyConfig, family: IpFamily): CidrSet | null {
+  const own = config.upstream.sources.filter((p) => familyOf(p.split("/")[0]!) === family);
+  return own.length === 0 ? null : new CidrSet(own);
 }

@@ -32,6 +32,17 @@ export interface FamilyCounters {
   upstreamLimit: number;
   /** New (S,G) not installed because max-forwarding-entries was reached (mfc-limit). */
   mfcLimit: number;
+  /**
+   * Flows from the upstream whose source is outside its `sources` (igmpproxy `altnet`):
+   * not forwarded (upstream-source-refused). Counted per kernel upcall: once per flow, and
+   * again each time its drop entry expires at an idle check and the flow is still sent.
+   */
+  upstreamSourceRefused: number;
+  /**
+   * Interfaces not attached because the kernel's 32 VIFs / MIFs were in use (vif-limit):
+   * counted once per interface until it attaches.
+   */
+  vifLimit: number;
 }
 
 /** The upstream membership queue: groups held by the kernel, queued, waiting for room. */

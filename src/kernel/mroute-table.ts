@@ -15,8 +15,12 @@
  *    and ignores the `mfcc_parent` / `mf6cc_parent` passed. The forwarding planner
  *    (src/proxy) is the one record of what is wanted; the kernel's own view is
  *    /proc/net/ip_mr_cache and /proc/net/ip6_mr_cache.
- *  - IPv4 entries use TTL threshold 1 on every outgoing VIF; the parent is never listed as
- *    an outgoing interface.
+ *  - Each VIF / MIF has a TTL threshold (default 1, igmpproxy's `threshold`), given to the
+ *    kernel in vifctl / mif6ctl. Linux records the VIF's but forwards by the TTLs of the MFC
+ *    entry (ip_mr_forward: a packet leaves VIF v when its TTL exceeds mfcc_ttls[v]), so IPv4
+ *    entries carry each outgoing VIF's threshold there, as igmpproxy does; IPv6 entries
+ *    have no TTLs (mf6cctl holds an interface set). The parent is never listed as an
+ *    outgoing interface.
  *  - Closing the mroute socket (MRT_DONE) makes the kernel remove the VIFs and MFC entries
  *    the socket added; `clear()` removes the VIFs explicitly first (shutdown).
  */
@@ -57,6 +61,8 @@ export interface VifEntry {
   name: string;
   vif: number;
   ifindex: number;
+  /** TTL threshold (1..255): packets leave through it only with a greater TTL (IPv4). */
+  threshold: number;
 }
 
 export class MrouteTable {
@@ -75,12 +81,16 @@ export class MrouteTable {
   // ------------------------------------------------------------ VIFs / MIFs
 
   /**
-   * Adds a VIF (IPv4) / MIF (IPv6) for link `name` on `ifindex` and returns its index
-   * (0..31), the lowest free one. The same name and ifindex again return the existing index.
+   * Adds a VIF (IPv4) / MIF (IPv6) for link `name` on `ifindex` with TTL `threshold` and
+   * returns its index (0..31), the lowest free one. The same name, ifindex and threshold
+   * again return the existing index.
    */
-  addVif(name: string, ifindex: number): number {
+  addVif(name: string, ifindex: number, threshold = 1): number {
+    if (!Number.isInteger(threshold) || threshold < 1 || threshold > 255)
+      throw new RangeError(`TTL threshold out of range: ${threshold}`);
     const existing = this.byName.get(name);
-    if (existing !== undefined && existing.ifindex === ifindex) return existing.vif;
+    if (existing !== undefined && existing.ifindex === ifindex && existing.threshold === threshold)
+      return existing.vif;
     const operation = `adding a multicast ${this.vifWord} for ${name} (ifindex ${ifindex})`;
     if (existing !== undefined) {
       throw new KernelError(
@@ -126,17 +136,17 @@ export class MrouteTable {
     if (this.v4) {
       kernelCall(
         operation,
-        () => sys.setsockopt(fd, IPPROTO_IP, MRT_ADD_VIF, packVifctl(vif, ifindex)),
+        () => sys.setsockopt(fd, IPPROTO_IP, MRT_ADD_VIF, packVifctl(vif, ifindex, threshold)),
         explain,
       );
     } else {
       kernelCall(
         operation,
-        () => sys.setsockopt(fd, IPPROTO_IPV6, MRT6_ADD_MIF, packMif6ctl(vif, ifindex)),
+        () => sys.setsockopt(fd, IPPROTO_IPV6, MRT6_ADD_MIF, packMif6ctl(vif, ifindex, threshold)),
         explain,
       );
     }
-    this.byName.set(name, { name, vif, ifindex });
+    this.byName.set(name, { name, vif, ifindex, threshold });
     return vif;
   }
 
@@ -219,7 +229,8 @@ export class MrouteTable {
         : undefined;
     const sys = this.sock.syscalls;
     if (this.v4) {
-      const req = packMfcctl(source, group, parent, outVifs);
+      const thresholds = new Map([...this.byName.values()].map((e) => [e.vif, e.threshold]));
+      const req = packMfcctl(source, group, parent, outVifs, (vif) => thresholds.get(vif) ?? 1);
       kernelCall(operation, () => sys.setsockopt(fd, IPPROTO_IP, MRT_ADD_MFC, req), explain);
     } else {
       const req = packMf6cctl(source, group, parent, outVifs);

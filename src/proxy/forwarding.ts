@@ -11,6 +11,9 @@
  *   (and where the proxy is the querier, RFC 4605 §4.2, unless configured otherwise, and
  *   whose source policy admits S for G), and to the upstream link when it came from a
  *   downstream configured with down-to-up.
+ * - Data from the upstream whose source the upstream does not accept (its `sources`,
+ *   igmpproxy's `altnet`) goes nowhere: its entry is installed with no outgoing link, so the
+ *   kernel drops it without asking again.
  * - The incoming link is never in the outgoing set (RPF: it is the kernel's parent VIF).
  * - A membership change of G recomputes every known (S,G) of G at once.
  * - Bounded (max-forwarding-entries): beyond `maxEntries` a new (S,G) is not learnt
@@ -53,6 +56,11 @@ export interface ForwardingLinks {
    * mode, whose state cannot list a prefix.
    */
   sourceAllowed(link: string, source: Address, group: Address): boolean;
+  /**
+   * Whether data from `source` arriving on `iif` may be forwarded at all (false for upstream
+   * data from a source outside the upstream's accepted sources). Default: always.
+   */
+  acceptsSource?(source: Address, iif: string): boolean;
 }
 
 export interface ForwardingLimits {
@@ -83,6 +91,7 @@ export class ForwardingPlanner {
   outgoing(source: Address, group: Address, iif: string): string[] {
     const out: string[] = [];
     if (!this.links.forwardable(group)) return out;
+    if (this.links.acceptsSource && !this.links.acceptsSource(source, iif)) return out;
     for (const [link, state] of this.db.linksOf(group)) {
       if (link === iif || link === this.links.upstream) continue;
       if (!this.links.canForwardTo(link)) continue;

@@ -48,14 +48,15 @@ export function writeConfig(name: string, text: string): string {
 /**
  * Starts `node dist/src/cli/main.js --log-format json ARGS` in `ns`; `opts.prefix` runs it
  * through a wrapper that execs it (e.g. setpriv), so the pid stays the daemon's;
- * `opts.asService` gives it the service unit's NODE_OPTIONS (the benchmarks).
+ * `opts.asService` gives it the service unit's NODE_OPTIONS (the benchmarks); `opts.script`
+ * runs another path to the CLI (a symlink named igmpproxy).
  */
 export function startDaemon(
   ns: Netns,
   args: string[],
-  opts: { prefix?: string[]; asService?: boolean } = {},
+  opts: { prefix?: string[]; asService?: boolean; script?: string } = {},
 ): DaemonRun {
-  const argv = [CLI, "--log-format", "json", ...args];
+  const argv = [opts.script ?? CLI, "--log-format", "json", ...args];
   const prefix = [
     ...(opts.asService ? ["env", `NODE_OPTIONS=${SERVICE_NODE_OPTIONS}`] : []),
     ...(opts.prefix ?? []),

@@ -57,3 +57,73 @@ export async function buildBridgeLab(): Promise<BridgeLab> {
     throw err;
   }
 }
+
+/** The IPTV lab: an ISP VLAN upstream and a bridge downstream with two set-top boxes. */
+export interface IptvLab {
+  lab: Lab;
+  rtr: Netns;
+  /** The ISP: eth0 (untagged, the internet side) and eth0.4 (VLAN 4, the IPTV head-ends). */
+  up: Netns;
+  /** Two set-top boxes behind the router's bridge br0: h1 at 10.11.0.2, h3 at 10.11.0.3. */
+  h1: Netns;
+  h3: Netns;
+  destroy(): Promise<void>;
+}
+
+/**
+ *   [up] eth0 ------ up0 [rtr]                     (10.10.0.0/24, untagged)
+ *        eth0.4 ---- up0.4                          (VLAN 4: 10.40.0.0/24; head-ends .2 and .3)
+ *                         br0 (10.11.0.1/24) = dn1 --- p0 [sw: br0] p1 --- eth0 [h1]
+ *                         dn9 (10.99.0.1/24) --- x9 [sw]            p2 --- eth0 [h3]
+ * up0.4 / eth0.4 are VLAN 4 on up0 / eth0 where the kernel has 802.1Q, else a second veth
+ * pair under the same names (CONFIG_VLAN_8021Q is not in every test kernel). The head-ends
+ * send multicast out of eth0.4 (a 224.0.0.0/4 route). IPv4 only.
+ */
+export async function buildIptvLab(): Promise<IptvLab> {
+  const lab = await Lab.create();
+  try {
+    const rtr = await lab.addNamespace("rtr");
+    const up = await lab.addNamespace("up");
+    const sw = await lab.addNamespace("sw");
+    const h1 = await lab.addNamespace("h1");
+    const h3 = await lab.addNamespace("h3");
+    await lab.addLink(rtr, "up0", up, "eth0");
+    try {
+      await rtr.ip("link", "add", "link", "up0", "name", "up0.4", "type", "vlan", "id", "4");
+      await up.ip("link", "add", "link", "eth0", "name", "eth0.4", "type", "vlan", "id", "4");
+      await rtr.linkUp("up0.4");
+      await up.linkUp("eth0.4");
+    } catch {
+      await rtr.ip("link", "del", "up0.4").catch(() => undefined);
+      await lab.addLink(rtr, "up0.4", up, "eth0.4");
+    }
+    await rtr.addAddress("up0", "10.10.0.1/24");
+    await rtr.addAddress("up0.4", "10.40.0.1/24");
+    await up.addAddress("eth0", "10.10.0.2/24");
+    await up.addAddress("eth0.4", "10.40.0.2/24");
+    await up.addAddress("eth0.4", "10.40.0.3/24");
+    await up.ip("route", "add", "default", "via", "10.10.0.1");
+    await up.ip("route", "add", "224.0.0.0/4", "dev", "eth0.4");
+    await lab.addLink(rtr, "dn1", sw, "p0");
+    await lab.addBridge(rtr, "br0");
+    await lab.attach(rtr, "dn1", "br0");
+    await rtr.addAddress("br0", "10.11.0.1/24");
+    await lab.addLink(rtr, "dn9", sw, "x9");
+    await rtr.addAddress("dn9", "10.99.0.1/24");
+    await lab.addLink(sw, "p1", h1, "eth0");
+    await lab.addLink(sw, "p2", h3, "eth0");
+    await lab.addBridge(sw, "br0");
+    for (const port of ["p0", "p1", "p2"]) await lab.attach(sw, port, "br0");
+    for (const [ns, n] of [
+      [h1, 2],
+      [h3, 3],
+    ] as const) {
+      await ns.addAddress("eth0", `10.11.0.${n}/24`);
+      await ns.ip("route", "add", "default", "via", "10.11.0.1");
+    }
+    return { lab, rtr, up, h1, h3, destroy: () => lab.destroy() };
+  } catch (err) {
+    await lab.destroy();
+    throw err;
+  }
+}

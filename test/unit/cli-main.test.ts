@@ -4,17 +4,32 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseDebugLevel, parseLogFormat } from "../../src/cli/args.js";
+import { IGMPPROXY_USAGE, invokedAsIgmpproxy, parseIgmpproxyArgs } from "../../src/cli/igmpproxy.js";
 import { main } from "../../src/cli/main.js";
+import { parseYamlConfig } from "../../src/config/yaml-format.js";
 
 /** Runs main() in-process, capturing output. Only paths that never reach runDaemon. */
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  return run("improxy", argv);
+}
+
+/** The same, invoked under the name igmpproxy. */
+async function igmpproxy(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  return run("igmpproxy", argv);
+}
+
+async function run(name: string, argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, {
-    stdout: (l) => out.push(l),
-    stderr: (l) => err.push(l),
-    stderrIsTty: false,
-  });
+  const code = await main(
+    argv,
+    {
+      stdout: (l) => out.push(l),
+      stderr: (l) => err.push(l),
+      stderrIsTty: false,
+    },
+    name,
+  );
   return { code, out, err };
 }
 
@@ -99,5 +114,108 @@ describe("check-config", () => {
     const rw = await cli("check-config", w);
     assert.equal(rw.code, 0);
     assert.match(rw.err[0] ?? "", new RegExp(`^improxy: ${w}:3: warning: `));
+  });
+});
+
+describe("check-config --to yaml", () => {
+  test("prints the equivalent YAML on stdout; warnings still go to stderr", async () => {
+    const f = write(
+      "igmpproxy.conf",
+      "quickleave\nphyint wan upstream ratelimit 5\n altnet 10.0.0.0/8\nphyint lan downstream\n",
+    );
+    const r = await cli("check-config", "--to", "yaml", f);
+    assert.equal(r.code, 0, r.err.join("\n"));
+    const yaml = r.out.join("\n");
+    assert.match(yaml, /^upstream:\n {2}name: wan {2}# line 2\n {2}sources: \[10\.0\.0\.0\/8\]/m);
+    assert.equal(parseYamlConfig(yaml, "x.yaml").config.downstreams[0]!.igmp!.fastLeave, true);
+    assert.match(r.err[0] ?? "", new RegExp(`^improxy: ${f}:2: warning: ratelimit 5`));
+  });
+
+  test("--to takes yaml only, and not together with --json; a bad file is FILE:LINE, exit 1", async () => {
+    const f = write("ok2.conf", "igmp enable\nupstream wan0\ndownstream eth0\n");
+    assert.equal((await cli("check-config", "--to", "xml", f)).code, 1);
+    const both = await cli("check-config", "--to", "yaml", "--json", f);
+    assert.equal(both.code, 1);
+    assert.match(both.err.join("\n"), /--json or --to yaml, not both/);
+    const bad = write("bad2.conf", "phyint wan upstream\n");
+    const r = await cli("check-config", "--to", "yaml", bad);
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.err, [
+      `improxy: ${bad}:1: no downstream: add "phyint IF downstream" or "defaultdown"`,
+    ]);
+    assert.deepEqual(r.out, []);
+  });
+});
+
+describe("invoked as igmpproxy: igmpproxy's command line", () => {
+  test("argument parsing: -h, -n, -d, -v, -v -v, combined flags, the file anywhere, --", () => {
+    assert.deepEqual(parseIgmpproxyArgs(["-h"]), { kind: "help" });
+    assert.deepEqual(parseIgmpproxyArgs(["-n", "-h", "x"]), { kind: "help" });
+    const run = (...a: string[]) => parseIgmpproxyArgs(a);
+    assert.deepEqual(run("/etc/igmpproxy.conf"), {
+      kind: "run",
+      configFile: "/etc/igmpproxy.conf",
+      debugLevel: 2,
+      logFormat: undefined,
+    });
+    assert.equal((run("-v", "f") as { debugLevel: number }).debugLevel, 3);
+    assert.equal((run("-v", "-v", "f") as { debugLevel: number }).debugLevel, 4);
+    assert.equal((run("-vv", "f") as { debugLevel: number }).debugLevel, 4);
+    assert.equal((run("-d", "f") as { debugLevel: number }).debugLevel, 4);
+    assert.equal((run("-n", "f") as { debugLevel: number }).debugLevel, 2);
+    assert.equal((run("-nv", "f") as { debugLevel: number }).debugLevel, 3);
+    assert.equal(
+      (run("f", "-d") as { configFile: string }).configFile,
+      "f",
+      "options after the file (GNU getopt)",
+    );
+    assert.equal((run("--", "-weird") as { configFile: string }).configFile, "-weird");
+    assert.equal((run("--log-format", "json", "f") as { logFormat: string }).logFormat, "json");
+    assert.equal((run("--log-format=pretty", "f") as { logFormat: string }).logFormat, "pretty");
+    assert.deepEqual(run("-x", "f"), { kind: "error", message: "invalid option -- 'x'" });
+    assert.deepEqual(run("-c", "f"), { kind: "error", message: "invalid option -- 'c'" });
+    assert.deepEqual(run(), { kind: "error", message: "You must specify the configuration file." });
+    assert.equal(run("a", "b").kind, "error");
+    assert.equal(run("--frob", "f").kind, "error");
+  });
+
+  test("the program name decides", () => {
+    assert.equal(invokedAsIgmpproxy("/usr/sbin/igmpproxy"), true);
+    assert.equal(invokedAsIgmpproxy("igmpproxy"), true);
+    assert.equal(invokedAsIgmpproxy("/usr/lib/improxy/dist/src/cli/main.js"), false);
+    assert.equal(invokedAsIgmpproxy("/usr/bin/improxy"), false);
+    assert.equal(invokedAsIgmpproxy(undefined), false);
+  });
+
+  test("-h prints igmpproxy's usage on stderr, exit 0", async () => {
+    const r = await igmpproxy("-h");
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.out, []);
+    assert.equal(r.err.join("\n"), IGMPPROXY_USAGE);
+    assert.match(r.err[0]!, /^Usage: igmpproxy \[-h\] \[-n\] \[-d\] \[-v \[-v\]\] <configfile>/);
+  });
+
+  test("no file or a bad option: the reason and the usage on stderr, exit 1", async () => {
+    const none = await igmpproxy("-d");
+    assert.equal(none.code, 1);
+    assert.equal(none.err[0], "igmpproxy: You must specify the configuration file.");
+    const bad = await igmpproxy("-q", "x.conf");
+    assert.equal(bad.code, 1);
+    assert.equal(bad.err[0], "igmpproxy: invalid option -- 'q'");
+    const fmt = await igmpproxy("--log-format", "xml", "x.conf");
+    assert.equal(fmt.code, 1);
+    assert.match(fmt.err[0]!, /--log-format must be pretty or json/);
+  });
+
+  test("a config error: FILE:LINE: reason, exit 1, before anything runs", async () => {
+    const f = write(
+      "igmpproxy-bad.conf",
+      "quickleave\nphyint wan upstream\nphyint wan2 upstream\nphyint lan downstream\n",
+    );
+    const r = await igmpproxy("-n", "-v", f);
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.err, [
+      `improxy: ${f}:3: second upstream "wan2" (upstream "wan" on line 2); improxy proxies exactly one upstream interface`,
+    ]);
   });
 });

@@ -34,6 +34,7 @@ test("the schema compiles in strict mode and describes every property", () => {
 test("every example validates, YAML ones against the published schema too", () => {
   const files = readdirSync(EXAMPLES).filter((f) => /\.(conf|ya?ml)$/.test(f));
   assert.ok(files.some((f) => f.endsWith(".conf")) && files.some((f) => f.endsWith(".yaml")));
+  assert.ok(files.includes("igmpproxy.conf"));
   const published = JSON.parse(readFileSync(join(ROOT, "schema/improxy.schema.json"), "utf8")) as object;
   const validate = new Ajv2020({ allowUnionTypes: true }).compile(published);
   for (const f of files) {
@@ -41,7 +42,7 @@ test("every example validates, YAML ones against the published schema too", () =
     const { config, warnings } = loadConfigWithWarnings(path);
     assert.deepEqual(warnings, [], f);
     assert.equal(config.file, path);
-    if (f.endsWith(".conf")) assert.equal(config.format, "improxy");
+    if (f.endsWith(".conf")) assert.equal(config.format, f.startsWith("igmpproxy") ? "igmpproxy" : "improxy", f);
     else {
       assert.equal(config.format, "yaml");
       assert.equal(validate(parseYaml(readFileSync(path, "utf8"))), true, JSON.stringify(validate.errors));

@@ -23,7 +23,7 @@ import { README_FILE, settingsMarkdown, withSettingsTable } from "../../src/conf
 import { parseYamlConfig } from "../../src/config/yaml-format.js";
 import { defaultRouterConfig, routerConfig } from "../../src/daemon/router-config.js";
 
-const KINDS = ["protocol", "switch", "global", "downstream"];
+const KINDS = ["protocol", "switch", "global", "downstream", "interface", "upstream"];
 const TYPES = [
   "integer",
   "number",
@@ -34,12 +34,14 @@ const TYPES = [
   "path",
   "table-id",
   "listen",
+  "user",
 ];
 
 /** The schema's properties at each place (family: both protocol blocks). */
 function schemaProperties(place: Place, protocol: Protocol): Record<string, unknown> {
   if (place === "global") return CONFIG_SCHEMA.properties;
   if (place === "downstream") return CONFIG_SCHEMA.$defs.downstreamObject.properties;
+  if (place === "upstream") return CONFIG_SCHEMA.$defs.upstreamObject.properties;
   return CONFIG_SCHEMA.$defs[protocol].properties;
 }
 
@@ -84,7 +86,7 @@ describe("settings table", () => {
   test("every YAML name is in the schema exactly where its places say", () => {
     for (const row of SETTINGS) {
       for (const protocol of PROTOCOLS) {
-        for (const place of ["global", "family", "downstream"] as const) {
+        for (const place of ["global", "family", "downstream", "upstream"] as const) {
           const props = schemaProperties(place, protocol);
           assert.equal(
             row.yaml in props,
@@ -126,7 +128,9 @@ describe("settings table", () => {
               ? `${row.yaml}: ${value}\n${MINIMAL}`
               : place === "family"
                 ? `${protocol}:\n  ${row.yaml}: ${value}\n${MINIMAL}`
-                : `upstream: up0\ndownstream:\n  - name: dn0\n    ${row.yaml}: ${value}\n`;
+                : place === "upstream"
+                  ? `upstream:\n  name: up0\n  ${row.yaml}: ${value}\ndownstream:\n  - dn0\n`
+                  : `upstream: up0\ndownstream:\n  - name: dn0\n    ${row.yaml}: ${value}\n`;
           assert.deepEqual(resolved(text), plain, `${row.yaml} at ${place} (${protocol})`);
         }
       }
@@ -139,7 +143,7 @@ describe("settings table", () => {
       if (row.kind === "switch") {
         for (const p of PROTOCOLS) assert.match(text, new RegExp(`^ {2}${p}: enabled$`, "m"));
       } else {
-        const indent = { protocol: 6, global: 2, downstream: 4 }[row.kind as "protocol"];
+        const indent = { protocol: 6, global: 2, downstream: 4, interface: 4, upstream: 4 }[row.kind as "protocol"];
         assert.match(text, new RegExp(`^ {${indent}}${row.yaml}[: ]`, "m"), row.yaml);
       }
     }

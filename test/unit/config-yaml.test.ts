@@ -212,7 +212,7 @@ describe("YAML: errors with lines", () => {
     });
     assert.deepEqual(problem("upstream: wan0\n# no downstreams\n"), {
       line: 2,
-      reason: "missing `downstream` (the downstream interfaces must be given)",
+      reason: "missing `downstream` (the downstream interfaces must be given, or `default-downstream: true`)",
     });
     assert.deepEqual(problem("upstream: wan0\ndownstream: []\n"), {
       line: 2,
@@ -404,5 +404,84 @@ describe("both formats say the same thing the same way", () => {
         downstreams: conf.downstreams.map((d) => ({ ...d, line: 0 })),
       },
     );
+  });
+});
+
+describe("YAML: upstream settings, default downstreams, disabled interfaces, user", () => {
+  test("upstream as a mapping with sources and ttl-threshold; ttl-threshold inherited from the top", () => {
+    const c = parse(
+      "ttl-threshold: 2\nupstream:\n  name: wan0\n  sources: [10.0.0.0/8, 'fd00::/8']\n  ttl-threshold: 4\ndownstream:\n  - eth0\n  - name: eth1\n    ttl-threshold: 9\n",
+    ).config;
+    assert.equal(c.upstream.name, "wan0");
+    assert.equal(c.upstream.line, 2);
+    assert.deepEqual(c.upstream.sources, ["10.0.0.0/8", "fd00::/8"]);
+    assert.equal(c.upstream.ttlThreshold, 4);
+    assert.deepEqual(
+      c.downstreams.map((d) => [d.name, d.ttlThreshold, d.sources]),
+      [
+        ["eth0", 2, []],
+        ["eth1", 9, []],
+      ],
+    );
+    assert.equal(parse("upstream: wan0\ndownstream: [a]\n").config.upstream.ttlThreshold, 1);
+  });
+
+  test("default-downstream: true, or a mapping with the settings of every default downstream", () => {
+    const t = parse("upstream: wan0\ndefault-downstream: true\ndisabled: [eth9, lo]\n").config;
+    assert.deepEqual(t.downstreams, []);
+    assert.equal(t.defaultDownstream!.name, "*");
+    assert.equal(t.defaultDownstream!.line, 2);
+    assert.deepEqual(t.disabled, ["eth9", "lo"]);
+    assert.equal(t.defaultDownstream!.igmp!.fastLeave, false);
+    const o = parse(
+      "fast-leave: true\nupstream: wan0\ndownstream: [eth0]\ndefault-downstream:\n  ttl-threshold: 3\n  igmp: { version: 2, allow-groups: [239.0.0.0/8] }\n  mld: { enabled: false }\n",
+    ).config;
+    const d = o.defaultDownstream!;
+    assert.equal(d.ttlThreshold, 3);
+    assert.equal(d.igmp!.version, 2);
+    assert.equal(d.igmp!.fastLeave, true, "top-level settings apply");
+    assert.deepEqual(d.igmp!.allowGroups, ["239.0.0.0/8"]);
+    assert.equal(d.mld, null);
+    assert.equal(parse("upstream: a\ndownstream: [b]\ndefault-downstream: false\n").config.defaultDownstream, null);
+  });
+
+  test("user", () => {
+    assert.equal(parse("user: nobody\nupstream: a\ndownstream: [b]\n").config.user, "nobody");
+    assert.equal(parse("user: null\nupstream: a\ndownstream: [b]\n").config.user, null);
+  });
+
+  test("errors with lines", () => {
+    assert.deepEqual(problem("upstream:\n  name: a\n  sources: [239.0.0.0/8]\ndownstream: [b]\n"), {
+      line: 3,
+      reason: '`sources` entry "239.0.0.0/8" is a multicast prefix; sources are unicast addresses',
+    });
+    assert.deepEqual(problem("upstream:\n  name: a\n  sources:\n    - 10.0.0/8\ndownstream: [b]\n").line, 4);
+    assert.deepEqual(problem("upstream:\n  sources: []\ndownstream: [b]\n"), {
+      line: 1,
+      reason: "`upstream` is missing `name`",
+    });
+    assert.deepEqual(problem("upstream:\n  name: a\n  fast-leave: true\ndownstream: [b]\n"), {
+      line: 3,
+      reason: "unknown key `fast-leave` in `upstream`",
+    });
+    assert.deepEqual(problem("upstream: a\ndownstream:\n  - name: b\n    sources: [10.0.0.0/8]\n").line, 4);
+    assert.deepEqual(problem("upstream: a\ndownstream: [b]\nttl-threshold: 0\n").line, 3);
+    assert.deepEqual(problem("upstream: a\ndownstream: [b]\ndisabled: [c, a]\n"), {
+      line: 3,
+      reason: 'disabled interface "a" is the upstream interface (line 1)',
+    });
+    assert.deepEqual(problem("upstream: a\ndownstream: [b]\ndisabled:\n  - b\n"), {
+      line: 4,
+      reason: 'disabled interface "b" is a downstream (line 2)',
+    });
+    assert.deepEqual(problem("upstream: a\ndefault-downstream: true\ndisabled:\n  - c\n  - c\n"), {
+      line: 5,
+      reason: 'duplicate disabled interface "c" (first on line 4)',
+    });
+    assert.deepEqual(problem("upstream: a\ndefault-downstream:\n  name: x\n").line, 3);
+    assert.deepEqual(problem("user: 'a b'\nupstream: a\ndownstream: [b]\n"), {
+      line: 1,
+      reason: '`user` must be a user name (letters, digits, ".", "_", "-"), got "a b"',
+    });
   });
 });

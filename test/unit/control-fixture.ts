@@ -43,6 +43,8 @@ const iface = (name: string, role: InterfaceConfig["role"], fastLeave: boolean):
   mld: settings(2, fastLeave),
   downToUp: false,
   forwardWhenNotQuerier: false,
+  ttlThreshold: 1,
+  sources: [],
   line: 1,
 });
 
@@ -54,6 +56,9 @@ export function sampleConfig(): ImproxyConfig {
     upstream: iface("up0", "upstream", false),
     // dn1 = the harness routers' link; fast-leave on: hosts are tracked.
     downstreams: [iface("dn1", "downstream", true)],
+    defaultDownstream: null,
+    disabled: [],
+    user: null,
     igmpEnabled: true,
     mldEnabled: true,
     controlSocket: "/run/improxy/improxy.sock",
@@ -168,6 +173,8 @@ export class FakeFamily {
         querierChanges: { dn1: 1 },
         upstreamLimit: 0,
         mfcLimit: 0,
+        upstreamSourceRefused: 0,
+        vifLimit: 0,
       },
     };
   }

@@ -112,25 +112,52 @@ const NO_ROUTER_LIMITS: Partial<ProtocolSettings> = {
   hostReportRateLimit: 1_000_000,
 };
 
-function setup(f: Fam, over: Partial<ImproxyConfig> = {}, protocol: Partial<ProtocolSettings> = {}) {
+function setup(
+  f: Fam,
+  over: Partial<ImproxyConfig> | ((c: ImproxyConfig) => ImproxyConfig) = {},
+  protocol: Partial<ProtocolSettings> = {},
+) {
   const sys = new FakeSyscalls();
   sys.interfaces.set(f.up.ifindex, "up0");
   sys.interfaces.set(f.dn.ifindex, "dn1");
   const { log, lines } = captureLogger();
   const scheduler = new VirtualScheduler();
   const interfaces = new InterfaceTable();
-  const link = (ifindex: number, name: string) => ({ ifindex, name, up: true, running: true, flags: 0x41, mtu: 1500 });
+  const link = (ifindex: number, name: string) => ({
+    ifindex,
+    name,
+    up: true,
+    running: true,
+    flags: 0x41,
+    mtu: 1500,
+  });
   const addrs = (ifindex: number, list: Fam["up"]["addrs"]) =>
-    list.map(([address, prefixLen, scope]) => ({ ifindex, family: f.family, address, prefixLen, scope, tentative: false }));
+    list.map(([address, prefixLen, scope]) => ({
+      ifindex,
+      family: f.family,
+      address,
+      prefixLen,
+      scope,
+      tentative: false,
+    }));
   interfaces.load(
     [link(f.up.ifindex, "up0"), link(f.dn.ifindex, "dn1")],
     [...addrs(f.up.ifindex, f.up.addrs), ...addrs(f.dn.ifindex, f.dn.addrs)],
   );
   const socketErrors: Error[] = [];
-  const socket = MrouteSocket.open(f.family, { table: null, syscalls: sys, onError: (e) => socketErrors.push(e) });
+  const socket = MrouteSocket.open(f.family, {
+    table: null,
+    syscalls: sys,
+    onError: (e) => socketErrors.push(e),
+  });
   const proxy = new FamilyProxy({
     family: f.family,
-    config: withProtocolSettings({ ...parseImproxyConfig(f.config, "test.conf"), ...over }, protocol),
+    config: withProtocolSettings(
+      typeof over === "function"
+        ? over(parseImproxyConfig(f.config, "test.conf"))
+        : { ...parseImproxyConfig(f.config, "test.conf"), ...over },
+      protocol,
+    ),
     log,
     scheduler,
     interfaces,
@@ -143,7 +170,14 @@ function setup(f: Fam, over: Partial<ImproxyConfig> = {}, protocol: Partial<Prot
   /** A report or leave from the host on the downstream. */
   const fromHost = (
     msg: "report" | "leave" | "query",
-    over: { ifindex?: number; source?: string; bytes?: Uint8Array; group?: string; qrv?: number; qqiSeconds?: number } = {},
+    over: {
+      ifindex?: number;
+      source?: string;
+      bytes?: Uint8Array;
+      group?: string;
+      qrv?: number;
+      qqiSeconds?: number;
+    } = {},
   ) => {
     const group = over.group ?? f.group;
     const m =
@@ -169,17 +203,17 @@ function setup(f: Fam, over: Partial<ImproxyConfig> = {}, protocol: Partial<Prot
     sys.fire(socket.fd);
   };
   /** A NOCACHE upcall for (source, group) arriving on `vif`. */
-  const upcall = (vif: number, group = f.group) => {
+  const upcall = (vif: number, group = f.group, source = f.source) => {
     const b = Buffer.alloc(v4 ? 20 : 40);
     if (v4) {
       b[8] = 1;
       b[10] = vif;
-      b.set(ipv4ToBytes(f.source), 12);
+      b.set(ipv4ToBytes(source), 12);
       b.set(ipv4ToBytes(group), 16);
     } else {
       b[1] = 1;
       b.writeUInt16LE(vif, 2);
-      b.set(ipv6ToBytes(f.source), 8);
+      b.set(ipv6ToBytes(source), 8);
       b.set(ipv6ToBytes(group), 24);
     }
     sys.queue(socket.fd, { data: b });
@@ -191,7 +225,51 @@ function setup(f: Fam, over: Partial<ImproxyConfig> = {}, protocol: Partial<Prot
   const attachAll = () => {
     for (const name of proxy.linkNames()) proxy.reconcile(name);
   };
-  return { sys, lines, scheduler, interfaces, socket, proxy, fromHost, upcall, mfc, lastMfc, attachAll, socketErrors };
+  /** A new interface (multicast-capable unless `flags` says otherwise) with one address of the family. */
+  const addInterface = (ifindex: number, name: string, flags = 0x1041) => {
+    sys.interfaces.set(ifindex, name);
+    const changed = [
+      ...interfaces.apply({
+        type: "newlink",
+        link: { ifindex, name, up: true, running: true, flags, mtu: 1500 },
+      }),
+      ...interfaces.apply({
+        type: "newaddr",
+        addr: {
+          ifindex,
+          family: f.family,
+          address: v4 ? `10.${ifindex}.0.1` : `fe80::${ifindex}:1`,
+          prefixLen: v4 ? 24 : 64,
+          scope: v4 ? "global" : "link",
+          tentative: false,
+        },
+      }),
+    ];
+    for (const n of changed) proxy.reconcile(n);
+  };
+  const removeInterface = (ifindex: number, name: string) => {
+    for (const n of interfaces.apply({
+      type: "dellink",
+      link: { ifindex, name, up: false, running: false, flags: 0, mtu: 1500 },
+    }))
+      proxy.reconcile(n);
+  };
+  return {
+    sys,
+    lines,
+    scheduler,
+    interfaces,
+    socket,
+    proxy,
+    fromHost,
+    upcall,
+    mfc,
+    lastMfc,
+    attachAll,
+    socketErrors,
+    addInterface,
+    removeInterface,
+  };
 }
 
 for (const f of FAMILIES) {
@@ -228,7 +306,9 @@ for (const f of FAMILIES) {
       const join = t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP");
       assert.equal(join.length, 1);
       assert.deepEqual(join[0]?.bytes, packGroupReq(f.up.ifindex, f.family, f.group));
-      assert.ok(t.lines.some((l) => l.msg === "upstream membership" && l.group === f.group && l.mode === "exclude"));
+      assert.ok(
+        t.lines.some((l) => l.msg === "upstream membership" && l.group === f.group && l.mode === "exclude"),
+      );
       t.upcall(0);
       assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
       const snap = t.proxy.snapshot();
@@ -325,10 +405,16 @@ for (const f of FAMILIES) {
       t.attachAll();
       t.fromHost("report");
       t.upcall(0);
-      t.interfaces.apply({ type: "dellink", link: { ifindex: f.dn.ifindex, name: "dn1", up: false, running: false, flags: 0, mtu: 1500 } });
+      t.interfaces.apply({
+        type: "dellink",
+        link: { ifindex: f.dn.ifindex, name: "dn1", up: false, running: false, flags: 0, mtu: 1500 },
+      });
       t.proxy.reconcile("dn1");
       assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DEL_VIF", "MRT6_DEL_MIF")).length, 1);
-      assert.equal(t.sys.callsOf("setsockopt", f.opt("IP_DROP_MEMBERSHIP", "IPV6_DROP_MEMBERSHIP")).length, 2);
+      assert.equal(
+        t.sys.callsOf("setsockopt", f.opt("IP_DROP_MEMBERSHIP", "IPV6_DROP_MEMBERSHIP")).length,
+        2,
+      );
       assert.deepEqual(t.lastMfc(), t.mfc(0, []));
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 1);
       const line = t.lines.find((l) => l.msg === "interface detached");
@@ -337,7 +423,7 @@ for (const f of FAMILIES) {
 
     it("a VIF the kernel refuses is logged and counted; the link attaches at its next change", () => {
       const t = setup(f);
-      t.sys.fail("setsockopt", "ENFILE", { option: f.opt("MRT_ADD_VIF", "MRT6_ADD_MIF") });
+      t.sys.fail("setsockopt", "EADDRINUSE", { option: f.opt("MRT_ADD_VIF", "MRT6_ADD_MIF") });
       t.proxy.reconcile("up0");
       assert.equal(t.proxy.snapshot().counters.kernelErrors, 1);
       assert.equal(t.lines.find((l) => l.level === 50)?.msg, "cannot add the interface to multicast routing");
@@ -426,7 +512,9 @@ for (const f of FAMILIES) {
       assert.equal(named("MCAST_LEAVE_GROUP"), 0);
       assert.equal(named(f.opt("MRT_DEL_MFC", "MRT6_DEL_MFC")), 0);
       assert.equal(calls.filter((c) => c.op === "close").length, sockets + 1);
-      tc.diagnostic(`${f.family}: close with 10,000 groups, 1,000 MFC entries: ${calls.length} system calls (${sockets} membership sockets)`);
+      tc.diagnostic(
+        `${f.family}: close with 10,000 groups, 1,000 MFC entries: ${calls.length} system calls (${sockets} membership sockets)`,
+      );
       assert.ok(calls.length <= sockets + 12, `${calls.length} calls on close`);
       assert.equal(named(f.opt("MRT_DONE", "MRT6_DONE")), 1);
       assert.deepEqual(t.sys.openFds(), []);
@@ -455,7 +543,11 @@ for (const f of FAMILIES) {
       t.upcall(0, group(f, 5));
       t.upcall(0, group(f, 6));
       assert.equal(t.proxy.snapshot().counters.mfcLimit, 3);
-      assert.equal(t.lines.filter((l) => /forwarding table full/.test(l.msg)).length, 1, "logged once per interval");
+      assert.equal(
+        t.lines.filter((l) => /forwarding table full/.test(l.msg)).length,
+        1,
+        "logged once per interval",
+      );
     });
 
     it("an entry without receivers expires at the second idle check even with traffic; a wanted one stays", () => {
@@ -479,7 +571,11 @@ for (const f of FAMILIES) {
         [f.group],
       );
       t.scheduler.advance(120_000);
-      assert.deepEqual(t.proxy.snapshot().forwarding.map((e) => e.group), [f.group], "traffic keeps it");
+      assert.deepEqual(
+        t.proxy.snapshot().forwarding.map((e) => e.group),
+        [f.group],
+        "traffic keeps it",
+      );
     });
 
     it("beyond max-upstream-groups a merged membership waits (upstream-limit) and is joined when room frees up", () => {
@@ -662,4 +758,141 @@ for (const f of FAMILIES) {
 /** The i-th test group of the family. */
 function group(f: Fam, i: number): string {
   return f.family === "ipv4" ? `239.3.${i >> 8}.${i & 255}` : `ff05::3:${i.toString(16)}`;
+}
+
+/** `config` with the upstream's interface settings replaced. */
+const withUpstream =
+  (over: Partial<InterfaceConfig>) =>
+  (c: ImproxyConfig): ImproxyConfig => ({
+    ...c,
+    upstream: { ...c.upstream, ...over },
+  });
+
+for (const f of FAMILIES) {
+  describe(`FamilyProxy (${f.family}): igmpproxy's threshold, altnet and defaultdown`, () => {
+    it("ttl-threshold goes into the VIF / MIF and, for IPv4, into each outgoing VIF's TTL of the MFC entries", () => {
+      const t = setup(f, (c) => ({
+        ...c,
+        downstreams: c.downstreams.map((d) => ({ ...d, ttlThreshold: 8 })),
+      }));
+      t.attachAll();
+      const adds = t.sys.callsOf("setsockopt", f.opt("MRT_ADD_VIF", "MRT6_ADD_MIF"));
+      assert.deepEqual(
+        adds.map((a) => a.bytes?.[3]),
+        [1, 8],
+      );
+      t.fromHost("report");
+      t.upcall(0);
+      if (f.family === "ipv4") assert.deepEqual(t.lastMfc(), packMfcctl(f.source, f.group, 0, [1], 8));
+      else assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+    });
+
+    it("sources (altnet): upstream data from other sources is not forwarded and is counted; listed ones are", () => {
+      const inside = f.family === "ipv4" ? "10.10.0.0/24" : "fd00:10::/64";
+      const t = setup(
+        f,
+        withUpstream({ sources: [inside, f.family === "ipv4" ? "fd00::/8" : "10.0.0.0/8"] }),
+      );
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]), "a source inside the prefixes is forwarded");
+      const outside = f.family === "ipv4" ? "198.18.0.9" : "fd00:99::9";
+      t.upcall(0, f.group, outside);
+      const out = t.proxy.snapshot().forwarding.find((e) => e.source === outside);
+      assert.deepEqual(out?.oifs, [], "installed with no outgoing link");
+      assert.equal(t.proxy.snapshot().counters.upstreamSourceRefused, 1);
+      t.upcall(0);
+      assert.equal(t.proxy.snapshot().counters.upstreamSourceRefused, 1, "accepted sources are not counted");
+    });
+
+    it("sources listing only the other family accept every source of this one", () => {
+      const t = setup(f, withUpstream({ sources: [f.family === "ipv4" ? "fd00::/8" : "10.0.0.0/8"] }));
+      t.attachAll();
+      t.fromHost("report");
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      assert.equal(t.proxy.snapshot().counters.upstreamSourceRefused, 0);
+    });
+
+    it("default-downstream: interfaces that appear later become downstreams; loopback, disabled, non-multicast do not; gone ones go", () => {
+      const t = setup(f, (c) => ({
+        ...c,
+        defaultDownstream: { ...c.downstreams[0]!, name: "*" },
+        disabled: ["eth9"],
+      }));
+      t.proxy.reconcileAll();
+      t.addInterface(10, "eth5");
+      t.addInterface(11, "eth9");
+      t.addInterface(12, "lo", 0x49);
+      t.addInterface(13, "tun0", 0x41);
+      const names = () => t.proxy.snapshot().links.map((l) => [l.name, l.role, l.vif]);
+      assert.deepEqual(names(), [
+        ["up0", "upstream", 0],
+        ["dn1", "downstream", 1],
+        ["eth5", "downstream", 2],
+      ]);
+      assert.ok(t.lines.some((l) => l.msg === "default downstream added" && l.interface === "eth5"));
+      t.fromHost("report", { ifindex: 10, source: f.family === "ipv4" ? "10.10.0.7" : "fe80::7" });
+      t.removeInterface(10, "eth5");
+      assert.deepEqual(names(), [
+        ["up0", "upstream", 0],
+        ["dn1", "downstream", 1],
+      ]);
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DEL_VIF", "MRT6_DEL_MIF")).length, 1);
+    });
+
+    it("a reload that changes a ttl-threshold re-adds that VIF (its threshold is fixed in the kernel); others stay", () => {
+      const base = parseImproxyConfig(f.config, "test.conf");
+      const t = setup(f, () => base);
+      t.attachAll();
+      t.proxy.applyConfig({ ...base, downstreams: base.downstreams.map((d) => ({ ...d, ttlThreshold: 4 })) });
+      assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DEL_VIF", "MRT6_DEL_MIF")).length, 1);
+      const adds = t.sys.callsOf("setsockopt", f.opt("MRT_ADD_VIF", "MRT6_ADD_MIF"));
+      assert.deepEqual(
+        adds.map((a) => a.bytes?.[3]),
+        [1, 1, 4],
+      );
+      assert.ok(t.lines.some((l) => l.msg === "interface detached" && l.why === "ttl-threshold changed by reload"));
+    });
+
+    it("a reload that drops default-downstream removes the default downstreams", () => {
+      const base = parseImproxyConfig(f.config, "test.conf");
+      const withDefault = { ...base, defaultDownstream: { ...base.downstreams[0]!, name: "*" } };
+      const t = setup(f, () => withDefault);
+      t.proxy.reconcileAll();
+      t.addInterface(10, "eth5");
+      assert.equal(t.proxy.linkNames().length, 3);
+      t.proxy.applyConfig(base);
+      assert.deepEqual(t.proxy.linkNames(), ["up0", "dn1"]);
+      t.proxy.applyConfig(withDefault);
+      assert.deepEqual(t.proxy.linkNames(), ["up0", "dn1", "eth5"]);
+    });
+
+    it("beyond the kernel's 32 VIFs a default downstream is logged and counted (vif-limit), not fatal; it attaches once a VIF is free", () => {
+      const t = setup(f, (c) => ({ ...c, defaultDownstream: { ...c.downstreams[0]!, name: "*" } }));
+      t.proxy.reconcileAll();
+      for (let i = 0; i < 30; i++) t.addInterface(20 + i, `eth${i}`);
+      assert.equal(t.proxy.snapshot().links.filter((l) => l.vif !== null).length, 32);
+      t.addInterface(60, "eth30");
+      t.addInterface(61, "eth31");
+      const snap = t.proxy.snapshot();
+      assert.equal(snap.counters.vifLimit, 2);
+      assert.equal(snap.counters.kernelErrors, 0);
+      assert.equal(
+        t.lines.filter((l) => l.msg === "no VIF left for the interface; not attached").length,
+        1,
+        "throttled",
+      );
+      assert.equal(t.lines.filter((l) => l.level >= 50).length, 0, "no error line");
+      t.removeInterface(20, "eth0");
+      t.scheduler.advance(0);
+      const attached = t.proxy
+        .snapshot()
+        .links.filter((l) => l.vif !== null)
+        .map((l) => l.name);
+      assert.equal(attached.length, 32);
+      assert.ok(attached.includes("eth30"));
+    });
+  });
 }

@@ -34,9 +34,9 @@ test("VIFs take the lowest free index; the same name and ifindex again is a no-o
   table.delVif("dn1");
   assert.equal(table.addVif("dn3", 7), 1);
   assert.deepEqual(table.vifs(), [
-    { name: "up0", vif: 0, ifindex: 2 },
-    { name: "dn3", vif: 1, ifindex: 7 },
-    { name: "dn2", vif: 2, ifindex: 4 },
+    { name: "up0", vif: 0, ifindex: 2, threshold: 1 },
+    { name: "dn3", vif: 1, ifindex: 7, threshold: 1 },
+    { name: "dn2", vif: 2, ifindex: 4, threshold: 1 },
   ]);
   assert.equal(table.vifOf("dn3"), 1);
   assert.equal(table.vifOf("dn1"), null);
@@ -276,4 +276,22 @@ test("every operation on a closed socket is an EBADF KernelError", () => {
       (e: KernelError) => e.code === "EBADF" && /ipv4 multicast routing socket is closed/.test(e.message),
     );
   }
+});
+
+test("TTL thresholds: in vifctl / mif6ctl, and as each outgoing VIF's TTL in IPv4 MFC entries", () => {
+  const { sys, table } = setup("ipv4");
+  table.addVif("up0", 2, 1);
+  table.addVif("dn1", 3, 16);
+  table.addVif("dn2", 4);
+  assert.equal(sys.callsOf("setsockopt", "MRT_ADD_VIF")[1]!.bytes?.[3], 16);
+  assert.equal(table.addVif("dn1", 3, 16), 1, "same name, ifindex and threshold: no-op");
+  assert.throws(() => table.addVif("dn1", 3, 17), (e: KernelError) => e.code === "EEXIST");
+  assert.throws(() => table.addVif("dn9", 9, 0), RangeError);
+  assert.throws(() => table.addVif("dn9", 9, 256), RangeError);
+  table.setRoute(S4, G4, "up0", ["dn1", "dn2"]);
+  const ttls = mfcctlTtls(sys.callsOf("setsockopt", "MRT_ADD_MFC")[0]!.bytes!);
+  assert.deepEqual(ttls.slice(0, 3), [0, 16, 1]);
+  const v6 = setup("ipv6");
+  v6.table.addVif("a", 4, 200);
+  assert.equal(v6.sys.callsOf("setsockopt", "MRT6_ADD_MIF")[0]!.bytes?.[3], 200);
 });

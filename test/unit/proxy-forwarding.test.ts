@@ -110,6 +110,39 @@ describe("ForwardingPlanner (RFC 4605 §4.2)", () => {
   });
 });
 
+describe("ForwardingPlanner: accepted upstream sources (igmpproxy altnet)", () => {
+  function withSources(accepted: Set<string>) {
+    const db = new MembershipDatabase();
+    const links: ForwardingLinks = {
+      upstream: "up0",
+      canForwardTo: () => true,
+      downToUp: (l) => l === "dn2",
+      forwardable: () => true,
+      sourceAllowed: () => true,
+      acceptsSource: (source, iif) => iif !== "up0" || accepted.has(source),
+    };
+    return { db, fwd: new ForwardingPlanner(db, links) };
+  }
+
+  it("upstream data from a refused source gets an entry with no outgoing link, whoever wants it", () => {
+    const { db, fwd } = withSources(new Set([S1]));
+    db.setLinkState("dn1", G, exc());
+    assert.deepEqual(fwd.learn(S2, G, "up0"), [
+      { type: "mfc-set", entry: { source: S2, group: G, iif: "up0", oifs: [] } },
+    ]);
+    assert.deepEqual(fwd.outgoing(S1, G, "up0"), ["dn1"]);
+    db.setLinkState("dn1", G, inc(S1, S2));
+    assert.deepEqual(fwd.refreshGroup(G), [], "a join never opens the refused entry");
+    assert.deepEqual(fwd.get(S2, G)?.oifs, []);
+  });
+
+  it("downstream senders are not filtered", () => {
+    const { db, fwd } = withSources(new Set());
+    db.setLinkState("dn1", G, exc());
+    assert.deepEqual(fwd.outgoing("10.12.0.2", G, "dn2"), ["dn1", "up0"]);
+  });
+});
+
 describe("ForwardingPlanner bounds (max-forwarding-entries)", () => {
   function bounded(max: number) {
     const db = new MembershipDatabase();

@@ -143,16 +143,17 @@ export function packVifctl(vifi: number, ifindex: number, threshold = 1): Buffer
 }
 
 /**
- * struct mfcctl for MRT_ADD_MFC / MRT_DEL_MFC. `ttls[vif]` = `threshold` for every output
- * VIF (forward when the packet's TTL exceeds it), 0 = do not forward. The parent is never
- * listed as an output (it would loop traffic back where it came from).
+ * struct mfcctl for MRT_ADD_MFC / MRT_DEL_MFC. `ttls[vif]` = the threshold of every output
+ * VIF (the kernel forwards when the packet's TTL exceeds it, ip_mr_forward), 0 = do not
+ * forward; `threshold` is one value for every VIF or a function of the VIF. The parent is
+ * never listed as an output (it would loop traffic back where it came from).
  */
 export function packMfcctl(
   origin: Address,
   group: Address,
   parentVif: number,
   outVifs: Iterable<number>,
-  threshold = 1,
+  threshold: number | ((vif: number) => number) = 1,
 ): Buffer {
   const b = Buffer.alloc(MFCCTL_SIZE);
   writeIpv4(b, 0, origin);
@@ -162,7 +163,9 @@ export function packMfcctl(
     if (!Number.isInteger(vif) || vif < 0 || vif >= MAXVIFS)
       throw new RangeError(`VIF index out of range: ${vif}`);
     if (vif === parentVif) continue;
-    b[10 + vif] = threshold;
+    const ttl = typeof threshold === "number" ? threshold : threshold(vif);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw new RangeError(`TTL threshold out of range: ${ttl}`);
+    b[10 + vif] = ttl;
   }
   return b;
 }

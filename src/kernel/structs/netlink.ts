@@ -76,7 +76,9 @@ export const IFA_FLAGS = 8;
 export const IFA_F_TENTATIVE = 0x40;
 
 export const IFF_UP = 0x1;
+export const IFF_LOOPBACK = 0x8;
 export const IFF_RUNNING = 0x40;
+export const IFF_MULTICAST = 0x1000;
 
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_SITE = 200;
