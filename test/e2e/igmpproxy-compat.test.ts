@@ -299,6 +299,7 @@ phyint up0.4 upstream ratelimit 0 threshold 1
   altnet 198.18.0.0/15
 phyint br0 downstream ratelimit 0 threshold 1
   blacklist 239.255.255.250/32
+  blacklist 239.8.0.0/16
 phyint up0 disabled
 phyint dn9 disabled
 phyint dn1 disabled
@@ -318,19 +319,20 @@ describe("igmpproxy: a UniFi IPTV config (VLAN upstream, bridge with two set-top
       assert.deepEqual(await vifNames(lab.rtr, "ipv4"), ["br0", "up0.4"], "up0, dn9, dn1 disabled: no VIF");
 
       const channel = "239.3.3.3";
-      const ssdp = "239.255.255.250";
+      // A blacklisted range of the ISP's (SSDP, blacklisted too, is in the default ignore list).
+      const denied = "239.8.1.1";
       const headEnd = "10.40.0.2";
       const foreign = "10.40.0.3";
       const stb1 = await s.host(lab.h1);
       const stb2 = await s.host(lab.h3);
-      const stb1ssdp = await s.host(lab.h1, s.port + 1000);
+      const stb1denied = await s.host(lab.h1, s.port + 1000);
       await stb1.join(channel);
       await stb2.join(channel);
-      await stb1ssdp.join(ssdp);
+      await stb1denied.join(denied);
       await IPV4.waitUpstream(r.d, channel, "exclude", []);
       send(s, lab.up, channel, headEnd);
       send(s, lab.up, channel, foreign);
-      send(s, lab.up, ssdp, headEnd, { port: s.port + 1000 });
+      send(s, lab.up, denied, headEnd, { port: s.port + 1000 });
       await receives(stb1, headEnd, 30);
       await receives(stb2, headEnd, 30);
 
@@ -342,14 +344,14 @@ describe("igmpproxy: a UniFi IPTV config (VLAN upstream, bridge with two set-top
       assert.ok(stb1After <= 50, `the first box's stream stopped (${stb1After} after its leave)`);
 
       assert.ok(
-        !(await upstreamGroups(lab.rtr, "up0.4")).includes(ssdp),
+        !(await upstreamGroups(lab.rtr, "up0.4")).includes(denied),
         "blacklisted: never joined upstream",
       );
       assert.ok((await upstreamGroups(lab.rtr, "up0.4")).includes(channel));
-      assert.equal(stb1ssdp.from().length, 0, "the blacklisted group is never forwarded");
+      assert.equal(stb1denied.from().length, 0, "the blacklisted group is never forwarded");
       const st = await r.stats();
       assert.ok(drops(st, "br0", "group-denied") >= 1, JSON.stringify(st.interfaces));
-      assert.deepEqual((await IPV4.mfcEntry(lab.rtr, headEnd, ssdp))?.oifs ?? [], []);
+      assert.deepEqual((await IPV4.mfcEntry(lab.rtr, headEnd, denied))?.oifs ?? [], []);
       assert.equal(
         stb1.from(foreign).length + stb2.from(foreign).length,
         0,
