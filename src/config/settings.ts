@@ -120,7 +120,7 @@ type ValueOf<T extends ValueType> = T extends "integer" | "number"
 type StructuralConfig =
   | "file"
   | "format"
-  | "upstream"
+  | "upstreams"
   | "downstreams"
   | "defaultDownstream"
   | "disabled"
@@ -628,6 +628,20 @@ const ROWS = {
     places: ["global", "upstream", "downstream"],
     description:
       "TTL threshold of the interface's VIF (igmpproxy `threshold`): IPv4 packets leave through the interface only with a TTL above it. The kernel's IPv6 forwarding has no per-interface TTL: for MLD it is only the MIF's recorded threshold. At the top level, the default for every interface.",
+  },
+  groups: {
+    kind: "upstream",
+    yaml: "groups",
+    yang: null,
+    unit: null,
+    type: "prefixes",
+    // RFC 4605 §4: each group has one upstream interface; the first match decides
+    // (docs/protocol.md "Proxy merge").
+    default: [],
+    docDefault: "all groups",
+    places: ["upstream"],
+    description:
+      "Group prefixes this upstream serves, of either family (igmpproxy `whitelist` on an upstream): each group is joined, and its data taken, on the first upstream in the file's order whose `groups` match it; an upstream without `groups` serves every group of both families. A group no upstream serves is not joined upstream (counted as `no-upstream`) and is still forwarded between downstreams.",
   },
   sources: {
     kind: "upstream",

@@ -149,10 +149,11 @@ function renderGroups(doc: StatusDocument): string[] {
         g.static ? "static" : (g.lastReporter ?? "-"),
         String(g.sources),
         g.hosts === null ? "-" : g.hosts.map((h) => h.address).join(",") || "0",
+        dash(g.upstream),
       ]);
     }
     for (const u of f.upstream ?? []) {
-      upstream.push([f.family, u.interface, u.group, u.filterMode, u.sources.join(",") || "-"]);
+      upstream.push([f.family, dash(u.interface), u.group, u.filterMode, u.sources.join(",") || "-"]);
     }
   }
   return [
@@ -168,6 +169,7 @@ function renderGroups(doc: StatusDocument): string[] {
         { title: "LAST-REPORTER" },
         { title: "SOURCES", align: "right" },
         { title: "HOSTS" },
+        { title: "UPSTREAM" },
       ],
       rows,
       "no groups",
@@ -224,6 +226,7 @@ function renderRoutes(doc: StatusDocument): string[] {
         f.family,
         r.source,
         r.group,
+        dash(r.upstream),
         r.incoming,
         r.outgoing.join(",") || "-",
         dash(r.packets),
@@ -238,6 +241,7 @@ function renderRoutes(doc: StatusDocument): string[] {
       { title: "FAMILY" },
       { title: "SOURCE" },
       { title: "GROUP" },
+      { title: "UPSTREAM" },
       { title: "INCOMING" },
       { title: "OUTGOING" },
       { title: "PACKETS", align: "right" },
@@ -270,6 +274,8 @@ function renderStats(doc: StatusDocument): string[] {
     add("-", "upstream-limit", s.upstreamLimit);
     add("-", "mfc-limit", s.mfcLimit);
     add("-", "upstream-source-refused", s.upstreamSourceRefused);
+    add("-", "no-upstream", s.noUpstream);
+    add("-", "wrong-upstream", s.wrongUpstream);
     add("-", "vif-limit", s.vifLimit);
     for (const i of s.interfaces) {
       for (const [k, v] of Object.entries(i.received)) add(i.name, `received:${k}`, v);

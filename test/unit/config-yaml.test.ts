@@ -57,8 +57,8 @@ describe("YAML: full example and inheritance", () => {
     assert.equal(c.mrouteTable, 10);
     assert.equal(c.controlSocket, "/run/imp.sock");
     assert.equal(c.metricsListen, "127.0.0.1:9464");
-    assert.equal(c.upstream.name, "wan0");
-    assert.equal(c.upstream.line, 17);
+    assert.equal(c.upstreams[0]!.name, "wan0");
+    assert.equal(c.upstreams[0]!.line, 17);
     const [d1, d3] = c.downstreams;
     assert.equal(d1!.name, "eth0.1");
     assert.equal(d1!.line, 19);
@@ -103,7 +103,7 @@ describe("YAML: full example and inheritance", () => {
     assert.equal(d3!.igmp!.queryMaxResponseTime, 5, "inherited from the global igmp block");
     assert.equal(d3!.mld, null, "mld disabled on this interface only");
     assert.equal(c.mldEnabled, true);
-    assert.equal(c.upstream.mld!.version, 2);
+    assert.equal(c.upstreams[0]!.mld!.version, 2);
   });
 
   test("minimal file: both families on with RFC defaults", () => {
@@ -223,7 +223,7 @@ describe("YAML: errors with lines", () => {
   test("interface rules", () => {
     assert.deepEqual(problem("upstream: wan0\ndownstream:\n  - eth0\n  - wan0\n"), {
       line: 4,
-      reason: 'downstream "wan0" is the upstream interface (line 1)',
+      reason: 'downstream "wan0" is an upstream interface (line 1)',
     });
     assert.deepEqual(problem("upstream: wan0\ndownstream:\n  - eth0\n  - name: eth0\n"), {
       line: 4,
@@ -331,7 +331,7 @@ describe("YAML: aliases and the kernel's interface limit", () => {
     const ok = parse(
       "upstream: &u wan0\nigmp: { ssm-ranges: &s [232.0.0.0/8] }\nmld: { enabled: false }\ndownstream: [eth0]\n",
     );
-    assert.equal(ok.config.upstream.name, "wan0");
+    assert.equal(ok.config.upstreams[0]!.name, "wan0");
   });
 
   test("at most 31 downstreams per family with the upstream (MAXVIFS / MAXMIFS 32)", () => {
@@ -380,7 +380,7 @@ describe("both formats say the same thing the same way", () => {
     // Lines differ between the two files; compare everything else.
     const noLines = (c: ReturnType<typeof strip>) => ({
       ...c,
-      upstream: { ...c.upstream, line: 0 },
+      upstreams: c.upstreams.map((u) => ({ ...u, line: 0 })),
       downstreams: c.downstreams.map((d) => ({ ...d, line: 0 })),
     });
     assert.deepEqual(noLines(strip(yaml)), noLines(strip(conf)));
@@ -395,12 +395,12 @@ describe("both formats say the same thing the same way", () => {
     assert.deepEqual(
       {
         ...strip(yaml),
-        upstream: { ...yaml.upstream, line: 0 },
+        upstreams: yaml.upstreams.map((u) => ({ ...u, line: 0 })),
         downstreams: yaml.downstreams.map((d) => ({ ...d, line: 0 })),
       },
       {
         ...strip(conf),
-        upstream: { ...conf.upstream, line: 0 },
+        upstreams: conf.upstreams.map((u) => ({ ...u, line: 0 })),
         downstreams: conf.downstreams.map((d) => ({ ...d, line: 0 })),
       },
     );
@@ -412,10 +412,10 @@ describe("YAML: upstream settings, default downstreams, disabled interfaces, use
     const c = parse(
       "ttl-threshold: 2\nupstream:\n  name: wan0\n  sources: [10.0.0.0/8, 'fd00::/8']\n  ttl-threshold: 4\ndownstream:\n  - eth0\n  - name: eth1\n    ttl-threshold: 9\n",
     ).config;
-    assert.equal(c.upstream.name, "wan0");
-    assert.equal(c.upstream.line, 2);
-    assert.deepEqual(c.upstream.sources, ["10.0.0.0/8", "fd00::/8"]);
-    assert.equal(c.upstream.ttlThreshold, 4);
+    assert.equal(c.upstreams[0]!.name, "wan0");
+    assert.equal(c.upstreams[0]!.line, 2);
+    assert.deepEqual(c.upstreams[0]!.sources, ["10.0.0.0/8", "fd00::/8"]);
+    assert.equal(c.upstreams[0]!.ttlThreshold, 4);
     assert.deepEqual(
       c.downstreams.map((d) => [d.name, d.ttlThreshold, d.sources]),
       [
@@ -423,7 +423,7 @@ describe("YAML: upstream settings, default downstreams, disabled interfaces, use
         ["eth1", 9, []],
       ],
     );
-    assert.equal(parse("upstream: wan0\ndownstream: [a]\n").config.upstream.ttlThreshold, 1);
+    assert.equal(parse("upstream: wan0\ndownstream: [a]\n").config.upstreams[0]!.ttlThreshold, 1);
   });
 
   test("default-downstream: true, or a mapping with the settings of every default downstream", () => {
@@ -468,7 +468,7 @@ describe("YAML: upstream settings, default downstreams, disabled interfaces, use
     assert.deepEqual(problem("upstream: a\ndownstream: [b]\nttl-threshold: 0\n").line, 3);
     assert.deepEqual(problem("upstream: a\ndownstream: [b]\ndisabled: [c, a]\n"), {
       line: 3,
-      reason: 'disabled interface "a" is the upstream interface (line 1)',
+      reason: 'disabled interface "a" is an upstream interface (line 1)',
     });
     assert.deepEqual(problem("upstream: a\ndownstream: [b]\ndisabled:\n  - b\n"), {
       line: 4,

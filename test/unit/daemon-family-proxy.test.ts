@@ -100,7 +100,7 @@ function withProtocolSettings(config: ImproxyConfig, protocol: Partial<ProtocolS
     igmp: i.igmp && { ...i.igmp, ...protocol },
     mld: i.mld && { ...i.mld, ...protocol },
   });
-  return { ...config, upstream: lay(config.upstream), downstreams: config.downstreams.map(lay) };
+  return { ...config, upstreams: config.upstreams.map(lay), downstreams: config.downstreams.map(lay) };
 }
 
 /** Router limits high enough for the 10,000-group tests (they measure other things). */
@@ -312,7 +312,7 @@ for (const f of FAMILIES) {
       t.upcall(0);
       assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
       const snap = t.proxy.snapshot();
-      assert.deepEqual(snap.upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      assert.deepEqual(snap.upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [] }]);
       assert.deepEqual(
         snap.forwarding.map((e) => [e.iif, e.oifs]),
         [["up0", ["dn1"]]],
@@ -501,9 +501,9 @@ for (const f of FAMILIES) {
       for (const g of groups.slice(0, 1000)) t.upcall(0, g);
       t.scheduler.advance(100);
       const snap = t.proxy.snapshot();
-      assert.equal(snap.upstreamGroups.held, 10_000);
+      assert.equal(snap.upstreamGroups[0]?.held, 10_000);
       assert.equal(snap.forwarding.length, 1000);
-      const sockets = snap.upstreamGroups.sockets;
+      const sockets = snap.upstreamGroups[0]?.sockets;
       assert.equal(sockets, 500, "20 groups per membership socket");
       const before = t.sys.calls.length;
       t.proxy.close();
@@ -584,12 +584,12 @@ for (const f of FAMILIES) {
       for (let i = 1; i <= 3; i++) t.fromHost("report", { group: group(f, i) });
       let snap = t.proxy.snapshot();
       assert.equal(snap.counters.upstreamLimit, 1);
-      assert.deepEqual(snap.upstreamGroups, { held: 2, queued: 0, waiting: 1, sockets: 1 });
+      assert.deepEqual(snap.upstreamGroups, [{ interface: "up0", held: 2, queued: 0, waiting: 1, sockets: 1 }]);
       assert.equal(snap.upstream.length, 3, "the merge holds all three");
       t.fromHost("leave", { group: group(f, 1) });
       t.scheduler.advance(2100);
       snap = t.proxy.snapshot();
-      assert.deepEqual(snap.upstreamGroups, { held: 2, queued: 0, waiting: 0, sockets: 1 });
+      assert.deepEqual(snap.upstreamGroups, [{ interface: "up0", held: 2, queued: 0, waiting: 0, sockets: 1 }]);
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length, 3);
     });
   });
@@ -621,7 +621,7 @@ for (const f of FAMILIES) {
       assert.deepEqual(joins[0]?.bytes, packGroupSourceReq(f.up.ifindex, f.family, f.group, other));
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_MSFILTER").length, 0, "no second source");
       const snap = t.proxy.snapshot();
-      assert.deepEqual(snap.upstream, [{ group: f.group, filterMode: "include", sources: [other] }]);
+      assert.deepEqual(snap.upstream, [{ group: f.group, interface: "up0", filterMode: "include", sources: [other] }]);
       assert.equal(snap.links.find((l) => l.name === "dn1")?.routerCounters?.drops["source-denied"], 1);
       t.upcall(0);
       assert.deepEqual(t.lastMfc(), t.mfc(0, []), "the denied source's traffic is not forwarded");
@@ -631,7 +631,7 @@ for (const f of FAMILIES) {
       const exact = setup(f, {}, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] });
       exact.attachAll();
       exact.fromHost("report");
-      assert.deepEqual(exact.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [f.source] }]);
+      assert.deepEqual(exact.proxy.snapshot().upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [f.source] }]);
       assert.equal(exact.sys.callsOf("setsockopt", "MCAST_MSFILTER").length, 1);
       exact.upcall(0);
       assert.deepEqual(exact.lastMfc(), exact.mfc(0, []));
@@ -640,7 +640,7 @@ for (const f of FAMILIES) {
       const wide = setup(f, {}, { denySources: [{ group: f.group, source: prefix }] });
       wide.attachAll();
       wide.fromHost("report");
-      assert.deepEqual(wide.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      assert.deepEqual(wide.proxy.snapshot().upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [] }]);
       wide.upcall(0);
       assert.deepEqual(wide.lastMfc(), wide.mfc(0, []), "refused where the entry is installed");
     });
@@ -654,7 +654,7 @@ for (const f of FAMILIES) {
       const base = parseImproxyConfig(f.config, "test.conf");
       t.proxy.applyConfig(withProtocolSettings(base, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] }));
       assert.deepEqual(t.lastMfc(), t.mfc(0, []), "the denied source stops at once");
-      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [f.source] }]);
+      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [f.source] }]);
       t.proxy.applyConfig(withProtocolSettings(base, { denyGroups: [f.group] }));
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 1, "left upstream without waiting for timers");
       assert.deepEqual(t.proxy.snapshot().upstream, []);
@@ -674,7 +674,7 @@ for (const f of FAMILIES) {
       const t = setup(f, {}, statics(f.group));
       t.attachAll();
       assert.equal(joins(t), 1, "joined with no report");
-      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [] }]);
       t.upcall(0);
       assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
       assert.deepEqual(dn1(t).staticGroups, [{ group: f.group, filterMode: "exclude", sources: [], upTimeMs: 0 }]);
@@ -734,7 +734,7 @@ for (const f of FAMILIES) {
       t.fromHost("report", { group: group(f, 5) });
       const snap = t.proxy.snapshot();
       assert.equal(snap.counters.upstreamLimit, 1);
-      assert.deepEqual(snap.upstreamGroups, { held: 1, queued: 0, waiting: 1, sockets: 1 });
+      assert.deepEqual(snap.upstreamGroups, [{ interface: "up0", held: 1, queued: 0, waiting: 1, sockets: 1 }]);
     });
 
     it("an (S,G) static group joins upstream INCLUDE {S}; the link's source policy applies to an any-source one", () => {
@@ -748,8 +748,8 @@ for (const f of FAMILIES) {
       t.attachAll();
       const up = t.proxy.snapshot().upstream.sort((a, b) => a.group.localeCompare(b.group));
       assert.deepEqual(up, [
-        { group: f.group, filterMode: "exclude", sources: [f.source] },
-        { group: group(f, 3), filterMode: "include", sources: [f.source] },
+        { group: f.group, interface: "up0", filterMode: "exclude", sources: [f.source] },
+        { group: group(f, 3), interface: "up0", filterMode: "include", sources: [f.source] },
       ].sort((a, b) => a.group.localeCompare(b.group)));
     });
   });
@@ -765,7 +765,7 @@ const withUpstream =
   (over: Partial<InterfaceConfig>) =>
   (c: ImproxyConfig): ImproxyConfig => ({
     ...c,
-    upstream: { ...c.upstream, ...over },
+    upstreams: c.upstreams.map((u) => ({ ...u, ...over })),
   });
 
 for (const f of FAMILIES) {
