@@ -10,7 +10,7 @@
  */
 import { CidrSet } from "../wire/address.js";
 import type { Address } from "../wire/types.js";
-import { parseCidr, subtractPrefixes } from "./cidr.js";
+import { intersectPrefixes, parseCidr, subtractPrefixes } from "./cidr.js";
 import type { Protocol } from "./settings.js";
 import type { InterfaceConfig } from "./types.js";
 
@@ -82,7 +82,7 @@ export function shadowedUpstreams(
     /** The earlier upstreams serving some of `ranges`, and what of `ranges` they leave. */
     const against = (ranges: string[], protocol: Protocol) => {
       const taken = before.flatMap((b) => rangesOf(b, protocol));
-      const by = before.filter((b) => subtractPrefixes(ranges, rangesOf(b, protocol)).length < ranges.length);
+      const by = before.filter((b) => intersectPrefixes(ranges, rangesOf(b, protocol)).length > 0);
       return { left: subtractPrefixes(ranges, taken), by: by.map((b) => `"${b.name}"`).join(", ") };
     };
     const whole = protocols.map((p) => ({ p, ...against(rangesOf(u, p), p) }));

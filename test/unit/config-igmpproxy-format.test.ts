@@ -84,6 +84,19 @@ describe("igmpproxy format: the configs these systems generate", () => {
     assert.deepEqual(c.disabled, ["eth8", "eth9", "br2", "tun0"]);
   });
 
+  test("IPTV and internet: two upstream phyints, the first whose whitelist holds a group serves it", () => {
+    const { config: c, warnings } = parse(fixture("iptv-and-internet.conf"));
+    assert.deepEqual(
+      c.upstreams.map((u) => [u.name, u.groups, u.sources]),
+      [
+        ["eth8.4", ["239.0.0.0/8"], ["10.200.0.0/16"]],
+        ["eth8", [], []],
+      ],
+    );
+    assert.deepEqual(c.downstreams[0]!.igmp!.allowGroups, [], "the upstream whitelist no longer narrows the downstream");
+    assert.deepEqual(warnings, []);
+  });
+
   test("Debian's shipped sample", () => {
     const { config: c } = parse(fixture("debian-default.conf"));
     assert.deepEqual(c.upstreams[0]!.sources, ["10.0.0.0/8", "198.18.10.0/24"]);
