@@ -552,7 +552,7 @@ const ROWS = {
     range: { min: 1, max: 1048576 },
     places: ["global"],
     description:
-      "Most groups joined on the upstream interface per family (each IPv4 membership socket carries net.ipv4.igmp_max_memberships = 20 groups, so this bounds the open files); further merged memberships wait, counted as upstream-limit, and are joined as soon as room frees up.",
+      "Most groups joined on each upstream interface per family (each IPv4 membership socket carries net.ipv4.igmp_max_memberships = 20 groups, so this bounds the open files: per upstream); further merged memberships wait, counted as upstream-limit, and are joined as soon as room frees up.",
   },
   upstreamChangesPerSecond: {
     kind: "global",
@@ -566,7 +566,7 @@ const ROWS = {
     range: { min: 1, max: 1000000 },
     places: ["global"],
     description:
-      "Most upstream membership changes (joins, filter changes, leaves) pushed to the kernel per second and family; a group that changes again while queued is applied once, with its latest filter.",
+      "Most upstream membership changes (joins, filter changes, leaves) pushed to the kernel per second, family and upstream interface; a group that changes again while queued is applied once, with its latest filter.",
   },
   maxForwardingEntries: {
     kind: "global",

@@ -2,7 +2,7 @@
  * One address family of the proxy (IPv4 with IGMP, or IPv6 with MLD), wired together:
  *
  *   mroute socket --packets--> router engine per downstream link --forwarding effects-->
- *   membership database --merged state--> upstream membership sockets (kernel host part)
+ *   membership database --merged state--> membership sockets of the group's upstream (kernel host part)
  *                       \--> forwarding planner --> kernel MFC
  *   mroute socket --upcalls--> forwarding planner --> kernel MFC
  *
