@@ -640,6 +640,7 @@ const ROWS = {
     default: [],
     docDefault: "all groups",
     places: ["upstream"],
+    show: (v) => showList(v, "all groups"),
     description:
       "Group prefixes this upstream serves, of either family (igmpproxy `whitelist` on an upstream): each group is joined, and its data taken, on the first upstream in the file's order whose `groups` match it; an upstream without `groups` serves every group of both families. A group no upstream serves is not joined upstream (counted as `no-upstream`) and is still forwarded between downstreams.",
   },
@@ -651,6 +652,7 @@ const ROWS = {
     type: "prefixes",
     default: [],
     docDefault: "all sources",
+    show: (v) => showList(v, "all sources"),
     places: ["upstream"],
     description:
       "Source prefixes whose multicast data is accepted from the upstream (igmpproxy `altnet`); data from other sources is not forwarded and counted (`upstream-source-refused`). Each family uses its own prefixes; a family with none listed accepts every source.",
@@ -661,6 +663,12 @@ const everyFieldHasARow: Record<GlobalKey | DownstreamKey | "enabled", Row> = RO
 const everyRowHasAField: [Exclude<keyof Rows, SettingKey>] extends [never] ? true : false = true;
 void everyFieldHasARow;
 void everyRowHasAField;
+
+/** check-config's text of a prefix list whose empty value means everything (`empty`). */
+function showList(v: Value, empty: string): string {
+  const list = v as readonly string[];
+  return list.length === 0 ? empty : list.join(", ");
+}
 
 /** check-config's text of a `source-rules` value: "GROUP from SOURCE" per rule. */
 function showSourceRules(v: Value): string {
