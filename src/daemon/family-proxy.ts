@@ -15,7 +15,6 @@
  */
 import type { Scheduler } from "../clock/index.js";
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../config/types.js";
-import { UpstreamChoice } from "../config/upstream-choice.js";
 import { KernelError } from "../kernel/errors.js";
 import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute-socket.js";
 import type { MrouteTable } from "../kernel/mroute-table.js";
@@ -28,7 +27,7 @@ import {
   ForwardingPlanner,
 } from "../proxy/forwarding.js";
 import { IdleMonitor } from "../proxy/idle.js";
-import { isNoMembership, MembershipDatabase, NO_MEMBERSHIP, type SourceFilterState } from "../proxy/membership.js";
+import { MembershipDatabase, type SourceFilterState } from "../proxy/membership.js";
 import { type StaticEntry, staticLinkStates } from "../proxy/static-groups.js";
 import { LinkRouter, type RouterEffect } from "../router/index.js";
 import type { Logger } from "../util/log.js";
@@ -40,7 +39,7 @@ import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET
 import { canBeDefaultDownstream, type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 import { acceptedSources, defaultLink, familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
 import type { FamilyCounters, FamilySnapshot, SnapshotOptions } from "./snapshot.js";
-import { UpstreamHost } from "./upstream.js";
+import { Upstreams } from "./upstreams.js";
 
 export type { FamilyCounters } from "./snapshot.js";
 
@@ -112,14 +111,8 @@ export class FamilyProxy {
   private readonly links = new Map<string, LinkRuntime>();
   private readonly db = new MembershipDatabase();
   private readonly fwd: ForwardingPlanner;
-  /** One host part per upstream link, by name: its own membership sockets (RFC 4605 §4.1). */
-  private readonly upstreams = new Map<string, UpstreamHost>();
-  /** Which upstream serves a group (the first whose `groups` hold it). */
-  private choice: UpstreamChoice;
-  /** Groups with a merged membership that no upstream serves (counted once each as no-upstream). */
-  private readonly unserved = new Set<Address>();
-  /** "No upstream serves the group" warnings, at most one per interval. */
-  private readonly noUpstreamWarnings: Throttle;
+  /** The host part on each upstream link; each group goes to the upstream that serves it. */
+  private readonly upstreams: Upstreams;
   private ignored: CidrSet;
   /** Sources accepted from each upstream (its `sources` of this family); null: every source. */
   private accepted: Map<string, CidrSet | null>;
@@ -159,7 +152,6 @@ export class FamilyProxy {
     this.family = deps.family;
     this.mfcLimitWarnings = new Throttle(this.now);
     this.vifLimitWarnings = new Throttle(this.now);
-    this.noUpstreamWarnings = new Throttle(this.now);
     this.ingress = {
       family: deps.family,
       isOwnAddress: (a) => this.ownAddresses().has(a),
@@ -176,11 +168,24 @@ export class FamilyProxy {
     }
     this.ignored = new CidrSet(ignoredGroups(this.config, this.family));
     this.accepted = acceptedSources(this.config, this.family);
-    this.choice = new UpstreamChoice(this.config.upstreams);
-    for (const u of this.config.upstreams) this.upstreams.set(u.name, this.newUpstreamHost(u.name));
+    this.upstreams = new Upstreams({
+      family: this.family,
+      log: this.log,
+      scheduler: deps.scheduler,
+      config: () => this.config,
+      merged: this.db,
+      onLimit: () => {
+        this.counters.upstreamLimit++;
+      },
+      onUnserved: () => {
+        this.counters.noUpstream++;
+      },
+      ...(deps.upstreamSockets ? { sockets: deps.upstreamSockets } : {}),
+      ...(deps.yieldTo ? { yieldTo: deps.yieldTo } : {}),
+    });
     const links: ForwardingLinks = {
       isUpstream: (name) => this.links.get(name)?.cfg.role === "upstream",
-      upstreamOf: (group) => this.choice.of(group),
+      upstreamOf: (group) => this.upstreams.of(group),
       canForwardTo: (name) => {
         const l = this.links.get(name);
         // RFC 4605 §4.2: forward onto a downstream link only where we are the querier.
@@ -240,7 +245,7 @@ export class FamilyProxy {
     }
     this.config = config;
     this.accepted = acceptedSources(config, this.family);
-    this.applyUpstreams(config);
+    this.upstreams.reconfigure(config);
     for (const [name, link] of this.links) {
       const n = next.get(name) ?? nextDefault(name)!;
       link.isDefault = !next.has(name);
@@ -261,93 +266,8 @@ export class FamilyProxy {
       this.log.info({ interface: name, role: n.cfg.role }, "interface added by reload");
     }
     this.ignored = new CidrSet(ignoredGroups(config, this.family));
-    for (const host of this.upstreams.values()) host.kick();
     this.apply(this.fwd.refreshAll());
     this.reconcileAll();
-  }
-
-  /**
-   * The upstreams of a new configuration: a host part for each added one (joined once its
-   * link attaches), none left for a removed one (its link is detached already); a group
-   * whose upstream changed (their `groups`) leaves the old one and is joined on the new.
-   * Groups whose upstream stays are not touched.
-   */
-  private applyUpstreams(config: ImproxyConfig): void {
-    const names = new Set(config.upstreams.map((u) => u.name));
-    for (const [name, host] of [...this.upstreams]) {
-      if (names.has(name)) continue;
-      host.close();
-      this.upstreams.delete(name);
-    }
-    for (const name of names) if (!this.upstreams.has(name)) this.upstreams.set(name, this.newUpstreamHost(name));
-    const before = this.choice;
-    this.choice = new UpstreamChoice(config.upstreams);
-    for (const group of this.db.groupsWithMembership()) {
-      const was = before.of(group);
-      if (was === this.choice.of(group)) continue;
-      if (was !== null) this.upstreams.get(was)?.setFilter(group, NO_MEMBERSHIP);
-      this.unserved.delete(group);
-      this.toUpstream(group, this.db.mergedState(group));
-    }
-  }
-
-  /** The host part of upstream `name` (RFC 4605 §4.1), with its own queue, rate and group limit. */
-  private newUpstreamHost(name: string): UpstreamHost {
-    return new UpstreamHost({
-      family: this.family,
-      log: this.log.child({ interface: name }),
-      scheduler: this.deps.scheduler,
-      // Read at every batch: a reload applies from the next one. Per upstream (README "Limits").
-      limits: () => ({
-        maxGroups: this.config.maxUpstreamGroups,
-        changesPerSecond: this.config.upstreamChangesPerSecond,
-      }),
-      onLimit: () => {
-        this.counters.upstreamLimit++;
-      },
-      ...(this.deps.upstreamSockets ? { sockets: this.deps.upstreamSockets } : {}),
-      ...(this.deps.yieldTo ? { yieldTo: this.deps.yieldTo } : {}),
-    });
-  }
-
-  /**
-   * Queues the merged state of `group` on the upstream that serves it (RFC 4605 §4.1, §4: one
-   * upstream per group). A group no upstream serves is not joined upstream: counted once
-   * while it is wanted, logged at most once per interval; it is still forwarded between
-   * downstreams.
-   */
-  private toUpstream(group: Address, state: SourceFilterState, origin?: string): void {
-    const name = this.choice.of(group);
-    if (name !== null) {
-      this.upstreams.get(name)?.setFilter(group, state, origin);
-      return;
-    }
-    if (isNoMembership(state)) {
-      this.unserved.delete(group);
-      return;
-    }
-    if (this.unserved.has(group)) return;
-    this.unserved.add(group);
-    this.counters.noUpstream++;
-    const others = this.noUpstreamWarnings.pass();
-    if (others === null) return;
-    this.log.warn(
-      { group, ...(others > 0 ? { otherGroupsSinceLastLine: others } : {}) },
-      "no upstream serves the group (their `groups`): not joined upstream",
-    );
-  }
-
-  /**
-   * An upstream attached: its own membership sockets, and the merged groups it serves. The
-   * other upstreams, their memberships and forwarding entries are not touched.
-   */
-  private attachUpstream(name: string, ifindex: number): void {
-    const host = this.upstreams.get(name);
-    if (!host) return;
-    host.attach(ifindex);
-    for (const group of this.db.groupsWithMembership()) {
-      if (this.choice.of(group) === name) host.setFilter(group, this.db.mergedState(group));
-    }
   }
 
   /** Detaches a link and forgets it. */
@@ -448,7 +368,7 @@ export class FamilyProxy {
     link.subnets = subnets(this.deps.interfaces.get(link.name), this.family);
     this.log.info({ interface: link.name, role: link.cfg.role, ifindex, vif, address }, "interface attached");
     if (link.cfg.role === "upstream") {
-      this.attachUpstream(link.name, ifindex);
+      this.upstreams.attach(link.name, ifindex);
     } else {
       try {
         reportGroups.join(ifindex);
@@ -491,7 +411,7 @@ export class FamilyProxy {
         // The link may already be gone; its memberships went with it.
       }
     }
-    if (link.cfg.role === "upstream") this.upstreams.get(link.name)?.detach();
+    if (link.cfg.role === "upstream") this.upstreams.detach(link.name);
     this.apply(this.fwd.dropIncoming(link.name));
     try {
       table.delVif(link.name);
@@ -544,7 +464,7 @@ export class FamilyProxy {
       this.log.info({ interface: link.name, added, removed }, "static groups");
     }
     for (const { group, merged } of changed) {
-      if (merged) this.toUpstream(group, merged);
+      if (merged) this.upstreams.set(group, merged);
       this.apply(this.fwd.refreshGroup(group));
     }
   }
@@ -579,7 +499,7 @@ export class FamilyProxy {
         );
         // Queued upstream (UpstreamHost applies it at the allowed rate, and logs
         // "upstream membership" once the kernel holds it).
-        if (merged) this.toUpstream(e.group, merged, link.name);
+        if (merged) this.upstreams.set(e.group, merged, link.name);
         this.apply(this.fwd.refreshGroup(e.group));
         return;
       }
@@ -678,7 +598,7 @@ export class FamilyProxy {
       // RFC 4605 §4: one upstream per group; G's data from another upstream goes nowhere.
       this.counters.wrongUpstream++;
       this.log.debug(
-        { source: u.source, group: u.group, iif: link.name, upstream: this.choice.of(u.group) },
+        { source: u.source, group: u.group, iif: link.name, upstream: this.upstreams.of(u.group) },
         "data from an upstream that does not serve the group: not forwarded",
       );
     } else if (!this.acceptsSource(u.source, link.name)) {
@@ -744,7 +664,7 @@ export class FamilyProxy {
       link.router = null;
       link.querier = false;
     }
-    for (const host of this.upstreams.values()) host.close();
+    this.upstreams.close();
     // Report groups, then VIFs, then the socket (MRT_DONE): each is attempted, the first
     // error is thrown afterwards.
     const { socket, table, reportGroups } = this.deps;
@@ -800,13 +720,13 @@ export class FamilyProxy {
       })),
       upstream: this.db
         .groupsWithMembership()
-        .map((g) => ({ group: g, interface: this.choice.of(g), ...this.db.mergedState(g) })),
-      upstreamFilterChanges: [...this.upstreams.values()].reduce((n, h) => n + h.changes, 0),
-      upstreamFilterErrors: [...this.upstreams.values()].reduce((n, h) => n + h.errors, 0),
-      upstreamGroups: [...this.upstreams].map(([name, h]) => ({ interface: name, ...h.stats() })),
+        .map((g) => ({ group: g, interface: this.upstreams.of(g), ...this.db.mergedState(g) })),
+      upstreamFilterChanges: this.upstreams.changes,
+      upstreamFilterErrors: this.upstreams.errors,
+      upstreamGroups: this.upstreams.stats(),
       forwarding: this.fwd.all().map((e) => ({
         ...e,
-        upstream: this.choice.of(e.group),
+        upstream: this.upstreams.of(e.group),
         kernel: read(opts.sgCounters, () => table.routeCounters(e.source, e.group)),
       })),
       counters: this.counters,
