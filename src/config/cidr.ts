@@ -2,7 +2,7 @@
  * Prefix checks for `ssm-ranges` / `ignore-groups`, on top of the wire layer's CIDR parser
  * (src/wire/address.ts), which also expands the `ff3x::/32` notation.
  */
-import { type Cidr as WirePrefix, expandCidr } from "../wire/address.js";
+import { type Cidr as WirePrefix, expandCidr, halvesOf } from "../wire/address.js";
 
 export interface Cidr {
   family: 4 | 6;
@@ -53,5 +53,27 @@ export function intersectPrefixes(a: readonly string[], b: readonly string[]): s
       if (inner !== null && !out.includes(inner.text)) out.push(inner.text);
     }
   }
+  return out;
+}
+
+/**
+ * The part of prefix list `a` that no prefix of `b` covers, as prefixes: a prefix of `a`
+ * that holds a prefix of `b` is halved until each piece lies inside `b` (dropped) or
+ * outside it (kept). Order follows `a`; empty when `b` covers all of `a`.
+ */
+export function subtractPrefixes(a: readonly string[], b: readonly string[]): string[] {
+  const pb = b.flatMap((t) => expandCidr(t));
+  const out: string[] = [];
+  const rest = (p: WirePrefix): void => {
+    if (pb.some((q) => containsPrefix(q, p))) return;
+    const halves = pb.some((q) => containsPrefix(p, q)) ? halvesOf(p) : null;
+    if (halves === null) {
+      if (!out.includes(p.text)) out.push(p.text);
+      return;
+    }
+    rest(halves[0]);
+    rest(halves[1]);
+  };
+  for (const t of a) for (const p of expandCidr(t)) rest(p);
   return out;
 }

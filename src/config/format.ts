@@ -45,7 +45,7 @@ export function formatConfig(cfg: ImproxyConfig): string {
     ...PROTOCOLS.map((p) => `  ${p}: ${global[`${p}Enabled`] ? "enabled" : "disabled"}`),
     ...GLOBAL_ROWS.map((row) => `  ${row.yaml}: ${showValue(row, global[row.key]!)}`),
     `  disabled: ${cfg.disabled.length === 0 ? "(none)" : cfg.disabled.join(", ")}`,
-    ...interfaceLines(cfg.upstream),
+    ...cfg.upstreams.flatMap((u) => interfaceLines(u)),
     ...cfg.downstreams.flatMap((d) => interfaceLines(d)),
     ...(cfg.defaultDownstream
       ? interfaceLines(cfg.defaultDownstream, "default-downstream (every other interface)")

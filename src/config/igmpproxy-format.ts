@@ -11,8 +11,13 @@
  *   user NAME                  run as NAME once the kernel sockets are open
  *   phyint IF upstream|downstream|disabled [ratelimit N] [threshold N]
  *       altnet NET/LEN ...     upstream: the sources accepted from it
- *       whitelist NET/LEN ...  groups hosts may join (allow-groups)
- *       blacklist NET/LEN ...  groups hosts may not join (deny-groups)
+ *       whitelist NET/LEN ...  downstream: groups hosts may join (allow-groups);
+ *                              upstream: the groups joined there (groups)
+ *       blacklist NET/LEN ...  downstream: groups hosts may not join (deny-groups);
+ *                              upstream: groups not joined there (taken out of groups)
+ *
+ * Several `phyint IF upstream` are several upstreams, in the file's order: a group is
+ * joined on the first whose whitelist holds it (and whose blacklist does not).
  *
  * As in igmpproxy the file is a stream of tokens (spaces, tabs and line ends separate
  * them): the options of a phyint may share its line or follow on later lines, indented or
@@ -22,7 +27,7 @@
  * Whole-file problems (no upstream, no downstream) are reported at the last line of the
  * file (1 for an empty file), where the reader noticed them.
  */
-import { containsPrefix, intersectPrefixes, parseCidr } from "./cidr.js";
+import { containsPrefix, parseCidr, subtractPrefixes } from "./cidr.js";
 import {
   DEFAULT_DOWNSTREAM_NAME,
   globalDefaults,
@@ -38,6 +43,7 @@ import {
   type ParsedConfig,
   type ProtocolSettings,
 } from "./types.js";
+import { shadowedUpstreams } from "./upstream-choice.js";
 import { checkVifLimit } from "./vif-limit.js";
 
 /** Directives that start a statement. */
@@ -266,18 +272,11 @@ export function parseIgmpproxyConfig(text: string, file: string): ParsedConfig {
   const ups = phyints.filter((p) => p.role!.value === "upstream");
   const downs = phyints.filter((p) => p.role!.value === "downstream");
   const disabled = phyints.filter((p) => p.role!.value === "disabled");
-  if (ups.length === 0) fail(lastLine, 'no upstream: one "phyint IF upstream" is required');
-  if (ups.length > 1) {
-    fail(
-      ups[1]!.line,
-      `second upstream "${ups[1]!.name}" (upstream "${ups[0]!.name}" on line ${ups[0]!.line}); improxy proxies exactly one upstream interface`,
-    );
-  }
+  if (ups.length === 0) fail(lastLine, 'no upstream: at least one "phyint IF upstream" is required');
   const defaultdown = once.defaultdown;
   if (downs.length === 0 && defaultdown === undefined) {
     fail(lastLine, 'no downstream: add "phyint IF downstream" or "defaultdown"');
   }
-  const up = ups[0]!;
   const quickleave = once.quickleave !== undefined;
 
   for (const p of [...downs, ...disabled]) {
@@ -295,8 +294,8 @@ export function parseIgmpproxyConfig(text: string, file: string): ParsedConfig {
     const first = p.lists.whitelist[0] ?? p.lists.blacklist[0];
     if (first) warn(first.line, `whitelist / blacklist on disabled "${p.name}" has no effect`);
   }
-  // igmpproxy lets the last matching entry decide; here deny-groups wins over allow-groups.
-  for (const p of [...downs, up]) {
+  // igmpproxy lets the last matching entry decide; here the blacklist wins over the whitelist.
+  for (const p of [...downs, ...ups]) {
     for (const w of p.lists.whitelist) {
       const b = p.lists.blacklist.find((e) => e.line < w.line && coversText(e.prefix, w.prefix));
       if (b) {
@@ -307,45 +306,52 @@ export function parseIgmpproxyConfig(text: string, file: string): ParsedConfig {
       }
     }
   }
-  // igmpproxy applies an upstream whitelist to what it joins upstream. improxy has no
-  // upstream-only group filter: the lists apply to every downstream instead, so a group
-  // outside them is neither joined upstream nor proxied between downstreams.
-  const upAllow = up.lists.whitelist.map((e) => e.prefix);
-  const upDeny = up.lists.blacklist.map((e) => e.prefix);
-  const upListLine = (up.lists.whitelist[0] ?? up.lists.blacklist[0])?.line;
-  if (upListLine !== undefined) {
-    warn(
-      upListLine,
-      `whitelist / blacklist on upstream "${up.name}" apply to every downstream here: those groups are neither joined upstream nor forwarded between downstreams`,
-    );
-  }
 
-  const igmpOf = (down: Phyint | null, line: number, name: string): ProtocolSettings => {
-    const own = down?.lists.whitelist.map((e) => e.prefix) ?? [];
-    let allowGroups =
-      own.length === 0 ? upAllow : upAllow.length === 0 ? own : intersectPrefixes(own, upAllow);
-    if (own.length > 0 && upAllow.length > 0 && allowGroups.length === 0) {
+  /**
+   * The groups an upstream serves (YAML `groups`): igmpproxy joins a group upstream on an
+   * interface only when its whitelist (when it has one) holds the group, and here not when
+   * its blacklist does. Empty: every group.
+   */
+  const groupsOf = (up: Phyint): string[] => {
+    const allow = [...new Set(up.lists.whitelist.map((e) => e.prefix))];
+    const deny = up.lists.blacklist.map((e) => e.prefix);
+    if (deny.length === 0) return allow;
+    const groups = subtractPrefixes(allow.length === 0 ? ["224.0.0.0/4"] : allow, deny);
+    if (groups.length === 0) {
       fail(
-        line,
-        `the whitelists of downstream "${name}" and upstream "${up.name}" (line ${upListLine}) have no group in common: nothing could be joined`,
+        up.lists.blacklist[0]!.line,
+        `the blacklist of upstream "${up.name}" holds every group its whitelist allows: it would serve no group`,
       );
     }
-    allowGroups = [...new Set(allowGroups)];
-    const denyGroups = [...new Set([...(down?.lists.blacklist.map((e) => e.prefix) ?? []), ...upDeny])];
+    return groups;
+  };
+  const igmpOf = (down: Phyint | null): ProtocolSettings => {
+    const allowGroups = [...new Set(down?.lists.whitelist.map((e) => e.prefix) ?? [])];
+    const denyGroups = [...new Set(down?.lists.blacklist.map((e) => e.prefix) ?? [])];
     const layer: PartialSettings = { fastLeave: quickleave, allowGroups, denyGroups };
     return resolveSettings("igmp", [layer]);
   };
-  const iface = (p: Phyint): InterfaceConfig => ({
-    name: p.name,
-    role: p.role!.value === "upstream" ? "upstream" : "downstream",
-    igmp: p.role!.value === "upstream" ? resolveSettings("igmp", []) : igmpOf(p, p.line, p.name),
-    mld: null,
-    ...interfaceDefaults(),
-    ttlThreshold: p.threshold,
-    sources: p.role!.value === "upstream" ? p.lists.altnet.map((e) => e.prefix) : [],
-    line: p.line,
-  });
-  const upstream = iface(up);
+  const iface = (p: Phyint): InterfaceConfig => {
+    const up = p.role!.value === "upstream";
+    return {
+      name: p.name,
+      role: up ? "upstream" : "downstream",
+      igmp: up ? resolveSettings("igmp", []) : igmpOf(p),
+      mld: null,
+      ...interfaceDefaults(),
+      ttlThreshold: p.threshold,
+      groups: up ? groupsOf(p) : [],
+      sources: up ? p.lists.altnet.map((e) => e.prefix) : [],
+      line: p.line,
+    };
+  };
+  const upstreams = ups.map(iface);
+  // The first upstream whose whitelist holds a group serves it (upstream-choice.ts).
+  for (const shadow of shadowedUpstreams(upstreams, ["igmp"])) {
+    const p = ups[shadow.upstream]!;
+    const entry = shadow.entry === null || p.lists.blacklist.length > 0 ? undefined : p.lists.whitelist[shadow.entry];
+    warn(entry?.line ?? p.line, shadow.message);
+  }
   const downstreams = downs.map(iface);
   const defaultDownstream: InterfaceConfig | null =
     defaultdown === undefined
@@ -353,19 +359,19 @@ export function parseIgmpproxyConfig(text: string, file: string): ParsedConfig {
       : {
           name: DEFAULT_DOWNSTREAM_NAME,
           role: "downstream",
-          igmp: igmpOf(null, defaultdown, "defaultdown"),
+          igmp: igmpOf(null),
           mld: null,
           ...interfaceDefaults(),
           line: defaultdown,
         };
-  checkVifLimit(upstream, downstreams, fail);
+  checkVifLimit(upstreams, downstreams, fail);
   return {
     config: {
       file,
       format: "igmpproxy",
       ...globalDefaults(),
       user,
-      upstream,
+      upstreams,
       downstreams,
       defaultDownstream,
       disabled: disabled.map((p) => p.name),

@@ -169,12 +169,12 @@ export function parseImproxyConfig(text: string, file: string): ImproxyConfig {
   };
   const up = iface(upstream!.name, upstream!.line, "upstream");
   const downs = downstreams.map((d) => iface(d.name, d.line, "downstream"));
-  checkVifLimit(up, downs, fail);
+  checkVifLimit([up], downs, fail);
   return {
     file,
     format: "improxy",
     ...globalDefaults(),
-    upstream: up,
+    upstreams: [up],
     downstreams: downs,
     defaultDownstream: null,
     disabled: [],

@@ -108,7 +108,10 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
     case "if":
       return null;
     case "type":
-      if (err.parentSchema === CONFIG_SCHEMA.$defs.downstreamObject) {
+      if (
+        err.parentSchema === CONFIG_SCHEMA.$defs.downstreamObject ||
+        err.parentSchema === CONFIG_SCHEMA.$defs.upstreamObject
+      ) {
         return {
           path,
           wholeFile: false,
@@ -160,8 +163,8 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
         path,
         wholeFile: false,
         reason:
-          path[path.length - 1] === "downstream"
-            ? "`downstream` must list at least one interface"
+          path.length === 1 && (path[0] === "downstream" || path[0] === "upstream")
+            ? `${name} must list at least one interface`
             : `${name} must have at least ${parent.minItems ?? 1} item(s)`,
       };
     case "pattern":

@@ -6,8 +6,8 @@
  *
  * Layering (lowest precedence first): defaults < top-level settings (both families) <
  * top-level `igmp:`/`mld:` < per-interface settings < per-interface `igmp:`/`mld:`.
- * The upstream takes interface settings only (`ttl-threshold`, `sources`); its protocol
- * settings are the top-level ones.
+ * An upstream takes interface settings only (`ttl-threshold`, `groups`, `sources`); its
+ * protocol settings are the top-level ones. `upstream` may list several upstreams.
  */
 import {
   forProtocol,
@@ -159,8 +159,11 @@ export const CONFIG_SCHEMA = {
     mld: { $ref: "#/$defs/mld" },
     upstream: {
       description:
-        "The one upstream interface (the proxy is a host there): a name, or a mapping with `name` and settings.",
-      $ref: "#/$defs/upstreamItem",
+        "The upstream interface (the proxy is a host there): a name, or a mapping with `name` and settings; or a list of those, in order: each group is served by the first upstream whose `groups` hold it.",
+      if: { type: "array" },
+      // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword, not a thenable.
+      then: { type: "array", minItems: 1, items: { $ref: "#/$defs/upstreamItem" } },
+      else: { $ref: "#/$defs/upstreamItem" },
     },
     downstream: {
       description:

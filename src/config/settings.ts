@@ -120,7 +120,7 @@ type ValueOf<T extends ValueType> = T extends "integer" | "number"
 type StructuralConfig =
   | "file"
   | "format"
-  | "upstream"
+  | "upstreams"
   | "downstreams"
   | "defaultDownstream"
   | "disabled"
@@ -552,7 +552,7 @@ const ROWS = {
     range: { min: 1, max: 1048576 },
     places: ["global"],
     description:
-      "Most groups joined on the upstream interface per family (each IPv4 membership socket carries net.ipv4.igmp_max_memberships = 20 groups, so this bounds the open files); further merged memberships wait, counted as upstream-limit, and are joined as soon as room frees up.",
+      "Most groups joined on each upstream interface per family (each IPv4 membership socket carries net.ipv4.igmp_max_memberships = 20 groups, so this bounds the open files: per upstream); further merged memberships wait, counted as upstream-limit, and are joined as soon as room frees up.",
   },
   upstreamChangesPerSecond: {
     kind: "global",
@@ -566,7 +566,7 @@ const ROWS = {
     range: { min: 1, max: 1000000 },
     places: ["global"],
     description:
-      "Most upstream membership changes (joins, filter changes, leaves) pushed to the kernel per second and family; a group that changes again while queued is applied once, with its latest filter.",
+      "Most upstream membership changes (joins, filter changes, leaves) pushed to the kernel per second, family and upstream interface; a group that changes again while queued is applied once, with its latest filter.",
   },
   maxForwardingEntries: {
     kind: "global",
@@ -629,6 +629,21 @@ const ROWS = {
     description:
       "TTL threshold of the interface's VIF (igmpproxy `threshold`): IPv4 packets leave through the interface only with a TTL above it. The kernel's IPv6 forwarding has no per-interface TTL: for MLD it is only the MIF's recorded threshold. At the top level, the default for every interface.",
   },
+  groups: {
+    kind: "upstream",
+    yaml: "groups",
+    yang: null,
+    unit: null,
+    type: "prefixes",
+    // RFC 4605 §4: each group has one upstream interface; the first match decides
+    // (docs/protocol.md "Proxy merge").
+    default: [],
+    docDefault: "all groups",
+    places: ["upstream"],
+    show: (v) => showList(v, "all groups"),
+    description:
+      "Group prefixes this upstream serves, of either family (igmpproxy `whitelist` on an upstream): each group is joined, and its data taken, on the first upstream in the file's order whose `groups` match it; an upstream without `groups` serves every group of both families. A group no upstream serves is not joined upstream (counted as `no-upstream`) and is still forwarded between downstreams.",
+  },
   sources: {
     kind: "upstream",
     yaml: "sources",
@@ -637,6 +652,7 @@ const ROWS = {
     type: "prefixes",
     default: [],
     docDefault: "all sources",
+    show: (v) => showList(v, "all sources"),
     places: ["upstream"],
     description:
       "Source prefixes whose multicast data is accepted from the upstream (igmpproxy `altnet`); data from other sources is not forwarded and counted (`upstream-source-refused`). Each family uses its own prefixes; a family with none listed accepts every source.",
@@ -647,6 +663,12 @@ const everyFieldHasARow: Record<GlobalKey | DownstreamKey | "enabled", Row> = RO
 const everyRowHasAField: [Exclude<keyof Rows, SettingKey>] extends [never] ? true : false = true;
 void everyFieldHasARow;
 void everyRowHasAField;
+
+/** check-config's text of a prefix list whose empty value means everything (`empty`). */
+function showList(v: Value, empty: string): string {
+  const list = v as readonly string[];
+  return list.length === 0 ? empty : list.join(", ");
+}
 
 /** check-config's text of a `source-rules` value: "GROUP from SOURCE" per rule. */
 function showSourceRules(v: Value): string {

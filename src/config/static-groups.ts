@@ -12,6 +12,7 @@ import type { IpFamily } from "../wire/types.js";
 import type { Protocol, ProtocolSettings, StaticGroup } from "./settings.js";
 import type { InterfaceConfig } from "./types.js";
 import { refusingSetting } from "./source-rules.js";
+import { UpstreamChoice } from "./upstream-choice.js";
 
 /** An entry as the YAML writes it (the schema has checked the shape). */
 export type RawStaticEntry = string | { group: string; source?: string };
@@ -109,22 +110,30 @@ export function staticGroupsProblem(
 }
 
 /**
- * The static groups of all downstreams together are joined upstream: more distinct groups
- * of one family than `max-upstream-groups` could never all be joined. The first downstream
- * whose static groups go over, and why; or null.
+ * The static groups of all downstreams together are joined upstream, each on its upstream
+ * (upstream-choice.ts): more distinct groups of one family on one upstream than
+ * `max-upstream-groups` could never all be joined. The first downstream whose static
+ * groups go over, and why; or null. Groups no upstream serves are not joined upstream.
  */
 export function staticUpstreamProblem(
+  upstreams: readonly InterfaceConfig[],
   downstreams: readonly InterfaceConfig[],
   maxUpstreamGroups: number,
 ): { line: number; reason: string } | null {
+  const choice = new UpstreamChoice(upstreams);
   for (const protocol of ["igmp", "mld"] as const) {
-    const groups = new Set<string>();
+    const groups = new Map<string, Set<string>>();
     for (const d of downstreams) {
-      for (const e of d[protocol]?.staticGroups ?? []) groups.add(e.group);
-      if (groups.size > maxUpstreamGroups) {
+      for (const e of d[protocol]?.staticGroups ?? []) {
+        const up = choice.of(e.group);
+        if (up === null) continue;
+        const held = groups.get(up) ?? new Set<string>();
+        groups.set(up, held.add(e.group));
+        if (held.size <= maxUpstreamGroups) continue;
+        const on = upstreams.length === 1 ? "" : ` on upstream "${up}"`;
         return {
           line: d.line,
-          reason: `the ${protocol === "igmp" ? "IGMP" : "MLD"} static groups of the downstreams up to "${d.name}" are ${groups.size} groups, more than \`max-upstream-groups\` (${maxUpstreamGroups}) can join upstream`,
+          reason: `the ${protocol === "igmp" ? "IGMP" : "MLD"} static groups of the downstreams up to "${d.name}" are ${held.size} groups${on}, more than \`max-upstream-groups\` (${maxUpstreamGroups}) can join upstream`,
         };
       }
     }

@@ -29,6 +29,7 @@ import type { ImproxyConfig, InterfaceConfig, ParsedConfig, ProtocolSettings } f
 const ORIGIN: Record<ImproxyConfig["format"], Record<string, string>> = {
   igmpproxy: {
     sources: "altnet",
+    groups: "whitelist / blacklist",
     "allow-groups": "whitelist",
     "deny-groups": "blacklist",
     "fast-leave": "quickleave",
@@ -72,7 +73,7 @@ export function configToYaml(parsed: ParsedConfig): string {
   const downs = [...c.downstreams, ...(c.defaultDownstream ? [c.defaultDownstream] : [])];
   const topIface: Record<string, Value> = {};
   for (const row of [...DOWNSTREAM_ROWS, ...INTERFACE_ROWS]) {
-    const holders = row.kind === "interface" ? [c.upstream, ...downs] : downs;
+    const holders = row.kind === "interface" ? [...c.upstreams, ...downs] : downs;
     const values = holders.map((i) => (i as unknown as Record<string, Value>)[row.key]!);
     const shared =
       values.length > 0 && values.every((v) => isDeepStrictEqual(v, values[0])) ? values[0]! : undefined;
@@ -92,7 +93,8 @@ export function configToYaml(parsed: ParsedConfig): string {
       top.push({ key: p, value: [off] });
       continue;
     }
-    const target = { ...c.upstream[p]! };
+    // Every upstream has the top-level settings of the family (it is a host there).
+    const target = { ...c.upstreams[0]![p]! };
     const fast = downs.map((d) => d[p]?.fastLeave).filter((v): v is boolean => v !== undefined);
     if (fast.length > 0 && fast.every((v) => v === fast[0])) target.fastLeave = fast[0]!;
     const { partial, block } = overrides(p, [], target, note);
@@ -120,31 +122,30 @@ export function configToYaml(parsed: ParsedConfig): string {
     return out;
   };
 
-  const upBlock: Block = [];
-  for (const row of [...INTERFACE_ROWS, ...UPSTREAM_ROWS]) {
-    const v = (c.upstream as unknown as Record<string, Value>)[row.key]!;
-    const inherited = row.places.includes("global") ? topIface[row.key] : defaultOf(row.key);
-    if (!isDeepStrictEqual(v, inherited)) upBlock.push(entry(row, v, note));
-  }
+  /** The own settings of an upstream. */
+  const upstreamBlock = (u: InterfaceConfig): Block => {
+    const out: Block = [];
+    for (const row of [...INTERFACE_ROWS, ...UPSTREAM_ROWS]) {
+      const v = (u as unknown as Record<string, Value>)[row.key]!;
+      const inherited = row.places.includes("global") ? topIface[row.key] : defaultOf(row.key);
+      if (!isDeepStrictEqual(v, inherited)) out.push(entry(row, v, note));
+    }
+    return out;
+  };
   const from = (i: InterfaceConfig) => `line ${i.line}`;
+  /** An interface as a list item (`key` "-") or a value of `key`: its name, or a mapping with its settings. */
+  const item = (key: string, i: InterfaceConfig, own: Block): Entry =>
+    own.length === 0
+      ? { key, value: i.name, comment: from(i) }
+      : { key, value: [{ key: "name", value: i.name, comment: from(i) }, ...own] };
+  const [first, ...more] = c.upstreams;
   top.push(
-    upBlock.length === 0
-      ? { key: "upstream", value: c.upstream.name, comment: from(c.upstream) }
-      : {
-          key: "upstream",
-          value: [{ key: "name", value: c.upstream.name, comment: from(c.upstream) }, ...upBlock],
-        },
+    more.length === 0
+      ? item("upstream", first!, upstreamBlock(first!))
+      : { key: "upstream", value: c.upstreams.map((u) => item("-", u, upstreamBlock(u))) },
   );
   if (c.downstreams.length > 0) {
-    top.push({
-      key: "downstream",
-      value: c.downstreams.map((d) => {
-        const own = downstreamBlock(d);
-        return own.length === 0
-          ? { key: "-", value: d.name, comment: from(d) }
-          : { key: "-", value: [{ key: "name", value: d.name, comment: from(d) }, ...own] };
-      }),
-    });
+    top.push({ key: "downstream", value: c.downstreams.map((d) => item("-", d, downstreamBlock(d))) });
   }
   if (c.defaultDownstream) {
     const own = downstreamBlock(c.defaultDownstream);
@@ -221,7 +222,7 @@ function render(block: Block, depth: number): string[] {
       );
     } else if (Array.isArray(e.value)) {
       const inner = e.value as Block;
-      if (e.key === "downstream") {
+      if (e.key === "downstream" || (e.key === "upstream" && inner.every((x) => x.key === "-"))) {
         out.push(`${head}${tail}`);
         for (const item of inner) {
           if (Array.isArray(item.value)) {

@@ -31,6 +31,12 @@ export interface InterfaceConfig {
    */
   ttlThreshold: number;
   /**
+   * groups (igmpproxy `whitelist` on an upstream), upstream only: group prefixes (either
+   * family) this upstream serves; a group goes to the first upstream whose prefixes hold it
+   * (upstream-choice.ts); empty: every group. Downstreams hold [].
+   */
+  groups: string[];
+  /**
    * sources (igmpproxy `altnet`), upstream only: source prefixes (either family) whose data
    * is forwarded from the upstream; empty: every source. Downstreams hold [].
    */
@@ -45,7 +51,11 @@ export interface ImproxyConfig {
   format: "improxy" | "igmpproxy" | "yaml";
   /** Kernel multicast routing table id (MRT_TABLE / MRT6_TABLE); null = the kernel's default table. */
   mrouteTable: number | null;
-  upstream: InterfaceConfig;
+  /**
+   * The upstream interfaces, in the file's order (at least one): each group is served by the
+   * first whose `groups` hold it (upstream-choice.ts; RFC 4605 §4: one upstream per group).
+   */
+  upstreams: InterfaceConfig[];
   downstreams: InterfaceConfig[];
   /**
    * default-downstream (igmpproxy `defaultdown`): every other interface that can do

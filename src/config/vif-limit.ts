@@ -1,6 +1,6 @@
 /**
  * The kernel's limit on interfaces per family: a multicast routing table holds at most
- * MAXVIFS = 32 VIFs (IPv4) and MAXMIFS = 32 MIFs (IPv6), the upstream's included
+ * MAXVIFS = 32 VIFs (IPv4) and MAXMIFS = 32 MIFs (IPv6), the upstreams' included
  * (docs/kernel.md "Multicast routing socket (IPv4)", MRT_ADD_VIF). A config that needs more can never run in
  * full, so every format rejects it at the first interface too many. The kernel layer has
  * its own copy of the number (it refuses a 33rd VIF); config does not import kernel.
@@ -8,33 +8,39 @@
 import type { Protocol } from "./defaults.js";
 import type { InterfaceConfig } from "./types.js";
 
-/** VIFs (MIFs) per multicast routing table and family, the upstream's included. */
+/** VIFs (MIFs) per multicast routing table and family, the upstreams' included. */
 export const MAX_VIFS_PER_FAMILY = 32;
 
 /**
- * Fails at the line of the first downstream that would need VIF number 33 of a family
- * (counting the upstream, and only interfaces on which the family is enabled).
+ * Fails at the line of the first interface that would need VIF number 33 of a family
+ * (the upstreams first, then the downstreams; only interfaces on which the family is
+ * enabled count).
  */
 export function checkVifLimit(
-  upstream: InterfaceConfig,
+  upstreams: readonly InterfaceConfig[],
   downstreams: readonly InterfaceConfig[],
   fail: (line: number, reason: string) => never,
 ): void {
   for (const protocol of ["igmp", "mld"] as const satisfies readonly Protocol[]) {
-    let used = upstream[protocol] === null ? 0 : 1;
+    const name = protocol === "igmp" ? "IGMP" : "MLD";
+    const vif = protocol === "igmp" ? "VIFs (MAXVIFS)" : "MIFs (MAXMIFS)";
+    const limit = `the kernel allows ${MAX_VIFS_PER_FAMILY} ${vif} per multicast routing table`;
+    const ups = upstreams.filter((u) => u[protocol] !== null);
+    const over = ups[MAX_VIFS_PER_FAMILY];
+    if (over !== undefined) fail(over.line, `too many ${name} upstreams: "${over.name}" is the ${ordinal(MAX_VIFS_PER_FAMILY + 1)}; ${limit}`);
+    let used = ups.length;
     let downs = 0;
     for (const d of downstreams) {
       if (d[protocol] === null) continue;
       used++;
       downs++;
       if (used > MAX_VIFS_PER_FAMILY) {
-        const vif = protocol === "igmp" ? "VIFs (MAXVIFS)" : "MIFs (MAXMIFS)";
-        const most = MAX_VIFS_PER_FAMILY - (upstream[protocol] === null ? 0 : 1);
+        const most = MAX_VIFS_PER_FAMILY - ups.length;
+        const upstreamsIncluded = ups.length === 1 ? "the upstream included" : `the ${ups.length} upstreams included`;
         fail(
           d.line,
-          `too many ${protocol === "igmp" ? "IGMP" : "MLD"} interfaces: downstream "${d.name}" is the ${ordinal(downs)}; ` +
-            `the kernel allows ${MAX_VIFS_PER_FAMILY} ${vif} per multicast routing table, ` +
-            `the upstream included, so at most ${most} downstreams`,
+          `too many ${name} interfaces: downstream "${d.name}" is the ${ordinal(downs)}; ` +
+            `${limit}, ${upstreamsIncluded}, so at most ${most} downstreams`,
         );
       }
     }

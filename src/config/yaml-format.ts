@@ -6,7 +6,8 @@
  *
  * Differences from the IMProxy format, by design: a family without a block is ENABLED
  * (`igmp: { enabled: false }` turns it off); a missing top-level key (upstream, downstream)
- * is reported at the last line of the file.
+ * is reported at the last line of the file; `upstream` may list several upstreams, each
+ * with the `groups` it serves (upstream-choice.ts: the first match wins).
  */
 
 import { isIPv4, isIPv6 } from "node:net";
@@ -26,6 +27,7 @@ import { explainSchemaError, type LocatedReason } from "./schema-errors.js";
 import {
   METRICS_LISTEN_WHEN_TRUE,
   PROTOCOL_SETTINGS,
+  PROTOCOLS,
   type Protocol,
   type Setting,
   SETTINGS,
@@ -48,6 +50,7 @@ import {
   type ParsedConfig,
   type ProtocolSettings,
 } from "./types.js";
+import { shadowedUpstreams } from "./upstream-choice.js";
 import { checkVifLimit } from "./vif-limit.js";
 import { type DataPath, pointerToPath, YamlLocator } from "./yaml-locator.js";
 
@@ -73,7 +76,7 @@ interface RawUpstream extends RawValues {
 interface RawConfig extends RawValues {
   igmp?: RawProtocolBlock;
   mld?: RawProtocolBlock;
-  upstream: string | RawUpstream;
+  upstream: string | RawUpstream | (string | RawUpstream)[];
   downstream?: (string | RawDownstream)[];
   "default-downstream"?: boolean | RawDownstreamSettings;
   disabled?: string[];
@@ -321,10 +324,7 @@ function buildConfig(
     ...(raw[protocol] ? [{ raw: raw[protocol], path: [protocol] }] : []),
   ];
 
-  // Upstream: the proxy is a host there; only version (and the timers, for reference) apply.
-  const upstreamRaw: RawUpstream = typeof raw.upstream === "string" ? { name: raw.upstream } : raw.upstream;
-  const upstreamName = upstreamRaw.name;
-  const upstreamLine = loc.line(["upstream"]);
+  // Upstreams: the proxy is a host there; only version (and the timers, for reference) apply.
   const protocolSettings = (protocol: Protocol, layers: Layer[], fastLeave: boolean | undefined) => {
     if (!enabled[protocol]) return null;
     const s = resolve(protocol, layers);
@@ -341,28 +341,58 @@ function buildConfig(
         own?.[r.yaml] ?? (r.places.includes("global") ? raw[r.yaml] : undefined) ?? defaultOf(r.key),
       ]),
     );
-  const sources = (upstreamRaw.sources as string[] | undefined) ?? [];
-  sources.forEach((text, i) => {
-    const line = loc.line(["upstream", "sources", i]);
-    const cidr = parseCidr(text);
-    if (typeof cidr === "string") fail(line, `\`sources\` entry ${cidr}`);
-    // A multicast address is never a packet's source; 0.0.0.0/0 (every source) is fine.
-    if (isMulticastPrefix(cidr)) {
-      fail(
-        line,
-        `\`sources\` entry ${JSON.stringify(text)} is a multicast prefix; sources are unicast addresses`,
-      );
-    }
-  });
-  const upstream: InterfaceConfig = {
-    name: upstreamName,
-    role: "upstream",
-    igmp: protocolSettings("igmp", globalLayers("igmp"), false),
-    mld: protocolSettings("mld", globalLayers("mld"), false),
-    ...interfaceDefaults(),
-    ...(interfaceValues(UPSTREAM_SETTINGS, upstreamRaw) as Pick<InterfaceConfig, "ttlThreshold" | "sources">),
-    line: upstreamLine,
+  /** An upstream's prefix list `key` at `path`: CIDR prefixes, multicast ones exactly when `groups`. */
+  const checkUpstreamPrefixes = (list: string[] | undefined, key: "groups" | "sources", path: DataPath) => {
+    (list ?? []).forEach((text, i) => {
+      const line = loc.line([...path, key, i]);
+      const cidr = parseCidr(text);
+      if (typeof cidr === "string") fail(line, `\`${key}\` entry ${cidr}`);
+      // A multicast address is never a packet's source; 0.0.0.0/0 (every source) is fine.
+      if (key === "sources" && isMulticastPrefix(cidr)) {
+        fail(
+          line,
+          `\`sources\` entry ${JSON.stringify(text)} is a multicast prefix; sources are unicast addresses`,
+        );
+      }
+      if (key === "groups" && !isMulticastPrefix(cidr)) {
+        fail(
+          line,
+          `\`groups\` entry ${JSON.stringify(text)} is not a multicast prefix (must lie within 224.0.0.0/4 or ff00::/8)`,
+        );
+      }
+    });
   };
+  const upstreamItems = Array.isArray(raw.upstream) ? raw.upstream : [raw.upstream];
+  const upstreamLines = new Map<string, number>();
+  const upstreamPaths: DataPath[] = [];
+  const upstreams = upstreamItems.map((item, i): InterfaceConfig => {
+    const itemPath: DataPath = Array.isArray(raw.upstream) ? ["upstream", i] : ["upstream"];
+    const obj: RawUpstream = typeof item === "string" ? { name: item } : item;
+    const line = loc.line(typeof item === "string" || itemPath.length === 1 ? itemPath : [...itemPath, "name"]);
+    const first = upstreamLines.get(obj.name);
+    if (first !== undefined) fail(line, `duplicate upstream "${obj.name}" (first on line ${first})`);
+    upstreamLines.set(obj.name, line);
+    upstreamPaths.push(itemPath);
+    checkUpstreamPrefixes(obj.groups as string[] | undefined, "groups", itemPath);
+    checkUpstreamPrefixes(obj.sources as string[] | undefined, "sources", itemPath);
+    return {
+      name: obj.name,
+      role: "upstream",
+      igmp: protocolSettings("igmp", globalLayers("igmp"), false),
+      mld: protocolSettings("mld", globalLayers("mld"), false),
+      ...interfaceDefaults(),
+      ...(interfaceValues(UPSTREAM_SETTINGS, obj) as Pick<InterfaceConfig, "ttlThreshold" | "groups" | "sources">),
+      line,
+    };
+  });
+  // First match wins: an upstream (or a `groups` entry) whose groups earlier upstreams serve is never used.
+  for (const shadow of shadowedUpstreams(upstreams, PROTOCOLS.filter((p) => enabled[p]))) {
+    const path = upstreamPaths[shadow.upstream]!;
+    warn(
+      shadow.entry === null ? upstreams[shadow.upstream]!.line : loc.line([...path, "groups", shadow.entry]),
+      shadow.message,
+    );
+  }
 
   /** The line of `entry` in the most specific layer its static groups come from. */
   const staticEntryLine = (layers: Layer[], protocol: Protocol, entry: StaticGroup): number => {
@@ -440,9 +470,8 @@ function buildConfig(
     const itemPath: DataPath = ["downstream", i];
     const obj: RawDownstream = typeof item === "string" ? { name: item } : item;
     const line = loc.line(typeof item === "string" ? itemPath : [...itemPath, "name"]);
-    if (obj.name === upstreamName) {
-      fail(line, `downstream "${obj.name}" is the upstream interface (line ${upstreamLine})`);
-    }
+    const up = upstreamLines.get(obj.name);
+    if (up !== undefined) fail(line, `downstream "${obj.name}" is an upstream interface (line ${up})`);
     const first = seen.get(obj.name);
     if (first !== undefined) fail(line, `duplicate downstream "${obj.name}" (first on line ${first})`);
     seen.set(obj.name, line);
@@ -469,8 +498,8 @@ function buildConfig(
   const disabled = raw.disabled ?? [];
   disabled.forEach((name, i) => {
     const line = loc.line(["disabled", i]);
-    if (name === upstreamName)
-      fail(line, `disabled interface "${name}" is the upstream interface (line ${upstreamLine})`);
+    const up = upstreamLines.get(name);
+    if (up !== undefined) fail(line, `disabled interface "${name}" is an upstream interface (line ${up})`);
     const down = seen.get(name);
     if (down !== undefined) fail(line, `disabled interface "${name}" is a downstream (line ${down})`);
     const twice = disabled.indexOf(name);
@@ -478,10 +507,10 @@ function buildConfig(
       fail(line, `duplicate disabled interface "${name}" (first on line ${loc.line(["disabled", twice])})`);
   });
 
-  checkVifLimit(upstream, downstreams, fail);
+  checkVifLimit(upstreams, downstreams, fail);
   const maxUpstreamGroups =
     (raw["max-upstream-groups"] as number | undefined) ?? defaultOf<number>("maxUpstreamGroups");
-  const overUpstream = staticUpstreamProblem(downstreams, maxUpstreamGroups);
+  const overUpstream = staticUpstreamProblem(upstreams, downstreams, maxUpstreamGroups);
   if (overUpstream !== null) fail(overUpstream.line, overUpstream.reason);
 
   const globals = globalDefaults();
@@ -501,7 +530,7 @@ function buildConfig(
       format: "yaml",
       ...globals,
       metricsListen: metricsListen(raw.metrics as string | boolean | undefined, loc.line(["metrics"]), fail),
-      upstream,
+      upstreams,
       downstreams,
       defaultDownstream,
       disabled: [...disabled],

@@ -258,6 +258,20 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
   );
   absoluteCounter(
     registry,
+    "improxy_no_upstream_total",
+    "Groups wanted downstream that no upstream serves (the upstreams' groups): not joined upstream",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.noUpstream])),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_wrong_upstream_total",
+    "Flows from an upstream that does not serve their group, not forwarded (RFC 4605 §4: one upstream per group)",
+    ["family"],
+    () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.wrongUpstream])),
+  );
+  absoluteCounter(
+    registry,
     "improxy_vif_limit_total",
     "Interfaces not attached because the kernel's 32 VIFs / MIFs per table were in use",
     ["family"],
@@ -312,9 +326,15 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
   gauge(
     registry,
     "improxy_upstream_groups",
-    "Groups the proxy is a member of on its upstream interface",
-    ["family"],
-    () => perFamily((f, out) => out.push([{ family: f.family }, f.upstream.length])),
+    "Groups the proxy is a member of on each upstream interface (the groups it serves)",
+    ["family", "interface"],
+    () =>
+      perFamily((f, out) => {
+        for (const u of f.upstreamGroups) {
+          const n = f.upstream.filter((g) => g.interface === u.interface).length;
+          out.push([{ family: f.family, interface: u.interface }, n]);
+        }
+      }),
   );
   gauge(
     registry,

@@ -93,11 +93,14 @@ export interface GroupStatus {
   sources: number;
   /** Tracked hosts (explicit tracking, on with fast-leave); null when not tracked. */
   hosts: HostStatus[] | null;
+  /** The upstream that serves the group (RFC 4605 §4); null: none does, or no merged membership. */
+  upstream: string | null;
 }
 
-/** RFC 9398: the merged membership the proxy holds on its upstream interface. */
+/** RFC 9398: the merged membership the proxy holds on the upstream interface that serves the group. */
 export interface UpstreamGroupStatus {
-  interface: string;
+  /** The upstream that serves the group; null: none does (not joined upstream). */
+  interface: string | null;
   group: string;
   filterMode: "include" | "exclude";
   sources: string[];
@@ -118,6 +121,8 @@ export interface RouteStatus {
   source: string;
   group: string;
   incoming: string;
+  /** The upstream that serves the group (the only one its data is forwarded from); null: none. */
+  upstream: string | null;
   outgoing: string[];
   packets: number | null;
   bytes: number | null;
@@ -257,7 +262,7 @@ export class StatusBuilder {
 
   private settings(name: string, family: IpFamily): ProtocolSettings | null {
     const { config } = this.source;
-    const cfg = [config.upstream, ...config.downstreams].find((c) => c.name === name);
+    const cfg = [...config.upstreams, ...config.downstreams].find((c) => c.name === name);
     if (!cfg) return null;
     return family === "ipv4" ? cfg.igmp : cfg.mld;
   }
@@ -281,7 +286,7 @@ export class StatusBuilder {
         attached: snap.links.filter((l) => l.ifindex !== null).length,
         groups,
         sources,
-        upstreamGroups: snap.upstream.length,
+        upstreamGroups: snap.upstream.filter((u) => u.interface !== null).length,
         routes: snap.forwarding.length,
         drops,
       },
@@ -289,6 +294,7 @@ export class StatusBuilder {
     if (view === null || view === "interfaces")
       out.interfaces = snap.links.map((l) => this.interfaceStatus(l));
     if (view === "groups") {
+      const upstreamOf = new Map(snap.upstream.map((u) => [u.group, u.interface]));
       out.groups = [];
       for (const l of snap.links) {
         const tracked = this.settings(l.name, snap.family)?.fastLeave === true;
@@ -311,6 +317,7 @@ export class StatusBuilder {
                   expiresSeconds: seconds(h.expiresMs),
                 }))
               : null,
+            upstream: upstreamOf.get(g.group) ?? null,
           });
         }
         const version = l.router?.version ?? this.settings(l.name, snap.family)?.version ?? 1;
@@ -326,12 +333,12 @@ export class StatusBuilder {
             lastReporter: null,
             sources: g.sources.length,
             hosts: null,
+            upstream: upstreamOf.get(g.group) ?? null,
           });
         }
       }
-      const upName = snap.links.find((l) => l.role === "upstream")?.name ?? "";
       out.upstream = snap.upstream.map((u) => ({
-        interface: upName,
+        interface: u.interface,
         group: u.group,
         filterMode: u.filterMode,
         sources: [...u.sources],
@@ -358,6 +365,7 @@ export class StatusBuilder {
         source: e.source,
         group: e.group,
         incoming: e.iif,
+        upstream: e.upstream,
         outgoing: [...e.oifs],
         packets: num(e.kernel?.packets),
         bytes: num(e.kernel?.bytes),
@@ -414,6 +422,8 @@ export class StatusBuilder {
       upstreamLimit: c.upstreamLimit,
       mfcLimit: c.mfcLimit,
       upstreamSourceRefused: c.upstreamSourceRefused,
+      noUpstream: c.noUpstream,
+      wrongUpstream: c.wrongUpstream,
       vifLimit: c.vifLimit,
       interfaces: snap.links.map((l) => ({
         name: l.name,

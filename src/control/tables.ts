@@ -149,10 +149,11 @@ function renderGroups(doc: StatusDocument): string[] {
         g.static ? "static" : (g.lastReporter ?? "-"),
         String(g.sources),
         g.hosts === null ? "-" : g.hosts.map((h) => h.address).join(",") || "0",
+        dash(g.upstream),
       ]);
     }
     for (const u of f.upstream ?? []) {
-      upstream.push([f.family, u.interface, u.group, u.filterMode, u.sources.join(",") || "-"]);
+      upstream.push([f.family, dash(u.interface), u.group, u.filterMode, u.sources.join(",") || "-"]);
     }
   }
   return [
@@ -168,6 +169,7 @@ function renderGroups(doc: StatusDocument): string[] {
         { title: "LAST-REPORTER" },
         { title: "SOURCES", align: "right" },
         { title: "HOSTS" },
+        { title: "UPSTREAM" },
       ],
       rows,
       "no groups",
@@ -230,6 +232,7 @@ function renderRoutes(doc: StatusDocument): string[] {
         dash(r.bytes),
         dash(r.pps),
         dash(r.wrongIf),
+        dash(r.upstream),
       ]);
     }
   }
@@ -244,6 +247,7 @@ function renderRoutes(doc: StatusDocument): string[] {
       { title: "BYTES", align: "right" },
       { title: "PPS", align: "right" },
       { title: "WRONG-IF", align: "right" },
+      { title: "UPSTREAM" },
     ],
     rows,
     "no forwarding entries",
@@ -270,6 +274,8 @@ function renderStats(doc: StatusDocument): string[] {
     add("-", "upstream-limit", s.upstreamLimit);
     add("-", "mfc-limit", s.mfcLimit);
     add("-", "upstream-source-refused", s.upstreamSourceRefused);
+    add("-", "no-upstream", s.noUpstream);
+    add("-", "wrong-upstream", s.wrongUpstream);
     add("-", "vif-limit", s.vifLimit);
     for (const i of s.interfaces) {
       for (const [k, v] of Object.entries(i.received)) add(i.name, `received:${k}`, v);

@@ -209,7 +209,7 @@ export class Daemon {
     log.info(
       {
         config: config.file,
-        upstream: config.upstream.name,
+        upstreams: config.upstreams.map((u) => u.name),
         downstreams: config.downstreams.map((d) => d.name),
         defaultDownstream: config.defaultDownstream !== null,
         igmp: config.igmpEnabled,
@@ -327,7 +327,7 @@ async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<num
     }
     running = true;
     sdNotify(
-      `READY=1\nSTATUS=proxying ${opts.config.upstream.name} -> ${[
+      `READY=1\nSTATUS=proxying ${opts.config.upstreams.map((u) => u.name).join(", ")} -> ${[
         ...opts.config.downstreams.map((d) => d.name),
         ...(opts.config.defaultDownstream ? ["every other interface"] : []),
       ].join(", ")}`,

@@ -2,7 +2,7 @@
  * One address family of the proxy (IPv4 with IGMP, or IPv6 with MLD), wired together:
  *
  *   mroute socket --packets--> router engine per downstream link --forwarding effects-->
- *   membership database --merged state--> upstream membership sockets (kernel host part)
+ *   membership database --merged state--> membership sockets of the group's upstream (kernel host part)
  *                       \--> forwarding planner --> kernel MFC
  *   mroute socket --upcalls--> forwarding planner --> kernel MFC
  *
@@ -39,7 +39,7 @@ import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET
 import { canBeDefaultDownstream, type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 import { acceptedSources, defaultLink, familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
 import type { FamilyCounters, FamilySnapshot, SnapshotOptions } from "./snapshot.js";
-import { UpstreamHost } from "./upstream.js";
+import { Upstreams } from "./upstreams.js";
 
 export type { FamilyCounters } from "./snapshot.js";
 
@@ -111,10 +111,11 @@ export class FamilyProxy {
   private readonly links = new Map<string, LinkRuntime>();
   private readonly db = new MembershipDatabase();
   private readonly fwd: ForwardingPlanner;
-  private readonly upstream: UpstreamHost;
+  /** The host part on each upstream link; each group goes to the upstream that serves it. */
+  private readonly upstreams: Upstreams;
   private ignored: CidrSet;
-  /** Sources accepted from the upstream (its `sources` of this family); null: every source. */
-  private accepted: CidrSet | null;
+  /** Sources accepted from each upstream (its `sources` of this family); null: every source. */
+  private accepted: Map<string, CidrSet | null>;
   private ownCache: Set<Address> | null = null;
   private config: ImproxyConfig;
   private readonly idle: IdleMonitor<ForwardingEntry>;
@@ -138,6 +139,8 @@ export class FamilyProxy {
     upstreamLimit: 0,
     mfcLimit: 0,
     upstreamSourceRefused: 0,
+    noUpstream: 0,
+    wrongUpstream: 0,
     vifLimit: 0,
   };
   /** "No VIF left" warnings, at most one per interval. */
@@ -165,26 +168,24 @@ export class FamilyProxy {
     }
     this.ignored = new CidrSet(ignoredGroups(this.config, this.family));
     this.accepted = acceptedSources(this.config, this.family);
-    this.upstream = new UpstreamHost({
+    this.upstreams = new Upstreams({
       family: this.family,
       log: this.log,
       scheduler: deps.scheduler,
-      // Read at every batch: a reload applies from the next one.
-      limits: () => ({
-        maxGroups: this.config.maxUpstreamGroups,
-        changesPerSecond: this.config.upstreamChangesPerSecond,
-      }),
+      config: () => this.config,
+      merged: this.db,
       onLimit: () => {
         this.counters.upstreamLimit++;
+      },
+      onUnserved: () => {
+        this.counters.noUpstream++;
       },
       ...(deps.upstreamSockets ? { sockets: deps.upstreamSockets } : {}),
       ...(deps.yieldTo ? { yieldTo: deps.yieldTo } : {}),
     });
-    const self = this;
     const links: ForwardingLinks = {
-      get upstream() {
-        return self.config.upstream.name;
-      },
+      isUpstream: (name) => this.links.get(name)?.cfg.role === "upstream",
+      upstreamOf: (group) => this.upstreams.of(group),
       canForwardTo: (name) => {
         const l = this.links.get(name);
         // RFC 4605 §4.2: forward onto a downstream link only where we are the querier.
@@ -244,6 +245,7 @@ export class FamilyProxy {
     }
     this.config = config;
     this.accepted = acceptedSources(config, this.family);
+    this.upstreams.reconfigure(config);
     for (const [name, link] of this.links) {
       const n = next.get(name) ?? nextDefault(name)!;
       link.isDefault = !next.has(name);
@@ -264,7 +266,6 @@ export class FamilyProxy {
       this.log.info({ interface: name, role: n.cfg.role }, "interface added by reload");
     }
     this.ignored = new CidrSet(ignoredGroups(config, this.family));
-    this.upstream.kick();
     this.apply(this.fwd.refreshAll());
     this.reconcileAll();
   }
@@ -367,9 +368,7 @@ export class FamilyProxy {
     link.subnets = subnets(this.deps.interfaces.get(link.name), this.family);
     this.log.info({ interface: link.name, role: link.cfg.role, ifindex, vif, address }, "interface attached");
     if (link.cfg.role === "upstream") {
-      this.upstream.attach(ifindex);
-      for (const group of this.db.groupsWithMembership())
-        this.upstream.setFilter(group, this.db.mergedState(group));
+      this.upstreams.attach(link.name, ifindex);
     } else {
       try {
         reportGroups.join(ifindex);
@@ -412,7 +411,7 @@ export class FamilyProxy {
         // The link may already be gone; its memberships went with it.
       }
     }
-    if (link.cfg.role === "upstream") this.upstream.detach();
+    if (link.cfg.role === "upstream") this.upstreams.detach(link.name);
     this.apply(this.fwd.dropIncoming(link.name));
     try {
       table.delVif(link.name);
@@ -465,7 +464,7 @@ export class FamilyProxy {
       this.log.info({ interface: link.name, added, removed }, "static groups");
     }
     for (const { group, merged } of changed) {
-      if (merged) this.upstream.setFilter(group, merged);
+      if (merged) this.upstreams.set(group, merged);
       this.apply(this.fwd.refreshGroup(group));
     }
   }
@@ -500,7 +499,7 @@ export class FamilyProxy {
         );
         // Queued upstream (UpstreamHost applies it at the allowed rate, and logs
         // "upstream membership" once the kernel holds it).
-        if (merged) this.upstream.setFilter(e.group, merged, link.name);
+        if (merged) this.upstreams.set(e.group, merged, link.name);
         this.apply(this.fwd.refreshGroup(e.group));
         return;
       }
@@ -595,7 +594,14 @@ export class FamilyProxy {
     const link = name === null ? undefined : this.links.get(name);
     if (!link) return;
     this.log.debug({ type: u.type, source: u.source, group: u.group, iif: link.name }, "upcall");
-    if (!this.acceptsSource(u.source, link.name)) {
+    if (this.fwd.wrongUpstream(u.group, link.name)) {
+      // RFC 4605 §4: one upstream per group; G's data from another upstream goes nowhere.
+      this.counters.wrongUpstream++;
+      this.log.debug(
+        { source: u.source, group: u.group, iif: link.name, upstream: this.upstreams.of(u.group) },
+        "data from an upstream that does not serve the group: not forwarded",
+      );
+    } else if (!this.acceptsSource(u.source, link.name)) {
       this.counters.upstreamSourceRefused++;
       this.log.debug(
         { source: u.source, group: u.group, iif: link.name },
@@ -614,11 +620,11 @@ export class FamilyProxy {
   }
 
   /**
-   * Whether data from `source` on link `iif` may be forwarded: upstream data only from the
-   * upstream's `sources` (igmpproxy `altnet`) of this family, when it lists any.
+   * Whether data from `source` on link `iif` may be forwarded: data from an upstream only
+   * from its `sources` (igmpproxy `altnet`) of this family, when it lists any.
    */
   private acceptsSource(source: Address, iif: string): boolean {
-    return iif !== this.config.upstream.name || this.accepted === null || this.accepted.has(source);
+    return this.accepted.get(iif)?.has(source) ?? true;
   }
 
   /** Applies forwarding effects to the kernel's MFC. */
@@ -658,7 +664,7 @@ export class FamilyProxy {
       link.router = null;
       link.querier = false;
     }
-    this.upstream.close();
+    this.upstreams.close();
     // Report groups, then VIFs, then the socket (MRT_DONE): each is attempted, the first
     // error is thrown afterwards.
     const { socket, table, reportGroups } = this.deps;
@@ -712,13 +718,17 @@ export class FamilyProxy {
           })),
         vifCounters: read(opts.vifCounters, () => table.vifCounters(l.name)),
       })),
-      upstream: this.db.groupsWithMembership().map((g) => ({ group: g, ...this.db.mergedState(g) })),
-      upstreamFilterChanges: this.upstream.changes,
-      upstreamFilterErrors: this.upstream.errors,
-      upstreamGroups: this.upstream.stats(),
-      forwarding: this.fwd
-        .all()
-        .map((e) => ({ ...e, kernel: read(opts.sgCounters, () => table.routeCounters(e.source, e.group)) })),
+      upstream: this.db
+        .groupsWithMembership()
+        .map((g) => ({ group: g, interface: this.upstreams.of(g), ...this.db.mergedState(g) })),
+      upstreamFilterChanges: this.upstreams.changes,
+      upstreamFilterErrors: this.upstreams.errors,
+      upstreamGroups: this.upstreams.stats(),
+      forwarding: this.fwd.all().map((e) => ({
+        ...e,
+        upstream: this.upstreams.of(e.group),
+        kernel: read(opts.sgCounters, () => table.routeCounters(e.source, e.group)),
+      })),
       counters: this.counters,
     };
   }

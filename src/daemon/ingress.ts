@@ -8,7 +8,7 @@
  *    the groups the router itself joined (the report groups, the upstream memberships)
  *    and those reach the raw socket too (docs/kernel.md "Receiving reports").
  * 2. unconfigured-interface: the ingress interface is not an attached link of this family.
- * 3. upstream: the proxy is a host on the upstream link (RFC 4605 §4.1); the kernel's host
+ * 3. upstream: the proxy is a host on every upstream link (RFC 4605 §4.1); the kernel's host
  *    stack answers queries there, and reports of other hosts upstream are never downstream
  *    membership (the C IMProxy treated them so, with sticky joins: docs/improxy-compat.md).
  *    Nothing of the packet is parsed or trusted: only its type byte says what was ignored

@@ -70,7 +70,7 @@ export interface FamilyLinkConfig {
 /** The links of `family` in a configuration: the interfaces with that family enabled, by name. */
 export function familyLinks(config: ImproxyConfig, family: IpFamily): Map<string, FamilyLinkConfig> {
   const out = new Map<string, FamilyLinkConfig>();
-  for (const cfg of [config.upstream, ...config.downstreams]) {
+  for (const cfg of [...config.upstreams, ...config.downstreams]) {
     const settings = cfg[PROTOCOL_OF[family]];
     if (settings) out.set(cfg.name, { cfg, settings });
   }
@@ -78,32 +78,37 @@ export function familyLinks(config: ImproxyConfig, family: IpFamily): Map<string
 }
 
 /**
- * Groups never forwarded by `family` (the `ignore-groups` of the upstream's settings, the
- * family block's value); link-local scope is ignored besides these, always.
+ * Groups never forwarded by `family` (the `ignore-groups` of the upstreams' settings, the
+ * top-level family block's value, the same on every upstream); link-local scope is ignored
+ * besides these, always.
  */
 export function ignoredGroups(config: ImproxyConfig, family: IpFamily): string[] {
-  return config.upstream[PROTOCOL_OF[family]]?.ignoreGroups ?? [];
+  return config.upstreams[0]?.[PROTOCOL_OF[family]]?.ignoreGroups ?? [];
 }
 
 /**
  * The default downstream `name` would be in a configuration (default-downstream, igmpproxy
  * `defaultdown`): the template under the interface's name, unless the configuration has
- * none or it is off for `family`, or `name` is configured, the upstream or disabled.
+ * none or it is off for `family`, or `name` is configured, an upstream or disabled.
  */
 export function defaultLink(config: ImproxyConfig, family: IpFamily, name: string): FamilyLinkConfig | undefined {
   const template = config.defaultDownstream;
   const settings = template?.[PROTOCOL_OF[family]];
   if (!template || !settings || name === DEFAULT_DOWNSTREAM_NAME) return undefined;
-  if (name === config.upstream.name || config.disabled.includes(name)) return undefined;
+  if (config.upstreams.some((u) => u.name === name) || config.disabled.includes(name)) return undefined;
   if (config.downstreams.some((d) => d.name === name)) return undefined;
   return { cfg: { ...template, name }, settings };
 }
 
 /**
- * The sources `family` accepts from the upstream: the upstream's `sources` (igmpproxy
+ * The sources `family` accepts from each upstream, by name: its `sources` (igmpproxy
  * `altnet`) of that family; null (every source) when it lists none of the family.
  */
-export function acceptedSources(config: ImproxyConfig, family: IpFamily): CidrSet | null {
-  const own = config.upstream.sources.filter((p) => familyOf(p.split("/")[0]!) === family);
-  return own.length === 0 ? null : new CidrSet(own);
+export function acceptedSources(config: ImproxyConfig, family: IpFamily): Map<string, CidrSet | null> {
+  return new Map(
+    config.upstreams.map((u) => {
+      const own = u.sources.filter((p) => familyOf(p.split("/")[0]!) === family);
+      return [u.name, own.length === 0 ? null : new CidrSet(own)];
+    }),
+  );
 }

@@ -39,14 +39,28 @@ export interface FamilyCounters {
    */
   upstreamSourceRefused: number;
   /**
+   * Groups wanted downstream that no upstream serves (their `groups`): not joined upstream,
+   * still forwarded between downstreams (no-upstream). Counted once each time a group with
+   * no upstream becomes wanted.
+   */
+  noUpstream: number;
+  /**
+   * Flows from an upstream that does not serve their group (RFC 4605 §4: one upstream per
+   * group): not forwarded (wrong-upstream). Counted per kernel upcall, as
+   * upstreamSourceRefused.
+   */
+  wrongUpstream: number;
+  /**
    * Interfaces not attached because the kernel's 32 VIFs / MIFs were in use (vif-limit):
    * counted once per interface until it attaches.
    */
   vifLimit: number;
 }
 
-/** The upstream membership queue: groups held by the kernel, queued, waiting for room. */
+/** The membership queue of one upstream: groups held by the kernel, queued, waiting for room. */
 export interface UpstreamGroupsSnapshot {
+  /** The upstream link. */
+  interface: string;
   held: number;
   queued: number;
   waiting: number;
@@ -81,10 +95,14 @@ export interface StaticGroupSnapshot extends SourceFilterState {
 /** The merged membership held upstream for one group (RFC 4605 §4.1). */
 export interface UpstreamGroupSnapshot extends SourceFilterState {
   group: Address;
+  /** The upstream that serves the group; null: none does (not joined upstream). */
+  interface: string | null;
 }
 
 /** One (S,G) forwarding entry with the kernel's counters when asked for. */
 export interface ForwardingSnapshot extends ForwardingEntry {
+  /** The upstream that serves the group; null: none does. */
+  upstream: string | null;
   kernel: SgCounters | null;
 }
 
@@ -94,7 +112,8 @@ export interface FamilySnapshot {
   upstream: UpstreamGroupSnapshot[];
   upstreamFilterChanges: number;
   upstreamFilterErrors: number;
-  upstreamGroups: UpstreamGroupsSnapshot;
+  /** Per upstream, in the configuration's order. */
+  upstreamGroups: UpstreamGroupsSnapshot[];
   forwarding: ForwardingSnapshot[];
   counters: FamilyCounters;
 }

@@ -1,8 +1,10 @@
 /**
- * The upstream side of one family: the merged membership applied to the upstream
- * interface through the kernel's host stack (RFC 4605 §4.1), which then sends the
- * IGMPv3/MLDv2 reports and answers the upstream querier. While the upstream interface is
- * absent nothing is applied; the caller re-applies the whole database on attach.
+ * The upstream side of one family on one upstream interface: the merged membership of the
+ * groups that upstream serves (the family proxy sends each group to its upstream), applied
+ * through the kernel's host stack (RFC 4605 §4.1), which then sends the IGMPv3/MLDv2
+ * reports and answers the upstream querier. While the upstream interface is absent nothing
+ * is applied; the caller re-applies the groups it serves on attach. Several upstreams have
+ * one UpstreamHost each: their sockets, queues, rates and group limits are their own.
  *
  * Bounded and fair (a flood of groups from one downstream must not starve the others nor
  * exhaust the open files):

@@ -37,7 +37,11 @@ export interface Topology {
   destroy(): Promise<void>;
 }
 
-async function wire(lab: Lab, rtr: Netns, host: Netns, plan: LinkPlan): Promise<void> {
+/**
+ * A veth between the router's `plan.rtrIf` and the host's eth0, with the router at .1 / ::1,
+ * the host at .2 / ::2 and the host's default routes through the router.
+ */
+export async function wire(lab: Lab, rtr: Netns, host: Netns, plan: LinkPlan): Promise<void> {
   await lab.addLink(rtr, plan.rtrIf, host, "eth0");
   await rtr.addAddress(plan.rtrIf, `${plan.v4}.1/24`);
   await rtr.addAddress(plan.rtrIf, `${plan.v6}:1/64`);

@@ -9,8 +9,12 @@
  *   IMProxy's 10 s join delay).
  * - Traffic arriving on a link goes to every other downstream link whose state wants S
  *   (and where the proxy is the querier, RFC 4605 §4.2, unless configured otherwise, and
- *   whose source policy admits S for G), and to the upstream link when it came from a
+ *   whose source policy admits S for G), and to G's upstream link when it came from a
  *   downstream configured with down-to-up.
+ * - A group has one upstream (RFC 4605 §4; with several, the first whose groups hold it):
+ *   data for G arriving on another upstream goes nowhere (its entry is installed with no
+ *   outgoing link), so the entry that forwards G from upstream has G's upstream as its
+ *   incoming link.
  * - Data from the upstream whose source the upstream does not accept (its `sources`,
  *   igmpproxy's `altnet`) goes nowhere: its entry is installed with no outgoing link, so the
  *   kernel drops it without asking again.
@@ -42,8 +46,13 @@ export type ForwardingEffect =
   | { type: "mfc-del"; source: Address; group: Address };
 
 export interface ForwardingLinks {
-  /** Name of the upstream link. */
-  upstream: string;
+  /** Whether `link` is an upstream link. */
+  isUpstream(link: string): boolean;
+  /**
+   * The upstream link that serves `group` (RFC 4605 §4: one upstream per group; with several
+   * upstreams the first whose groups hold it), or null when none does.
+   */
+  upstreamOf(group: Address): string | null;
   /** Whether `link` is a downstream that may receive traffic now (attached; querier unless configured otherwise). */
   canForwardTo(link: string): boolean;
   /** Whether senders on downstream `link` are forwarded upstream (down-to-up). */
@@ -87,17 +96,26 @@ export class ForwardingPlanner {
     private readonly limits: ForwardingLimits = {},
   ) {}
 
+  /**
+   * Whether data for `group` arriving on `iif` comes from an upstream that does not serve the
+   * group (RFC 4605 §4: a group has one upstream; the proxy is a member of it there only).
+   */
+  wrongUpstream(group: Address, iif: string): boolean {
+    return this.links.isUpstream(iif) && this.links.upstreamOf(group) !== iif;
+  }
+
   /** Outgoing set for (S,G) arriving on `iif`, from the current membership. */
   outgoing(source: Address, group: Address, iif: string): string[] {
     const out: string[] = [];
-    if (!this.links.forwardable(group)) return out;
+    if (!this.links.forwardable(group) || this.wrongUpstream(group, iif)) return out;
     if (this.links.acceptsSource && !this.links.acceptsSource(source, iif)) return out;
     for (const [link, state] of this.db.linksOf(group)) {
-      if (link === iif || link === this.links.upstream) continue;
+      if (link === iif || this.links.isUpstream(link)) continue;
       if (!this.links.canForwardTo(link)) continue;
       if (wantsSource(state, source) && this.links.sourceAllowed(link, source, group)) out.push(link);
     }
-    if (iif !== this.links.upstream && this.links.downToUp(iif)) out.push(this.links.upstream);
+    const up = this.links.upstreamOf(group);
+    if (up !== null && !this.links.isUpstream(iif) && this.links.downToUp(iif)) out.push(up);
     return out.sort();
   }
 

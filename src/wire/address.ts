@@ -440,6 +440,11 @@ export function parseCidr(s: string): Cidr {
     words = new Uint32Array(4);
     for (let k = 0; k < 4; k++) words[k] = ((w[2 * k]! << 16) | w[2 * k + 1]!) >>> 0;
   }
+  return prefixOf(family, words, prefixLength);
+}
+
+/** The prefix of `prefixLength` bits of `words` (masked here; `words` is taken over). */
+function prefixOf(family: IpFamily, words: Uint32Array, prefixLength: number): Cidr {
   const masks = new Uint32Array(words.length);
   for (let k = 0; k < words.length; k++) {
     masks[k] = maskWord(prefixLength, k);
@@ -457,6 +462,15 @@ export function parseCidr(s: string): Cidr {
     text = formatIpv6Words(w) + "/" + prefixLength;
   }
   return { family, prefixLength, words, masks, text };
+}
+
+/** The two halves of a prefix (one bit longer each); null for a host prefix (/32, /128). */
+export function halvesOf(c: Cidr): [Cidr, Cidr] | null {
+  if (c.prefixLength === c.words.length * 32) return null;
+  const high = new Uint32Array(c.words);
+  const word = Math.floor(c.prefixLength / 32);
+  high[word] = (high[word]! | (0x80000000 >>> c.prefixLength % 32)) >>> 0;
+  return [prefixOf(c.family, new Uint32Array(c.words), c.prefixLength + 1), prefixOf(c.family, high, c.prefixLength + 1)];
 }
 
 /**

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type Sender, startSender } from "../../src/lab/hosts.js";
 import type { Netns } from "../../src/lab/netns.js";
-import { CLI, type DaemonRun, startDaemon } from "../support/daemon.js";
+import { CLI, type DaemonRun, privateRunDir, startDaemon } from "../support/daemon.js";
 import { IPV4 } from "../support/family.js";
 import type { HostAgent } from "../support/hostsock.js";
 import { buildIptvLab } from "../support/labs.js";
@@ -62,18 +62,7 @@ async function run(
   links: { upstream: string; downstreams: string[] },
   script?: string,
 ): Promise<Run> {
-  const runDir = mkdtempSync(join(tmpdir(), "improxy-run-"));
-  chmodSync(runDir, 0o755);
-  const prefix = [
-    "unshare",
-    "--mount",
-    "--propagation",
-    "private",
-    "sh",
-    "-c",
-    'mkdir -p /run/improxy && mount --bind "$0" /run/improxy && exec "$@"',
-    runDir,
-  ];
+  const { prefix, socket } = privateRunDir();
   const d = startDaemon(ns, argv, { prefix, ...(script ? { script } : {}) });
   s.defer(() => stopProxy(d));
   for (const name of links.downstreams) {
@@ -88,7 +77,6 @@ async function run(
     15_000,
     `${links.upstream} attached`,
   );
-  const socket = join(runDir, "improxy.sock");
   return {
     d,
     async stats() {

@@ -2,7 +2,7 @@
  * Runs the built daemon (dist/) inside a lab namespace and follows its JSON log lines.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Netns } from "../../src/lab/netns.js";
@@ -43,6 +43,30 @@ export function writeConfig(name: string, text: string): string {
   const p = join(dir, name);
   writeFileSync(p, text);
   return p;
+}
+
+/**
+ * A private /run/improxy for a daemon whose config cannot name its control socket
+ * (igmpproxy and IMProxy files), so that it never meets another lab's daemon at the default
+ * path: `prefix` (for `startDaemon`) runs it in a mount namespace of its own where
+ * /run/improxy is a fresh temporary directory; `socket` is its control socket seen from outside.
+ */
+export function privateRunDir(): { prefix: string[]; socket: string } {
+  const runDir = mkdtempSync(join(tmpdir(), "improxy-run-"));
+  chmodSync(runDir, 0o755);
+  return {
+    prefix: [
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mkdir -p /run/improxy && mount --bind "$0" /run/improxy && exec "$@"',
+      runDir,
+    ],
+    socket: join(runDir, "improxy.sock"),
+  };
 }
 
 /**

@@ -2,6 +2,7 @@
  * Lab topologies beyond the standard one (src/lab/topology.ts) for the proxy scenarios.
  */
 import { Lab, type Netns } from "../../src/lab/netns.js";
+import { type LinkPlan, wire } from "../../src/lab/topology.js";
 
 /** The router with one downstream link shared by two hosts through a bridge (snooping off). */
 export interface BridgeLab {
@@ -122,6 +123,54 @@ export async function buildIptvLab(): Promise<IptvLab> {
       await ns.ip("route", "add", "default", "via", "10.11.0.1");
     }
     return { lab, rtr, up, h1, h3, destroy: () => lab.destroy() };
+  } catch (err) {
+    await lab.destroy();
+    throw err;
+  }
+}
+
+/** Two upstreams, an IPTV-like one and an internet-like one, and one downstream host. */
+export interface UpstreamsLab {
+  lab: Lab;
+  rtr: Netns;
+  /** The IPTV head-ends behind iptv0: 10.20.0.2 and .3, fd00:20::2 and ::3. */
+  iptv: Netns;
+  /** The internet behind wan0: 10.30.0.2 and .3, fd00:30::2 and ::3. */
+  wan: Netns;
+  /** The host behind lan0: 10.11.0.2, fd00:11::2. */
+  h1: Netns;
+  /** Wires iptv0 again (after its veth was deleted): a new interface under the same name. */
+  wireIptv(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+const IPTV_LINK: LinkPlan = { rtrIf: "iptv0", host: "iptv", v4: "10.20.0", v6: "fd00:20:" };
+const WAN_LINK: LinkPlan = { rtrIf: "wan0", host: "wan", v4: "10.30.0", v6: "fd00:30:" };
+const LAN_LINK: LinkPlan = { rtrIf: "lan0", host: "h1", v4: "10.11.0", v6: "fd00:11:" };
+
+/**
+ *   [iptv] eth0 --- iptv0 [rtr] lan0 --- eth0 [h1]
+ *   [wan]  eth0 --- wan0  [rtr]
+ * iptv0 10.20.0.0/24 + fd00:20::/64, wan0 10.30.0.0/24 + fd00:30::/64, lan0 10.11.0.0/24 +
+ * fd00:11::/64; the router is .1 / ::1 on each, the hosts .2 / ::2 (the upstream hosts also
+ * .3 / ::3: a second source).
+ */
+export async function buildUpstreamsLab(): Promise<UpstreamsLab> {
+  const lab = await Lab.create();
+  try {
+    const rtr = await lab.addNamespace("rtr");
+    const iptv = await lab.addNamespace("iptv");
+    const wan = await lab.addNamespace("wan");
+    const h1 = await lab.addNamespace("h1");
+    const upstream = async (host: Netns, plan: LinkPlan) => {
+      await wire(lab, rtr, host, plan);
+      await host.addAddress("eth0", `${plan.v4}.3/24`);
+      await host.addAddress("eth0", `${plan.v6}:3/64`);
+    };
+    await upstream(iptv, IPTV_LINK);
+    await upstream(wan, WAN_LINK);
+    await wire(lab, rtr, h1, LAN_LINK);
+    return { lab, rtr, iptv, wan, h1, wireIptv: () => upstream(iptv, IPTV_LINK), destroy: () => lab.destroy() };
   } catch (err) {
     await lab.destroy();
     throw err;

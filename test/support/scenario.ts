@@ -140,13 +140,14 @@ export const FORMATS: readonly ConfigFormat[] = [
 /**
  * Starts the daemon in `rtr` with `configText` (file name decides the format: `.conf` for
  * IMProxy, `.yaml` for YAML) at debug level and waits until both families are querier on
- * both downstream links (forwarding needs that, RFC 4605 §4.2).
+ * the downstream links (forwarding needs that, RFC 4605 §4.2) and the upstreams are attached.
  */
 export async function startProxy(
   topo: Pick<Topology, "rtr">,
   configText: string,
   format: "improxy" | "yaml" = "improxy",
   downstreams: readonly string[] = ["dn1", "dn2"],
+  upstreams: readonly string[] = ["up0"],
 ): Promise<DaemonRun> {
   const conf = writeConfig(format === "yaml" ? "improxy.yaml" : "improxy.conf", configText);
   const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
@@ -160,10 +161,13 @@ export async function startProxy(
           `${family} querier on ${ifname}`,
         );
       }
-      await d.waitFor(
-        (l) => l.msg === "interface attached" && l.family === family && l.interface === "up0",
-        15_000,
-      );
+      for (const ifname of upstreams) {
+        await d.waitFor(
+          (l) => l.msg === "interface attached" && l.family === family && l.interface === ifname,
+          15_000,
+          `${family} ${ifname} attached`,
+        );
+      }
     }
   } catch (err) {
     await d.stop();

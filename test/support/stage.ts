@@ -50,6 +50,7 @@ export interface Stage {
     config: string,
     format?: "improxy" | "yaml",
     downstreams?: readonly string[],
+    upstreams?: readonly string[],
   ): Promise<DaemonRun>;
   /** Stops the daemon now (with the clean-exit check) instead of at the end. */
   stopProxy(): Promise<void>;
@@ -82,8 +83,8 @@ export async function stage(fam: Fam, body: (s: Stage) => Promise<void>): Promis
   const s: Stage = {
     fam,
     port: ++nextPort,
-    async proxy(lab, config, format = "improxy", downstreams) {
-      const d = await startProxy(lab, config, format, downstreams);
+    async proxy(lab, config, format = "improxy", downstreams, upstreams) {
+      const d = await startProxy(lab, config, format, downstreams, upstreams);
       daemon = d;
       cleanups.push(() => s.stopProxy());
       return d;

@@ -39,12 +39,12 @@ describe("igmpproxy format: the configs these systems generate", () => {
     assert.equal(c.format, "igmpproxy");
     assert.equal(c.igmpEnabled, true);
     assert.equal(c.mldEnabled, false, "igmpproxy is IPv4-only");
-    assert.equal(c.upstream.name, "eth0");
-    assert.equal(c.upstream.line, 20);
-    assert.deepEqual(c.upstream.sources, ["10.64.0.0/10", "198.18.0.0/15"]);
-    assert.equal(c.upstream.ttlThreshold, 1);
-    assert.equal(c.upstream.mld, null);
-    assert.equal(c.upstream.igmp!.fastLeave, false);
+    assert.equal(c.upstreams[0]!.name, "eth0");
+    assert.equal(c.upstreams[0]!.line, 20);
+    assert.deepEqual(c.upstreams[0]!.sources, ["10.64.0.0/10", "198.18.0.0/15"]);
+    assert.equal(c.upstreams[0]!.ttlThreshold, 1);
+    assert.equal(c.upstreams[0]!.mld, null);
+    assert.equal(c.upstreams[0]!.igmp!.fastLeave, false);
     assert.deepEqual(
       c.downstreams.map((d) => [d.name, d.line, d.ttlThreshold]),
       [["eth1", 25, 1]],
@@ -64,8 +64,8 @@ describe("igmpproxy format: the configs these systems generate", () => {
   test("OpenWrt: altnet 0.0.0.0/0 accepts every source, br-lan downstream", () => {
     const { config: c, warnings } = parse(fixture("openwrt.conf"));
     assert.deepEqual(warnings, []);
-    assert.equal(c.upstream.name, "wan");
-    assert.deepEqual(c.upstream.sources, ["0.0.0.0/0"]);
+    assert.equal(c.upstreams[0]!.name, "wan");
+    assert.deepEqual(c.upstreams[0]!.sources, ["0.0.0.0/0"]);
     assert.deepEqual(
       c.downstreams.map((d) => d.name),
       ["br-lan"],
@@ -75,8 +75,8 @@ describe("igmpproxy format: the configs these systems generate", () => {
 
   test("UniFi IPTV: VLAN upstream with the ISP's prefixes, bridge downstream, the rest disabled", () => {
     const { config: c } = parse(fixture("unifi-iptv.conf"));
-    assert.equal(c.upstream.name, "eth8.4");
-    assert.deepEqual(c.upstream.sources, ["10.200.0.0/16", "198.18.0.0/16", "10.10.0.2/32"]);
+    assert.equal(c.upstreams[0]!.name, "eth8.4");
+    assert.deepEqual(c.upstreams[0]!.sources, ["10.200.0.0/16", "198.18.0.0/16", "10.10.0.2/32"]);
     assert.deepEqual(
       c.downstreams.map((d) => d.name),
       ["br0"],
@@ -84,9 +84,22 @@ describe("igmpproxy format: the configs these systems generate", () => {
     assert.deepEqual(c.disabled, ["eth8", "eth9", "br2", "tun0"]);
   });
 
+  test("IPTV and internet: two upstream phyints, the first whose whitelist holds a group serves it", () => {
+    const { config: c, warnings } = parse(fixture("iptv-and-internet.conf"));
+    assert.deepEqual(
+      c.upstreams.map((u) => [u.name, u.groups, u.sources]),
+      [
+        ["eth8.4", ["239.0.0.0/8"], ["10.200.0.0/16"]],
+        ["eth8", [], []],
+      ],
+    );
+    assert.deepEqual(c.downstreams[0]!.igmp!.allowGroups, [], "the upstream whitelist no longer narrows the downstream");
+    assert.deepEqual(warnings, []);
+  });
+
   test("Debian's shipped sample", () => {
     const { config: c } = parse(fixture("debian-default.conf"));
-    assert.deepEqual(c.upstream.sources, ["10.0.0.0/8", "198.18.10.0/24"]);
+    assert.deepEqual(c.upstreams[0]!.sources, ["10.0.0.0/8", "198.18.10.0/24"]);
     assert.deepEqual(c.disabled, ["eth2"]);
   });
 });
@@ -95,15 +108,15 @@ describe("igmpproxy format: each directive", () => {
   test("without quickleave: no fast leave; all other settings are the RFC defaults", () => {
     const { config: c } = parse(MIN);
     assert.deepEqual(c.downstreams[0]!.igmp, resolveSettings("igmp", [{ ignoreGroups: [] }]));
-    assert.deepEqual(c.upstream.igmp, resolveSettings("igmp", [{ ignoreGroups: [] }]));
+    assert.deepEqual(c.upstreams[0]!.igmp, resolveSettings("igmp", [{ ignoreGroups: [] }]));
     assert.equal(c.downstreams[0]!.ttlThreshold, 1);
-    assert.deepEqual(c.upstream.sources, [], "no altnet: every source");
+    assert.deepEqual(c.upstreams[0]!.sources, [], "no altnet: every source");
   });
 
   test("quickleave: fast-leave on every downstream and the default downstreams, not the upstream", () => {
     const { config: c } = parse(`quickleave\ndefaultdown\n${MIN}phyint dn2 downstream\n`);
     for (const d of [...c.downstreams, c.defaultDownstream!]) assert.equal(d.igmp!.fastLeave, true);
-    assert.equal(c.upstream.igmp!.fastLeave, false);
+    assert.equal(c.upstreams[0]!.igmp!.fastLeave, false);
   });
 
   test("defaultdown: a template for every other interface; no downstream needed", () => {
@@ -137,13 +150,13 @@ describe("igmpproxy format: each directive", () => {
     const { config: c, warnings } = parse(
       "phyint up0 upstream threshold 3\nphyint dn1 downstream ratelimit 100 threshold 64\n",
     );
-    assert.equal(c.upstream.ttlThreshold, 3);
+    assert.equal(c.upstreams[0]!.ttlThreshold, 3);
     assert.equal(c.downstreams[0]!.ttlThreshold, 64);
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]!.line, 2);
     assert.match(warnings[0]!.message, /ratelimit 100 on "dn1" is ignored: Linux does not rate-limit/);
     assert.equal(
-      parse("phyint up0 upstream threshold 255\nphyint d downstream threshold 1\n").config.upstream
+      parse("phyint up0 upstream threshold 255\nphyint d downstream threshold 1\n").config.upstreams[0]!
         .ttlThreshold,
       255,
     );
@@ -167,32 +180,75 @@ describe("igmpproxy format: each directive", () => {
     assert.deepEqual(c.downstreams[0]!.igmp!.denyGroups, ["239.1.1.1/32"]);
   });
 
-  test("whitelist / blacklist on the upstream apply to every downstream (intersected, joined), with a warning", () => {
+  test("whitelist / blacklist on an upstream are the groups joined there (YAML `groups`); downstreams keep their own", () => {
     const { config: c, warnings } = parse(
       [
         "defaultdown",
         "phyint up0 upstream",
         "  whitelist 239.0.0.0/8",
-        "  blacklist 239.255.0.0/16",
+        "  blacklist 239.128.0.0/9",
         "phyint dn1 downstream whitelist 239.1.0.0/16 whitelist 232.0.0.0/8",
         "phyint dn2 downstream blacklist 239.7.0.0/16",
-        "phyint dn3 downstream whitelist 224.0.0.0/4",
       ].join("\n"),
     );
-    const [dn1, dn2, dn3] = c.downstreams;
-    assert.deepEqual(dn1!.igmp!.allowGroups, ["239.1.0.0/16"], "232/8 is outside the upstream whitelist");
-    assert.deepEqual(dn1!.igmp!.denyGroups, ["239.255.0.0/16"]);
-    assert.deepEqual(dn2!.igmp!.allowGroups, ["239.0.0.0/8"]);
-    assert.deepEqual(dn2!.igmp!.denyGroups, ["239.7.0.0/16", "239.255.0.0/16"]);
-    assert.deepEqual(dn3!.igmp!.allowGroups, ["239.0.0.0/8"]);
-    assert.deepEqual(c.defaultDownstream!.igmp!.allowGroups, ["239.0.0.0/8"]);
-    assert.deepEqual(c.defaultDownstream!.igmp!.denyGroups, ["239.255.0.0/16"]);
-    assert.deepEqual(c.upstream.igmp!.allowGroups, [], "nothing is filtered on the upstream itself");
-    assert.deepEqual(
-      warnings.map((w) => w.line),
-      [3],
+    assert.deepEqual(c.upstreams[0]!.groups, ["239.0.0.0/9"], "the whitelist less the blacklist");
+    assert.deepEqual(c.upstreams[0]!.igmp!.allowGroups, [], "nothing is filtered on the upstream itself");
+    const [dn1, dn2] = c.downstreams;
+    assert.deepEqual(dn1!.igmp!.allowGroups, ["239.1.0.0/16", "232.0.0.0/8"], "not narrowed by the upstream's");
+    assert.deepEqual(dn1!.igmp!.denyGroups, []);
+    assert.deepEqual(dn2!.igmp!.allowGroups, []);
+    assert.deepEqual(dn2!.igmp!.denyGroups, ["239.7.0.0/16"]);
+    assert.deepEqual(c.defaultDownstream!.igmp!.allowGroups, []);
+    assert.deepEqual(warnings, []);
+    const black = parse("phyint up0 upstream blacklist 239.255.0.0/16\nphyint dn1 downstream\n").config;
+    assert.equal(black.upstreams[0]!.groups.length, 12, "224.0.0.0/4 less 239.255.0.0/16, as prefixes");
+    assert.ok(black.upstreams[0]!.groups.includes("239.254.0.0/16") && !black.upstreams[0]!.groups.includes("239.255.0.0/16"));
+  });
+
+  test("several upstream phyints are several upstreams, in the file's order, each with its whitelist and altnet", () => {
+    const { config: c, warnings } = parse(
+      [
+        "phyint iptv0 upstream ratelimit 0 threshold 1",
+        "  altnet 10.200.0.0/16",
+        "  whitelist 239.0.0.0/8",
+        "phyint wan0 upstream threshold 2",
+        "phyint lan0 downstream",
+      ].join("\n"),
     );
-    assert.match(warnings[0]!.message, /apply to every downstream here/);
+    assert.deepEqual(
+      c.upstreams.map((u) => [u.name, u.role, u.groups, u.sources, u.ttlThreshold, u.line]),
+      [
+        ["iptv0", "upstream", ["239.0.0.0/8"], ["10.200.0.0/16"], 1, 1],
+        ["wan0", "upstream", [], [], 2, 4],
+      ],
+    );
+    assert.deepEqual(warnings, []);
+  });
+
+  test("an upstream whose whitelist earlier upstreams cover is never used: a warning", () => {
+    const { warnings } = parse(
+      [
+        "phyint wan0 upstream",
+        "phyint iptv0 upstream",
+        "  whitelist 239.0.0.0/8",
+        "phyint iptv1 upstream whitelist 232.0.0.0/8",
+        "phyint lan0 downstream",
+      ].join("\n"),
+    );
+    assert.deepEqual(
+      warnings.map((w) => [w.line, w.message]),
+      [
+        [2, 'upstream "iptv0" serves no group: the upstreams before it ("wan0") serve all of its groups (the first match wins)'],
+        [4, 'upstream "iptv1" serves no group: the upstreams before it ("wan0") serve all of its groups (the first match wins)'],
+      ],
+    );
+    const entry = parse(
+      "phyint iptv0 upstream whitelist 239.0.0.0/8\nphyint iptv1 upstream\n whitelist 232.0.0.0/8\n whitelist 239.1.0.0/16\nphyint lan0 downstream\n",
+    ).warnings;
+    assert.deepEqual(
+      entry.map((w) => [w.line, w.message]),
+      [[4, '`groups` entry 239.1.0.0/16 of upstream "iptv1" is never used: "iptv0" before it serves those groups (the first match wins)']],
+    );
   });
 
   test("a whitelist entry inside an earlier blacklist entry: a warning that the blacklist wins", () => {
@@ -223,18 +279,18 @@ describe("igmpproxy format: layout", () => {
     const b = parse(
       "phyint up0\nupstream\nratelimit 0\n    threshold\n 2\naltnet 10.0.0.0/8\n\taltnet 198.18.0.0/15\nphyint dn1 downstream\n",
     ).config;
-    assert.deepEqual(a.upstream.sources, ["10.0.0.0/8", "198.18.0.0/15"]);
-    assert.deepEqual({ ...b.upstream, line: 1 }, { ...a.upstream, line: 1 });
-    assert.equal(a.upstream.ttlThreshold, 2);
+    assert.deepEqual(a.upstreams[0]!.sources, ["10.0.0.0/8", "198.18.0.0/15"]);
+    assert.deepEqual({ ...b.upstreams[0]!, line: 1 }, { ...a.upstreams[0]!, line: 1 });
+    assert.equal(a.upstreams[0]!.ttlThreshold, 2);
   });
 
   test("comments (whole lines and trailing), blank lines, tabs, CRLF", () => {
     const { config: c } = parse(
       "# igmpproxy\r\n\r\nquickleave # send leaves at once\r\nphyint\tup0\tupstream # wan\r\n\taltnet 10.0.0.0/8#isp\r\nphyint dn1 downstream\r\n",
     );
-    assert.equal(c.upstream.name, "up0");
-    assert.equal(c.upstream.line, 4);
-    assert.deepEqual(c.upstream.sources, ["10.0.0.0/8"]);
+    assert.equal(c.upstreams[0]!.name, "up0");
+    assert.equal(c.upstreams[0]!.line, 4);
+    assert.deepEqual(c.upstreams[0]!.sources, ["10.0.0.0/8"]);
     assert.equal(c.downstreams[0]!.igmp!.fastLeave, true);
   });
 
@@ -242,7 +298,7 @@ describe("igmpproxy format: layout", () => {
     const { config: c } = parse(
       "phyint up0 ratelimit 0 threshold 1 upstream\nphyint dn1 threshold 5 downstream\n",
     );
-    assert.equal(c.upstream.name, "up0");
+    assert.equal(c.upstreams[0]!.name, "up0");
     assert.equal(c.downstreams[0]!.ttlThreshold, 5);
   });
 });
@@ -361,16 +417,10 @@ describe("igmpproxy format: errors name FILE:LINE", () => {
     ["bad user name", `user no:body\n${MIN}`, 1, /^bad user name "no:body"$/],
     ["chroot without a directory", `chroot\n${MIN}`, 1, /^missing a directory after "chroot"$/],
     [
-      "two upstreams",
-      "phyint up0 upstream\nphyint dn1 downstream\nphyint up1 upstream\n",
-      3,
-      /^second upstream "up1" \(upstream "up0" on line 1\); improxy proxies exactly one upstream interface$/,
-    ],
-    [
       "no upstream",
       "quickleave\nphyint dn1 downstream\n\n",
       3,
-      /^no upstream: one "phyint IF upstream" is required$/,
+      /^no upstream: at least one "phyint IF upstream" is required$/,
     ],
     [
       "no downstream, no defaultdown",
@@ -380,10 +430,10 @@ describe("igmpproxy format: errors name FILE:LINE", () => {
     ],
     ["empty file", "", 1, /^no upstream/],
     [
-      "disjoint whitelists",
-      "phyint up0 upstream whitelist 239.1.0.0/16\nphyint dn1 downstream whitelist 239.2.0.0/16\n",
+      "an upstream blacklist that takes its whole whitelist",
+      "phyint up0 upstream whitelist 239.1.0.0/16\n blacklist 239.0.0.0/8\nphyint dn1 downstream\n",
       2,
-      /^the whitelists of downstream "dn1" and upstream "up0" \(line 1\) have no group in common/,
+      /^the blacklist of upstream "up0" holds every group its whitelist allows: it would serve no group$/,
     ],
   ];
   for (const [what, text, line, reason] of cases) {

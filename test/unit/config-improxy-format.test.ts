@@ -32,9 +32,9 @@ describe("IMProxy format: valid files", () => {
     const c = parseImproxyConfig(SHIPPED, FILE);
     assert.equal(c.format, "improxy");
     assert.equal(c.file, FILE);
-    assert.equal(c.upstream.name, "wan1");
-    assert.equal(c.upstream.role, "upstream");
-    assert.equal(c.upstream.line, 3);
+    assert.equal(c.upstreams[0]!.name, "wan1");
+    assert.equal(c.upstreams[0]!.role, "upstream");
+    assert.equal(c.upstreams[0]!.line, 3);
     assert.deepEqual(
       c.downstreams.map((d) => [d.name, d.line, d.role]),
       [
@@ -94,7 +94,7 @@ describe("IMProxy format: valid files", () => {
       const c = parseImproxyConfig(`igmp enable version ${v}\nupstream a\ndownstream b\n`, FILE);
       assert.equal(c.mldEnabled, false);
       assert.equal(c.downstreams[0]!.mld, null);
-      assert.equal(c.upstream.mld, null);
+      assert.equal(c.upstreams[0]!.mld, null);
       assert.equal(c.downstreams[0]!.igmp!.version, v);
     }
   });
@@ -113,8 +113,8 @@ describe("IMProxy format: valid files", () => {
       assert.equal(d.mld!.fastLeave, true);
       assert.equal(d.downToUp, true);
     }
-    assert.equal(c.upstream.igmp!.fastLeave, false);
-    assert.equal(c.upstream.downToUp, false);
+    assert.equal(c.upstreams[0]!.igmp!.fastLeave, false);
+    assert.equal(c.upstreams[0]!.downToUp, false);
     const off = parseImproxyConfig(`${SHIPPED}quickleave disable\ndown_to_up disable\n`, FILE);
     assert.equal(off.downstreams[0]!.igmp!.fastLeave, false);
     assert.equal(off.downstreams[0]!.downToUp, false);
@@ -124,8 +124,8 @@ describe("IMProxy format: valid files", () => {
     const text =
       "# IMProxy\r\n\r\n  \t\r\nigmp\tenable  version\t2   # v2 only\r\n  upstream\twan0\r\ndownstream eth1 # lan\r\n";
     const c = parseImproxyConfig(text, FILE);
-    assert.equal(c.upstream.name, "wan0");
-    assert.equal(c.upstream.line, 5);
+    assert.equal(c.upstreams[0]!.name, "wan0");
+    assert.equal(c.upstreams[0]!.line, 5);
     assert.equal(c.downstreams[0]!.name, "eth1");
     assert.equal(c.downstreams[0]!.igmp!.version, 2);
   });
@@ -230,7 +230,7 @@ describe("IMProxy format: every error names file, line and reason", () => {
     assert.equal(long.line, 2);
     assert.equal(long.reason, 'interface name "abcdefghijklmnop" is 16 characters long, at most 15 allowed');
     assert.equal(
-      parseImproxyConfig("igmp enable\nupstream abcdefghijklmno\ndownstream x\n", FILE).upstream.name,
+      parseImproxyConfig("igmp enable\nupstream abcdefghijklmno\ndownstream x\n", FILE).upstreams[0]!.name,
       "abcdefghijklmno",
     );
     assert.equal(

@@ -102,7 +102,7 @@ describe("static-groups", () => {
     assert.deepEqual(d2!.igmp!.staticGroups, [{ group: "239.1.1.1", source: null }]);
     assert.deepEqual(d2!.mld!.staticGroups, [{ group: "ff3e::1", source: "fd00:10::2" }], "the family block wins");
     assert.deepEqual(d3!.igmp!.staticGroups, []);
-    assert.deepEqual(c.upstream.igmp!.staticGroups, [], "the upstream has none (a host there)");
+    assert.deepEqual(c.upstreams[0]!.igmp!.staticGroups, [], "the upstream has none (a host there)");
     assert.match(formatConfig(c), /static-groups +239\.1\.1\.1, 232\.1\.1\.1 from 10\.10\.0\.2/);
   });
 
@@ -206,7 +206,7 @@ describe("ignore-groups adds to the default", () => {
     assert.deepEqual(d1!.igmp!.ignoreGroups, ["239.255.0.0/16", "239.192.0.0/14"]);
     assert.deepEqual(d2!.igmp!.ignoreGroups, ["239.255.0.0/16", "239.100.0.0/16"], "the downstream's list wins over the top level's");
     assert.deepEqual(d3!.igmp!.ignoreGroups, ["239.255.0.0/16"], "an empty list leaves the default");
-    assert.deepEqual(c.upstream.igmp!.ignoreGroups, ["239.255.0.0/16", "239.192.0.0/14"], "forwarding's list");
+    assert.deepEqual(c.upstreams[0]!.igmp!.ignoreGroups, ["239.255.0.0/16", "239.192.0.0/14"], "forwarding's list");
     assert.deepEqual(d1!.mld!.ignoreGroups, ["ff05::9/128"], "MLD has no default");
     const again = parse("igmp: { ignore-groups: [239.255.0.0/16, 239.1.0.0/16] }\nupstream: a\ndownstream: [b]\n");
     assert.deepEqual(again.downstreams[0]!.igmp!.ignoreGroups, ["239.255.0.0/16", "239.1.0.0/16"], "no repeats");

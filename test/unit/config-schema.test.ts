@@ -53,7 +53,7 @@ test("every example validates, YAML ones against the published schema too", () =
 test("the two shipped examples describe the same proxy", () => {
   const a = loadConfig(join(EXAMPLES, "improxy.conf"));
   const b = loadConfig(join(EXAMPLES, "improxy.yaml"));
-  assert.equal(a.upstream.name, b.upstream.name);
+  assert.equal(a.upstreams[0]!.name, b.upstreams[0]!.name);
   assert.deepEqual(
     a.downstreams.map((d) => d.name),
     b.downstreams.map((d) => d.name),

@@ -102,6 +102,36 @@ disabled: [eth9, "wlan0"]
     ].join("\n"),
   ],
   ["igmpproxy-defaultdown.conf", "defaultdown\nphyint wan upstream\nphyint lo disabled\n"],
+  [
+    "upstreams.yaml",
+    `ttl-threshold: 2
+upstream:
+  - name: iptv0
+    groups: [239.0.0.0/8, "ff3e::/16"]
+    sources: [198.18.0.0/15, "fd00:18::/32"]
+  - name: ssm0
+    groups: [232.0.0.0/8]
+    ttl-threshold: 4
+  - wan0
+downstream:
+  - lan0
+  - name: lan1
+    ttl-threshold: 3
+`,
+  ],
+  [
+    "igmpproxy-upstreams.conf",
+    [
+      "phyint iptv0 upstream threshold 2",
+      "  altnet 198.18.0.0/15",
+      "  whitelist 239.0.0.0/8",
+      "  blacklist 239.255.0.0/16",
+      "phyint wan0 upstream",
+      "  blacklist 232.0.0.0/8",
+      "phyint lan0 downstream whitelist 239.1.0.0/16",
+      "",
+    ].join("\n"),
+  ],
 ];
 
 /** The config without what a conversion cannot keep: file, format and line numbers. */
@@ -130,7 +160,7 @@ describe("check-config --to yaml: the same effective configuration", () => {
   test("the sample files cover all three formats", () => {
     const formats = new Set(FILES.map((f) => formatOf(f, readFileSync(f, "utf8"))));
     assert.deepEqual([...formats].sort(), ["igmpproxy", "improxy", "yaml"]);
-    assert.ok(FILES.length >= 7);
+    assert.ok(FILES.length >= 8);
   });
 
   for (const file of FILES) {
@@ -172,6 +202,39 @@ describe("check-config --to yaml: comments", () => {
     assert.match(yaml, /^disabled: \[dn3\] {2}# igmpproxy phyint \.\.\. disabled$/m);
     assert.match(yaml, /^user: nobody {2}# igmpproxy user$/m);
     assert.match(yaml, /^mld:\n {2}enabled: false {2}# igmpproxy is IPv4-only$/m);
+  });
+
+  test("several upstreams become a list; a single one stays a name or a mapping", () => {
+    const { yaml } = roundTrip("/etc/upstreams.yaml", TEXTS.find(([n]) => n === "upstreams.yaml")![1]);
+    assert.ok(
+      yaml.includes(
+        [
+          "upstream:",
+          "  - name: iptv0  # line 3",
+          "    ttl-threshold: 2",
+          "    groups: [239.0.0.0/8, ff3e::/16]",
+          "    sources: [198.18.0.0/15, fd00:18::/32]",
+          "  - name: ssm0  # line 6",
+          "    ttl-threshold: 4",
+          "    groups: [232.0.0.0/8]",
+          "  - name: wan0  # line 9",
+          "    ttl-threshold: 2",
+          "downstream:",
+        ].join("\n"),
+      ),
+      yaml,
+    );
+    const igmpproxy = roundTrip(
+      "/etc/igmpproxy-upstreams.conf",
+      TEXTS.find(([n]) => n === "igmpproxy-upstreams.conf")![1],
+    ).yaml;
+    assert.match(igmpproxy, /^ {2}- name: iptv0 {2}# line 1\n {4}ttl-threshold: 2 {2}# igmpproxy threshold\n {4}groups: \[239\.0\.0\.0\/9, .*\] {2}# igmpproxy whitelist \/ blacklist$/m);
+    assert.match(igmpproxy, /^ {2}- name: wan0 {2}# line 5\n {4}groups: \[224\.0\.0\.0\/5, 233\.0\.0\.0\/8, 234\.0\.0\.0\/7, 236\.0\.0\.0\/6\] {2}# igmpproxy whitelist \/ blacklist$/m);
+    const file = roundTrip(
+      join(ROOT, "test/fixtures/igmpproxy/iptv-and-internet.conf"),
+      readFileSync(join(ROOT, "test/fixtures/igmpproxy/iptv-and-internet.conf"), "utf8"),
+    ).yaml;
+    assert.match(file, /^upstream:\n {2}- name: eth8\.4 {2}# line 5\n {4}groups: \[239\.0\.0\.0\/8\] {2}# igmpproxy whitelist \/ blacklist\n {4}sources: \[10\.200\.0\.0\/16\] {2}# igmpproxy altnet\n {2}- eth8 {2}# line 8$/m);
   });
 
   test("scalars are plain where they read back as themselves, else quoted", () => {

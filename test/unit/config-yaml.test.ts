@@ -57,8 +57,8 @@ describe("YAML: full example and inheritance", () => {
     assert.equal(c.mrouteTable, 10);
     assert.equal(c.controlSocket, "/run/imp.sock");
     assert.equal(c.metricsListen, "127.0.0.1:9464");
-    assert.equal(c.upstream.name, "wan0");
-    assert.equal(c.upstream.line, 17);
+    assert.equal(c.upstreams[0]!.name, "wan0");
+    assert.equal(c.upstreams[0]!.line, 17);
     const [d1, d3] = c.downstreams;
     assert.equal(d1!.name, "eth0.1");
     assert.equal(d1!.line, 19);
@@ -103,7 +103,7 @@ describe("YAML: full example and inheritance", () => {
     assert.equal(d3!.igmp!.queryMaxResponseTime, 5, "inherited from the global igmp block");
     assert.equal(d3!.mld, null, "mld disabled on this interface only");
     assert.equal(c.mldEnabled, true);
-    assert.equal(c.upstream.mld!.version, 2);
+    assert.equal(c.upstreams[0]!.mld!.version, 2);
   });
 
   test("minimal file: both families on with RFC defaults", () => {
@@ -223,7 +223,7 @@ describe("YAML: errors with lines", () => {
   test("interface rules", () => {
     assert.deepEqual(problem("upstream: wan0\ndownstream:\n  - eth0\n  - wan0\n"), {
       line: 4,
-      reason: 'downstream "wan0" is the upstream interface (line 1)',
+      reason: 'downstream "wan0" is an upstream interface (line 1)',
     });
     assert.deepEqual(problem("upstream: wan0\ndownstream:\n  - eth0\n  - name: eth0\n"), {
       line: 4,
@@ -331,7 +331,7 @@ describe("YAML: aliases and the kernel's interface limit", () => {
     const ok = parse(
       "upstream: &u wan0\nigmp: { ssm-ranges: &s [232.0.0.0/8] }\nmld: { enabled: false }\ndownstream: [eth0]\n",
     );
-    assert.equal(ok.config.upstream.name, "wan0");
+    assert.equal(ok.config.upstreams[0]!.name, "wan0");
   });
 
   test("at most 31 downstreams per family with the upstream (MAXVIFS / MAXMIFS 32)", () => {
@@ -380,7 +380,7 @@ describe("both formats say the same thing the same way", () => {
     // Lines differ between the two files; compare everything else.
     const noLines = (c: ReturnType<typeof strip>) => ({
       ...c,
-      upstream: { ...c.upstream, line: 0 },
+      upstreams: c.upstreams.map((u) => ({ ...u, line: 0 })),
       downstreams: c.downstreams.map((d) => ({ ...d, line: 0 })),
     });
     assert.deepEqual(noLines(strip(yaml)), noLines(strip(conf)));
@@ -395,12 +395,12 @@ describe("both formats say the same thing the same way", () => {
     assert.deepEqual(
       {
         ...strip(yaml),
-        upstream: { ...yaml.upstream, line: 0 },
+        upstreams: yaml.upstreams.map((u) => ({ ...u, line: 0 })),
         downstreams: yaml.downstreams.map((d) => ({ ...d, line: 0 })),
       },
       {
         ...strip(conf),
-        upstream: { ...conf.upstream, line: 0 },
+        upstreams: conf.upstreams.map((u) => ({ ...u, line: 0 })),
         downstreams: conf.downstreams.map((d) => ({ ...d, line: 0 })),
       },
     );
@@ -412,10 +412,10 @@ describe("YAML: upstream settings, default downstreams, disabled interfaces, use
     const c = parse(
       "ttl-threshold: 2\nupstream:\n  name: wan0\n  sources: [10.0.0.0/8, 'fd00::/8']\n  ttl-threshold: 4\ndownstream:\n  - eth0\n  - name: eth1\n    ttl-threshold: 9\n",
     ).config;
-    assert.equal(c.upstream.name, "wan0");
-    assert.equal(c.upstream.line, 2);
-    assert.deepEqual(c.upstream.sources, ["10.0.0.0/8", "fd00::/8"]);
-    assert.equal(c.upstream.ttlThreshold, 4);
+    assert.equal(c.upstreams[0]!.name, "wan0");
+    assert.equal(c.upstreams[0]!.line, 2);
+    assert.deepEqual(c.upstreams[0]!.sources, ["10.0.0.0/8", "fd00::/8"]);
+    assert.equal(c.upstreams[0]!.ttlThreshold, 4);
     assert.deepEqual(
       c.downstreams.map((d) => [d.name, d.ttlThreshold, d.sources]),
       [
@@ -423,7 +423,7 @@ describe("YAML: upstream settings, default downstreams, disabled interfaces, use
         ["eth1", 9, []],
       ],
     );
-    assert.equal(parse("upstream: wan0\ndownstream: [a]\n").config.upstream.ttlThreshold, 1);
+    assert.equal(parse("upstream: wan0\ndownstream: [a]\n").config.upstreams[0]!.ttlThreshold, 1);
   });
 
   test("default-downstream: true, or a mapping with the settings of every default downstream", () => {
@@ -468,7 +468,7 @@ describe("YAML: upstream settings, default downstreams, disabled interfaces, use
     assert.deepEqual(problem("upstream: a\ndownstream: [b]\nttl-threshold: 0\n").line, 3);
     assert.deepEqual(problem("upstream: a\ndownstream: [b]\ndisabled: [c, a]\n"), {
       line: 3,
-      reason: 'disabled interface "a" is the upstream interface (line 1)',
+      reason: 'disabled interface "a" is an upstream interface (line 1)',
     });
     assert.deepEqual(problem("upstream: a\ndownstream: [b]\ndisabled:\n  - b\n"), {
       line: 4,
@@ -483,5 +483,120 @@ describe("YAML: upstream settings, default downstreams, disabled interfaces, use
       line: 1,
       reason: '`user` must be a user name (letters, digits, ".", "_", "-"), got "a b"',
     });
+  });
+});
+
+describe("YAML: several upstreams", () => {
+  const IPTV = `upstream:
+  - name: iptv0
+    groups: [239.0.0.0/8, "ff3e::/16"]
+    sources: [198.18.0.0/15]
+  - wan0
+downstream: [lan0]
+`;
+
+  test("a list of names and mappings, in order, each with its groups and sources", () => {
+    const { config: c, warnings } = parse(IPTV);
+    assert.deepEqual(
+      c.upstreams.map((u) => [u.name, u.role, u.groups, u.sources, u.ttlThreshold, u.line]),
+      [
+        ["iptv0", "upstream", ["239.0.0.0/8", "ff3e::/16"], ["198.18.0.0/15"], 1, 2],
+        ["wan0", "upstream", [], [], 1, 5],
+      ],
+    );
+    assert.deepEqual(warnings, []);
+    assert.ok(c.upstreams.every((u) => u.igmp !== null && u.mld !== null), "every upstream has the top-level families");
+    const one = parse("upstream: [wan0]\ndownstream: [lan0]\n").config;
+    assert.deepEqual(
+      one.upstreams.map((u) => [u.name, u.line]),
+      [["wan0", 1]],
+    );
+  });
+
+  test("a single upstream object takes groups too", () => {
+    const c = parse("upstream:\n  name: wan0\n  groups: [232.0.0.0/8]\ndownstream: [lan0]\n").config;
+    assert.deepEqual(c.upstreams[0]!.groups, ["232.0.0.0/8"]);
+  });
+
+  test("errors name the line: duplicates, an upstream that is a downstream or disabled, bad groups, an empty list", () => {
+    assert.deepEqual(problem("upstream:\n  - wan0\n  - name: iptv0\n  - wan0\ndownstream: [lan0]\n"), {
+      line: 4,
+      reason: 'duplicate upstream "wan0" (first on line 2)',
+    });
+    assert.deepEqual(problem("upstream:\n  - wan0\n  - name: iptv0\ndownstream: [lan0, iptv0]\n"), {
+      line: 4,
+      reason: 'downstream "iptv0" is an upstream interface (line 3)',
+    });
+    assert.deepEqual(problem("upstream: [wan0, iptv0]\ndownstream: [lan0]\ndisabled: [iptv0]\n"), {
+      line: 3,
+      reason: 'disabled interface "iptv0" is an upstream interface (line 1)',
+    });
+    assert.deepEqual(problem("upstream:\n  - name: iptv0\n    groups:\n      - 10.0.0.0/8\n  - wan0\ndownstream: [lan0]\n"), {
+      line: 4,
+      reason: '`groups` entry "10.0.0.0/8" is not a multicast prefix (must lie within 224.0.0.0/4 or ff00::/8)',
+    });
+    assert.equal(problem("upstream:\n  - name: iptv0\n    groups: [239.0.0/8]\ndownstream: [lan0]\n").line, 3);
+    assert.deepEqual(problem("upstream: []\ndownstream: [lan0]\n"), {
+      line: 1,
+      reason: "`upstream` must list at least one interface",
+    });
+    assert.deepEqual(problem("upstream:\n  - wan0\n  - 7\ndownstream: [lan0]\n"), {
+      line: 3,
+      reason: "`upstream[1]` must be an interface name or a mapping with `name`, got 7",
+    });
+    assert.deepEqual(problem("upstream:\n  - name: wan0\n    fast-leave: true\ndownstream: [lan0]\n"), {
+      line: 3,
+      reason: "unknown key `fast-leave` in `upstream[0]`",
+    });
+  });
+
+  test("an upstream, or a groups entry, that earlier upstreams already serve: a warning at its line", () => {
+    const whole = parse("upstream:\n  - wan0\n  - name: iptv0\n    groups: [239.0.0.0/8]\ndownstream: [lan0]\n");
+    assert.deepEqual(
+      whole.warnings.map((w) => [w.line, w.message]),
+      [[3, 'upstream "iptv0" serves no group: the upstreams before it ("wan0") serve all of its groups (the first match wins)']],
+    );
+    const entry = parse(
+      "upstream:\n  - name: iptv0\n    groups: [239.0.0.0/8]\n  - name: iptv1\n    groups:\n      - 232.0.0.0/8\n      - 239.1.0.0/16\n  - wan0\ndownstream: [lan0]\n",
+    );
+    assert.deepEqual(
+      entry.warnings.map((w) => [w.line, w.message]),
+      [[7, '`groups` entry 239.1.0.0/16 of upstream "iptv1" is never used: "iptv0" before it serves those groups (the first match wins)']],
+    );
+    // Split over two earlier upstreams, and per family: 239/8 of iptv0 + 239/8-less of wan-v4.
+    const split = parse(
+      "mld: { enabled: false }\nupstream:\n  - name: a\n    groups: [239.0.0.0/9]\n  - name: b\n    groups: [239.128.0.0/9]\n  - name: c\n    groups: [239.0.0.0/8, 'ff3e::/16']\ndownstream: [lan0]\n",
+    );
+    assert.deepEqual(
+      split.warnings.map((w) => [w.line, w.message]),
+      [[7, 'upstream "c" serves no group: the upstreams before it ("a", "b") serve all of its groups (the first match wins)']],
+      "its IPv6 entry does not count with MLD off",
+    );
+    const noFamily = parse("mld: { enabled: false }\nupstream:\n  - name: v6\n    groups: ['ff3e::/16']\n  - wan0\ndownstream: [lan0]\n");
+    assert.deepEqual(
+      noFamily.warnings.map((w) => [w.line, w.message]),
+      [[3, 'upstream "v6" serves no group: its `groups` name none of the enabled IGMP family']],
+    );
+    assert.deepEqual(parse(IPTV).warnings, [], "IPv4 and IPv6 ranges of iptv0, the rest on wan0: nothing shadowed");
+  });
+
+  test("the kernel's 32 VIFs count every upstream", () => {
+    const downs = Array.from({ length: 31 }, (_, i) => `  - d${i}`).join("\n");
+    const p = problem(`upstream: [wan0, iptv0]\ndownstream:\n${downs}\n`);
+    assert.equal(p.line, 33);
+    assert.equal(
+      p.reason,
+      'too many IGMP interfaces: downstream "d30" is the 31st; the kernel allows 32 VIFs (MAXVIFS) per multicast routing table, the 2 upstreams included, so at most 30 downstreams',
+    );
+  });
+
+  test("max-upstream-groups holds per upstream: static groups count on the upstream that serves them", () => {
+    const statics = (n: number, base: string) => Array.from({ length: n }, (_, i) => `${base}.${i + 1}`).join(", ");
+    const text = (max: number) =>
+      `max-upstream-groups: ${max}\nupstream:\n  - name: iptv0\n    groups: [239.0.0.0/8]\n  - wan0\ndownstream:\n  - name: lan0\n    static-groups: [${statics(2, "239.1.1")}, ${statics(2, "233.1.1")}]\n`;
+    assert.equal(parse(text(2)).config.maxUpstreamGroups, 2, "two on each upstream fit");
+    const p = problem(text(1));
+    assert.equal(p.line, 7);
+    assert.match(p.reason, /are 2 groups on upstream "iptv0", more than `max-upstream-groups` \(1\)/);
   });
 });

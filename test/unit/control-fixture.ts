@@ -44,6 +44,7 @@ const iface = (name: string, role: InterfaceConfig["role"], fastLeave: boolean):
   downToUp: false,
   forwardWhenNotQuerier: false,
   ttlThreshold: 1,
+  groups: [],
   sources: [],
   line: 1,
 });
@@ -53,7 +54,7 @@ export function sampleConfig(): ImproxyConfig {
     file: "/etc/improxy/improxy.yaml",
     format: "yaml",
     mrouteTable: null,
-    upstream: iface("up0", "upstream", false),
+    upstreams: [iface("up0", "upstream", false)],
     // dn1 = the harness routers' link; fast-leave on: hosts are tracked.
     downstreams: [iface("dn1", "downstream", true)],
     defaultDownstream: null,
@@ -76,6 +77,8 @@ export class FakeFamily {
   vifOut = 500n;
   /** dn1's static groups (none unless a test sets them). */
   statics: StaticGroupSnapshot[] = [];
+  /** The upstream that serves a group (null: none); up0 unless a test says otherwise. */
+  upstreamOf: (group: string) => string | null = () => "up0";
 
   constructor(readonly family: "ipv4" | "ipv6") {
     const a = family === "ipv4" ? V4 : V6;
@@ -146,18 +149,24 @@ export class FakeFamily {
         },
       ],
       upstream: [
-        { group: a.group, filterMode: "exclude", sources: [] },
-        { group: a.group2, filterMode: "include", sources: [a.s[1]!, a.s[2]!] },
+        { group: a.group, interface: this.upstreamOf(a.group), filterMode: "exclude", sources: [] },
+        {
+          group: a.group2,
+          interface: this.upstreamOf(a.group2),
+          filterMode: "include",
+          sources: [a.s[1]!, a.s[2]!],
+        },
       ],
       upstreamFilterChanges: 2,
       upstreamFilterErrors: 0,
-      upstreamGroups: { held: 2, queued: 0, waiting: 0, sockets: 1 },
+      upstreamGroups: [{ interface: "up0", held: 2, queued: 0, waiting: 0, sockets: 1 }],
       forwarding: [
         {
           source: a.s[1]!,
           group: a.group,
           iif: "up0",
           oifs: ["dn1"],
+          upstream: this.upstreamOf(a.group),
           kernel: opts.sgCounters ? sg : null,
         },
       ],
@@ -173,6 +182,8 @@ export class FakeFamily {
         querierChanges: { dn1: 1 },
         upstreamLimit: 0,
         mfcLimit: 0,
+        noUpstream: 0,
+        wrongUpstream: 0,
         upstreamSourceRefused: 0,
         vifLimit: 0,
       },

@@ -82,6 +82,17 @@ describe("metrics", () => {
     assert.equal(sample(t2, 'improxy_vif_packets_total{family="ipv4",interface="dn1",direction="out"}'), 750);
   });
 
+  test("upstream groups per upstream interface; no-upstream and wrong-upstream counters", async () => {
+    const src = sampleSource();
+    const a = src.fams[0]!.addrs;
+    src.fams[0]!.upstreamOf = (g) => (g === a.group ? "up0" : null);
+    const t = await createMetricsRegistry(src, { version: "9.9.9", defaultMetrics: false }).metrics();
+    assert.equal(sample(t, 'improxy_upstream_groups{family="ipv4",interface="up0"}'), 1, "the group no upstream serves is not counted");
+    assert.equal(sample(t, 'improxy_upstream_groups{family="ipv6",interface="up0"}'), 2);
+    assert.equal(sample(t, 'improxy_no_upstream_total{family="ipv4"}'), 0);
+    assert.equal(sample(t, 'improxy_wrong_upstream_total{family="ipv4"}'), 0);
+  });
+
   test("HTTP: /metrics with default metrics (event-loop lag), 404 elsewhere", async () => {
     const reg = createMetricsRegistry(sampleSource(), { version: "9.9.9" });
     const srv = await MetricsServer.listen("127.0.0.1:0", reg);

@@ -277,7 +277,7 @@ describe("improxy status / show / reload", () => {
     assert.equal(routes.code, 0);
     assert.match(
       routes.out[0]!,
-      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF$/,
+      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM$/,
     );
     assert.equal(routes.out.length, 2);
     for (const argv of [

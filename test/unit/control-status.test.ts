@@ -124,6 +124,37 @@ describe("status documents", () => {
       { interface: "up0", group: a.group, filterMode: "exclude", sources: [] },
       { interface: "up0", group: a.group2, filterMode: "include", sources: [a.s[1], a.s[2]] },
     ]);
+    assert.deepEqual(
+      f.groups!.map((g) => g.upstream),
+      ["up0", "up0"],
+    );
+  });
+
+  test("several upstreams: each group names the upstream that serves it (null: none); valid against the schema", () => {
+    const { builder, source } = setup();
+    const a = source.fams[0]!.addrs;
+    source.fams[0]!.upstreamOf = (g) => (g === a.group ? "iptv0" : null);
+    const doc = builder.build("groups", "ipv4");
+    const f = doc.families[0]!;
+    assert.deepEqual(
+      f.groups!.map((g) => [g.group, g.upstream]),
+      [
+        [a.group, "iptv0"],
+        [a.group2, null],
+      ],
+    );
+    assert.deepEqual(
+      f.upstream!.map((u) => [u.group, u.interface]),
+      [
+        [a.group, "iptv0"],
+        [a.group2, null],
+      ],
+    );
+    assert.equal(f.summary.upstreamGroups, 1, "only groups joined upstream count");
+    const routes = builder.build("routes", "ipv4");
+    assert.equal(routes.families[0]!.routes![0]!.upstream, "iptv0");
+    assertValid(doc, "groups");
+    assertValid(routes, "routes");
   });
 
   test("groups: a static group is its own entry, `static`, with no reporter and no timer; valid against the schema", () => {
@@ -174,6 +205,7 @@ describe("status documents", () => {
         source: source.fams[0]!.addrs.s[1],
         group: source.fams[0]!.addrs.group,
         incoming: "up0",
+        upstream: "up0",
         outgoing: ["dn1"],
         packets: 1000,
         bytes: 1_316_000,

@@ -122,6 +122,7 @@ describe("control tables", () => {
       "1316000",
       "-",
       "3",
+      "up0",
     ]);
     const groups = renderShow(b.build("groups", "ipv4"), "groups");
     assert.deepEqual(groups[1]!.split(/\s+/), [
@@ -135,6 +136,7 @@ describe("control tables", () => {
       "10.11.0.101",
       "0",
       "10.11.0.101",
+      "up0",
     ]);
     assert.ok(groups.includes("upstream membership (merged, RFC 4605 §4.1):"));
     assert.ok(
@@ -145,6 +147,8 @@ describe("control tables", () => {
     const stats = renderShow(b.build("stats", "ipv4"), "stats");
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 received:v3report 2"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - parse-error:bad-checksum 1"));
+    assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - no-upstream 0"));
+    assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - wrong-upstream 0"));
     // What the upstream link sent and the daemon ignored, in all and by type.
     const upstream = stats.map((l) => l.split(/\s+/).join(" ")).filter((l) => l.includes(" upstream-packets"));
     assert.deepEqual(upstream, [
@@ -156,6 +160,34 @@ describe("control tables", () => {
     ]);
   });
 
+  test("show groups and show routes name the upstream that serves each group; - for none", () => {
+    const source = sampleSource();
+    const a = source.fams[0]!.addrs;
+    source.fams[0]!.upstreamOf = (g) => (g === a.group ? "iptv0" : null);
+    const b = new StatusBuilder(source, { version: "9.9.9", controlSocket: "/s", startedAt: Date.now() });
+    const rows = (view: "groups" | "routes") => renderShow(b.build(view, "ipv4"), view).map((l) => l.split(/\s+/));
+    const groups = rows("groups");
+    assert.deepEqual(groups[0]!.at(-1), "UPSTREAM");
+    assert.deepEqual(
+      groups.filter((r) => r[1] === "dn1").map((r) => [r[2], r.at(-1)]),
+      [
+        [a.group, "iptv0"],
+        [a.group2, "-"],
+      ],
+    );
+    assert.deepEqual(
+      groups.filter((r) => r[0] === "ipv4" && r[1] !== "dn1").map((r) => [r[1], r[2]]),
+      [
+        ["iptv0", a.group],
+        ["-", a.group2],
+      ],
+      "the upstream membership table: the serving upstream, - for none",
+    );
+    const routes = rows("routes");
+    assert.deepEqual(routes[0]!.at(-1), "UPSTREAM");
+    assert.deepEqual([routes[1]![2], routes[1]![3], routes[1]!.at(-1)], [a.group, "up0", "iptv0"]);
+  });
+
   test("show groups marks a static group `static` in the LAST-REPORTER column", () => {
     const source = sampleSource();
     const a = source.fams[0]!.addrs;
@@ -163,7 +195,7 @@ describe("control tables", () => {
     const b = new StatusBuilder(source, { version: "9.9.9", controlSocket: "/s", startedAt: Date.now() });
     const lines = renderShow(b.build("groups", "ipv4"), "groups");
     assert.ok(
-      lines.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 239.9.9.9 exclude 3 1m05s - static 0 -"),
+      lines.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 239.9.9.9 exclude 3 1m05s - static 0 - -"),
       lines.join("\n"),
     );
     assert.ok(lines.some((l) => l.includes(a.host1)), "the hosts' groups are still there");

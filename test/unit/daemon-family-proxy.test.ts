@@ -100,7 +100,7 @@ function withProtocolSettings(config: ImproxyConfig, protocol: Partial<ProtocolS
     igmp: i.igmp && { ...i.igmp, ...protocol },
     mld: i.mld && { ...i.mld, ...protocol },
   });
-  return { ...config, upstream: lay(config.upstream), downstreams: config.downstreams.map(lay) };
+  return { ...config, upstreams: config.upstreams.map(lay), downstreams: config.downstreams.map(lay) };
 }
 
 /** Router limits high enough for the 10,000-group tests (they measure other things). */
@@ -312,7 +312,7 @@ for (const f of FAMILIES) {
       t.upcall(0);
       assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
       const snap = t.proxy.snapshot();
-      assert.deepEqual(snap.upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      assert.deepEqual(snap.upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [] }]);
       assert.deepEqual(
         snap.forwarding.map((e) => [e.iif, e.oifs]),
         [["up0", ["dn1"]]],
@@ -501,9 +501,9 @@ for (const f of FAMILIES) {
       for (const g of groups.slice(0, 1000)) t.upcall(0, g);
       t.scheduler.advance(100);
       const snap = t.proxy.snapshot();
-      assert.equal(snap.upstreamGroups.held, 10_000);
+      assert.equal(snap.upstreamGroups[0]?.held, 10_000);
       assert.equal(snap.forwarding.length, 1000);
-      const sockets = snap.upstreamGroups.sockets;
+      const sockets = snap.upstreamGroups[0]?.sockets;
       assert.equal(sockets, 500, "20 groups per membership socket");
       const before = t.sys.calls.length;
       t.proxy.close();
@@ -584,12 +584,12 @@ for (const f of FAMILIES) {
       for (let i = 1; i <= 3; i++) t.fromHost("report", { group: group(f, i) });
       let snap = t.proxy.snapshot();
       assert.equal(snap.counters.upstreamLimit, 1);
-      assert.deepEqual(snap.upstreamGroups, { held: 2, queued: 0, waiting: 1, sockets: 1 });
+      assert.deepEqual(snap.upstreamGroups, [{ interface: "up0", held: 2, queued: 0, waiting: 1, sockets: 1 }]);
       assert.equal(snap.upstream.length, 3, "the merge holds all three");
       t.fromHost("leave", { group: group(f, 1) });
       t.scheduler.advance(2100);
       snap = t.proxy.snapshot();
-      assert.deepEqual(snap.upstreamGroups, { held: 2, queued: 0, waiting: 0, sockets: 1 });
+      assert.deepEqual(snap.upstreamGroups, [{ interface: "up0", held: 2, queued: 0, waiting: 0, sockets: 1 }]);
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length, 3);
     });
   });
@@ -621,7 +621,7 @@ for (const f of FAMILIES) {
       assert.deepEqual(joins[0]?.bytes, packGroupSourceReq(f.up.ifindex, f.family, f.group, other));
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_MSFILTER").length, 0, "no second source");
       const snap = t.proxy.snapshot();
-      assert.deepEqual(snap.upstream, [{ group: f.group, filterMode: "include", sources: [other] }]);
+      assert.deepEqual(snap.upstream, [{ group: f.group, interface: "up0", filterMode: "include", sources: [other] }]);
       assert.equal(snap.links.find((l) => l.name === "dn1")?.routerCounters?.drops["source-denied"], 1);
       t.upcall(0);
       assert.deepEqual(t.lastMfc(), t.mfc(0, []), "the denied source's traffic is not forwarded");
@@ -631,7 +631,7 @@ for (const f of FAMILIES) {
       const exact = setup(f, {}, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] });
       exact.attachAll();
       exact.fromHost("report");
-      assert.deepEqual(exact.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [f.source] }]);
+      assert.deepEqual(exact.proxy.snapshot().upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [f.source] }]);
       assert.equal(exact.sys.callsOf("setsockopt", "MCAST_MSFILTER").length, 1);
       exact.upcall(0);
       assert.deepEqual(exact.lastMfc(), exact.mfc(0, []));
@@ -640,7 +640,7 @@ for (const f of FAMILIES) {
       const wide = setup(f, {}, { denySources: [{ group: f.group, source: prefix }] });
       wide.attachAll();
       wide.fromHost("report");
-      assert.deepEqual(wide.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      assert.deepEqual(wide.proxy.snapshot().upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [] }]);
       wide.upcall(0);
       assert.deepEqual(wide.lastMfc(), wide.mfc(0, []), "refused where the entry is installed");
     });
@@ -654,7 +654,7 @@ for (const f of FAMILIES) {
       const base = parseImproxyConfig(f.config, "test.conf");
       t.proxy.applyConfig(withProtocolSettings(base, { denySources: [{ group: f.group, source: hostPrefix(f.source) }] }));
       assert.deepEqual(t.lastMfc(), t.mfc(0, []), "the denied source stops at once");
-      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [f.source] }]);
+      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [f.source] }]);
       t.proxy.applyConfig(withProtocolSettings(base, { denyGroups: [f.group] }));
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 1, "left upstream without waiting for timers");
       assert.deepEqual(t.proxy.snapshot().upstream, []);
@@ -674,7 +674,7 @@ for (const f of FAMILIES) {
       const t = setup(f, {}, statics(f.group));
       t.attachAll();
       assert.equal(joins(t), 1, "joined with no report");
-      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, filterMode: "exclude", sources: [] }]);
+      assert.deepEqual(t.proxy.snapshot().upstream, [{ group: f.group, interface: "up0", filterMode: "exclude", sources: [] }]);
       t.upcall(0);
       assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
       assert.deepEqual(dn1(t).staticGroups, [{ group: f.group, filterMode: "exclude", sources: [], upTimeMs: 0 }]);
@@ -734,7 +734,7 @@ for (const f of FAMILIES) {
       t.fromHost("report", { group: group(f, 5) });
       const snap = t.proxy.snapshot();
       assert.equal(snap.counters.upstreamLimit, 1);
-      assert.deepEqual(snap.upstreamGroups, { held: 1, queued: 0, waiting: 1, sockets: 1 });
+      assert.deepEqual(snap.upstreamGroups, [{ interface: "up0", held: 1, queued: 0, waiting: 1, sockets: 1 }]);
     });
 
     it("an (S,G) static group joins upstream INCLUDE {S}; the link's source policy applies to an any-source one", () => {
@@ -748,8 +748,8 @@ for (const f of FAMILIES) {
       t.attachAll();
       const up = t.proxy.snapshot().upstream.sort((a, b) => a.group.localeCompare(b.group));
       assert.deepEqual(up, [
-        { group: f.group, filterMode: "exclude", sources: [f.source] },
-        { group: group(f, 3), filterMode: "include", sources: [f.source] },
+        { group: f.group, interface: "up0", filterMode: "exclude", sources: [f.source] },
+        { group: group(f, 3), interface: "up0", filterMode: "include", sources: [f.source] },
       ].sort((a, b) => a.group.localeCompare(b.group)));
     });
   });
@@ -765,7 +765,7 @@ const withUpstream =
   (over: Partial<InterfaceConfig>) =>
   (c: ImproxyConfig): ImproxyConfig => ({
     ...c,
-    upstream: { ...c.upstream, ...over },
+    upstreams: c.upstreams.map((u) => ({ ...u, ...over })),
   });
 
 for (const f of FAMILIES) {
@@ -893,6 +893,241 @@ for (const f of FAMILIES) {
         .map((l) => l.name);
       assert.equal(attached.length, 32);
       assert.ok(attached.includes("eth30"));
+    });
+  });
+}
+
+/**
+ * Several upstreams (docs/protocol.md "Proxy merge"): up0 serves the IPTV-like ranges
+ * (239.0.0.0/8, ff05::/16: the test groups), wan0 (ifindex 5, VIF 2, added by the test)
+ * every other group.
+ */
+const IPTV_RANGES = ["239.0.0.0/8", "ff05::/16"];
+/** A group wan0 serves, and a second source. */
+const web = (f: Fam) => f.opt("233.1.1.1", "ff0e::1:1");
+const otherSource = (f: Fam) => f.opt("10.10.0.6", "fd00:10::6");
+
+const twoUpstreams = (c: ImproxyConfig): ImproxyConfig => ({
+  ...c,
+  upstreams: [
+    { ...c.upstreams[0]!, groups: IPTV_RANGES },
+    { ...c.upstreams[0]!, name: "wan0", groups: [], line: 9 },
+  ],
+});
+
+for (const f of FAMILIES) {
+  describe(`FamilyProxy: several upstreams (${f.family})`, () => {
+    /** Two upstreams attached (up0 VIF 0, wan0 VIF 2) and dn1 (VIF 1). */
+    function twoUpstreamSetup(over: (c: ImproxyConfig) => ImproxyConfig = (c) => c) {
+      const t = setup(f, (c) => over(twoUpstreams(c)));
+      t.attachAll();
+      t.addInterface(5, "wan0");
+      return t;
+    }
+    const joinsOf = (t: ReturnType<typeof setup>, option = "MCAST_JOIN_GROUP") =>
+      t.sys.callsOf("setsockopt", option).map((c) => c.bytes);
+    const mfcOf = (source: string, group: string, parent: number, out: number[]) =>
+      f.family === "ipv4" ? packMfcctl(source, group, parent, out) : packMf6cctl(source, group, parent, out);
+
+    it("each group is joined on the upstream that serves it; the MFC forwards it from there only (wrong-upstream counted)", () => {
+      const t = twoUpstreamSetup();
+      assert.deepEqual(
+        t.proxy.snapshot().links.map((l) => [l.name, l.role, l.vif]),
+        [
+          ["up0", "upstream", 0],
+          ["wan0", "upstream", 2],
+          ["dn1", "downstream", 1],
+        ],
+      );
+      t.fromHost("report");
+      t.fromHost("report", { group: web(f) });
+      assert.deepEqual(joinsOf(t), [
+        packGroupReq(f.up.ifindex, f.family, f.group),
+        packGroupReq(5, f.family, web(f)),
+      ]);
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]), "the group's upstream is the incoming link");
+      t.upcall(2, web(f));
+      assert.deepEqual(t.lastMfc(), mfcOf(f.source, web(f), 2, [1]));
+      t.upcall(2, f.group, otherSource(f));
+      assert.deepEqual(t.lastMfc(), mfcOf(otherSource(f), f.group, 2, []), "data from the other upstream goes nowhere");
+      const snap = t.proxy.snapshot();
+      assert.equal(snap.counters.wrongUpstream, 1);
+      assert.equal(snap.counters.upstreamSourceRefused, 0);
+      assert.deepEqual(
+        snap.upstream.map((u) => [u.group, u.interface]),
+        [
+          [f.group, "up0"],
+          [web(f), "wan0"],
+        ],
+      );
+      assert.deepEqual(
+        snap.forwarding.map((e) => [e.group, e.iif, e.upstream, e.oifs]),
+        [
+          [f.group, "up0", "up0", ["dn1"]],
+          [web(f), "wan0", "wan0", ["dn1"]],
+          [f.group, "wan0", "up0", []],
+        ],
+      );
+      assert.deepEqual(
+        snap.upstreamGroups.map((u) => [u.interface, u.held]),
+        [
+          ["up0", 1],
+          ["wan0", 1],
+        ],
+      );
+      assert.ok(t.lines.some((l) => l.msg === "upstream membership" && l.interface === "wan0" && l.group === web(f)));
+    });
+
+    it("packets on either upstream are ignored and counted as upstream packets", () => {
+      const t = twoUpstreamSetup();
+      t.fromHost("report", { ifindex: 5, source: f.opt("10.5.0.9", "fe80::5:9") });
+      t.fromHost("query", { ifindex: f.up.ifindex, source: f.opt("10.10.0.9", "fe80::9") });
+      const c = t.proxy.snapshot().counters;
+      assert.equal(c.upstreamPackets, 2);
+      assert.deepEqual(c.upstreamPacketsByType, { query: 1, report: 1, leave: 0, other: 0 });
+      assert.deepEqual(joinsOf(t), []);
+    });
+
+    it("an upstream that vanishes and is re-created re-joins only its groups; the other's memberships and entries stay", () => {
+      const t = twoUpstreamSetup();
+      t.fromHost("report");
+      t.fromHost("report", { group: web(f) });
+      t.upcall(0);
+      t.upcall(2, web(f));
+      const iptvFd = t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP")[0]!.fd;
+      const before = t.sys.calls.length;
+      t.removeInterface(5, "wan0");
+      t.addInterface(6, "wan0"); // re-created: a new ifindex
+      const calls = t.sys.calls.slice(before);
+      assert.ok(!calls.some((c) => c.op === "close" && c.fd === iptvFd), "up0's membership socket stays open");
+      assert.ok(!calls.some((c) => c.fd === iptvFd), "no call on up0's membership socket");
+      const membership = calls.filter((c) => c.option?.startsWith("MCAST_"));
+      assert.deepEqual(
+        membership.map((c) => [c.option, c.bytes]),
+        [["MCAST_JOIN_GROUP", packGroupReq(6, f.family, web(f))]],
+        "wan0's group joined on the new wan0; its old sockets were closed, not left group by group",
+      );
+      const del = calls.filter((c) => c.option === f.opt("MRT_DEL_MFC", "MRT6_DEL_MFC"));
+      assert.equal(del.length, 1, "only wan0's entry is removed");
+      const adds = calls.filter((c) => c.option === f.opt("MRT_ADD_MFC", "MRT6_ADD_MFC"));
+      assert.ok(!adds.some((c) => c.bytes?.equals(t.mfc(0, []))), "up0's entry never loses its outgoing link");
+      const snap = t.proxy.snapshot();
+      assert.deepEqual(
+        snap.forwarding.map((e) => [e.group, e.iif, e.oifs]),
+        [[f.group, "up0", ["dn1"]]],
+      );
+      assert.deepEqual(
+        snap.upstreamGroups.map((u) => [u.interface, u.held]),
+        [
+          ["up0", 1],
+          ["wan0", 1],
+        ],
+      );
+      t.upcall(2, web(f));
+      assert.deepEqual(t.lastMfc(), mfcOf(f.source, web(f), 2, [1]), "wan0's stream is learnt again");
+    });
+
+    it("a group no upstream serves is not joined upstream: counted once while wanted, logged once per interval", () => {
+      const t = setup(f, (c) => ({ ...c, upstreams: [{ ...c.upstreams[0]!, groups: IPTV_RANGES }] }));
+      t.attachAll();
+      t.fromHost("report", { group: web(f) });
+      t.fromHost("report", { group: web(f) });
+      t.fromHost("report", { group: f.opt("233.1.1.2", "ff0e::1:2") });
+      const snap = t.proxy.snapshot();
+      assert.deepEqual(joinsOf(t), []);
+      assert.equal(snap.counters.noUpstream, 2, "one per group, not per report");
+      assert.deepEqual(
+        snap.upstream.map((u) => [u.group, u.interface]),
+        [
+          [web(f), null],
+          [f.opt("233.1.1.2", "ff0e::1:2"), null],
+        ],
+      );
+      const warned = t.lines.filter((l) => /^no upstream serves the group/.test(l.msg));
+      assert.deepEqual(
+        warned.map((l) => l.group),
+        [web(f)],
+      );
+      t.fromHost("report");
+      assert.deepEqual(joinsOf(t), [packGroupReq(f.up.ifindex, f.family, f.group)], "served groups are joined");
+    });
+
+    it("a reload that moves a range to another upstream leaves the group there and joins it on the new one; the rest stays", () => {
+      const t = twoUpstreamSetup();
+      t.fromHost("report");
+      t.fromHost("report", { group: web(f) });
+      const config = t.proxy.snapshot();
+      assert.equal(config.upstream.length, 2);
+      const before = t.sys.calls.length;
+      const next = twoUpstreams(parseImproxyConfig(f.config, "test.conf"));
+      next.upstreams[0] = { ...next.upstreams[0]!, groups: [...IPTV_RANGES, f.opt("233.0.0.0/8", "ff0e::/16")] };
+      t.proxy.applyConfig(next);
+      const membership = t.sys.calls.slice(before).filter((c) => c.option?.startsWith("MCAST_"));
+      assert.deepEqual(
+        membership.map((c) => [c.option, c.bytes]),
+        [
+          ["MCAST_LEAVE_GROUP", packGroupReq(5, f.family, web(f))],
+          ["MCAST_JOIN_GROUP", packGroupReq(f.up.ifindex, f.family, web(f))],
+        ],
+      );
+      assert.deepEqual(
+        t.proxy.snapshot().upstream.map((u) => [u.group, u.interface]),
+        [
+          [f.group, "up0"],
+          [web(f), "up0"],
+        ],
+      );
+    });
+
+    it("a reload that adds an upstream joins its groups once its link attaches; removing it hands them back", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      t.fromHost("report", { group: web(f) });
+      t.addInterface(5, "wan0");
+      const before = t.sys.calls.length;
+      // wan0 takes every group but the IPTV ranges, which stay on up0.
+      const two = (c: ImproxyConfig): ImproxyConfig => ({
+        ...c,
+        upstreams: [
+          { ...c.upstreams[0]!, groups: IPTV_RANGES },
+          { ...c.upstreams[0]!, name: "wan0", line: 9 },
+        ],
+      });
+      t.proxy.applyConfig(two(parseImproxyConfig(f.config, "test.conf")));
+      const membership = () => t.sys.calls.slice(before).filter((c) => c.option?.startsWith("MCAST_"));
+      assert.deepEqual(
+        membership().map((c) => [c.option, c.bytes]),
+        [
+          ["MCAST_LEAVE_GROUP", packGroupReq(f.up.ifindex, f.family, web(f))],
+          ["MCAST_JOIN_GROUP", packGroupReq(5, f.family, web(f))],
+        ],
+      );
+      t.proxy.applyConfig(parseImproxyConfig(f.config, "test.conf"));
+      assert.deepEqual(membership().at(-1)?.bytes, packGroupReq(f.up.ifindex, f.family, web(f)));
+      assert.equal(membership().at(-1)?.option, "MCAST_JOIN_GROUP");
+      assert.deepEqual(
+        t.proxy.snapshot().links.map((l) => l.name),
+        ["up0", "dn1"],
+        "wan0 is no link any more",
+      );
+    });
+
+    it("max-upstream-groups holds per upstream", () => {
+      const t = twoUpstreamSetup((c) => ({ ...c, maxUpstreamGroups: 1 }));
+      t.fromHost("report");
+      t.fromHost("report", { group: web(f) });
+      t.fromHost("report", { group: group(f, 7) });
+      const snap = t.proxy.snapshot();
+      assert.deepEqual(
+        snap.upstreamGroups.map((u) => [u.interface, u.held, u.waiting]),
+        [
+          ["up0", 1, 1],
+          ["wan0", 1, 0],
+        ],
+      );
+      assert.equal(snap.counters.upstreamLimit, 1);
     });
   });
 }

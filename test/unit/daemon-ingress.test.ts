@@ -26,7 +26,9 @@ for (const f of FAMILIES) {
           ? { name: "up0", role: "upstream" }
           : ifindex === 3
             ? { name: "dn1", role: "downstream" }
-            : undefined,
+            : ifindex === 5
+              ? { name: "wan0", role: "upstream" }
+              : undefined,
     };
     const pseudo = { source: f.host, destination: f.group };
     const bytes = serialize(f.family, report(f.family, f.version, f.group), pseudo);
@@ -50,6 +52,13 @@ for (const f of FAMILIES) {
       assert.deepEqual(classifyIngress(packet({ ifindex: 2 }), ctx), {
         kind: "upstream",
         link: { name: "up0", role: "upstream" },
+        type: "report",
+      });
+    });
+    it("a packet on a second upstream link is an upstream packet too (several upstreams)", () => {
+      assert.deepEqual(classifyIngress(packet({ ifindex: 5 }), ctx), {
+        kind: "upstream",
+        link: { name: "wan0", role: "upstream" },
         type: "report",
       });
     });

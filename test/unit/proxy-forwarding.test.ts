@@ -8,13 +8,18 @@ const exc = (...sources: string[]): SourceFilterState => ({ filterMode: "exclude
 const G = "239.1.1.1";
 const S1 = "10.10.0.2";
 const S2 = "10.10.0.3";
+/** One upstream, up0, serving every group. */
+const ONE_UPSTREAM: Pick<ForwardingLinks, "isUpstream" | "upstreamOf"> = {
+  isUpstream: (l) => l === "up0",
+  upstreamOf: () => "up0",
+};
 
 function setup(
   opts: { querier?: Set<string>; downToUp?: Set<string>; refused?: (link: string, s: string, g: string) => boolean } = {},
 ) {
   const db = new MembershipDatabase();
   const links: ForwardingLinks = {
-    upstream: "up0",
+    ...ONE_UPSTREAM,
     canForwardTo: (l) => (opts.querier ? opts.querier.has(l) : true),
     downToUp: (l) => opts.downToUp?.has(l) ?? false,
     forwardable: (g) => !g.startsWith("239.255."),
@@ -114,7 +119,7 @@ describe("ForwardingPlanner: accepted upstream sources (igmpproxy altnet)", () =
   function withSources(accepted: Set<string>) {
     const db = new MembershipDatabase();
     const links: ForwardingLinks = {
-      upstream: "up0",
+      ...ONE_UPSTREAM,
       canForwardTo: () => true,
       downToUp: (l) => l === "dn2",
       forwardable: () => true,
@@ -143,11 +148,80 @@ describe("ForwardingPlanner: accepted upstream sources (igmpproxy altnet)", () =
   });
 });
 
+describe("ForwardingPlanner: several upstreams (RFC 4605 §4: one upstream per group)", () => {
+  /** iptv0 serves 239.0.0.0/8, wan0 the rest; "232.9.9.9" no upstream at all. */
+  const upstreamOf = (g: string) => (g === "232.9.9.9" ? null : g.startsWith("239.") ? "iptv0" : "wan0");
+  function twoUpstreams() {
+    const db = new MembershipDatabase();
+    const links: ForwardingLinks = {
+      isUpstream: (l) => l === "iptv0" || l === "wan0",
+      upstreamOf,
+      canForwardTo: () => true,
+      downToUp: (l) => l === "dn2",
+      forwardable: () => true,
+      sourceAllowed: () => true,
+    };
+    return { db, fwd: new ForwardingPlanner(db, links) };
+  }
+  const TV = "239.1.1.1";
+  const WEB = "233.1.1.1";
+
+  it("data for a group from its upstream is forwarded; from the other upstream it gets no outgoing link", () => {
+    const { db, fwd } = twoUpstreams();
+    db.setLinkState("dn1", TV, exc());
+    db.setLinkState("dn1", WEB, exc());
+    assert.deepEqual(fwd.learn(S1, TV, "iptv0"), [
+      { type: "mfc-set", entry: { source: S1, group: TV, iif: "iptv0", oifs: ["dn1"] } },
+    ]);
+    assert.deepEqual(fwd.learn(S2, TV, "wan0"), [
+      { type: "mfc-set", entry: { source: S2, group: TV, iif: "wan0", oifs: [] } },
+    ]);
+    assert.deepEqual(fwd.outgoing(S1, WEB, "wan0"), ["dn1"]);
+    assert.deepEqual(fwd.outgoing(S1, WEB, "iptv0"), []);
+    assert.equal(fwd.wrongUpstream(TV, "wan0"), true);
+    assert.equal(fwd.wrongUpstream(TV, "iptv0"), false);
+    assert.equal(fwd.wrongUpstream(TV, "dn2"), false, "a downstream is never a wrong upstream");
+    db.setLinkState("dn2", TV, exc());
+    assert.deepEqual(
+      fwd.refreshGroup(TV).map((e) => e.type === "mfc-set" && [e.entry.iif, e.entry.oifs]),
+      [["iptv0", ["dn1", "dn2"]]],
+      "a join opens the entry from the group's upstream only",
+    );
+  });
+
+  it("a group no upstream serves is forwarded between downstreams, from no upstream, and never sent up", () => {
+    const { db, fwd } = twoUpstreams();
+    db.setLinkState("dn1", "232.9.9.9", exc());
+    assert.deepEqual(fwd.outgoing(S1, "232.9.9.9", "wan0"), []);
+    assert.deepEqual(fwd.outgoing(S1, "232.9.9.9", "iptv0"), []);
+    assert.deepEqual(fwd.outgoing("10.12.0.2", "232.9.9.9", "dn2"), ["dn1"], "down-to-up has no upstream to go to");
+  });
+
+  it("down-to-up sends to the group's upstream", () => {
+    const { db, fwd } = twoUpstreams();
+    db.setLinkState("dn1", TV, exc());
+    assert.deepEqual(fwd.outgoing("10.12.0.2", TV, "dn2"), ["dn1", "iptv0"]);
+    assert.deepEqual(fwd.outgoing("10.12.0.2", WEB, "dn2"), ["wan0"]);
+    assert.deepEqual(fwd.outgoing("10.12.0.2", WEB, "dn1"), [], "dn1 is not down-to-up");
+  });
+
+  it("an upstream that goes away takes only its own entries", () => {
+    const { db, fwd } = twoUpstreams();
+    db.setLinkState("dn1", TV, exc());
+    db.setLinkState("dn1", WEB, exc());
+    fwd.learn(S1, TV, "iptv0");
+    fwd.learn(S1, WEB, "wan0");
+    assert.deepEqual(fwd.dropIncoming("iptv0"), [{ type: "mfc-del", source: S1, group: TV }]);
+    assert.deepEqual(fwd.refreshAll(), [], "wan0's entry is not touched");
+    assert.deepEqual(fwd.get(S1, WEB)?.oifs, ["dn1"]);
+  });
+});
+
 describe("ForwardingPlanner bounds (max-forwarding-entries)", () => {
   function bounded(max: number) {
     const db = new MembershipDatabase();
     const links: ForwardingLinks = {
-      upstream: "up0",
+      ...ONE_UPSTREAM,
       canForwardTo: () => true,
       downToUp: () => false,
       forwardable: () => true,

@@ -8,6 +8,7 @@ import {
   canonicalAddress,
   compareAddresses,
   expandCidr,
+  halvesOf,
   inCidr,
   ipv4ToBytes,
   ipv6ToBytes,
@@ -207,6 +208,15 @@ describe("CIDR", () => {
     assert.ok(inCidr("2001:db8::8000:0:0:1", odd));
     assert.ok(!inCidr("2001:db8::7fff:0:0:1", odd));
   });
+  it("halvesOf: the two prefixes one bit longer; none for a host prefix", () => {
+    assert.deepEqual(halvesOf(parseCidr("224.0.0.0/4"))?.map((c) => c.text), ["224.0.0.0/5", "232.0.0.0/5"]);
+    assert.deepEqual(halvesOf(parseCidr("10.0.0.0/31"))?.map((c) => c.text), ["10.0.0.0/32", "10.0.0.1/32"]);
+    assert.deepEqual(halvesOf(parseCidr("ff3e::/31"))?.map((c) => c.text), ["ff3e::/32", "ff3e:1::/32"]);
+    assert.deepEqual(halvesOf(parseCidr("::/0"))?.map((c) => c.text), ["::/1", "8000::/1"]);
+    assert.equal(halvesOf(parseCidr("10.0.0.1/32")), null);
+    assert.equal(halvesOf(parseCidr("ff02::1/128")), null);
+  });
+
   it("CidrSet.has: SSM ranges, both families", () => {
     const ssm = new CidrSet(["232.0.0.0/8", "ff3x::/32"]);
     assert.ok(ssm.has("232.1.1.1"));
