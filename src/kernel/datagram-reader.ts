@@ -67,7 +67,9 @@ export class DatagramReader {
     if (this.fd < 0) return;
     const { name } = this.o;
     if (!readable) {
-      this.report(new KernelError(`polling ${name} failed`, { code: "EIO", operation: POLL_FAILURE_OPERATION }));
+      this.report(
+        new KernelError(`polling ${name} failed`, { code: "EIO", operation: POLL_FAILURE_OPERATION }),
+      );
       return;
     }
     const batch = this.o.batch ?? READ_BATCH;
@@ -94,7 +96,9 @@ export class DatagramReader {
     try {
       this.o.onError(e);
     } catch (err) {
-      process.emitWarning(`the error handler of ${this.o.name} threw: ${String(err)} (while reporting: ${e.message})`);
+      process.emitWarning(
+        `the error handler of ${this.o.name} threw: ${String(err)} (while reporting: ${e.message})`,
+      );
     }
   }
 }

@@ -74,7 +74,9 @@ export interface ReportSocketOptions {
 }
 
 /** What opens a link's report socket (the daemon: `ReportSocket.open` with its error owner). */
-export type OpenReportSocket = (o: Pick<ReportSocketOptions, "ifindex" | "joinReportGroups" | "onPacket">) => ReportSocket;
+export type OpenReportSocket = (
+  o: Pick<ReportSocketOptions, "ifindex" | "joinReportGroups" | "onPacket">,
+) => ReportSocket;
 
 export class ReportSocket {
   readonly family: IpFamily;
@@ -85,7 +87,12 @@ export class ReportSocket {
   private discarded = 0;
   private readonly reader: DatagramReader;
 
-  private constructor(o: ReportSocketOptions, private readonly sys: Syscalls, fd: number, filterError: KernelError | null) {
+  private constructor(
+    o: ReportSocketOptions,
+    private readonly sys: Syscalls,
+    fd: number,
+    filterError: KernelError | null,
+  ) {
     this.family = o.family;
     this.ifindex = o.ifindex;
     this.sockFd = fd;

@@ -9,7 +9,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { igmpFilter, igmpPath, type IgmpPath, keeps } from "../../src/kernel/igmp-paths.js";
-import { assemble, BPF_MAXINSNS, ja, jeq, packBpf, ret, SOCK_FILTER_SIZE } from "../../src/kernel/structs/bpf.js";
+import {
+  assemble,
+  BPF_MAXINSNS,
+  ja,
+  jeq,
+  packBpf,
+  ret,
+  SOCK_FILTER_SIZE,
+} from "../../src/kernel/structs/bpf.js";
 import { ipv4ToBytes } from "../../src/wire/address.js";
 import { type FuzzLink, fuzzPacket, Prng } from "../support/fuzz-gen.js";
 import { runBpf } from "./bpf-interpreter.js";
@@ -41,7 +49,11 @@ const CASES: Array<[string, Uint8Array, IgmpPath]> = [
   ["224.0.1.1 (outside 224.0.0.0/24) without Router Alert", datagram("224.0.1.1"), "mroute"],
   ["unicast to the router", datagram("10.11.0.1"), "link"],
   ["limited broadcast", datagram("255.255.255.255"), "link"],
-  ["Router Alert with a non-zero value (not one for the kernel)", datagram("239.1.1.1", [0x94, 4, 0x12, 0x34]), "mroute"],
+  [
+    "Router Alert with a non-zero value (not one for the kernel)",
+    datagram("239.1.1.1", [0x94, 4, 0x12, 0x34]),
+    "mroute",
+  ],
   ["NOP then Router Alert", datagram("239.1.1.1", [1, ...RA, 0, 0, 0]), "link"],
   ["Record Route then Router Alert", datagram("239.1.1.1", [7, 7, 4, 0, 0, 0, 0, ...RA, 0]), "link"],
   ["End of Option List before a Router Alert", datagram("239.1.1.1", [0, ...RA, 0, 0, 0]), "mroute"],
@@ -51,7 +63,11 @@ const CASES: Array<[string, Uint8Array, IgmpPath]> = [
   ["40 NOPs then nothing", datagram("239.1.1.1", Array(40).fill(1)), "mroute"],
   ["39 NOPs then End", datagram("239.1.1.1", [...Array(39).fill(1), 0]), "mroute"],
   ["36 NOPs then Router Alert", datagram("239.1.1.1", [...Array(36).fill(1), ...RA]), "link"],
-  ["header length beyond the datagram", Uint8Array.from([0x4f, ...datagram("239.1.1.1").subarray(1, 24)]), "none"],
+  [
+    "header length beyond the datagram",
+    Uint8Array.from([0x4f, ...datagram("239.1.1.1").subarray(1, 24)]),
+    "none",
+  ],
   ["9 bytes", new Uint8Array(9), "none"],
   ["a short upcall", new Uint8Array(12), "upcall"],
   ["15 bytes, protocol 2", Uint8Array.from([0x45, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0]), "none"],
@@ -114,7 +130,9 @@ describe("IPv4 receive paths (igmp-paths.ts)", () => {
     const seen: Record<IgmpPath, number> = { upcall: 0, mroute: 0, link: 0, none: 0 };
     for (let i = 0; i < 20_000; i++) {
       const optLen = r.range(0, 40);
-      const opts = Array.from({ length: optLen }, () => (r.chance(0.6) ? picks[r.range(0, picks.length - 1)]! : r.range(0, 255)));
+      const opts = Array.from({ length: optLen }, () =>
+        r.chance(0.6) ? picks[r.range(0, picks.length - 1)]! : r.range(0, 255),
+      );
       const dst = r.chance(0.5) ? `239.1.${r.range(0, 255)}.1` : r.chance(0.5) ? "224.0.0.22" : "10.11.0.1";
       const d = datagram(dst, opts, r.chance(0.05) ? 0 : 2);
       if (r.chance(0.2)) d[0] = 0x40 | r.range(0, 15); // a header length that lies

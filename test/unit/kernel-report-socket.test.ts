@@ -19,7 +19,10 @@ import { FakeSyscalls } from "./fake-syscalls.js";
 
 const DN1 = 3;
 
-function open(family: IpFamily, opts: { joinReportGroups?: boolean; sys?: FakeSyscalls; ifindex?: number } = {}) {
+function open(
+  family: IpFamily,
+  opts: { joinReportGroups?: boolean; sys?: FakeSyscalls; ifindex?: number } = {},
+) {
   const sys = opts.sys ?? new FakeSyscalls();
   sys.interfaces.set(DN1, "dn1");
   const errors: KernelError[] = [];
@@ -38,7 +41,14 @@ function open(family: IpFamily, opts: { joinReportGroups?: boolean; sys?: FakeSy
 function openError(family: IpFamily, sys: FakeSyscalls): KernelError {
   sys.interfaces.set(DN1, "dn1");
   try {
-    ReportSocket.open({ family, ifindex: DN1, joinReportGroups: true, onPacket: () => {}, onError: () => {}, syscalls: sys });
+    ReportSocket.open({
+      family,
+      ifindex: DN1,
+      joinReportGroups: true,
+      onPacket: () => {},
+      onError: () => {},
+      syscalls: sys,
+    });
   } catch (err) {
     return err as KernelError;
   }
@@ -117,25 +127,44 @@ test("the upstream link's socket joins no report group", () => {
 
 test("failures at open are explained and leave no socket open", () => {
   let sys = new FakeSyscalls().fail("socket", "EPERM");
-  assert.match(openError("ipv4", sys).message, /^opening the ipv4 report socket of dn1 \(ifindex 3\): socket: EPERM/);
+  assert.match(
+    openError("ipv4", sys).message,
+    /^opening the ipv4 report socket of dn1 \(ifindex 3\): socket: EPERM/,
+  );
   sys = new FakeSyscalls().fail("setsockopt", "ENOPROTOOPT", { option: "SO_BINDTOIFINDEX" });
   let err = openError("ipv6", sys);
-  assert.match(err.message, /binding the ipv6 report socket of dn1 \(ifindex 3\) to its interface: .*Linux 5\.0/);
+  assert.match(
+    err.message,
+    /binding the ipv6 report socket of dn1 \(ifindex 3\) to its interface: .*Linux 5\.0/,
+  );
   assert.deepEqual(sys.openFds(), []);
   sys = new FakeSyscalls().fail("setsockopt", "ENOBUFS", { option: "IP_ADD_MEMBERSHIP", times: 2 });
   err = openError("ipv4", sys);
   assert.equal(err.code, "ENOBUFS");
-  assert.match(err.message, /joining 224\.0\.0\.22 on dn1 \(ifindex 3\) to hear reports: .*net\.ipv4\.igmp_max_memberships/);
+  assert.match(
+    err.message,
+    /joining 224\.0\.0\.22 on dn1 \(ifindex 3\) to hear reports: .*net\.ipv4\.igmp_max_memberships/,
+  );
   assert.deepEqual(sys.openFds(), []);
   sys = new FakeSyscalls().fail("setsockopt", "EINVAL", { option: "IP_ROUTER_ALERT" });
-  assert.match(openError("ipv4", sys).message, /configuring the ipv4 report socket of dn1 \(ifindex 3\) \(IP_ROUTER_ALERT\)/);
+  assert.match(
+    openError("ipv4", sys).message,
+    /configuring the ipv4 report socket of dn1 \(ifindex 3\) \(IP_ROUTER_ALERT\)/,
+  );
   assert.deepEqual(sys.openFds(), []);
 });
 
 test("IPv4: the link's IGMP is decoded with pktinfo, TTL and Router Alert; what the mroute socket reads, and other interfaces', is discarded", () => {
   const { sys, sock, packets, errors } = open("ipv4");
-  sys.queue(sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1, dst: ipv4ToBytes("239.2.2.2") });
-  sys.queue(sock.fd, { data: ipv4("10.11.0.2", "224.0.0.22", [0x22, 0, 0, 0, 0, 0, 0, 0], false), ifindex: DN1 });
+  sys.queue(sock.fd, {
+    data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT),
+    ifindex: DN1,
+    dst: ipv4ToBytes("239.2.2.2"),
+  });
+  sys.queue(sock.fd, {
+    data: ipv4("10.11.0.2", "224.0.0.22", [0x22, 0, 0, 0, 0, 0, 0, 0], false),
+    ifindex: DN1,
+  });
   sys.queue(sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT, false), ifindex: DN1 }); // the mroute socket's
   sys.queue(sock.fd, { data: ipv4("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 }); // queued before the bind
   sys.fire(sock.fd);
@@ -174,9 +203,25 @@ test("IPv6: MLD with the source from the sockaddr, pktinfo, hop limit, hop-by-ho
   });
   // Without pktinfo there is no destination: dropped. Without hop-by-hop options: no RA.
   sys.queue(sock.fd, { data: Uint8Array.from(done), from: sockaddrIn6("fe80::3"), ifindex: DN1 });
-  sys.queue(sock.fd, { data: Uint8Array.from(done), from: sockaddrIn6("fe80::4"), ifindex: DN1, dst: ipv6ToBytes("ff02::2"), ttl: 255 });
-  sys.queue(sock.fd, { data: Uint8Array.of(128, 0, 0, 0), from: sockaddrIn6("fe80::5"), ifindex: DN1, dst: ipv6ToBytes("ff02::1") });
-  sys.queue(sock.fd, { data: Uint8Array.from(done), from: sockaddrIn6("fe80::6"), ifindex: 4, dst: ipv6ToBytes("ff02::2") });
+  sys.queue(sock.fd, {
+    data: Uint8Array.from(done),
+    from: sockaddrIn6("fe80::4"),
+    ifindex: DN1,
+    dst: ipv6ToBytes("ff02::2"),
+    ttl: 255,
+  });
+  sys.queue(sock.fd, {
+    data: Uint8Array.of(128, 0, 0, 0),
+    from: sockaddrIn6("fe80::5"),
+    ifindex: DN1,
+    dst: ipv6ToBytes("ff02::1"),
+  });
+  sys.queue(sock.fd, {
+    data: Uint8Array.from(done),
+    from: sockaddrIn6("fe80::6"),
+    ifindex: 4,
+    dst: ipv6ToBytes("ff02::2"),
+  });
   sys.fire(sock.fd);
   assert.deepEqual(
     packets.map((p) => [p.ifindex, p.source, p.destination, p.ttl, p.routerAlert, p.payload[0]]),
@@ -192,7 +237,10 @@ test("a filter the kernel refuses is no failure: filterError says why and the co
   let sys = new FakeSyscalls().fail("attachFilter", "ENOMEM");
   let t = open("ipv4", { sys });
   assert.equal(t.sock.filterError?.code, "ENOMEM");
-  assert.match(t.sock.filterError!.message, /filtering the ipv4 report socket of dn1 \(ifindex 3\) \(SO_ATTACH_FILTER\)/);
+  assert.match(
+    t.sock.filterError!.message,
+    /filtering the ipv4 report socket of dn1 \(ifindex 3\) \(SO_ATTACH_FILTER\)/,
+  );
   sys.queue(t.sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT, false), ifindex: DN1 });
   sys.fire(t.sock.fd);
   assert.deepEqual(t.packets, []);
@@ -206,7 +254,8 @@ test("a readiness callback reads one batch (32): a flooding link delays a quiet 
   const sys = new FakeSyscalls();
   const busy = open("ipv4", { sys });
   const quiet = open("ipv4", { sys, ifindex: 4 });
-  for (let i = 0; i < 100; i++) sys.queue(busy.sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
+  for (let i = 0; i < 100; i++)
+    sys.queue(busy.sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
   sys.queue(quiet.sock.fd, { data: ipv4("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 });
   // One turn of the event loop: libuv calls every ready socket's callback once.
   sys.fire(busy.sock.fd);
@@ -223,7 +272,10 @@ test("errors go to onError naming the socket; nothing is thrown out of the poll 
   sys.fail("recvmsg", "ENOBUFS");
   sys.queue(sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
   assert.doesNotThrow(() => sys.fire(sock.fd));
-  assert.match(errors[0]!.message, /^receiving on the ipv4 report socket of dn1 \(ifindex 3\): recvmsg: ENOBUFS/);
+  assert.match(
+    errors[0]!.message,
+    /^receiving on the ipv4 report socket of dn1 \(ifindex 3\): recvmsg: ENOBUFS/,
+  );
   assert.equal(isPollFailure(errors[0]!), false);
   sys.fire(sock.fd);
   assert.equal(packets.length, 1, "reading goes on");
@@ -252,7 +304,11 @@ test("stats: the kernel's drop count from SO_MEMINFO (sk_drops)", () => {
   const { sock } = open("ipv4", { sys });
   assert.deepEqual(sock.stats(), { filter: "kernel", discarded: 0, drops: 17 });
   sys.on("getsockopt", () => {
-    throw Object.assign(new Error("getsockopt: ENOPROTOOPT"), { code: "ENOPROTOOPT", errno: 92, syscall: "getsockopt" });
+    throw Object.assign(new Error("getsockopt: ENOPROTOOPT"), {
+      code: "ENOPROTOOPT",
+      errno: 92,
+      syscall: "getsockopt",
+    });
   });
   assert.equal(sock.stats().drops, null);
 });

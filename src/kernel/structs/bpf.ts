@@ -68,7 +68,8 @@ export function assemble(items: readonly BpfItem[]): BpfInsn[] {
     const target = typeof to === "number" ? from + 1 + to : at.get(to);
     if (target === undefined) throw new Error(`BPF label ${String(to)} is not defined`);
     const skip = target - from - 1;
-    if (skip < 0 || skip > 255) throw new Error(`BPF jump from ${from} to ${String(to)} is out of range (${skip})`);
+    if (skip < 0 || skip > 255)
+      throw new Error(`BPF jump from ${from} to ${String(to)} is out of range (${skip})`);
     return skip;
   };
   const out = insns.map((insn, i) => {
@@ -79,7 +80,8 @@ export function assemble(items: readonly BpfItem[]): BpfInsn[] {
     }
     return { code: insn.code, k: insn.k, jt: offset(i, insn.jt), jf: offset(i, insn.jf) };
   });
-  if (out.length === 0 || out.length > BPF_MAXINSNS) throw new Error(`BPF program of ${out.length} instructions`);
+  if (out.length === 0 || out.length > BPF_MAXINSNS)
+    throw new Error(`BPF program of ${out.length} instructions`);
   return out;
 }
 
