@@ -1,10 +1,11 @@
 /**
  * Reading one receive socket (the mroute socket, a link's report socket) on the libuv loop,
- * in bounded batches: each readiness callback reads at most `batch` datagrams and returns,
- * so that libuv serves the other sockets, the timers and the rest of the loop before this
- * one is read again (the poll fires again while datagrams are queued). A link that floods
- * then delays a quiet link by at most one batch per busy socket, not by its backlog
- * (docs/kernel.md "Receiving reports").
+ * in bounded batches: each readiness callback reads at most `batch` datagrams, and stops
+ * sooner once it has taken `budgetMs`, then returns, so that libuv serves the other
+ * sockets, the timers and the rest of the loop before this one is read again (the poll
+ * fires again while datagrams are queued). A link that floods then delays a quiet link by
+ * at most one batch per busy socket, not by its backlog (docs/kernel.md "Receiving
+ * reports").
  *
  * Errors have an owner: `onError` receives every failure. Nothing is ever thrown out of the
  * poll callback: the addon turns such a throw into an uncaught exception, which would end
@@ -19,11 +20,19 @@ import { HOST_LE } from "./structs/sockaddr.js";
 import type { Syscalls } from "./syscalls.js";
 
 /**
- * Datagrams read per readiness callback. 32 reports (a v3 report holds up to about 180
- * records) take about a millisecond to handle; the quiet link waits at most that long per
- * flooding socket.
+ * Datagrams read per readiness callback at most. Flood reports of 100 records or 320
+ * sources took 0.1 ms each on average in the flood bench (`npm run bench:flood`), a batch
+ * about 3.5 ms.
  */
 export const READ_BATCH = 32;
+
+/**
+ * Wall-clock time after which a batch ends even short of READ_BATCH (checked after each
+ * datagram; at least one is read). Under CPU contention a batch of 32 took up to 100 ms of
+ * wall time in the flood bench while no datagram took more than 20 ms: the budget keeps the
+ * quiet links' wait near one datagram then.
+ */
+export const READ_BUDGET_MS = 4;
 
 /**
  * One receive buffer for every reader: reads happen one at a time on the event loop, and a
@@ -41,7 +50,14 @@ export interface DatagramReaderOptions {
   onError: (e: KernelError) => void;
   /** Datagrams read per readiness callback at most (default READ_BATCH). */
   batch?: number;
+  /** Milliseconds after which a batch ends early (default READ_BUDGET_MS). */
+  budgetMs?: number;
+  /** Monotonic milliseconds (default performance.now; a fake in unit tests). */
+  now?: () => number;
 }
+
+/** How much one readiness callback reads (defaults: READ_BATCH, READ_BUDGET_MS, performance.now). */
+export type ReadLimits = Pick<DatagramReaderOptions, "batch" | "budgetMs" | "now">;
 
 export class DatagramReader {
   private fd = -1;
@@ -73,6 +89,8 @@ export class DatagramReader {
       return;
     }
     const batch = this.o.batch ?? READ_BATCH;
+    const now = this.o.now ?? performance.now.bind(performance);
+    const end = now() + (this.o.budgetMs ?? READ_BUDGET_MS);
     for (let i = 0; i < batch && this.fd >= 0; i++) {
       let r: RecvResult | null;
       try {
@@ -88,6 +106,7 @@ export class DatagramReader {
       } catch (err) {
         this.report(KernelError.from(err, `handling a datagram from ${name}`));
       }
+      if (now() >= end) return;
     }
   }
 

@@ -35,7 +35,7 @@
  */
 import type { Address, IpFamily } from "../wire/types.js";
 import type { RecvResult } from "./addon.js";
-import { DatagramReader, type ReceiveStats, socketDrops } from "./datagram-reader.js";
+import { DatagramReader, type ReadLimits, type ReceiveStats, socketDrops } from "./datagram-reader.js";
 import { KernelError, kernelCall, kernelErrorOf } from "./errors.js";
 import { igmpFilter, igmpPath } from "./igmp-paths.js";
 import { decodeIgmp, type ReceivedPacket } from "./received-packet.js";
@@ -102,8 +102,8 @@ export interface MrouteOpenOptions {
   onError: (e: KernelError) => void;
   /** Requested socket receive buffer in bytes (default RECEIVE_BUFFER_BYTES). */
   receiveBuffer?: number;
-  /** Datagrams read per readiness callback (default READ_BATCH). */
-  batch?: number;
+  /** How much one readiness callback reads (datagram-reader.ts defaults). */
+  reading?: ReadLimits;
   /** System calls (a fake in unit tests); the native addon by default. */
   syscalls?: Syscalls;
 }
@@ -179,7 +179,7 @@ export class MrouteSocket implements MrouteFd {
       name: `the ${family} multicast routing socket`,
       onError: opts.onError,
       onDatagram: (r, data) => this.dispatch(r, data),
-      ...(opts.batch === undefined ? {} : { batch: opts.batch }),
+      ...opts.reading,
     });
   }
 

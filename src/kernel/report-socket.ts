@@ -28,7 +28,7 @@
  *    event loop (datagram-reader.ts).
  */
 import type { IpFamily } from "../wire/types.js";
-import { DatagramReader, type ReceiveStats, socketDrops } from "./datagram-reader.js";
+import { DatagramReader, type ReadLimits, type ReceiveStats, socketDrops } from "./datagram-reader.js";
 import { type KernelError, kernelCall, kernelErrorOf } from "./errors.js";
 import { igmpFilter, igmpPath, keeps } from "./igmp-paths.js";
 import { describeIfindex, RECEIVE_BUFFER_BYTES } from "./mroute-socket.js";
@@ -68,8 +68,8 @@ export interface ReportSocketOptions {
   onError: (e: KernelError) => void;
   /** Requested receive buffer in bytes (default RECEIVE_BUFFER_BYTES). */
   receiveBuffer?: number;
-  /** Datagrams read per readiness callback (default READ_BATCH). */
-  batch?: number;
+  /** How much one readiness callback reads (datagram-reader.ts defaults). */
+  reading?: ReadLimits;
   syscalls?: Syscalls;
 }
 
@@ -103,7 +103,7 @@ export class ReportSocket {
       fd,
       name: ReportSocket.describe(sys, o.family, o.ifindex),
       onError: o.onError,
-      ...(o.batch === undefined ? {} : { batch: o.batch }),
+      ...o.reading,
       onDatagram: (r, data) => {
         const ours = v4 ? keeps("link", igmpPath(data)) : MLD_TYPES.includes(data[0] ?? 0);
         if (r.ifindex !== this.ifindex || !ours) {

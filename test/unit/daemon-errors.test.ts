@@ -35,8 +35,9 @@ function openSocket(family: "ipv4" | "ipv6", errors: ErrorOwner, kind: "mroute" 
   const packets: Array<() => void> = [];
   const sock =
     kind === "mroute"
-      ? MrouteSocket.open(family, { table: null, syscalls: sys, onError })
+      ? MrouteSocket.open(family, { table: null, syscalls: sys, onError, reading: { now: () => 0 } })
       : ReportSocket.open({
+          reading: { now: () => 0 },
           family,
           ifindex: 3,
           joinReportGroups: true,

@@ -129,7 +129,9 @@ function setup(f: Fam, over: Partial<ImproxyConfig> = {}, protocol: Partial<Prot
   );
   const socketErrors: Error[] = [];
   const onError = (e: Error) => socketErrors.push(e);
-  const socket = MrouteSocket.open(f.family, { table: null, syscalls: sys, onError });
+  // A clock that stands still: a batch ends by count only, never by time.
+  const reading = { now: () => 0 };
+  const socket = MrouteSocket.open(f.family, { table: null, syscalls: sys, onError, reading });
   /** The report socket opened for each ifindex (the latest). */
   const reportSockets = new Map<number, ReportSocket>();
   const proxy = new FamilyProxy({
@@ -141,7 +143,7 @@ function setup(f: Fam, over: Partial<ImproxyConfig> = {}, protocol: Partial<Prot
     socket,
     table: new MrouteTable(socket),
     openReportSocket: (o) => {
-      const s = ReportSocket.open({ family: f.family, ...o, onError, syscalls: sys });
+      const s = ReportSocket.open({ family: f.family, ...o, onError, syscalls: sys, reading });
       reportSockets.set(o.ifindex, s);
       return s;
     },

@@ -16,11 +16,14 @@ import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
 import type { IpFamily } from "../../src/wire/types.js";
 import { FakeSyscalls } from "./fake-syscalls.js";
 
+/** A clock that stands still: batches end by count only (the time budget has its own test). */
+const STILL = { now: () => 0 };
+
 function open(family: IpFamily, table: number | null = null, sys = new FakeSyscalls()) {
   const errors: KernelError[] = [];
   const upcalls: Upcall[] = [];
   const packets: ReceivedPacket[] = [];
-  const sock = MrouteSocket.open(family, { table, syscalls: sys, onError: (e) => errors.push(e) });
+  const sock = MrouteSocket.open(family, { table, syscalls: sys, onError: (e) => errors.push(e), reading: STILL });
   sock.onUpcall((u) => upcalls.push(u));
   sock.onPacket((p) => packets.push(p));
   return { sys, sock, errors, upcalls, packets };

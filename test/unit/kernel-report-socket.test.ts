@@ -21,7 +21,7 @@ const DN1 = 3;
 
 function open(
   family: IpFamily,
-  opts: { joinReportGroups?: boolean; sys?: FakeSyscalls; ifindex?: number } = {},
+  opts: { joinReportGroups?: boolean; sys?: FakeSyscalls; ifindex?: number; now?: () => number } = {},
 ) {
   const sys = opts.sys ?? new FakeSyscalls();
   sys.interfaces.set(DN1, "dn1");
@@ -34,6 +34,8 @@ function open(
     onPacket: (p) => packets.push(p),
     onError: (e) => errors.push(e),
     syscalls: sys,
+    // A clock that stands still unless told: batches end by count only.
+    reading: { now: opts.now ?? (() => 0) },
   });
   return { sys, sock, errors, packets };
 }
@@ -265,6 +267,29 @@ test("a readiness callback reads one batch (32): a flooding link delays a quiet 
   assert.equal(sys.queued(busy.sock.fd), 68);
   for (let turn = 0; turn < 3; turn++) sys.fire(busy.sock.fd);
   assert.equal(busy.packets.length, 100);
+});
+
+test("a batch also ends once it has taken the time budget (4 ms), after at least one datagram", () => {
+  let t = 0;
+  const sys = new FakeSyscalls();
+  const { sock, packets } = open("ipv4", { sys, now: () => t });
+  const slow = open("ipv4", { sys, ifindex: 4, now: () => t });
+  for (let i = 0; i < 10; i++)
+    sys.queue(sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
+  sys.on("recvmsg", () => {
+    t += 1.5; // each datagram takes 1.5 ms
+    return undefined;
+  });
+  sys.fire(sock.fd);
+  assert.equal(packets.length, 3, "stops at 4.5 ms");
+  // A single datagram beyond the budget is still read.
+  sys.queue(slow.sock.fd, { data: ipv4("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 });
+  sys.on("recvmsg", () => {
+    t += 50;
+    return undefined;
+  });
+  sys.fire(slow.sock.fd);
+  assert.equal(slow.packets.length, 1);
 });
 
 test("errors go to onError naming the socket; nothing is thrown out of the poll callback", () => {
