@@ -21,8 +21,8 @@ import type { Syscalls } from "./syscalls.js";
 
 /**
  * Datagrams read per readiness callback at most. Flood reports of 100 records or 320
- * sources took 0.1 ms each on average in the flood bench (`npm run bench:flood`), a batch
- * about 3.5 ms.
+ * sources took 0.1 to 0.2 ms each on average in the flood bench (`npm run bench:flood`),
+ * a batch of 32 3 to 5 ms.
  */
 export const READ_BATCH = 32;
 
