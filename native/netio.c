@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -367,6 +368,34 @@ static napi_value js_ioctl(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return make_int(env, rc);
+}
+
+/*
+ * attachFilter(fd, program): setsockopt(SOL_SOCKET, SO_ATTACH_FILTER) with a classic BPF
+ * program. `program` is the struct sock_filter array as bytes (8 per instruction: code u16,
+ * jt u8, jf u8, k u32, host order), built in TypeScript (src/kernel/structs/bpf.ts). The
+ * struct sock_fprog that setsockopt takes holds a pointer to it, which JS cannot pass: that
+ * is all this function adds. The kernel checks the program itself (EINVAL).
+ */
+static napi_value js_attach_filter(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  void *code;
+  size_t len;
+  if (!get_args(env, info, 2, 2, argv, NULL) || !get_int(env, argv[0], "fd", &fd) ||
+      !get_bytes(env, argv[1], "program", &code, &len))
+    return NULL;
+  size_t n = len / sizeof(struct sock_filter);
+  if (len == 0 || len % sizeof(struct sock_filter) != 0 || n > BPF_MAXINSNS) {
+    napi_throw_range_error(env, NULL, "netio: attachFilter: program must be 1..4096 instructions of 8 bytes");
+    return NULL;
+  }
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = (struct sock_filter *)code};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+    throw_errno(env, "setsockopt", errno);
+    return NULL;
+  }
+  return make_undefined(env);
 }
 
 /* ------------------------------------------------------------ recvmsg/sendmsg */
@@ -774,6 +803,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"getsockname", js_getsockname},
       {"setsockopt", js_setsockopt},
       {"getsockopt", js_getsockopt},
+      {"attachFilter", js_attach_filter},
       {"ioctl", js_ioctl},
       {"recvmsg", js_recvmsg},
       {"sendmsg", js_sendmsg},

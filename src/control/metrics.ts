@@ -187,7 +187,7 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
   absoluteCounter(
     registry,
     "improxy_packets_received_total",
-    "Packets read from the multicast routing socket",
+    "IGMP / MLD packets read (from the links' report sockets and, IPv4, the multicast routing socket)",
     ["family"],
     () => perFamily((f, out) => out.push([{ family: f.family }, f.counters.packetsReceived])),
   );
@@ -202,6 +202,26 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
         for (const [k, v] of Object.entries(f.counters.upstreamPacketsByType))
           out.push([{ family: f.family, reason: `upstream-${k}` }, v]);
         out.push([{ family: f.family, reason: "unconfigured-interface" }, f.counters.unconfiguredInterface]);
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_receive_drops_total",
+    'Datagrams the kernel dropped for a full receive buffer, per receive socket (socket "multicast-routing" or the link\'s report socket)',
+    ["family", "socket"],
+    () =>
+      perFamily((f, out) => {
+        for (const r of f.receiveSockets) if (r.drops !== null) out.push([{ family: f.family, socket: r.socket }, r.drops]);
+      }),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_receive_discarded_total",
+    "Datagrams read and discarded as another receive socket's copy (many only when the kernel refused a socket filter)",
+    ["family", "socket"],
+    () =>
+      perFamily((f, out) => {
+        for (const r of f.receiveSockets) out.push([{ family: f.family, socket: r.socket }, r.discarded]);
       }),
   );
   absoluteCounter(

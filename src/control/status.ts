@@ -141,11 +141,26 @@ export interface InterfaceStats {
   querierChanges: number;
 }
 
+/**
+ * One receive socket: the multicast routing socket ("multicast-routing") or an attached
+ * link's report socket (docs/kernel.md "Receiving reports").
+ */
+export interface ReceiveSocketStats {
+  socket: string;
+  /** "kernel": a socket filter keeps the other sockets' copies out; "software": read and discarded. */
+  filter: "kernel" | "software";
+  /** Datagrams read and discarded as another socket's copy. */
+  discarded: number;
+  /** Datagrams the kernel dropped for a full receive buffer; null when it does not say. */
+  drops: number | null;
+}
+
 /** The family's own counters (querier changes are per interface here) plus the upstream ones. */
 export interface FamilyStats extends Omit<FamilyCounters, "querierChanges"> {
   upstreamFilterChanges: number;
   upstreamFilterErrors: number;
   interfaces: InterfaceStats[];
+  receiveSockets: ReceiveSocketStats[];
 }
 
 export interface FamilySummary {
@@ -433,6 +448,12 @@ export class StatusBuilder {
         refusals: record(l.routerCounters?.refusals ?? {}),
         olderVersionQueries: l.routerCounters?.olderVersionQueries ?? 0,
         querierChanges: c.querierChanges[l.name] ?? 0,
+      })),
+      receiveSockets: snap.receiveSockets.map((r) => ({
+        socket: r.socket,
+        filter: r.filter,
+        discarded: r.discarded,
+        drops: r.drops,
       })),
     };
   }

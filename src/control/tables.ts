@@ -285,6 +285,11 @@ function renderStats(doc: StatusDocument): string[] {
       if (i.olderVersionQueries > 0) add(i.name, "older-version-queries", i.olderVersionQueries);
       add(i.name, "querier-changes", i.querierChanges);
     }
+    for (const r of s.receiveSockets) {
+      if (r.filter === "software") add(r.socket, "receive-unfiltered", 1);
+      add(r.socket, "receive-discarded", r.discarded);
+      if (r.drops !== null) add(r.socket, "receive-drops", r.drops);
+    }
   }
   // The operator interfaces themselves (family "-"): connections, refusals by reason.
   const op = (iface: string, counter: string, value: number) =>

@@ -8,7 +8,7 @@ import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
 import { MrouteSocket } from "../kernel/mroute-socket.js";
 import { MrouteTable } from "../kernel/mroute-table.js";
-import { ReportGroups } from "../kernel/report-groups.js";
+import { ReportSocket } from "../kernel/report-socket.js";
 import { LinkWatcher } from "../kernel/rtnetlink.js";
 import { sdNotify } from "../kernel/sdnotify.js";
 import { createLogger, type Logger } from "../util/log.js";
@@ -102,7 +102,7 @@ export class Daemon {
       interfaces: this.interfaces,
       socket,
       table: new MrouteTable(socket),
-      reportGroups: new ReportGroups(socket),
+      openReportSocket: (o) => ReportSocket.open({ family, ...o, onError }),
       // A long upstream batch goes on right after pending I/O, not 1 ms later.
       yieldTo: (fn) => setImmediate(fn),
     });

@@ -4,8 +4,8 @@
  *
  * | source                                      | outcome                                      |
  * |---------------------------------------------|----------------------------------------------|
- * | mroute socket poll failure                  | fatal: the daemon stops, exit 1 (systemd restarts it) |
- * | mroute socket receive error, throwing packet handler | logged (error), counted in the family's kernel errors; reading goes on |
+ * | receive socket poll failure (mroute or report socket) | fatal: the daemon stops, exit 1 (systemd restarts it) |
+ * | receive socket receive error, throwing packet handler | logged (error), counted in the family's kernel errors; reading goes on |
  * | rtnetlink poll failure                      | fatal (interface changes would go unseen)    |
  * | rtnetlink receive error, throwing listener  | logged (error); the watcher goes on          |
  * | throwing timer callback                     | logged (error, with stack), counted; other timers go on |
@@ -38,16 +38,21 @@ export class ErrorOwner {
     private readonly fatal: (err: Error) => void,
   ) {}
 
-  /** The `onError` of a family's multicast routing socket; `count` adds to its counters. */
+  /**
+   * The `onError` of a family's receive sockets (the multicast routing socket and every
+   * link's report socket; the error's message names the socket); `count` adds to the
+   * family's counters. A report socket that stops delivering leaves its link deaf: fatal,
+   * as the mroute socket.
+   */
   socketHandler(family: IpFamily, count: () => void): (e: Error) => void {
     return (e) => {
       if (isPollFailure(e)) {
-        this.log.fatal({ family, ...describe(e) }, "the multicast routing socket failed");
+        this.log.fatal({ family, ...describe(e) }, "a receive socket failed");
         this.fatal(e);
         return;
       }
       count();
-      this.log.error({ family, ...describe(e) }, "receive error on the multicast routing socket");
+      this.log.error({ family, ...describe(e) }, "receive error");
     };
   }
 

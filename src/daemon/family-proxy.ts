@@ -1,10 +1,11 @@
 /**
  * One address family of the proxy (IPv4 with IGMP, or IPv6 with MLD), wired together:
  *
- *   mroute socket --packets--> router engine per downstream link --forwarding effects-->
+ *   report socket per link --packets--> router engine per downstream link --forwarding effects-->
  *   membership database --merged state--> membership sockets of the group's upstream (kernel host part)
  *                       \--> forwarding planner --> kernel MFC
  *   mroute socket --upcalls--> forwarding planner --> kernel MFC
+ *   (IPv4: the mroute socket also delivers the few IGMP packets only it receives)
  *
  * The two families never share state. Links are attached (VIF + router engine) when their
  * interface exists, is up and has an address of the family, and detached when that stops
@@ -18,7 +19,7 @@ import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../config
 import { KernelError } from "../kernel/errors.js";
 import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute-socket.js";
 import type { MrouteTable } from "../kernel/mroute-table.js";
-import type { ReportGroups } from "../kernel/report-groups.js";
+import type { OpenReportSocket, ReportSocket } from "../kernel/report-socket.js";
 import type { SourceFilterSocketsOptions } from "../kernel/source-filters.js";
 import {
   type ForwardingEffect,
@@ -38,7 +39,7 @@ import type { Address, IpFamily } from "../wire/types.js";
 import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET_TYPES } from "./ingress.js";
 import { canBeDefaultDownstream, type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 import { acceptedSources, defaultLink, familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
-import type { FamilyCounters, FamilySnapshot, SnapshotOptions } from "./snapshot.js";
+import { type FamilyCounters, type FamilySnapshot, MROUTE_SOCKET_NAME, type SnapshotOptions } from "./snapshot.js";
 import { Upstreams } from "./upstreams.js";
 
 export type { FamilyCounters } from "./snapshot.js";
@@ -48,6 +49,8 @@ interface LinkRuntime extends IngressLink {
   settings: ProtocolSettings;
   /** Set while attached (the VIF is the table's: `table.vifOf(name)`). */
   ifindex: number | null;
+  /** The link's report socket, while attached (null if it could not be opened). */
+  socket: ReportSocket | null;
   router: LinkRouter | null;
   querier: boolean;
   address: Address | null;
@@ -76,6 +79,7 @@ function newLinkRuntime(
     cfg,
     settings,
     ifindex: null,
+    socket: null,
     router: null,
     querier: false,
     address: null,
@@ -93,12 +97,12 @@ export interface FamilyDeps {
   log: Logger;
   scheduler: Scheduler;
   interfaces: InterfaceTable;
-  /** The family's mroute socket (packets, upcalls, queries). */
+  /** The family's mroute socket (upcalls, queries; IPv4: the packets only it receives). */
   socket: MrouteSocket;
   /** VIFs and MFC on that socket, by link name. */
   table: MrouteTable;
-  /** Report-group joins on downstream links. */
-  reportGroups: ReportGroups;
+  /** Opens an attached link's report socket (packets; report-group joins downstream). */
+  openReportSocket: OpenReportSocket;
   /** Upstream membership sockets' limits and syscalls (tests); default: sysctls and the addon. */
   upstreamSockets?: SourceFilterSocketsOptions;
   /** Continues a long upstream batch after pending I/O (the daemon: setImmediate). */
@@ -121,6 +125,8 @@ export class FamilyProxy {
   private readonly idle: IdleMonitor<ForwardingEntry>;
   /** Set by close(): router effects are no longer applied. */
   private closing = false;
+  /** A receive socket filter was refused and that was logged (once per family). */
+  private filterWarned = false;
   /** Scheduler time of the last "forwarding table full" warning. */
   private readonly mfcLimitWarnings: Throttle;
   private readonly now = (): number => this.deps.scheduler.now();
@@ -206,6 +212,7 @@ export class FamilyProxy {
     this.fwd = new ForwardingPlanner(this.db, links, { maxEntries: () => this.config.maxForwardingEntries });
     deps.socket.onPacket((p) => this.onPacket(p));
     deps.socket.onUpcall((u) => this.onUpcall(u));
+    this.warnUnfiltered(deps.socket.filterError);
     this.idle = new IdleMonitor({
       scheduler: deps.scheduler,
       // forwarding-idle-check, read at every arming: a reload applies from the next check.
@@ -339,7 +346,7 @@ export class FamilyProxy {
   }
 
   private attach(link: LinkRuntime, ifindex: number, address: Address): void {
-    const { table, reportGroups } = this.deps;
+    const { table } = this.deps;
     let vif: number;
     try {
       vif = table.addVif(link.name, ifindex, link.cfg.ttlThreshold);
@@ -367,18 +374,10 @@ export class FamilyProxy {
     link.address = address;
     link.subnets = subnets(this.deps.interfaces.get(link.name), this.family);
     this.log.info({ interface: link.name, role: link.cfg.role, ifindex, vif, address }, "interface attached");
+    this.openReportSocket(link, ifindex);
     if (link.cfg.role === "upstream") {
       this.upstreams.attach(link.name, ifindex);
     } else {
-      try {
-        reportGroups.join(ifindex);
-      } catch (err) {
-        this.counters.kernelErrors++;
-        this.log.error(
-          { interface: link.name, err: (err as Error).message },
-          "cannot join the report groups",
-        );
-      }
       link.router = new LinkRouter({
         family: this.family,
         ifname: link.name,
@@ -394,10 +393,53 @@ export class FamilyProxy {
     this.apply(this.fwd.refreshAll());
   }
 
+  /**
+   * Opens the link's report socket (its packets; the report groups on a downstream). A
+   * failure is logged and counted; the link stays attached without it, deaf, as a link
+   * whose report-group join failed always was.
+   */
+  private openReportSocket(link: LinkRuntime, ifindex: number): void {
+    try {
+      link.socket = this.deps.openReportSocket({
+        ifindex,
+        joinReportGroups: link.cfg.role === "downstream",
+        onPacket: (p) => this.onPacket(p),
+      });
+      this.warnUnfiltered(link.socket.filterError);
+    } catch (err) {
+      this.counters.kernelErrors++;
+      this.log.error({ interface: link.name, err: (err as Error).message }, "cannot open the interface's report socket");
+    }
+  }
+
+  /** Closes the link's report socket (leaving its report groups). */
+  private closeReportSocket(link: LinkRuntime): void {
+    const sock = link.socket;
+    link.socket = null;
+    try {
+      sock?.close();
+    } catch (err) {
+      this.log.debug({ interface: link.name, err: (err as Error).message }, "closing the report socket failed");
+    }
+  }
+
+  /**
+   * The kernel refused a receive socket filter: the socket reads the copies meant for the
+   * other sockets and discards them (counted in status). Logged once per family.
+   */
+  private warnUnfiltered(err: KernelError | null): void {
+    if (err === null || this.filterWarned) return;
+    this.filterWarned = true;
+    this.log.warn(
+      { err: err.message },
+      "the kernel refused a receive socket filter: packets meant for another socket are read and discarded (counted in status)",
+    );
+  }
+
   private detach(link: LinkRuntime, why: string): void {
-    const { table, reportGroups } = this.deps;
+    const { table } = this.deps;
     this.log.warn({ interface: link.name, role: link.cfg.role, why }, "interface detached");
-    const ifindex = link.ifindex!;
+    this.closeReportSocket(link);
     if (link.router) {
       // Stopping emits INCLUDE {} for every group: the merge and the MFC follow. The static
       // groups leave with the link and come back when it re-attaches.
@@ -405,11 +447,6 @@ export class FamilyProxy {
       this.applyStatic(link, []);
       link.router = null;
       link.querier = false;
-      try {
-        reportGroups.leave(ifindex);
-      } catch {
-        // The link may already be gone; its memberships went with it.
-      }
     }
     if (link.cfg.role === "upstream") this.upstreams.detach(link.name);
     this.apply(this.fwd.dropIncoming(link.name));
@@ -665,11 +702,16 @@ export class FamilyProxy {
       link.querier = false;
     }
     this.upstreams.close();
-    // Report groups, then VIFs, then the socket (MRT_DONE): each is attempted, the first
-    // error is thrown afterwards.
-    const { socket, table, reportGroups } = this.deps;
+    // Report sockets (with their report groups), then VIFs, then the mroute socket
+    // (MRT_DONE): each is attempted, the first error is thrown afterwards.
+    const { socket, table } = this.deps;
     let first: unknown;
-    for (const step of [() => reportGroups.close(), () => table.clear(), () => socket.close()]) {
+    const closeReportSockets = [...this.links.values()].map((link) => () => {
+      const sock = link.socket;
+      link.socket = null;
+      sock?.close();
+    });
+    for (const step of [...closeReportSockets, () => table.clear(), () => socket.close()]) {
       try {
         step();
       } catch (err) {
@@ -729,6 +771,10 @@ export class FamilyProxy {
         upstream: this.upstreams.of(e.group),
         kernel: read(opts.sgCounters, () => table.routeCounters(e.source, e.group)),
       })),
+      receiveSockets: [
+        { socket: MROUTE_SOCKET_NAME, ...this.deps.socket.stats() },
+        ...[...this.links.values()].flatMap((l) => (l.socket ? [{ socket: l.name, ...l.socket.stats() }] : [])),
+      ],
       counters: this.counters,
     };
   }

@@ -4,6 +4,7 @@
  * and the counters a family keeps. Declared here, on its own, so that readers depend on
  * this contract and not on the FamilyProxy class (docs/architecture.md "Layers").
  */
+import type { ReceiveStats } from "../kernel/datagram-reader.js";
 import type { SgCounters, VifCounters } from "../kernel/structs/mroute.js";
 import type { ForwardingEntry } from "../proxy/forwarding.js";
 import type { SourceFilterState } from "../proxy/membership.js";
@@ -106,6 +107,18 @@ export interface ForwardingSnapshot extends ForwardingEntry {
   kernel: SgCounters | null;
 }
 
+/** The receive socket name of the multicast routing socket (the others are link names). */
+export const MROUTE_SOCKET_NAME = "multicast-routing";
+
+/**
+ * One receive socket of a family: the multicast routing socket (upcalls) or an attached
+ * link's report socket (docs/kernel.md "Receiving reports").
+ */
+export interface ReceiveSocketSnapshot extends ReceiveStats {
+  /** MROUTE_SOCKET_NAME, or the link's name. */
+  socket: string;
+}
+
 export interface FamilySnapshot {
   family: IpFamily;
   links: LinkStatusSnapshot[];
@@ -115,6 +128,8 @@ export interface FamilySnapshot {
   /** Per upstream, in the configuration's order. */
   upstreamGroups: UpstreamGroupsSnapshot[];
   forwarding: ForwardingSnapshot[];
+  /** The mroute socket first, then the report socket of each attached link. */
+  receiveSockets: ReceiveSocketSnapshot[];
   counters: FamilyCounters;
 }
 

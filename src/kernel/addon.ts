@@ -72,6 +72,12 @@ export interface NetioAddon {
    * interface and group from it) and the kernel's answer written over it. Returns optlen.
    */
   getsockopt(fd: number, level: number, name: number, buf: Bytes): number;
+  /**
+   * setsockopt(SOL_SOCKET, SO_ATTACH_FILTER) with a classic BPF program: `program` is the
+   * struct sock_filter array (8 bytes per instruction, src/kernel/structs/bpf.ts), 1 to 4096
+   * instructions (RangeError otherwise). The kernel checks the program (EINVAL).
+   */
+  attachFilter(fd: number, program: Bytes): void;
   /** ioctl(2) with `buf` as the in/out argument; returns the ioctl's return value. */
   ioctl(fd: number, request: number, buf: Bytes): number;
   /** recvmsg(2) into `buf`; null on EAGAIN (nothing to read). */

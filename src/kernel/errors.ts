@@ -72,6 +72,19 @@ export function kernelCall<T>(
   }
 }
 
+/**
+ * Runs `fn` for a kernel feature the caller can do without: null when it worked, the
+ * KernelError for `operation` when it failed (the caller then falls back, and says so).
+ */
+export function kernelErrorOf(operation: string, fn: () => void): KernelError | null {
+  try {
+    fn();
+    return null;
+  } catch (err) {
+    return KernelError.from(err, operation);
+  }
+}
+
 /** `KernelError.operation` of a poll failure: the socket delivers nothing any more. */
 export const POLL_FAILURE_OPERATION = "polling";
 

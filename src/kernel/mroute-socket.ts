@@ -1,10 +1,11 @@
 /**
  * The multicast routing socket of one address family: opening it (which makes this process
- * the kernel's multicast router for one routing table), the router-side IGMP/MLD packet I/O
- * (reports and upcalls in, queries out) and closing it. The VIF/MIF table and the MFC on
- * the same socket live in mroute-table.ts, the report-group memberships in report-groups.ts.
- * Kernel facts: docs/kernel.md "Multicast routing socket (IPv4)", "... (IPv6)", "Receiving
- * reports" and "Sending queries".
+ * the kernel's multicast router for one routing table), the kernel's upcalls in, queries out,
+ * and closing it. The VIF/MIF table and the MFC on the same socket live in mroute-table.ts.
+ * IGMP / MLD messages are read on each link's report socket (report-socket.ts), except, for
+ * IPv4, the few that the kernel hands to this socket alone (igmp-paths.ts). Kernel facts:
+ * docs/kernel.md "Multicast routing socket (IPv4)", "... (IPv6)", "Receiving reports" and
+ * "Sending queries".
  *
  * One socket per family and routing table:
  *  - IPv4: raw `AF_INET/SOCK_RAW/IPPROTO_IGMP`; MRT_TABLE (if any) then MRT_INIT.
@@ -13,34 +14,33 @@
  * and the kernel refuses MRT_TABLE on a socket that is already the table's router.
  *
  * Decisions (documented here because callers depend on them):
+ *  - Upcalls only, as far as the kernel allows: being a raw IGMP / ICMPv6 socket, it would
+ *    also get a copy of every IGMP / MLD packet of every interface, in the same queue as the
+ *    upcalls. IPv4: a classic BPF filter (igmp-paths.ts) keeps the upcalls and the IGMP
+ *    packets that the kernel gives to the mroute socket alone (multicast outside
+ *    224.0.0.0/24 without Router Alert: IGMPv1 reports, and IGMPv2 reports of hosts that
+ *    omit it), which `onPacket` delivers. IPv6: ICMP6_FILTER blocks every ICMPv6 type;
+ *    upcalls are not ICMPv6 and pass. If the kernel refuses the filter (`filterError`), the
+ *    copies are read and discarded (counted). Every datagram is checked after reading too
+ *    (copies queued before the filter was attached).
  *  - Queries are sent with IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP off: the router's own
- *    host stack does not process the router's own queries, and the socket does not receive
- *    them back. The kernel's own reports (for groups the router itself joined, including
- *    the report groups) still reach this socket: the daemon ignores packets whose source is
- *    one of its own addresses.
- *  - Packets arrive from EVERY interface, the upstream included: callers filter on
- *    `ReceivedPacket.ifindex`. Queries of other queriers to 224.0.0.1 / ff02::1 arrive
- *    without a join (the kernel is always a member of all-hosts / all-nodes and
- *    IP_MULTICAST_ALL is left on); v1/v2 reports to the group address reach the socket
- *    through the Router Alert / IGMP delivery path of a multicast router.
- *  - IPv6: ICMP6_FILTER passes only MLD (130 query, 131 v1 report, 132 done, 143 v2
- *    report); upcalls are not ICMPv6 and pass regardless.
+ *    host stack does not process the router's own queries, and no socket receives them back.
+ *  - Packets delivered to `onPacket` may come from any interface: callers filter on
+ *    `ReceivedPacket.ifindex`.
  *  - Errors have an owner: `onError` (required at open) receives every failure that
- *    happens outside a caller's call stack. Nothing is ever thrown out of the poll
- *    callback: the addon turns such a throw into an uncaught exception, which would end
- *    the daemon. A poll failure (`isPollFailure`) means the socket no longer delivers
- *    anything (libuv stops the watcher); a recvmsg error or an exception while
- *    dispatching one datagram (a listener that throws, a parser bug) concerns that
- *    datagram only and reading goes on.
+ *    happens outside a caller's call stack (datagram-reader.ts).
  *  - Closing (MRT_DONE, then close) makes the kernel flush the table's VIFs/MIFs and MFC
  *    entries this socket added (they are not "static": only entries added through another
- *    socket are), and closing drops the socket's group memberships.
+ *    socket are).
  */
 import type { Address, IpFamily } from "../wire/types.js";
 import type { RecvResult } from "./addon.js";
-import { KernelError, kernelCall, POLL_FAILURE_OPERATION } from "./errors.js";
+import { DatagramReader, type ReadLimits, type ReceiveStats, socketDrops } from "./datagram-reader.js";
+import { KernelError, kernelCall, kernelErrorOf } from "./errors.js";
+import { igmpFilter, igmpPath } from "./igmp-paths.js";
+import { decodeIgmp, type ReceivedPacket } from "./received-packet.js";
+import { packBpf } from "./structs/bpf.js";
 import {
-  hopOptsHaveRouterAlert,
   ICMP6_FILTER,
   IGMPMSG_NOCACHE,
   IGMPMSG_WHOLEPKT,
@@ -59,9 +59,6 @@ import {
   IPV6_HOPOPTS,
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_LOOP,
-  IPV6_RECVHOPLIMIT,
-  IPV6_RECVHOPOPTS,
-  IPV6_RECVPKTINFO,
   IPV6_ROUTER_ALERT_HOPOPTS,
   MRT_ASSERT,
   MRT_DONE,
@@ -75,35 +72,13 @@ import {
   MRT6MSG_WRONGMIF,
   packIcmp6FilterPassOnly,
   parseIgmpmsg,
-  parseIpv4Datagram,
   parseMrt6msg,
   SOCK_RAW,
 } from "./structs/mroute.js";
-import {
-  AF_INET,
-  AF_INET6,
-  addressBytes,
-  addressFromBytes,
-  parseSockaddr,
-  sockaddrFor,
-} from "./structs/sockaddr.js";
+import { AF_INET, AF_INET6, addressBytes, sockaddrFor } from "./structs/sockaddr.js";
 import { realSyscalls, type Syscalls, sizeReceiveBuffer } from "./syscalls.js";
 
-/** An IGMP or MLD message received on the mroute socket. */
-export interface ReceivedPacket {
-  /** Ingress interface (IP_PKTINFO / IPV6_PKTINFO). */
-  ifindex: number;
-  /** IP source address ("::" while the sender's link-local address is tentative). */
-  source: Address;
-  /** IP destination address (224.0.0.22, ff02::16, a group address, ...). */
-  destination: Address;
-  /** IPv4 TTL / IPv6 hop limit as received (-1 if the kernel did not say). */
-  ttl: number;
-  /** IPv4 Router Alert option (RFC 2113) / IPv6 hop-by-hop Router Alert (RFC 2711). */
-  routerAlert: boolean;
-  /** The IGMP message without IP header / the ICMPv6 message (a copy, safe to keep). */
-  payload: Uint8Array;
-}
+export type { ReceivedPacket } from "./received-packet.js";
 
 /** A kernel upcall about multicast data (no RFC: the kernel's igmpmsg / mrt6msg). */
 export type Upcall = {
@@ -127,12 +102,14 @@ export interface MrouteOpenOptions {
   onError: (e: KernelError) => void;
   /** Requested socket receive buffer in bytes (default RECEIVE_BUFFER_BYTES). */
   receiveBuffer?: number;
+  /** How much one readiness callback reads (datagram-reader.ts defaults). */
+  reading?: ReadLimits;
   /** System calls (a fake in unit tests); the native addon by default. */
   syscalls?: Syscalls;
 }
 
 /**
- * Receive buffer requested for the mroute socket. A burst of reports (10,000 hosts answering
+ * Receive buffer requested for the mroute socket and each report socket. A burst of reports (10,000 hosts answering
  * a general query, or a flood of joins after an outage) arrives faster than the daemon
  * parses it; with the kernel default (net.core.rmem_default, 208 KiB, about 200 small
  * datagrams on a veth) the raw socket drops the rest (/proc/net/raw "drops") and those
@@ -146,8 +123,8 @@ export const RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 export { isPollFailure, POLL_FAILURE_OPERATION } from "./errors.js";
 
 /**
- * What mroute-table.ts and report-groups.ts need of the socket: its family, its fd (-1
- * once closed) and the system calls to use on it.
+ * What mroute-table.ts needs of the socket: its family, its fd (-1 once closed) and the
+ * system calls to use on it.
  */
 export interface MrouteFd {
   readonly family: IpFamily;
@@ -172,27 +149,38 @@ export function describeIfindex(sys: Pick<Syscalls, "ifIndexToName">, ifindex: n
   return name === null ? `ifindex ${ifindex}` : `${name} (ifindex ${ifindex})`;
 }
 
-/** MLD message types passed by the ICMPv6 filter (RFC 2710 §3, RFC 9777 §5). */
-const MLD_TYPES = [130, 131, 132, 143] as const;
-/** Maximum datagrams read per readiness callback (the poll fires again if more remain). */
-const READ_BATCH = 256;
-
 export class MrouteSocket implements MrouteFd {
   readonly family: IpFamily;
   readonly table: number | null;
   readonly syscalls: Syscalls;
+  /** Why the kernel refused the upcalls-only filter (copies are then discarded after reading); null: attached. */
+  readonly filterError: KernelError | null;
   private sockFd: number;
-  private readonly onError: (e: KernelError) => void;
+  private discarded = 0;
+  private readonly reader: DatagramReader;
   private readonly upcallListeners: Array<(u: Upcall) => void> = [];
   private readonly packetListeners: Array<(p: ReceivedPacket) => void> = [];
-  private readonly rx = Buffer.alloc(65536);
 
-  private constructor(family: IpFamily, opts: MrouteOpenOptions, sys: Syscalls, fd: number) {
+  private constructor(
+    family: IpFamily,
+    opts: MrouteOpenOptions,
+    sys: Syscalls,
+    fd: number,
+    filterError: KernelError | null,
+  ) {
     this.family = family;
     this.table = opts.table;
     this.syscalls = sys;
     this.sockFd = fd;
-    this.onError = opts.onError;
+    this.filterError = filterError;
+    this.reader = new DatagramReader({
+      syscalls: sys,
+      fd,
+      name: `the ${family} multicast routing socket`,
+      onError: opts.onError,
+      onDatagram: (r, data) => this.dispatch(r, data),
+      ...opts.reading,
+    });
   }
 
   /** The socket's file descriptor; -1 after `close()`. */
@@ -202,8 +190,9 @@ export class MrouteSocket implements MrouteFd {
 
   /**
    * Opens the family's mroute socket: raw socket, MRT_TABLE (when `table` is set, before
-   * MRT_INIT), MRT_INIT, receive options, receive buffer, then starts listening for reports
-   * and upcalls. On failure the socket is closed again and a KernelError explains why.
+   * MRT_INIT), MRT_INIT, options, the upcalls-only filter, receive buffer, then starts
+   * listening for upcalls. On failure the socket is closed again and a KernelError explains
+   * why; a refused filter is no failure (`filterError`).
    */
   static open(family: IpFamily, opts: MrouteOpenOptions): MrouteSocket {
     const sys = opts.syscalls ?? realSyscalls;
@@ -214,6 +203,7 @@ export class MrouteSocket implements MrouteFd {
       sys.socket(v4 ? AF_INET : AF_INET6, SOCK_RAW, v4 ? IPPROTO_IGMP : IPPROTO_ICMPV6),
     );
     const level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+    let filterError: KernelError | null = null;
     try {
       if (opts.table !== null) {
         const table = opts.table;
@@ -256,29 +246,33 @@ export class MrouteSocket implements MrouteFd {
         // stack is a member (the upstream with down-to-up), as WRONGMIF; there the idle
         // check catches moved sources instead.
         set("MRT_ASSERT", level, MRT_ASSERT, 1);
+        // For the IGMP packets this socket alone receives (igmp-paths.ts, "mroute").
         set("IP_PKTINFO", level, IP_PKTINFO, 1);
         set("IP_RECVTTL", level, IP_RECVTTL, 1);
         // RFC 9776 §4: queries carry TTL 1 and the Router Alert option.
         set("IP_MULTICAST_TTL", level, IP_MULTICAST_TTL, 1);
         set("IP_MULTICAST_LOOP", level, IP_MULTICAST_LOOP, 0);
         set("IP_OPTIONS", level, IP_OPTIONS, IPV4_ROUTER_ALERT_OPTION);
+        filterError = kernelErrorOf(`filtering the ${family} multicast routing socket (SO_ATTACH_FILTER)`, () =>
+          sys.attachFilter(fd, packBpf(igmpFilter("mroute"))),
+        );
       } else {
-        set("IPV6_RECVPKTINFO", level, IPV6_RECVPKTINFO, 1);
-        set("IPV6_RECVHOPLIMIT", level, IPV6_RECVHOPLIMIT, 1);
-        set("IPV6_RECVHOPOPTS", level, IPV6_RECVHOPOPTS, 1);
         // RFC 9777 §5: hop limit 1 and a hop-by-hop Router Alert on every MLD message.
         set("IPV6_MULTICAST_HOPS", level, IPV6_MULTICAST_HOPS, 1);
         set("IPV6_MULTICAST_LOOP", level, IPV6_MULTICAST_LOOP, 0);
         set("IPV6_HOPOPTS", level, IPV6_HOPOPTS, IPV6_ROUTER_ALERT_HOPOPTS);
-        set("ICMP6_FILTER", IPPROTO_ICMPV6, ICMP6_FILTER, packIcmp6FilterPassOnly(MLD_TYPES));
+        // Every ICMPv6 type blocked: MLD is read on the report sockets; upcalls still pass.
+        filterError = kernelErrorOf(`filtering the ${family} multicast routing socket (ICMP6_FILTER)`, () =>
+          sys.setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, packIcmp6FilterPassOnly([])),
+        );
       }
       sizeReceiveBuffer(sys, fd, opts.receiveBuffer ?? RECEIVE_BUFFER_BYTES, `the ${family} multicast routing socket`);
     } catch (err) {
       sys.close(fd);
       throw err;
     }
-    const sock = new MrouteSocket(family, opts, sys, fd);
-    sys.pollStart(fd, (readable) => sock.onReadable(readable));
+    const sock = new MrouteSocket(family, opts, sys, fd, filterError);
+    sock.reader.start();
     return sock;
   }
 
@@ -293,99 +287,48 @@ export class MrouteSocket implements MrouteFd {
     this.upcallListeners.push(cb);
   }
 
-  /** Registers a listener for received IGMP / MLD messages. */
+  /** Registers a listener for the IGMP messages this socket alone receives (IPv4; module comment). */
   onPacket(cb: (p: ReceivedPacket) => void): void {
     this.packetListeners.push(cb);
   }
 
-  /** The poll callback. Never throws (module comment): every failure goes to `onError`. */
-  private onReadable(readable: boolean): void {
-    if (this.sockFd < 0) return;
-    if (!readable) {
-      this.report(
-        new KernelError(`polling the ${this.family} multicast routing socket failed`, {
-          code: "EIO",
-          operation: POLL_FAILURE_OPERATION,
-        }),
-      );
-      return;
-    }
-    for (let i = 0; i < READ_BATCH && this.sockFd >= 0; i++) {
-      let r: RecvResult | null;
-      try {
-        r = this.syscalls.recvmsg(this.sockFd, this.rx);
-      } catch (err) {
-        this.report(KernelError.from(err, `receiving on the ${this.family} multicast routing socket`));
-        return;
-      }
-      if (r === null) return;
-      if (r.truncated) continue; // cannot be a valid IGMP/MLD message or upcall of ours
-      try {
-        this.dispatch(r, this.rx.subarray(0, r.bytes));
-      } catch (err) {
-        this.report(
-          KernelError.from(err, `handling a datagram from the ${this.family} multicast routing socket`),
-        );
-      }
-    }
-  }
-
-  /** Hands `e` to the owner; an owner that throws itself only leaves a process warning. */
-  private report(e: KernelError): void {
-    try {
-      this.onError(e);
-    } catch (err) {
-      process.emitWarning(
-        `the error handler of the ${this.family} multicast routing socket threw: ${String(err)} (while reporting: ${e.message})`,
-      );
-    }
+  /** Filter, discarded copies and the kernel's drops (one getsockopt: not for the packet path). */
+  stats(): ReceiveStats {
+    return {
+      filter: this.filterError === null ? "kernel" : "software",
+      discarded: this.discarded,
+      drops: socketDrops(this.syscalls, this.sockFd),
+    };
   }
 
   private dispatch(r: RecvResult, data: Buffer): void {
     if (this.v4) {
-      const up = parseIgmpmsg(data);
-      if (up !== null) {
-        const type = upcallType4(up.msgtype);
-        if (type !== null) this.emitUpcall({ type, vif: up.vif, source: up.source, group: up.group });
+      const path = igmpPath(data);
+      if (path === "upcall") {
+        const up = parseIgmpmsg(data);
+        const type = up === null ? null : upcallType4(up.msgtype);
+        if (up !== null && type !== null) this.emitUpcall({ type, vif: up.vif, source: up.source, group: up.group });
         return;
       }
-      const dg = parseIpv4Datagram(data);
-      if (dg === null || dg.protocol !== IPPROTO_IGMP) return;
-      this.emitPacket({
-        ifindex: r.ifindex,
-        source: dg.source,
-        destination: r.dst !== null ? addressFromBytes(r.dst) : dg.destination,
-        ttl: dg.ttl,
-        routerAlert: dg.routerAlert,
-        payload: Uint8Array.from(dg.payload),
-      });
+      const p = path === "mroute" ? decodeIgmp(r, data) : null;
+      if (p === null) {
+        this.discarded++;
+        return;
+      }
+      for (const cb of this.packetListeners) cb(p);
       return;
     }
     const up = parseMrt6msg(data);
-    if (up !== null) {
-      const type = upcallType6(up.msgtype);
-      if (type !== null) this.emitUpcall({ type, vif: up.mif, source: up.source, group: up.group });
+    if (up === null) {
+      this.discarded++; // an ICMPv6 copy (byte 0 is its non-zero type) or a short upcall
       return;
     }
-    if (data.length === 0 || data[0] === 0) return; // a short/odd upcall, not ICMPv6
-    const from = parseSockaddr(r.from);
-    if (from === null || from.family !== "ipv6" || r.dst === null) return;
-    this.emitPacket({
-      ifindex: r.ifindex,
-      source: from.address,
-      destination: addressFromBytes(r.dst),
-      ttl: r.ttl,
-      routerAlert: r.hopopts !== null && hopOptsHaveRouterAlert(r.hopopts),
-      payload: Uint8Array.from(data),
-    });
+    const type = upcallType6(up.msgtype);
+    if (type !== null) this.emitUpcall({ type, vif: up.mif, source: up.source, group: up.group });
   }
 
   private emitUpcall(u: Upcall): void {
     for (const cb of this.upcallListeners) cb(u);
-  }
-
-  private emitPacket(p: ReceivedPacket): void {
-    for (const cb of this.packetListeners) cb(p);
   }
 
   // ---------------------------------------------------------- queries out
@@ -428,7 +371,7 @@ export class MrouteSocket implements MrouteFd {
     this.sockFd = -1;
     let failure: KernelError | null = null;
     try {
-      this.syscalls.pollStop(fd);
+      this.reader.stop();
       this.syscalls.setsockopt(fd, this.v4 ? IPPROTO_IP : IPPROTO_IPV6, this.v4 ? MRT_DONE : MRT6_DONE, 0);
     } catch (err) {
       failure = KernelError.from(err, `closing the ${this.family} multicast routing socket`);

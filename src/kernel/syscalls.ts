@@ -25,6 +25,7 @@ export type Syscalls = Pick<
   | "getsockname"
   | "setsockopt"
   | "getsockopt"
+  | "attachFilter"
   | "ioctl"
   | "recvmsg"
   | "sendmsg"

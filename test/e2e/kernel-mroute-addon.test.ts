@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { isSyscallError, netio } from "../../src/kernel/addon.js";
 import { KernelError, kernelCall } from "../../src/kernel/errors.js";
+import { assemble, BPF_ACCEPT, jeq, ldb, packBpf, ret } from "../../src/kernel/structs/bpf.js";
 import {
   IP_PKTINFO,
   IP_RECVTTL,
@@ -176,6 +177,40 @@ test("sendmsg validates its control data", () => {
     assert.throws(() => netio.sendmsg(tx, Buffer.from("x"), new Uint8Array(1)), RangeError);
   } finally {
     netio.close(tx);
+  }
+});
+
+test("attachFilter: a classic BPF program filters what the socket receives; bad programs are refused", () => {
+  const rx = boundUdp("ipv4");
+  const tx = boundUdp("ipv4");
+  try {
+    const send = (byte: number) =>
+      netio.sendmsg(tx.fd, Uint8Array.of(byte), sockaddrIn("127.0.0.1", rx.port));
+    // Keep datagrams whose first payload byte is 1 (a UDP socket's filter sees the packet from
+    // the UDP header on; a raw socket's from the IP header).
+    netio.attachFilter(
+      rx.fd,
+      packBpf(assemble([ldb(8), jeq(1, 0, "drop"), ret(BPF_ACCEPT), { label: "drop" }, ret(0)])),
+    );
+    send(2);
+    send(1);
+    const buf = Buffer.alloc(16);
+    const r = netio.recvmsg(rx.fd, buf);
+    assert.equal(r?.bytes, 1);
+    assert.equal(buf[0], 1, "the datagram starting with 2 was dropped by the filter");
+    assert.equal(netio.recvmsg(rx.fd, buf), null);
+    assert.throws(() => netio.attachFilter(rx.fd, new Uint8Array(0)), RangeError);
+    assert.throws(() => netio.attachFilter(rx.fd, new Uint8Array(12)), RangeError);
+    assert.throws(() => netio.attachFilter(rx.fd, new Uint8Array(8 * 4097)), RangeError);
+    // A program that does not end with a return: the kernel's checker refuses it.
+    assert.throws(() => netio.attachFilter(rx.fd, packBpf([ldb(0)])), {
+      code: "EINVAL",
+      syscall: "setsockopt",
+    });
+    assert.throws(() => netio.attachFilter(rx.fd, "x" as unknown as Uint8Array), TypeError);
+  } finally {
+    netio.close(rx.fd);
+    netio.close(tx.fd);
   }
 });
 

@@ -1,6 +1,6 @@
 /**
- * The multicast routing socket, its VIF/MIF table and MFC, and its report groups against
- * the real kernel, once per family, in the lab topology:
+ * The multicast routing socket, its VIF/MIF table and MFC, and the links' report sockets
+ * (with their report groups) against the real kernel, once per family, in the lab topology:
  *   [up] eth0 --- up0 [rtr] dn1 --- eth0 [h1]
  *                          dn2 --- eth0 [h2]
  * The kernel layer runs in rtr through the agent fixture; hosts use node:dgram. Kernel state
@@ -109,7 +109,7 @@ const FAMILIES: Family[] = [
 
 for (const f of FAMILIES) {
   const { family, vifWord } = f;
-  test(`${family} mroute socket, table and report groups in a namespace`, { timeout: 180_000 }, async (t) => {
+  test(`${family} mroute socket, table and report sockets in a namespace`, { timeout: 180_000 }, async (t) => {
     const topo: Topology = await buildTopology();
     const procs: JsonProc[] = [];
     const spawn = (ns: Topology["rtr"], script: string, args: string[] = []) => {
@@ -125,7 +125,8 @@ for (const f of FAMILIES) {
       const baseline = await mcForwarding();
       const agent = spawn(topo.rtr, AGENT);
       await agent.waitFor((l) => l.event === "ready", 20_000, "agent ready");
-      await agent.call({ op: "open", name: "a", family, table: null });
+      const opened = (await agent.call({ op: "open", name: "a", family, table: null })) as { filterError: string | null };
+      assert.equal(opened.filterError, null, "the kernel takes the upcalls-only filter");
 
       await t.test(
         `${vifWord}s take the lowest free index; the same link again returns its ${vifWord}`,
@@ -314,9 +315,9 @@ for (const f of FAMILIES) {
       });
 
       await t.test(
-        "a general query sent on dn1 makes h1 report; onPacket gives TTL / hop limit 1 and Router Alert",
+        "a general query sent on dn1 makes h1 report on dn1's report socket, with TTL / hop limit 1 and Router Alert",
         async () => {
-          await agent.call({ op: "join", name: "a", ifname: "dn1" });
+          await agent.call({ op: "openReportSocket", name: "a", ifname: "dn1", join: true });
           assert.ok(await isMember(topo.rtr, family, "dn1", f.reportDestination));
           assert.ok(await isMember(topo.rtr, family, "dn1", f.leaveDestination));
           const G = f.group(13);
@@ -324,6 +325,7 @@ for (const f of FAMILIES) {
           await member.waitFor((l) => l.event === "ready", 20_000, "h1 member ready");
           const isReportOnDn1 = (l: JsonLine) =>
             l.event === "packet" &&
+            l.socket === "dn1" &&
             l.ifname === "dn1" &&
             typeof l.payload === "string" &&
             l.payload.startsWith(f.type.report);
@@ -365,42 +367,43 @@ for (const f of FAMILIES) {
         },
       );
 
-      if (family === "ipv4") {
-        await t.test(
-          "report groups beyond igmp_max_memberships go on a helper socket and still deliver",
-          async () => {
-            // Negative control: h2 joined a group earlier, but without a 224.0.0.22 join on
-            // dn2 its IGMPv3 reports never reached the socket.
-            assert.ok(!agent.lines.some((l) => l.event === "packet" && l.ifname === "dn2"));
-            // dn1's two memberships already fill a limit of 2 on the mroute socket.
-            await topo.rtr.sysctl("net.ipv4.igmp_max_memberships", 2);
-            try {
-              await agent.call({ op: "join", name: "a", ifname: "dn2" });
-              assert.equal(await agent.call({ op: "socketCount", name: "a" }), 2);
-            } finally {
-              await topo.rtr.sysctl("net.ipv4.igmp_max_memberships", 20);
-            }
-            assert.ok(await isMember(topo.rtr, family, "dn2", "224.0.0.22"));
-            const member = spawn(topo.h2, HOST, ["recv", "udp4", "239.6.6.6", "5003", topo.addr.h2.v4]);
-            await member.waitFor((l) => l.event === "ready", 20_000, "h2 member ready");
-            const report = await agent.waitFor(
-              (l) =>
-                l.event === "packet" &&
-                l.ifname === "dn2" &&
-                typeof l.payload === "string" &&
-                l.payload.startsWith("22") &&
-                reportRecords("ipv4", l.payload).some((r) => r.group === "239.6.6.6"),
-              10_000,
-              "h2's IGMPv3 report through the helper socket's 224.0.0.22 join",
-            );
-            assert.equal(report.source, topo.addr.h2.v4);
-            await member.stop();
-            await agent.call({ op: "leave", name: "a", ifname: "dn2" });
-            assert.equal(await agent.call({ op: "socketCount", name: "a" }), 1);
-            assert.ok(!(await isMember(topo.rtr, family, "dn2", "224.0.0.22")));
-          },
-        );
-      }
+      await t.test(
+        "each downstream's report socket holds its own two report-group joins (igmp_max_memberships 2 is enough) and hears only its link",
+        async () => {
+          // Negative control: h2 joined a group earlier, but without a report socket on dn2
+          // nothing of dn2 was read (the mroute socket keeps its copies out).
+          assert.ok(!agent.lines.some((l) => l.event === "packet" && l.ifname === "dn2"));
+          if (family === "ipv4") await topo.rtr.sysctl("net.ipv4.igmp_max_memberships", 2);
+          try {
+            await agent.call({ op: "openReportSocket", name: "a", ifname: "dn2", join: true });
+          } finally {
+            if (family === "ipv4") await topo.rtr.sysctl("net.ipv4.igmp_max_memberships", 20);
+          }
+          assert.ok(await isMember(topo.rtr, family, "dn2", f.reportDestination));
+          assert.ok(await isMember(topo.rtr, family, "dn2", f.leaveDestination));
+          const G = f.group(6);
+          const member = spawn(topo.h2, HOST, ["recv", f.udp, G, "5003", f.iface(topo, "h2")]);
+          await member.waitFor((l) => l.event === "ready", 20_000, "h2 member ready");
+          const report = await agent.waitFor(
+            (l) =>
+              l.event === "packet" &&
+              l.ifname === "dn2" &&
+              typeof l.payload === "string" &&
+              l.payload.startsWith(f.type.report) &&
+              reportRecords(family, l.payload).some((r) => r.group === G),
+            10_000,
+            "h2's report on dn2's report socket",
+          );
+          assert.equal(report.socket, "dn2");
+          await member.stop();
+          // Every packet came from the socket of its own link, and none twice through the mroute socket.
+          const packets = agent.lines.filter((l) => l.event === "packet");
+          assert.ok(packets.every((l) => l.socket === l.ifname), "a socket hears its own link only");
+          assert.ok(!packets.some((l) => l.socket === "mroute"), "no Router Alert packet on the mroute socket");
+          await agent.call({ op: "closeReportSocket", name: "a", ifname: "dn2" });
+          assert.ok(!(await isMember(topo.rtr, family, "dn2", f.reportDestination)), "closing left the groups");
+        },
+      );
 
       await t.test(
         `the 33rd ${vifWord} is refused with a message naming the 32-${vifWord} limit`,
@@ -443,6 +446,7 @@ for (const f of FAMILIES) {
             "IGMPv2 / MLDv1 report",
           );
           assert.equal(report.ifname, "dn1");
+          assert.equal(report.socket, "dn1", "with Router Alert: the link's socket (IP_ROUTER_ALERT on IPv4)");
           assert.ok(f.isH1ReportSource(topo, report.source as string), String(report.source));
           assert.equal(report.ttl, 1);
           assert.equal(report.routerAlert, true);
@@ -462,7 +466,7 @@ for (const f of FAMILIES) {
       });
 
       await t.test(
-        `closing the socket alone makes the kernel flush its ${vifWord}s and MFC entries and drop its joins`,
+        `closing a report socket leaves its groups; closing the mroute socket alone makes the kernel flush its ${vifWord}s and MFC entries`,
         async () => {
           await agent.call({
             op: "setRoute",
@@ -474,12 +478,13 @@ for (const f of FAMILIES) {
           });
           assert.ok(await procRoute(topo.rtr, family, f.S, f.group(15)));
           assert.ok(await isMember(topo.rtr, family, "dn1", f.reportDestination));
-          // No clear(), no delRoute, no leave: MRT_DONE and close() alone.
+          await agent.call({ op: "closeReportSocket", name: "a", ifname: "dn1" });
+          assert.ok(!(await isMember(topo.rtr, family, "dn1", f.reportDestination)));
+          // No clear(), no delRoute: MRT_DONE and close() alone.
           await agent.call({ op: "close", name: "a", clear: false });
           assert.deepEqual(await vifs(), []);
           assert.deepEqual(await procMfc(topo.rtr, family), []);
           assert.equal((await topo.rtr.ip(...f.ipFlags, "mroute", "show")).stdout.trim(), "");
-          assert.ok(!(await isMember(topo.rtr, family, "dn1", f.reportDestination)));
           assert.equal(await mcForwarding(), baseline);
         },
       );

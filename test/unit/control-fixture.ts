@@ -170,6 +170,11 @@ export class FakeFamily {
           kernel: opts.sgCounters ? sg : null,
         },
       ],
+      receiveSockets: [
+        { socket: "multicast-routing", filter: "kernel", discarded: 0, drops: 0 },
+        { socket: "up0", filter: "kernel", discarded: 0, drops: 0 },
+        { socket: "dn1", filter: "kernel", discarded: 2, drops: 5 },
+      ],
       counters: {
         packetsReceived: 10,
         ownPackets: 2,

@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { RealScheduler } from "../../src/clock/index.js";
 import { ErrorOwner } from "../../src/daemon/errors.js";
 import { MrouteSocket } from "../../src/kernel/mroute-socket.js";
+import { ReportSocket } from "../../src/kernel/report-socket.js";
 import { LinkWatcher } from "../../src/kernel/rtnetlink.js";
 import { FakeSyscalls } from "./fake-syscalls.js";
 import { captureLogger } from "./log-capture.js";
@@ -23,19 +24,33 @@ function owner() {
   return { errors, lines, fatal };
 }
 
-/** A real mroute socket over fake syscalls whose errors go to the owner's socket handler. */
-function openSocket(family: "ipv4" | "ipv6", errors: ErrorOwner) {
+/**
+ * A real receive socket (the mroute socket, or a link's report socket) over fake syscalls
+ * whose errors go to the owner's socket handler.
+ */
+function openSocket(family: "ipv4" | "ipv6", errors: ErrorOwner, kind: "mroute" | "report" = "mroute") {
   const sys = new FakeSyscalls();
   const counted = { n: 0 };
-  const sock = MrouteSocket.open(family, {
-    table: null,
-    syscalls: sys,
-    onError: errors.socketHandler(family, () => counted.n++),
-  });
-  return { sys, sock, counted };
+  const onError = errors.socketHandler(family, () => counted.n++);
+  const packets: Array<() => void> = [];
+  const sock =
+    kind === "mroute"
+      ? MrouteSocket.open(family, { table: null, syscalls: sys, onError, reading: { now: () => 0 } })
+      : ReportSocket.open({
+          reading: { now: () => 0 },
+          family,
+          ifindex: 3,
+          joinReportGroups: true,
+          syscalls: sys,
+          onError,
+          onPacket: () => {
+            for (const p of packets) p();
+          },
+        });
+  return { sys, sock, counted, onPacket: (cb: () => void) => packets.push(cb) };
 }
 
-/** An IGMPv2 report in an IPv4 datagram with Router Alert, as the mroute socket reads it. */
+/** An IGMPv2 report in an IPv4 datagram with Router Alert, as a link's report socket reads it. */
 function igmpDatagram(): Uint8Array {
   const ip = Buffer.from([
     0x46, 0, 0, 32, 0, 0, 0, 0, 1, 2, 0, 0, 10, 11, 0, 2, 239, 1, 1, 1, 0x94, 4, 0, 0,
@@ -44,37 +59,42 @@ function igmpDatagram(): Uint8Array {
   return Buffer.concat([ip, igmp]);
 }
 
-describe("error ownership: the multicast routing socket", () => {
+describe("error ownership: the receive sockets (multicast routing, report)", () => {
   for (const family of ["ipv4", "ipv6"] as const) {
-    it(`${family}: a poll failure is logged at fatal and stops the daemon`, () => {
-      const { errors, lines, fatal } = owner();
-      const { sys, sock, counted } = openSocket(family, errors);
-      assert.doesNotThrow(() => sys.fire(sock.fd, false));
-      assert.equal(fatal.length, 1);
-      const line = lines.find((l) => l.level === FATAL);
-      assert.equal(line?.msg, "the multicast routing socket failed");
-      assert.equal(line?.family, family);
-      assert.equal(counted.n, 0);
-    });
+    for (const kind of ["mroute", "report"] as const) {
+      const name = kind === "mroute" ? `the ${family} multicast routing socket` : `the ${family} report socket of ifindex 3`;
+      it(`${family} ${kind}: a poll failure is logged at fatal and stops the daemon`, () => {
+        const { errors, lines, fatal } = owner();
+        const { sys, sock, counted } = openSocket(family, errors, kind);
+        assert.doesNotThrow(() => sys.fire(sock.fd, false));
+        assert.equal(fatal.length, 1);
+        const line = lines.find((l) => l.level === FATAL);
+        assert.equal(line?.msg, "a receive socket failed");
+        assert.equal(line?.err, `polling ${name} failed`);
+        assert.equal(line?.family, family);
+        assert.equal(counted.n, 0);
+      });
 
-    it(`${family}: a receive error is logged at error and counted; the socket reads on`, () => {
-      const { errors, lines, fatal } = owner();
-      const { sys, sock, counted } = openSocket(family, errors);
-      sys.fail("recvmsg", "ENOMEM", { fd: sock.fd });
-      assert.doesNotThrow(() => sys.fire(sock.fd));
-      assert.equal(counted.n, 1);
-      assert.deepEqual(fatal, []);
-      const line = lines.find((l) => l.level === ERROR);
-      assert.equal(line?.msg, "receive error on the multicast routing socket");
-      assert.equal(line?.code, "ENOMEM");
-    });
+      it(`${family} ${kind}: a receive error is logged at error and counted; the socket reads on`, () => {
+        const { errors, lines, fatal } = owner();
+        const { sys, sock, counted } = openSocket(family, errors, kind);
+        sys.fail("recvmsg", "ENOMEM", { fd: sock.fd });
+        assert.doesNotThrow(() => sys.fire(sock.fd));
+        assert.equal(counted.n, 1);
+        assert.deepEqual(fatal, []);
+        const line = lines.find((l) => l.level === ERROR);
+        assert.equal(line?.msg, "receive error");
+        assert.match(String(line?.err), new RegExp(`^receiving on ${name}`));
+        assert.equal(line?.code, "ENOMEM");
+      });
+    }
   }
 
   it("a packet handler that throws is logged and counted; the next packets are still handled", () => {
     const { errors, lines, fatal } = owner();
-    const { sys, sock, counted } = openSocket("ipv4", errors);
+    const { sys, sock, counted, onPacket } = openSocket("ipv4", errors, "report");
     let handled = 0;
-    sock.onPacket(() => {
+    onPacket(() => {
       handled++;
       if (handled === 1) throw new TypeError("a bug in a handler");
     });

@@ -1,6 +1,6 @@
 /**
  * FamilyProxy (src/daemon/family-proxy.ts) without root: the real mroute socket, MFC table,
- * report groups and upstream filter sockets over fake system calls, a virtual clock and an
+ * report sockets and upstream filter sockets over fake system calls, a virtual clock and an
  * interface table, for both families. What the kernel is asked to do is read back from the
  * recorded calls (struct bytes compared with the packers of src/kernel/structs).
  */
@@ -13,7 +13,7 @@ import { FamilyProxy } from "../../src/daemon/family-proxy.js";
 import { InterfaceTable } from "../../src/daemon/interfaces.js";
 import { MrouteSocket } from "../../src/kernel/mroute-socket.js";
 import { MrouteTable } from "../../src/kernel/mroute-table.js";
-import { ReportGroups } from "../../src/kernel/report-groups.js";
+import { ReportSocket } from "../../src/kernel/report-socket.js";
 import { packGroupReq, packGroupSourceReq } from "../../src/kernel/structs/membership.js";
 import { IPV6_ROUTER_ALERT_HOPOPTS, packMf6cctl, packMfcctl } from "../../src/kernel/structs/mroute.js";
 import { addressBytes, sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js";
@@ -79,17 +79,18 @@ const FAMILIES: Fam[] = [
   },
 ];
 
-/** An IPv4 datagram (TTL 1, Router Alert) around an IGMP message, as the raw socket reads it. */
-function ipv4Datagram(source: string, destination: string, payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(24 + payload.length);
-  b[0] = 0x46;
+/** An IPv4 datagram (TTL 1, Router Alert unless told) around an IGMP message, as a raw socket reads it. */
+function ipv4Datagram(source: string, destination: string, payload: Uint8Array, routerAlert = true): Buffer {
+  const header = routerAlert ? 24 : 20;
+  const b = Buffer.alloc(header + payload.length);
+  b[0] = 0x40 | (header / 4);
   b.writeUInt16BE(b.length, 2);
   b[8] = 1;
   b[9] = 2;
   b.set(ipv4ToBytes(source), 12);
   b.set(ipv4ToBytes(destination), 16);
-  b.set([0x94, 4, 0, 0], 20);
-  b.set(payload, 24);
+  if (routerAlert) b.set([0x94, 4, 0, 0], 20);
+  b.set(payload, header);
   return b;
 }
 
@@ -145,11 +146,12 @@ function setup(
     [...addrs(f.up.ifindex, f.up.addrs), ...addrs(f.dn.ifindex, f.dn.addrs)],
   );
   const socketErrors: Error[] = [];
-  const socket = MrouteSocket.open(f.family, {
-    table: null,
-    syscalls: sys,
-    onError: (e) => socketErrors.push(e),
-  });
+  const onError = (e: Error) => socketErrors.push(e);
+  // A clock that stands still: a batch ends by count only, never by time.
+  const reading = { now: () => 0 };
+  const socket = MrouteSocket.open(f.family, { table: null, syscalls: sys, onError, reading });
+  /** The report socket opened for each ifindex (the latest). */
+  const reportSockets = new Map<number, ReportSocket>();
   const proxy = new FamilyProxy({
     family: f.family,
     config: withProtocolSettings(
@@ -163,11 +165,20 @@ function setup(
     interfaces,
     socket,
     table: new MrouteTable(socket),
-    reportGroups: new ReportGroups(socket),
+    openReportSocket: (o) => {
+      const s = ReportSocket.open({ family: f.family, ...o, onError, syscalls: sys, reading });
+      reportSockets.set(o.ifindex, s);
+      return s;
+    },
     upstreamSockets: { syscalls: sys, maxGroupsPerSocket: 20, maxSourcesPerFilter: 10 },
   });
   const v4 = f.family === "ipv4";
-  /** A report or leave from the host on the downstream. */
+  /**
+   * A report or leave from the host on the downstream, queued on the report socket of its
+   * interface (on dn1's when that interface has none: the socket must discard it). IPv4
+   * `routerAlert: false`: to a group outside 224.0.0.0/24 the kernel gives it to the
+   * mroute socket instead (src/kernel/igmp-paths.ts).
+   */
   const fromHost = (
     msg: "report" | "leave" | "query",
     over: {
@@ -177,6 +188,7 @@ function setup(
       group?: string;
       qrv?: number;
       qqiSeconds?: number;
+      routerAlert?: boolean;
     } = {},
   ) => {
     const group = over.group ?? f.group;
@@ -190,9 +202,11 @@ function setup(
     const src = over.source ?? f.host;
     const payload = over.bytes ?? serialize(f.family, m, { source: src, destination: dst });
     const ifindex = over.ifindex ?? f.dn.ifindex;
-    if (v4) sys.queue(socket.fd, { data: ipv4Datagram(src, dst, payload), ifindex, dst: ipv4ToBytes(dst) });
+    const ra = over.routerAlert ?? true;
+    const fd = !ra ? socket.fd : (reportSockets.get(ifindex) ?? reportSockets.get(f.dn.ifindex))!.fd;
+    if (v4) sys.queue(fd, { data: ipv4Datagram(src, dst, payload, ra), ifindex, dst: ipv4ToBytes(dst) });
     else
-      sys.queue(socket.fd, {
+      sys.queue(fd, {
         data: payload,
         from: sockaddrIn6(src, { scopeId: ifindex }),
         ifindex,
@@ -200,7 +214,7 @@ function setup(
         ttl: 1,
         hopopts: IPV6_ROUTER_ALERT_HOPOPTS,
       });
-    sys.fire(socket.fd);
+    sys.fire(fd);
   };
   /** A NOCACHE upcall for (source, group) arriving on `vif`. */
   const upcall = (vif: number, group = f.group, source = f.source) => {
@@ -260,6 +274,7 @@ function setup(
     scheduler,
     interfaces,
     socket,
+    reportSockets,
     proxy,
     fromHost,
     upcall,
@@ -274,11 +289,25 @@ function setup(
 
 for (const f of FAMILIES) {
   describe(`FamilyProxy (${f.family})`, () => {
-    it("attaches usable links: a VIF each, report groups joined on the downstream, a startup query from the link's own address", () => {
+    it("attaches usable links: a VIF and a report socket each, report groups joined on the downstream's, a startup query from the link's own address", () => {
       const t = setup(f);
       t.attachAll();
       assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_ADD_VIF", "MRT6_ADD_MIF")).length, 2);
-      assert.equal(t.sys.callsOf("setsockopt", f.opt("IP_ADD_MEMBERSHIP", "IPV6_ADD_MEMBERSHIP")).length, 2);
+      const up = t.reportSockets.get(f.up.ifindex)!;
+      const dn = t.reportSockets.get(f.dn.ifindex)!;
+      assert.deepEqual(
+        t.sys.callsOf("setsockopt", "SO_BINDTOIFINDEX").map((c) => [c.fd, c.value]),
+        [
+          [up.fd, f.up.ifindex],
+          [dn.fd, f.dn.ifindex],
+        ],
+      );
+      const joins = t.sys.callsOf("setsockopt", f.opt("IP_ADD_MEMBERSHIP", "IPV6_ADD_MEMBERSHIP"));
+      assert.deepEqual(
+        joins.map((c) => c.fd),
+        [dn.fd, dn.fd],
+        "the report groups on the downstream's socket only",
+      );
       const q = t.sys.callsOf("sendmsg")[0];
       assert.equal(q?.ctl?.ifindex, f.dn.ifindex);
       assert.deepEqual([...(q?.ctl?.src ?? [])], [...addressBytes(f.family, f.own)]);
@@ -340,15 +369,27 @@ for (const f of FAMILIES) {
       t.attachAll();
       t.fromHost("report", { source: f.own });
       t.fromHost("report", { ifindex: f.up.ifindex, source: f.opt("10.10.0.9", "fe80::9") });
+      // Queued on dn1's socket but from another interface (before the bind): discarded.
       t.fromHost("report", { ifindex: 9 });
       t.fromHost("report", { bytes: new Uint8Array([f.family === "ipv4" ? 0x16 : 131, 0]) });
-      const c = t.proxy.snapshot().counters;
-      assert.equal(c.packetsReceived, 4);
+      // IPv4: the mroute socket reads IGMP without Router Alert, from any interface.
+      if (f.family === "ipv4") t.fromHost("report", { ifindex: 9, routerAlert: false });
+      const snap = t.proxy.snapshot();
+      const c = snap.counters;
+      assert.equal(c.packetsReceived, f.family === "ipv4" ? 4 : 3);
       assert.equal(c.ownPackets, 1);
       assert.equal(c.upstreamPackets, 1);
       assert.deepEqual(c.upstreamPacketsByType, { query: 0, report: 1, leave: 0, other: 0 });
-      assert.equal(c.unconfiguredInterface, 1);
+      assert.equal(c.unconfiguredInterface, f.family === "ipv4" ? 1 : 0);
       assert.equal(c.parseErrors.truncated, 1);
+      assert.deepEqual(
+        snap.receiveSockets.map((r) => [r.socket, r.filter, r.discarded]),
+        [
+          ["multicast-routing", "kernel", 0],
+          ["up0", "kernel", 0],
+          ["dn1", "kernel", 1],
+        ],
+      );
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_JOIN_GROUP").length, 0);
       assert.deepEqual(t.proxy.snapshot().upstream, []);
     });
@@ -366,11 +407,14 @@ for (const f of FAMILIES) {
       t.fromHost("report", up);
       t.fromHost("report", { ...up, group: f.opt("239.9.9.9", "ff05::9:9") });
       t.fromHost("leave", up);
+      // Unknown types: IPv4 counts them as "other"; an IPv6 report socket passes MLD types only.
       t.fromHost("report", { ...up, bytes: new Uint8Array([0x42, 0, 0, 0]) });
       t.fromHost("report", { ...up, bytes: new Uint8Array([200]) });
       const after = t.proxy.snapshot();
-      assert.equal(after.counters.upstreamPackets, 7);
-      assert.deepEqual(after.counters.upstreamPacketsByType, { query: 2, report: 2, leave: 1, other: 2 });
+      const other = f.family === "ipv4" ? 2 : 0;
+      assert.equal(after.counters.upstreamPackets, 5 + other);
+      assert.deepEqual(after.counters.upstreamPacketsByType, { query: 2, report: 2, leave: 1, other });
+      assert.equal(after.receiveSockets.find((r) => r.socket === "up0")?.discarded, 2 - other);
       assert.deepEqual(after.counters.parseErrors, {}, "upstream bytes are not parsed");
       assert.deepEqual(after.upstream, []);
       assert.deepEqual(
@@ -379,11 +423,11 @@ for (const f of FAMILIES) {
       );
       assert.deepEqual(after.counters.querierChanges, before.counters.querierChanges);
       const lines = t.lines.slice(logged);
-      assert.equal(lines.length, 7, "one line per packet");
+      assert.equal(lines.length, 5 + other, "one line per packet");
       assert.ok(lines.every((l) => l.msg === "ignored on the upstream interface" && l.level === 20), "at debug");
       assert.deepEqual(
         lines.map((l) => l.kind),
-        ["query", "query", "report", "report", "leave", "other", "other"],
+        ["query", "query", "report", "report", "leave", ...Array<string>(other).fill("other")],
       );
     });
 
@@ -400,20 +444,20 @@ for (const f of FAMILIES) {
       assert.deepEqual(t.proxy.snapshot().forwarding, []);
     });
 
-    it("a vanished downstream is detached: VIF removed, report groups left, its forwarding withdrawn", () => {
+    it("a vanished downstream is detached: VIF removed, report socket closed (report groups left), its forwarding withdrawn", () => {
       const t = setup(f);
       t.attachAll();
       t.fromHost("report");
       t.upcall(0);
-      t.interfaces.apply({
-        type: "dellink",
-        link: { ifindex: f.dn.ifindex, name: "dn1", up: false, running: false, flags: 0, mtu: 1500 },
-      });
+      const dnFd = t.reportSockets.get(f.dn.ifindex)!.fd;
+      t.interfaces.apply({ type: "dellink", link: { ifindex: f.dn.ifindex, name: "dn1", up: false, running: false, flags: 0, mtu: 1500 } });
       t.proxy.reconcile("dn1");
       assert.equal(t.sys.callsOf("setsockopt", f.opt("MRT_DEL_VIF", "MRT6_DEL_MIF")).length, 1);
-      assert.equal(
-        t.sys.callsOf("setsockopt", f.opt("IP_DROP_MEMBERSHIP", "IPV6_DROP_MEMBERSHIP")).length,
-        2,
+      assert.ok(!t.sys.openFds().includes(dnFd), "dn1's report socket closed");
+      assert.equal(t.reportSockets.get(f.dn.ifindex)!.fd, -1);
+      assert.deepEqual(
+        t.proxy.snapshot().receiveSockets.map((r) => r.socket),
+        ["multicast-routing", "up0"],
       );
       assert.deepEqual(t.lastMfc(), t.mfc(0, []));
       assert.equal(t.sys.callsOf("setsockopt", "MCAST_LEAVE_GROUP").length, 1);
@@ -511,10 +555,8 @@ for (const f of FAMILIES) {
       const named = (option: string) => calls.filter((c) => c.option === option).length;
       assert.equal(named("MCAST_LEAVE_GROUP"), 0);
       assert.equal(named(f.opt("MRT_DEL_MFC", "MRT6_DEL_MFC")), 0);
-      assert.equal(calls.filter((c) => c.op === "close").length, sockets + 1);
-      tc.diagnostic(
-        `${f.family}: close with 10,000 groups, 1,000 MFC entries: ${calls.length} system calls (${sockets} membership sockets)`,
-      );
+      assert.equal(calls.filter((c) => c.op === "close").length, sockets + 3, "membership sockets, 2 report sockets, mroute");
+      tc.diagnostic(`${f.family}: close with 10,000 groups, 1,000 MFC entries: ${calls.length} system calls (${sockets} membership sockets)`);
       assert.ok(calls.length <= sockets + 12, `${calls.length} calls on close`);
       assert.equal(named(f.opt("MRT_DONE", "MRT6_DONE")), 1);
       assert.deepEqual(t.sys.openFds(), []);

@@ -14,7 +14,8 @@
  *    every other call on it. `openFds()` lists what is still open.
  *  - Every call is recorded in `calls` with its arguments; socket options and ioctls carry
  *    decoded names (`level: "IPPROTO_IPV6"`, `option: "MRT6_ADD_MIF"`) and a copy of any
- *    byte argument (`bytes`), so tests can assert on struct contents. `texts(op?)` gives
+ *    byte argument (`bytes`: a BPF program for `attachFilter`), so tests can assert on
+ *    struct contents. `texts(op?)` gives
  *    one readable line per call.
  *  - `fail(op, code, match?)` makes the next call of that kind (matching `fd`, `option` or a
  *    predicate, `times` in a row; default once) throw an error shaped like the addon's:
@@ -106,6 +107,7 @@ const LEVELS: Record<number, string> = {
 const OPTIONS: Record<string, Record<number, string>> = {
   IPPROTO_IP: {
     4: "IP_OPTIONS",
+    5: "IP_ROUTER_ALERT",
     8: "IP_PKTINFO",
     12: "IP_RECVTTL",
     32: "IP_MULTICAST_IF",
@@ -149,7 +151,13 @@ const OPTIONS: Record<string, Record<number, string>> = {
     205: "MRT6_DEL_MFC",
     209: "MRT6_TABLE",
   },
-  SOL_SOCKET: { 8: "SO_RCVBUF", 33: "SO_RCVBUFFORCE" },
+  SOL_SOCKET: {
+    8: "SO_RCVBUF",
+    26: "SO_ATTACH_FILTER",
+    33: "SO_RCVBUFFORCE",
+    55: "SO_MEMINFO",
+    62: "SO_BINDTOIFINDEX",
+  },
   IPPROTO_ICMPV6: { 1: "ICMP6_FILTER" },
 };
 const IOCTLS: Record<number, string> = { [SIOCGETVIFCNT]: "SIOCGETVIFCNT", [SIOCGETSGCNT]: "SIOCGETSGCNT" };
@@ -275,6 +283,12 @@ export class FakeSyscalls implements Syscalls {
     this.checkFd(fd, "getsockopt");
     const r = this.handle("getsockopt", [fd, level, name, buf]);
     return typeof r === "number" ? r : buf.length;
+  }
+
+  attachFilter(fd: number, program: Uint8Array): void {
+    this.record({ op: "attachFilter", fd, bytes: Buffer.from(program) });
+    this.checkFd(fd, "attachFilter");
+    this.handle("attachFilter", [fd, program]);
   }
 
   ioctl(fd: number, request: number, buf: Uint8Array): number {

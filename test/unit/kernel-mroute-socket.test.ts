@@ -8,17 +8,22 @@ import {
   RECEIVE_BUFFER_BYTES,
   type Upcall,
 } from "../../src/kernel/mroute-socket.js";
+import { igmpFilter } from "../../src/kernel/igmp-paths.js";
+import { packBpf } from "../../src/kernel/structs/bpf.js";
 import { IPV6_ROUTER_ALERT_HOPOPTS } from "../../src/kernel/structs/mroute.js";
 import { sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
 import type { IpFamily } from "../../src/wire/types.js";
 import { FakeSyscalls } from "./fake-syscalls.js";
 
+/** A clock that stands still: batches end by count only (the time budget has its own test). */
+const STILL = { now: () => 0 };
+
 function open(family: IpFamily, table: number | null = null, sys = new FakeSyscalls()) {
   const errors: KernelError[] = [];
   const upcalls: Upcall[] = [];
   const packets: ReceivedPacket[] = [];
-  const sock = MrouteSocket.open(family, { table, syscalls: sys, onError: (e) => errors.push(e) });
+  const sock = MrouteSocket.open(family, { table, syscalls: sys, onError: (e) => errors.push(e), reading: STILL });
   sock.onUpcall((u) => upcalls.push(u));
   sock.onPacket((p) => packets.push(p));
   return { sys, sock, errors, upcalls, packets };
@@ -33,7 +38,7 @@ function openError(family: IpFamily, sys: FakeSyscalls, table: number | null = n
   assert.fail("open succeeded");
 }
 
-test("IPv4 open: raw IGMP socket, MRT_TABLE before MRT_INIT, receive options, buffer, then polling", () => {
+test("IPv4 open: raw IGMP socket, MRT_TABLE before MRT_INIT, options, the upcalls filter, buffer, then polling", () => {
   const { sys, sock } = open("ipv4", 7);
   assert.deepEqual(sys.texts(), [
     "socket 2,3,2",
@@ -45,21 +50,21 @@ test("IPv4 open: raw IGMP socket, MRT_TABLE before MRT_INIT, receive options, bu
     `setsockopt ${sock.fd} IPPROTO_IP IP_MULTICAST_TTL 1`,
     `setsockopt ${sock.fd} IPPROTO_IP IP_MULTICAST_LOOP 0`,
     `setsockopt ${sock.fd} IPPROTO_IP IP_OPTIONS`,
+    `attachFilter ${sock.fd}`,
     `setsockopt ${sock.fd} SOL_SOCKET SO_RCVBUFFORCE ${RECEIVE_BUFFER_BYTES}`,
     `pollStart ${sock.fd}`,
   ]);
   // RFC 2113 Router Alert on every query.
   assert.deepEqual([...(sys.callsOf("setsockopt", "IP_OPTIONS")[0]?.bytes ?? [])], [0x94, 4, 0, 0]);
+  assert.deepEqual(sys.callsOf("attachFilter")[0]?.bytes, packBpf(igmpFilter("mroute")));
+  assert.equal(sock.filterError, null);
 });
 
-test("IPv6 open: raw ICMPv6 socket, MRT6_TABLE before MRT6_INIT, an ICMPv6 filter passing MLD only", () => {
+test("IPv6 open: raw ICMPv6 socket, MRT6_TABLE before MRT6_INIT, an ICMPv6 filter blocking every type", () => {
   const { sys, sock } = open("ipv6", 7);
   assert.deepEqual(sys.texts("setsockopt"), [
     `setsockopt ${sock.fd} IPPROTO_IPV6 MRT6_TABLE 7`,
     `setsockopt ${sock.fd} IPPROTO_IPV6 MRT6_INIT 1`,
-    `setsockopt ${sock.fd} IPPROTO_IPV6 IPV6_RECVPKTINFO 1`,
-    `setsockopt ${sock.fd} IPPROTO_IPV6 IPV6_RECVHOPLIMIT 1`,
-    `setsockopt ${sock.fd} IPPROTO_IPV6 IPV6_RECVHOPOPTS 1`,
     `setsockopt ${sock.fd} IPPROTO_IPV6 IPV6_MULTICAST_HOPS 1`,
     `setsockopt ${sock.fd} IPPROTO_IPV6 IPV6_MULTICAST_LOOP 0`,
     `setsockopt ${sock.fd} IPPROTO_IPV6 IPV6_HOPOPTS`,
@@ -67,9 +72,26 @@ test("IPv6 open: raw ICMPv6 socket, MRT6_TABLE before MRT6_INIT, an ICMPv6 filte
     `setsockopt ${sock.fd} SOL_SOCKET SO_RCVBUFFORCE ${RECEIVE_BUFFER_BYTES}`,
   ]);
   assert.equal(sys.texts("socket")[0], "socket 10,3,58");
-  const filter = sys.callsOf("setsockopt", "ICMP6_FILTER")[0]?.bytes ?? Buffer.alloc(0);
-  const passes = (t: number) => ((filter.readUInt32LE(4 * (t >> 5)) >>> (t & 31)) & 1) === 0;
-  assert.deepEqual([128, 129, 130, 131, 132, 133, 143].filter(passes), [130, 131, 132, 143]);
+  assert.deepEqual(sys.callsOf("setsockopt", "ICMP6_FILTER")[0]?.bytes, Buffer.alloc(32, 0xff));
+});
+
+test("a filter the kernel refuses is no failure: filterError says why, copies are read and discarded", () => {
+  for (const family of ["ipv4", "ipv6"] as const) {
+    const sys = new FakeSyscalls();
+    if (family === "ipv4") sys.fail("attachFilter", "ENOMEM");
+    else sys.fail("setsockopt", "EINVAL", { option: "ICMP6_FILTER" });
+    const { sock, upcalls, packets } = open(family, null, sys);
+    assert.equal(sock.filterError?.code, family === "ipv4" ? "ENOMEM" : "EINVAL");
+    assert.match(sock.filterError!.message, new RegExp(`filtering the ${family} multicast routing socket`));
+    // A copy of a link's packet (Router Alert / ICMPv6), then an upcall.
+    if (family === "ipv4") sys.queue(sock.fd, { data: ipv4(2, "10.11.0.2", "239.2.2.2", [0x16, 0, 0, 0, 239, 2, 2, 2]) });
+    else sys.queue(sock.fd, { data: Uint8Array.of(143, 0, 0, 0, 0, 0, 0, 0) });
+    sys.queue(sock.fd, { data: family === "ipv4" ? igmpmsg(1, 1, "10.0.0.1", "239.0.0.1") : mrt6msg(1, 1, "fd00::1", "ff0e::1") });
+    sys.fire(sock.fd);
+    assert.deepEqual(packets, []);
+    assert.equal(upcalls.length, 1);
+    assert.deepEqual(sock.stats(), { filter: "software", discarded: 1, drops: 0 });
+  }
 });
 
 test("the default table sends no MRT_TABLE; without SO_RCVBUFFORCE the buffer falls back to SO_RCVBUF", () => {
@@ -149,21 +171,22 @@ function igmpmsg(msgtype: number, vif: number, source: string, group: string): B
   return b;
 }
 
-/** An IPv4 datagram with a Router Alert option around `payload`. */
-function ipv4(protocol: number, source: string, destination: string, payload: number[]): Buffer {
-  const b = Buffer.alloc(24 + payload.length);
-  b[0] = 0x46;
+/** An IPv4 datagram with a Router Alert option (unless told) around `payload`. */
+function ipv4(protocol: number, source: string, destination: string, payload: number[], routerAlert = true): Buffer {
+  const header = routerAlert ? 24 : 20;
+  const b = Buffer.alloc(header + payload.length);
+  b[0] = 0x40 | (header / 4);
   b.writeUInt16BE(b.length, 2);
   b[8] = 1;
   b[9] = protocol;
   b.set(ipv4ToBytes(source), 12);
   b.set(ipv4ToBytes(destination), 16);
-  b.set([0x94, 4, 0, 0], 20);
-  b.set(payload, 24);
+  if (routerAlert) b.set([0x94, 4, 0, 0], 20);
+  b.set(payload, header);
   return b;
 }
 
-test("IPv4 dispatch: igmpmsg upcalls by type, IGMP datagrams with pktinfo, TTL and Router Alert", () => {
+test("IPv4 dispatch: igmpmsg upcalls by type, the IGMP only this socket gets (no Router Alert, to a group) with pktinfo and TTL; copies of the links' packets discarded", () => {
   const { sys, sock, upcalls, packets, errors } = open("ipv4");
   sys.queue(sock.fd, { data: igmpmsg(1, 3, "10.0.0.5", "239.1.1.1") });
   sys.queue(sock.fd, { data: igmpmsg(4, 2, "10.0.0.5", "239.1.1.1") }); // WRVIFWHOLE
@@ -171,11 +194,14 @@ test("IPv4 dispatch: igmpmsg upcalls by type, IGMP datagrams with pktinfo, TTL a
   sys.queue(sock.fd, { data: igmpmsg(9, 0, "10.0.0.6", "239.1.1.2") }); // unknown: ignored
   const report = [0x16, 0, 0, 0, 239, 2, 2, 2];
   sys.queue(sock.fd, {
-    data: ipv4(2, "10.11.0.2", "239.2.2.2", report),
+    data: ipv4(2, "10.11.0.2", "239.2.2.2", report, false),
     ifindex: 4,
     dst: ipv4ToBytes("239.2.2.2"),
   });
-  sys.queue(sock.fd, { data: ipv4(17, "10.11.0.2", "239.2.2.2", [1, 2, 3, 4]), ifindex: 4 }); // UDP: ignored
+  // Copies of packets the links' report sockets read: discarded.
+  sys.queue(sock.fd, { data: ipv4(2, "10.11.0.2", "239.2.2.2", report), ifindex: 4 });
+  sys.queue(sock.fd, { data: ipv4(2, "10.11.0.2", "224.0.0.22", [0x22, 0, 0, 0, 0, 0, 0, 0], false), ifindex: 4 });
+  sys.queue(sock.fd, { data: ipv4(17, "10.11.0.2", "239.2.2.2", [1, 2, 3, 4], false), ifindex: 4 }); // not IGMP
   sys.fire(sock.fd);
   assert.deepEqual(upcalls, [
     { type: "nocache", vif: 3, source: "10.0.0.5", group: "239.1.1.1" },
@@ -188,12 +214,13 @@ test("IPv4 dispatch: igmpmsg upcalls by type, IGMP datagrams with pktinfo, TTL a
       source: "10.11.0.2",
       destination: "239.2.2.2",
       ttl: 1,
-      routerAlert: true,
+      routerAlert: false,
       payload: Uint8Array.from(report),
     },
   ]);
   assert.deepEqual(errors, []);
   assert.equal(sys.queued(sock.fd), 0);
+  assert.deepEqual(sock.stats(), { filter: "kernel", discarded: 3, drops: 0 });
 });
 
 /** struct mrt6msg: im6_mbz 0, msgtype, mif (u16), pad, source, group. */
@@ -206,7 +233,7 @@ function mrt6msg(msgtype: number, mif: number, source: string, group: string): B
   return b;
 }
 
-test("IPv6 dispatch: mrt6msg upcalls, MLD with source from the sockaddr, pktinfo, hop limit, hop-by-hop RA", () => {
+test("IPv6 dispatch: mrt6msg upcalls; MLD copies (the links' report sockets read them) and short upcalls discarded", () => {
   const { sys, sock, upcalls, packets, errors } = open("ipv6");
   sys.queue(sock.fd, { data: mrt6msg(1, 2, "fd00::5", "ff0e::1") });
   sys.queue(sock.fd, { data: mrt6msg(2, 1, "fd00::5", "ff0e::1") });
@@ -219,28 +246,26 @@ test("IPv6 dispatch: mrt6msg upcalls, MLD with source from the sockaddr, pktinfo
     ttl: 1,
     hopopts: IPV6_ROUTER_ALERT_HOPOPTS,
   });
-  // Without pktinfo there is no destination: dropped. Without hop-by-hop options: no RA.
-  sys.queue(sock.fd, { data: Uint8Array.from(done), from: sockaddrIn6("fe80::3"), ifindex: 4 });
-  sys.queue(sock.fd, {
-    data: Uint8Array.from(done),
-    from: sockaddrIn6("fe80::4"),
-    ifindex: 5,
-    dst: ipv6ToBytes("ff02::2"),
-    ttl: 255,
-  });
+  sys.queue(sock.fd, { data: new Uint8Array(20) }); // byte 0 is 0, too short for an mrt6msg
   sys.fire(sock.fd);
   assert.deepEqual(upcalls, [
     { type: "nocache", vif: 2, source: "fd00::5", group: "ff0e::1" },
     { type: "wrongvif", vif: 1, source: "fd00::5", group: "ff0e::1" },
   ]);
-  assert.deepEqual(
-    packets.map((p) => [p.ifindex, p.source, p.destination, p.ttl, p.routerAlert, p.payload[0]]),
-    [
-      [4, "fe80::2", "ff02::2", 1, true, 132],
-      [5, "fe80::4", "ff02::2", 255, false, 132],
-    ],
-  );
+  assert.deepEqual(packets, []);
   assert.deepEqual(errors, []);
+  assert.equal(sock.stats().discarded, 2);
+});
+
+test("a readiness callback reads at most one batch (32); the next one reads on", () => {
+  const { sys, sock, upcalls } = open("ipv4");
+  for (let i = 0; i < 40; i++) sys.queue(sock.fd, { data: igmpmsg(1, 1, "10.0.0.1", `239.0.0.${i}`) });
+  sys.fire(sock.fd);
+  assert.equal(upcalls.length, 32);
+  assert.equal(sys.queued(sock.fd), 8);
+  sys.fire(sock.fd);
+  assert.equal(upcalls.length, 40);
+  assert.equal(sys.callsOf("recvmsg").length, 32 + 9, "the second batch ends at EAGAIN");
 });
 
 test("truncated datagrams are skipped and the batch goes on", () => {

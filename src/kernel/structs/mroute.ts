@@ -77,6 +77,7 @@ export const MRT6MSG_WHOLEPKT = 3;
 
 /** IPv4 socket options (linux/in.h). */
 export const IP_OPTIONS = 4;
+export const IP_ROUTER_ALERT = 5;
 export const IP_PKTINFO = 8;
 export const IP_RECVTTL = 12;
 export const IP_MULTICAST_IF = 32;

@@ -27,9 +27,17 @@ export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
 export const NETLINK_ROUTE = 0;
+// Socket-level options (asm-generic/socket.h), used by every receiving socket.
 export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
+export const SO_ATTACH_FILTER = 26;
 export const SO_RCVBUFFORCE = 33;
+/** u32[SK_MEMINFO_VARS] of the socket's memory figures; index SK_MEMINFO_DROPS = sk_drops. */
+export const SO_MEMINFO = 55;
+export const SK_MEMINFO_DROPS = 8;
+export const SK_MEMINFO_VARS = 9;
+/** Binds a socket to an interface by ifindex (an int; Linux 5.0). */
+export const SO_BINDTOIFINDEX = 62;
 
 /** Multicast groups (bitmask form for sockaddr_nl.nl_groups). */
 export const RTMGRP_LINK = 0x1;
