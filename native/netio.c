@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -23,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -395,6 +398,43 @@ static napi_value js_attach_filter(napi_env env, napi_callback_info info) {
     throw_errno(env, "setsockopt", errno);
     return NULL;
   }
+  return make_undefined(env);
+}
+
+/* ------------------------------------------------------------ capabilities */
+
+/*
+ * keepCapabilities(): prctl(PR_SET_KEEPCAPS, 1) on the calling (main) thread, so that the
+ * setuid() that follows keeps its permitted capabilities (the effective set is cleared).
+ * limitCapabilities(): capset() on the calling thread: permitted = effective =
+ * CAP_NET_ADMIN | CAP_NET_RAW, inheritable empty, then PR_SET_KEEPCAPS back to 0.
+ * Together they drop to an unprivileged user that can still open the raw socket of an
+ * interface that appears later (docs/kernel.md "Native layer"). Both act on the calling
+ * thread only: the others lose every capability in setuid() (glibc and musl apply
+ * setuid to all threads; keep-caps is per thread).
+ */
+static napi_value js_keep_capabilities(napi_env env, napi_callback_info info) {
+  if (!get_args(env, info, 0, 0, NULL, NULL)) return NULL;
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
+    throw_errno(env, "prctl", errno);
+    return NULL;
+  }
+  return make_undefined(env);
+}
+
+static napi_value js_limit_capabilities(napi_env env, napi_callback_info info) {
+  if (!get_args(env, info, 0, 0, NULL, NULL)) return NULL;
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  uint32_t keep = (1u << CAP_NET_ADMIN) | (1u << CAP_NET_RAW);
+  data[0].permitted = keep;
+  data[0].effective = keep;
+  if (syscall(SYS_capset, &hdr, data) < 0) {
+    throw_errno(env, "capset", errno);
+    return NULL;
+  }
+  prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
   return make_undefined(env);
 }
 
@@ -804,6 +844,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setsockopt", js_setsockopt},
       {"getsockopt", js_getsockopt},
       {"attachFilter", js_attach_filter},
+      {"keepCapabilities", js_keep_capabilities},
+      {"limitCapabilities", js_limit_capabilities},
       {"ioctl", js_ioctl},
       {"recvmsg", js_recvmsg},
       {"sendmsg", js_sendmsg},

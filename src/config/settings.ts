@@ -589,7 +589,7 @@ const ROWS = {
     default: null,
     places: ["global"],
     description:
-      "Run as this user (and its groups) once the kernel sockets are open (igmpproxy `user`); no capability is kept. Omit or null to keep the starting user.",
+      "Run as this user (and its groups) once the kernel sockets are open (igmpproxy `user`), keeping only CAP_NET_ADMIN and CAP_NET_RAW (an interface that appears later needs its own raw socket). Omit or null to keep the starting user.",
     show: (v) => (v === null ? "(starting user)" : String(v)),
   },
   downToUp: {

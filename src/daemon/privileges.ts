@@ -1,14 +1,14 @@
 /**
  * Dropping privileges (the `user` setting, igmpproxy's `user NAME`): once the sockets that
- * need them are open, the daemon takes the user's supplementary groups, group and user id
- * and keeps no capability (docs/igmpproxy-compat.md "user" lists what it still does
- * afterwards and why that needs none: the multicast routing socket's owner may add VIFs and
- * forwarding entries without CAP_NET_ADMIN; joins use UDP sockets).
+ * need them are open, the daemon takes the user's supplementary groups, group and user id,
+ * keeping only CAP_NET_ADMIN and CAP_NET_RAW on its main thread (src/kernel/capabilities.ts):
+ * an interface that appears later needs a new raw receive socket (CAP_NET_RAW) and a VIF.
  *
  * The user is looked up in /etc/passwd (routers have no other name service); Node.js's
  * process.initgroups / setgid / setuid do the rest (glibc applies them to every thread).
  */
 import { readFileSync } from "node:fs";
+import { keepCapabilitiesAcrossSetuid, limitToNetworkCapabilities } from "../kernel/index.js";
 
 export interface PasswdEntry {
   name: string;
@@ -36,6 +36,10 @@ export interface IdentityCalls {
   initgroups(user: string, extraGroup: number): void;
   setgid(id: number): void;
   setuid(id: number): void;
+  /** Before setuid: keep the permitted capabilities through it. */
+  keepCapabilities(): void;
+  /** After setuid: CAP_NET_ADMIN and CAP_NET_RAW only. */
+  limitCapabilities(): void;
   readPasswd(): string;
 }
 
@@ -47,6 +51,8 @@ const realCalls: IdentityCalls = {
     (process as unknown as { initgroups(user: string, extraGroup: number): void }).initgroups(user, gid),
   setgid: (id) => process.setgid!(id),
   setuid: (id) => process.setuid!(id),
+  keepCapabilities: keepCapabilitiesAcrossSetuid,
+  limitCapabilities: limitToNetworkCapabilities,
   readPasswd: () => readFileSync("/etc/passwd", "utf8"),
 };
 
@@ -76,7 +82,9 @@ export function dropPrivileges(
   try {
     calls.initgroups(user, entry.gid);
     calls.setgid(entry.gid);
+    calls.keepCapabilities();
     calls.setuid(entry.uid);
+    calls.limitCapabilities();
   } catch (err) {
     throw new Error(`cannot run as user ${user}: ${(err as Error).message}`);
   }

@@ -78,6 +78,10 @@ export interface NetioAddon {
    * instructions (RangeError otherwise). The kernel checks the program (EINVAL).
    */
   attachFilter(fd: number, program: Bytes): void;
+  /** prctl(PR_SET_KEEPCAPS, 1) on the calling thread: the next setuid keeps the permitted set. */
+  keepCapabilities(): void;
+  /** capset(2) on the calling thread: permitted = effective = CAP_NET_ADMIN | CAP_NET_RAW. */
+  limitCapabilities(): void;
   /** ioctl(2) with `buf` as the in/out argument; returns the ioctl's return value. */
   ioctl(fd: number, request: number, buf: Bytes): number;
   /** recvmsg(2) into `buf`; null on EAGAIN (nothing to read). */

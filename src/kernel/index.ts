@@ -17,7 +17,9 @@
  *   addon.ts           typed surface of the native addon (native/netio.c)
  *   sysctl.ts          kernel limits read from /proc/sys
  *   sdnotify.ts        systemd readiness notifications
+ *   capabilities.ts    CAP_NET_ADMIN / CAP_NET_RAW kept across the drop to `user`
  */
+export { keepCapabilitiesAcrossSetuid, limitToNetworkCapabilities } from "./capabilities.js";
 export { KernelError, type KernelErrorInit } from "./errors.js";
 export { type FilterWarning, type SourceFilter, SourceFilterSockets } from "./source-filters.js";
 export {

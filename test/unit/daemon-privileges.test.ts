@@ -25,6 +25,8 @@ function fake(uid = 0): { calls: IdentityCalls; log: string[] } {
         log.push(`setuid ${u}`);
         euid = u;
       },
+      keepCapabilities: () => log.push("keep capabilities"),
+      limitCapabilities: () => log.push("limit capabilities"),
       readPasswd: () => PASSWD,
     },
   };
@@ -37,7 +39,7 @@ describe("user: dropping privileges", () => {
     assert.equal(findUser(PASSWD, "broken"), null);
   });
 
-  test("as root: supplementary groups, then the group, then the user", () => {
+  test("as root: supplementary groups, the group, then the user keeping CAP_NET_ADMIN and CAP_NET_RAW", () => {
     const f = fake(0);
     assert.deepEqual(dropPrivileges("nobody", f.calls), {
       name: "nobody",
@@ -45,7 +47,13 @@ describe("user: dropping privileges", () => {
       gid: 65534,
       changed: true,
     });
-    assert.deepEqual(f.log, ["initgroups nobody 65534", "setgid 65534", "setuid 65534"]);
+    assert.deepEqual(f.log, [
+      "initgroups nobody 65534",
+      "setgid 65534",
+      "keep capabilities",
+      "setuid 65534",
+      "limit capabilities",
+    ]);
   });
 
   test("already that user (a service manager started it so): nothing to do", () => {
