@@ -30,21 +30,30 @@ import { useLab } from "../support/stage.js";
 
 const GROUPS = 10_000;
 const RAW = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" } as const;
-/** IGMP / ICMPv6: the protocol of the daemon's mroute socket. */
+/** IGMP / ICMPv6: the protocol of the daemon's raw sockets. */
 const PROTOCOL = { ipv4: 2, ipv6: 58 } as const;
-
 
 function testGroupsUpstream(topo: Topology, family: IpFamily): Promise<number> {
   return countTestGroups(topo.rtr, family, "up0");
 }
 
-/** The daemon's mroute socket line in /proc/net/raw(6) (the only raw socket of its protocol). */
+/**
+ * The daemon's raw sockets of its protocol in /proc/net/raw(6), summed: the mroute socket
+ * (upcalls) and one receive socket per attached link (docs/kernel.md "Receiving reports");
+ * the reports of this test arrive on dn1's.
+ */
 async function daemonSocket(topo: Topology, family: IpFamily): Promise<RawSocketLine> {
   const lines = rawSockets(await topo.rtr.readProc(RAW[family])).filter(
     (l) => l.protocol === PROTOCOL[family],
   );
-  assert.equal(lines.length, 1, `one raw socket of protocol ${PROTOCOL[family]} in the router namespace`);
-  return lines[0]!;
+  // The mroute socket and the receive sockets of up0, dn1 and dn2.
+  assert.equal(lines.length, 4, `four raw sockets of protocol ${PROTOCOL[family]} in the router namespace`);
+  return {
+    protocol: PROTOCOL[family],
+    rxQueue: lines.reduce((n, l) => n + l.rxQueue, 0),
+    drops: lines.reduce((n, l) => n + l.drops, 0),
+    inode: lines[0]!.inode,
+  };
 }
 
 /** Starts the daemon and waits until it listens for reports on dn1 (report group joined). */
