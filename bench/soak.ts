@@ -39,7 +39,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startReceiver, startSender } from "../src/lab/hosts.js";
-import { Lab, type Netns } from "../src/lab/netns.js";
+import type { Lab, Netns } from "../src/lab/netns.js";
+import { buildLab, type LinkPlan, wire } from "../src/lab/topology.js";
 import type { IpFamily } from "../src/wire/types.js";
 import { ipv6ToBytes } from "../src/wire/address.js";
 import { countTestGroups, waitForReportGroup } from "../test/support/burst.js";
@@ -75,32 +76,21 @@ interface SoakLab {
   destroy(): Promise<void>;
 }
 
-async function buildLab(): Promise<SoakLab> {
-  const lab = await Lab.create();
-  try {
+function buildSoakLab(): Promise<SoakLab> {
+  return buildLab(async (lab) => {
     const rtr = await lab.addNamespace("rtr");
     const up = await lab.addNamespace("up");
     const hosts: Netns[] = [];
-    const wire = async (host: Netns, rtrIf: string, n: number) => {
-      await lab.addLink(rtr, rtrIf, host, "eth0");
-      await rtr.addAddress(rtrIf, `10.${n}.0.1/24`);
-      await rtr.addAddress(rtrIf, `fd00:${n}::1/64`);
-      await host.addAddress("eth0", `10.${n}.0.2/24`);
-      await host.addAddress("eth0", `fd00:${n}::2/64`);
-      await host.ip("route", "add", "default", "via", `10.${n}.0.1`);
-      await host.ip("-6", "route", "add", "default", "via", `fd00:${n}::1`);
-    };
-    await wire(up, "up0", 10);
+    /** Link `rtrIf` to `host` on 10.n.0.0/24 and fd00:n::/64. */
+    const plan = (rtrIf: string, host: string, n: number): LinkPlan => ({ rtrIf, host, v4: `10.${n}.0`, v6: `fd00:${n}:` });
+    await wire(lab, rtr, up, plan("up0", "up", 10));
     for (let i = 1; i <= 3; i++) {
       const h = await lab.addNamespace(`h${i}`);
-      await wire(h, `dn${i}`, 10 + i);
+      await wire(lab, rtr, h, plan(`dn${i}`, `h${i}`, 10 + i));
       hosts.push(h);
     }
-    return { lab, rtr, up, hosts, destroy: () => lab.destroy() };
-  } catch (err) {
-    await lab.destroy();
-    throw err;
-  }
+    return { rtr, up, hosts };
+  });
 }
 
 export interface SoakArgs {
@@ -222,7 +212,7 @@ export async function main(argv: string[] = []): Promise<SoakResult> {
   if (!existsSync(CLI)) throw new Error(`${CLI} not found: build first (npm run build)`);
   const a = parse(argv);
   const fam = a.family;
-  const lab = await buildLab();
+  const lab = await buildSoakLab();
   const dir = mkdtempSync(join(tmpdir(), "improxy-soak-"));
   const socket = join(dir, "improxy.sock");
   const conf = join(dir, "soak.yaml");

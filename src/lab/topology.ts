@@ -51,10 +51,25 @@ export async function wire(lab: Lab, rtr: Netns, host: Netns, plan: LinkPlan): P
   await host.ip("-6", "route", "add", "default", "via", `${plan.v6}:1`);
 }
 
-/** Builds the standard topology. Call `destroy()` in a finally block. */
-export async function buildTopology(): Promise<Topology> {
+/**
+ * Creates a lab, runs `build` in it and returns what it built with `lab` and `destroy`; a
+ * build that fails destroys the lab before the error goes on.
+ */
+export async function buildLab<T extends object>(
+  build: (lab: Lab) => Promise<T>,
+): Promise<T & { lab: Lab; destroy(): Promise<void> }> {
   const lab = await Lab.create();
   try {
+    return { ...(await build(lab)), lab, destroy: () => lab.destroy() };
+  } catch (err) {
+    await lab.destroy();
+    throw err;
+  }
+}
+
+/** Builds the standard topology. Call `destroy()` in a finally block. */
+export function buildTopology(): Promise<Topology> {
+  return buildLab(async (lab) => {
     const rtr = await lab.addNamespace("rtr");
     const up = await lab.addNamespace("up");
     const h1 = await lab.addNamespace("h1");
@@ -69,17 +84,12 @@ export async function buildTopology(): Promise<Topology> {
     const a = (p: LinkPlan) => ({ v4: `${p.v4}.2`, v6: `${p.v6}:2` });
     const r = (p: LinkPlan) => ({ v4: `${p.v4}.1`, v6: `${p.v6}:1` });
     return {
-      lab,
       rtr,
       up,
       h1,
       h2,
       addr: { up: a(UPSTREAM), h1: a(DOWN1), h2: a(DOWN2) },
       rtrAddr: { up0: r(UPSTREAM), dn1: r(DOWN1), dn2: r(DOWN2) },
-      destroy: () => lab.destroy(),
     };
-  } catch (err) {
-    await lab.destroy();
-    throw err;
-  }
+  });
 }

@@ -1,8 +1,30 @@
 /**
  * Lab topologies beyond the standard one (src/lab/topology.ts) for the proxy scenarios.
  */
-import { Lab, type Netns } from "../../src/lab/netns.js";
-import { type LinkPlan, wire } from "../../src/lab/topology.js";
+import type { Lab, Netns } from "../../src/lab/netns.js";
+import { buildLab, type LinkPlan, wire } from "../../src/lab/topology.js";
+
+/**
+ * The switch `sw`: bridge br0 over p0 (already linked to the router) and p1 / p2, linked to
+ * h1 and h3's eth0, which get .2 and .3 of 10.11.0.0/24 (and of fd00:11::/64 with `v6`) and
+ * default routes through the router's .1 / ::1.
+ */
+async function switchedHosts(lab: Lab, sw: Netns, h1: Netns, h3: Netns, v6: boolean): Promise<void> {
+  await lab.addLink(sw, "p1", h1, "eth0");
+  await lab.addLink(sw, "p2", h3, "eth0");
+  await lab.addBridge(sw, "br0");
+  for (const port of ["p0", "p1", "p2"]) await lab.attach(sw, port, "br0");
+  for (const [ns, n] of [
+    [h1, 2],
+    [h3, 3],
+  ] as const) {
+    await ns.addAddress("eth0", `10.11.0.${n}/24`);
+    await ns.ip("route", "add", "default", "via", "10.11.0.1");
+    if (!v6) continue;
+    await ns.addAddress("eth0", `fd00:11::${n}/64`);
+    await ns.ip("-6", "route", "add", "default", "via", "fd00:11::1");
+  }
+}
 
 /** The router with one downstream link shared by two hosts through a bridge (snooping off). */
 export interface BridgeLab {
@@ -21,9 +43,8 @@ export interface BridgeLab {
  * Addresses as in the standard topology (upstream 10.10.0.0/24 + fd00:10::/64, dn1
  * 10.11.0.0/24 + fd00:11::/64, the router .1 / ::1).
  */
-export async function buildBridgeLab(): Promise<BridgeLab> {
-  const lab = await Lab.create();
-  try {
+export function buildBridgeLab(): Promise<BridgeLab> {
+  return buildLab(async (lab) => {
     const rtr = await lab.addNamespace("rtr");
     const up = await lab.addNamespace("up");
     const sw = await lab.addNamespace("sw");
@@ -31,10 +52,7 @@ export async function buildBridgeLab(): Promise<BridgeLab> {
     const h3 = await lab.addNamespace("h3");
     await lab.addLink(rtr, "up0", up, "eth0");
     await lab.addLink(rtr, "dn1", sw, "p0");
-    await lab.addLink(sw, "p1", h1, "eth0");
-    await lab.addLink(sw, "p2", h3, "eth0");
-    await lab.addBridge(sw, "br0");
-    for (const port of ["p0", "p1", "p2"]) await lab.attach(sw, port, "br0");
+    await switchedHosts(lab, sw, h1, h3, true);
     await rtr.addAddress("up0", "10.10.0.1/24");
     await rtr.addAddress("up0", "fd00:10::1/64");
     await rtr.addAddress("dn1", "10.11.0.1/24");
@@ -43,20 +61,8 @@ export async function buildBridgeLab(): Promise<BridgeLab> {
     await up.addAddress("eth0", "fd00:10::2/64");
     await up.ip("route", "add", "default", "via", "10.10.0.1");
     await up.ip("-6", "route", "add", "default", "via", "fd00:10::1");
-    for (const [ns, n] of [
-      [h1, 2],
-      [h3, 3],
-    ] as const) {
-      await ns.addAddress("eth0", `10.11.0.${n}/24`);
-      await ns.addAddress("eth0", `fd00:11::${n}/64`);
-      await ns.ip("route", "add", "default", "via", "10.11.0.1");
-      await ns.ip("-6", "route", "add", "default", "via", "fd00:11::1");
-    }
-    return { lab, rtr, up, h1, h3, destroy: () => lab.destroy() };
-  } catch (err) {
-    await lab.destroy();
-    throw err;
-  }
+    return { rtr, up, h1, h3 };
+  });
 }
 
 /** The IPTV lab: an ISP VLAN upstream and a bridge downstream with two set-top boxes. */
@@ -80,9 +86,8 @@ export interface IptvLab {
  * pair under the same names (CONFIG_VLAN_8021Q is not in every test kernel). The head-ends
  * send multicast out of eth0.4 (a 224.0.0.0/4 route). IPv4 only.
  */
-export async function buildIptvLab(): Promise<IptvLab> {
-  const lab = await Lab.create();
-  try {
+export function buildIptvLab(): Promise<IptvLab> {
+  return buildLab(async (lab) => {
     const rtr = await lab.addNamespace("rtr");
     const up = await lab.addNamespace("up");
     const sw = await lab.addNamespace("sw");
@@ -111,22 +116,9 @@ export async function buildIptvLab(): Promise<IptvLab> {
     await rtr.addAddress("br0", "10.11.0.1/24");
     await lab.addLink(rtr, "dn9", sw, "x9");
     await rtr.addAddress("dn9", "10.99.0.1/24");
-    await lab.addLink(sw, "p1", h1, "eth0");
-    await lab.addLink(sw, "p2", h3, "eth0");
-    await lab.addBridge(sw, "br0");
-    for (const port of ["p0", "p1", "p2"]) await lab.attach(sw, port, "br0");
-    for (const [ns, n] of [
-      [h1, 2],
-      [h3, 3],
-    ] as const) {
-      await ns.addAddress("eth0", `10.11.0.${n}/24`);
-      await ns.ip("route", "add", "default", "via", "10.11.0.1");
-    }
-    return { lab, rtr, up, h1, h3, destroy: () => lab.destroy() };
-  } catch (err) {
-    await lab.destroy();
-    throw err;
-  }
+    await switchedHosts(lab, sw, h1, h3, false);
+    return { rtr, up, h1, h3 };
+  });
 }
 
 /** Two upstreams, an IPTV-like one and an internet-like one, and one downstream host. */
@@ -155,9 +147,8 @@ const LAN_LINK: LinkPlan = { rtrIf: "lan0", host: "h1", v4: "10.11.0", v6: "fd00
  * fd00:11::/64; the router is .1 / ::1 on each, the hosts .2 / ::2 (the upstream hosts also
  * .3 / ::3: a second source).
  */
-export async function buildUpstreamsLab(): Promise<UpstreamsLab> {
-  const lab = await Lab.create();
-  try {
+export function buildUpstreamsLab(): Promise<UpstreamsLab> {
+  return buildLab(async (lab) => {
     const rtr = await lab.addNamespace("rtr");
     const iptv = await lab.addNamespace("iptv");
     const wan = await lab.addNamespace("wan");
@@ -170,9 +161,6 @@ export async function buildUpstreamsLab(): Promise<UpstreamsLab> {
     await upstream(iptv, IPTV_LINK);
     await upstream(wan, WAN_LINK);
     await wire(lab, rtr, h1, LAN_LINK);
-    return { lab, rtr, iptv, wan, h1, wireIptv: () => upstream(iptv, IPTV_LINK), destroy: () => lab.destroy() };
-  } catch (err) {
-    await lab.destroy();
-    throw err;
-  }
+    return { rtr, iptv, wan, h1, wireIptv: () => upstream(iptv, IPTV_LINK) };
+  });
 }
