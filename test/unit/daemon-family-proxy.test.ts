@@ -20,7 +20,7 @@ import { addressBytes, sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js"
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
 import { generalQuery, leave, report, serialize } from "../../src/wire/index.js";
 import type { IpFamily } from "../../src/wire/types.js";
-import { FakeSyscalls } from "./fake-syscalls.js";
+import { FakeSyscalls, ipv4Datagram } from "./fake-syscalls.js";
 import { captureLogger } from "./log-capture.js";
 
 interface Fam {
@@ -78,21 +78,6 @@ const FAMILIES: Fam[] = [
     opt: (_v4, v6) => v6,
   },
 ];
-
-/** An IPv4 datagram (TTL 1, Router Alert unless told) around an IGMP message, as a raw socket reads it. */
-function ipv4Datagram(source: string, destination: string, payload: Uint8Array, routerAlert = true): Buffer {
-  const header = routerAlert ? 24 : 20;
-  const b = Buffer.alloc(header + payload.length);
-  b[0] = 0x40 | (header / 4);
-  b.writeUInt16BE(b.length, 2);
-  b[8] = 1;
-  b[9] = 2;
-  b.set(ipv4ToBytes(source), 12);
-  b.set(ipv4ToBytes(destination), 16);
-  if (routerAlert) b.set([0x94, 4, 0, 0], 20);
-  b.set(payload, header);
-  return b;
-}
 
 /** `config` with `protocol` laid over the IGMP/MLD settings of every interface. */
 function withProtocolSettings(config: ImproxyConfig, protocol: Partial<ProtocolSettings>): ImproxyConfig {

@@ -30,6 +30,7 @@
  */
 import { SIOCGETSGCNT, SIOCGETVIFCNT } from "../../src/kernel/structs/mroute.js";
 import type { RecvResult, SendControl, Syscalls } from "../../src/kernel/syscalls.js";
+import { ipv4ToBytes } from "../../src/wire/address.js";
 
 export type SyscallOp = keyof Syscalls;
 
@@ -403,4 +404,28 @@ function describe(c: FakeCall): string {
   if (c.value !== undefined) parts.push(Array.isArray(c.value) ? c.value.join(",") : String(c.value));
   if (c.failed !== undefined) parts.push(`-> ${c.failed}`);
   return parts.join(" ");
+}
+
+/**
+ * An IPv4 datagram as a raw socket reads it (TTL 1, Router Alert unless told, protocol IGMP
+ * unless told) around `payload`: what tests queue on a fake socket.
+ */
+export function ipv4Datagram(
+  source: string,
+  destination: string,
+  payload: ArrayLike<number>,
+  routerAlert = true,
+  protocol = 2,
+): Buffer {
+  const header = routerAlert ? 24 : 20;
+  const b = Buffer.alloc(header + payload.length);
+  b[0] = 0x40 | (header / 4);
+  b.writeUInt16BE(b.length, 2);
+  b[8] = 1;
+  b[9] = protocol;
+  b.set(ipv4ToBytes(source), 12);
+  b.set(ipv4ToBytes(destination), 16);
+  if (routerAlert) b.set([0x94, 4, 0, 0], 20);
+  b.set(payload, header);
+  return b;
 }

@@ -14,7 +14,7 @@ import { IPV6_ROUTER_ALERT_HOPOPTS } from "../../src/kernel/structs/mroute.js";
 import { sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
 import type { IpFamily } from "../../src/wire/types.js";
-import { FakeSyscalls } from "./fake-syscalls.js";
+import { FakeSyscalls, ipv4Datagram } from "./fake-syscalls.js";
 
 /** A clock that stands still: batches end by count only (the time budget has its own test). */
 const STILL = { now: () => 0 };
@@ -84,7 +84,7 @@ test("a filter the kernel refuses is no failure: filterError says why, copies ar
     assert.equal(sock.filterError?.code, family === "ipv4" ? "ENOMEM" : "EINVAL");
     assert.match(sock.filterError!.message, new RegExp(`filtering the ${family} multicast routing socket`));
     // A copy of a link's packet (Router Alert / ICMPv6), then an upcall.
-    if (family === "ipv4") sys.queue(sock.fd, { data: ipv4(2, "10.11.0.2", "239.2.2.2", [0x16, 0, 0, 0, 239, 2, 2, 2]) });
+    if (family === "ipv4") sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", [0x16, 0, 0, 0, 239, 2, 2, 2]) });
     else sys.queue(sock.fd, { data: Uint8Array.of(143, 0, 0, 0, 0, 0, 0, 0) });
     sys.queue(sock.fd, { data: family === "ipv4" ? igmpmsg(1, 1, "10.0.0.1", "239.0.0.1") : mrt6msg(1, 1, "fd00::1", "ff0e::1") });
     sys.fire(sock.fd);
@@ -171,21 +171,6 @@ function igmpmsg(msgtype: number, vif: number, source: string, group: string): B
   return b;
 }
 
-/** An IPv4 datagram with a Router Alert option (unless told) around `payload`. */
-function ipv4(protocol: number, source: string, destination: string, payload: number[], routerAlert = true): Buffer {
-  const header = routerAlert ? 24 : 20;
-  const b = Buffer.alloc(header + payload.length);
-  b[0] = 0x40 | (header / 4);
-  b.writeUInt16BE(b.length, 2);
-  b[8] = 1;
-  b[9] = protocol;
-  b.set(ipv4ToBytes(source), 12);
-  b.set(ipv4ToBytes(destination), 16);
-  if (routerAlert) b.set([0x94, 4, 0, 0], 20);
-  b.set(payload, header);
-  return b;
-}
-
 test("IPv4 dispatch: igmpmsg upcalls by type, the IGMP only this socket gets (no Router Alert, to a group) with pktinfo and TTL; copies of the links' packets discarded", () => {
   const { sys, sock, upcalls, packets, errors } = open("ipv4");
   sys.queue(sock.fd, { data: igmpmsg(1, 3, "10.0.0.5", "239.1.1.1") });
@@ -194,14 +179,14 @@ test("IPv4 dispatch: igmpmsg upcalls by type, the IGMP only this socket gets (no
   sys.queue(sock.fd, { data: igmpmsg(9, 0, "10.0.0.6", "239.1.1.2") }); // unknown: ignored
   const report = [0x16, 0, 0, 0, 239, 2, 2, 2];
   sys.queue(sock.fd, {
-    data: ipv4(2, "10.11.0.2", "239.2.2.2", report, false),
+    data: ipv4Datagram("10.11.0.2", "239.2.2.2", report, false),
     ifindex: 4,
     dst: ipv4ToBytes("239.2.2.2"),
   });
   // Copies of packets the links' report sockets read: discarded.
-  sys.queue(sock.fd, { data: ipv4(2, "10.11.0.2", "239.2.2.2", report), ifindex: 4 });
-  sys.queue(sock.fd, { data: ipv4(2, "10.11.0.2", "224.0.0.22", [0x22, 0, 0, 0, 0, 0, 0, 0], false), ifindex: 4 });
-  sys.queue(sock.fd, { data: ipv4(17, "10.11.0.2", "239.2.2.2", [1, 2, 3, 4], false), ifindex: 4 }); // not IGMP
+  sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", report), ifindex: 4 });
+  sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "224.0.0.22", [0x22, 0, 0, 0, 0, 0, 0, 0], false), ifindex: 4 });
+  sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", [1, 2, 3, 4], false, 17), ifindex: 4 }); // not IGMP
   sys.fire(sock.fd);
   assert.deepEqual(upcalls, [
     { type: "nocache", vif: 3, source: "10.0.0.5", group: "239.1.1.1" },

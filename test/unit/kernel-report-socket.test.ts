@@ -15,7 +15,7 @@ import { IPV6_ROUTER_ALERT_HOPOPTS, packMembershipRequest } from "../../src/kern
 import { sockaddrIn6 } from "../../src/kernel/structs/sockaddr.js";
 import { ipv4ToBytes, ipv6ToBytes } from "../../src/wire/address.js";
 import type { IpFamily } from "../../src/wire/types.js";
-import { FakeSyscalls } from "./fake-syscalls.js";
+import { FakeSyscalls, ipv4Datagram } from "./fake-syscalls.js";
 
 const DN1 = 3;
 
@@ -55,21 +55,6 @@ function openError(family: IpFamily, sys: FakeSyscalls): KernelError {
     return err as KernelError;
   }
   assert.fail("open succeeded");
-}
-
-/** An IPv4 datagram (TTL 1, Router Alert unless told) around `payload`. */
-function ipv4(source: string, destination: string, payload: number[], routerAlert = true): Buffer {
-  const header = routerAlert ? 24 : 20;
-  const b = Buffer.alloc(header + payload.length);
-  b[0] = 0x40 | (header / 4);
-  b.writeUInt16BE(b.length, 2);
-  b[8] = 1;
-  b[9] = 2;
-  b.set(ipv4ToBytes(source), 12);
-  b.set(ipv4ToBytes(destination), 16);
-  if (routerAlert) b.set([0x94, 4, 0, 0], 20);
-  b.set(payload, header);
-  return b;
 }
 
 const V2_REPORT = [0x16, 0, 0, 0, 239, 2, 2, 2];
@@ -159,16 +144,16 @@ test("failures at open are explained and leave no socket open", () => {
 test("IPv4: the link's IGMP is decoded with pktinfo, TTL and Router Alert; what the mroute socket reads, and other interfaces', is discarded", () => {
   const { sys, sock, packets, errors } = open("ipv4");
   sys.queue(sock.fd, {
-    data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT),
+    data: ipv4Datagram("10.11.0.2", "239.2.2.2", V2_REPORT),
     ifindex: DN1,
     dst: ipv4ToBytes("239.2.2.2"),
   });
   sys.queue(sock.fd, {
-    data: ipv4("10.11.0.2", "224.0.0.22", [0x22, 0, 0, 0, 0, 0, 0, 0], false),
+    data: ipv4Datagram("10.11.0.2", "224.0.0.22", [0x22, 0, 0, 0, 0, 0, 0, 0], false),
     ifindex: DN1,
   });
-  sys.queue(sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT, false), ifindex: DN1 }); // the mroute socket's
-  sys.queue(sock.fd, { data: ipv4("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 }); // queued before the bind
+  sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", V2_REPORT, false), ifindex: DN1 }); // the mroute socket's
+  sys.queue(sock.fd, { data: ipv4Datagram("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 }); // queued before the bind
   sys.fire(sock.fd);
   assert.deepEqual(packets, [
     {
@@ -243,7 +228,7 @@ test("a filter the kernel refuses is no failure: filterError says why and the co
     t.sock.filterError!.message,
     /filtering the ipv4 report socket of dn1 \(ifindex 3\) \(SO_ATTACH_FILTER\)/,
   );
-  sys.queue(t.sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT, false), ifindex: DN1 });
+  sys.queue(t.sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", V2_REPORT, false), ifindex: DN1 });
   sys.fire(t.sock.fd);
   assert.deepEqual(t.packets, []);
   assert.deepEqual(t.sock.stats(), { filter: "software", discarded: 1, drops: 0 });
@@ -257,8 +242,8 @@ test("a readiness callback reads one batch (32): a flooding link delays a quiet 
   const busy = open("ipv4", { sys });
   const quiet = open("ipv4", { sys, ifindex: 4 });
   for (let i = 0; i < 100; i++)
-    sys.queue(busy.sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
-  sys.queue(quiet.sock.fd, { data: ipv4("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 });
+    sys.queue(busy.sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
+  sys.queue(quiet.sock.fd, { data: ipv4Datagram("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 });
   // One turn of the event loop: libuv calls every ready socket's callback once.
   sys.fire(busy.sock.fd);
   sys.fire(quiet.sock.fd);
@@ -275,7 +260,7 @@ test("a batch also ends once it has taken the time budget (4 ms), after at least
   const { sock, packets } = open("ipv4", { sys, now: () => t });
   const slow = open("ipv4", { sys, ifindex: 4, now: () => t });
   for (let i = 0; i < 10; i++)
-    sys.queue(sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
+    sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
   sys.on("recvmsg", () => {
     t += 1.5; // each datagram takes 1.5 ms
     return undefined;
@@ -283,7 +268,7 @@ test("a batch also ends once it has taken the time budget (4 ms), after at least
   sys.fire(sock.fd);
   assert.equal(packets.length, 3, "stops at 4.5 ms");
   // A single datagram beyond the budget is still read.
-  sys.queue(slow.sock.fd, { data: ipv4("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 });
+  sys.queue(slow.sock.fd, { data: ipv4Datagram("10.12.0.2", "239.2.2.2", V2_REPORT), ifindex: 4 });
   sys.on("recvmsg", () => {
     t += 50;
     return undefined;
@@ -295,7 +280,7 @@ test("a batch also ends once it has taken the time budget (4 ms), after at least
 test("errors go to onError naming the socket; nothing is thrown out of the poll callback", () => {
   const { sys, sock, errors, packets } = open("ipv4");
   sys.fail("recvmsg", "ENOBUFS");
-  sys.queue(sock.fd, { data: ipv4("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
+  sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1 });
   assert.doesNotThrow(() => sys.fire(sock.fd));
   assert.match(
     errors[0]!.message,
