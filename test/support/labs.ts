@@ -4,6 +4,17 @@
 import type { Lab, Netns } from "../../src/lab/netns.js";
 import { buildLab, type LinkPlan, wire } from "../../src/lab/topology.js";
 
+/** The namespaces of the bridge labs (router, upstream host, switch, h1, h3), up0 linked to up's eth0. */
+async function switchedNamespaces(lab: Lab) {
+  const rtr = await lab.addNamespace("rtr");
+  const up = await lab.addNamespace("up");
+  const sw = await lab.addNamespace("sw");
+  const h1 = await lab.addNamespace("h1");
+  const h3 = await lab.addNamespace("h3");
+  await lab.addLink(rtr, "up0", up, "eth0");
+  return { rtr, up, sw, h1, h3 };
+}
+
 /**
  * The switch `sw`: bridge br0 over p0 (already linked to the router) and p1 / p2, linked to
  * h1 and h3's eth0, which get .2 and .3 of 10.11.0.0/24 (and of fd00:11::/64 with `v6`) and
@@ -45,12 +56,7 @@ export interface BridgeLab {
  */
 export function buildBridgeLab(): Promise<BridgeLab> {
   return buildLab(async (lab) => {
-    const rtr = await lab.addNamespace("rtr");
-    const up = await lab.addNamespace("up");
-    const sw = await lab.addNamespace("sw");
-    const h1 = await lab.addNamespace("h1");
-    const h3 = await lab.addNamespace("h3");
-    await lab.addLink(rtr, "up0", up, "eth0");
+    const { rtr, up, sw, h1, h3 } = await switchedNamespaces(lab);
     await lab.addLink(rtr, "dn1", sw, "p0");
     await switchedHosts(lab, sw, h1, h3, true);
     await rtr.addAddress("up0", "10.10.0.1/24");
@@ -88,12 +94,7 @@ export interface IptvLab {
  */
 export function buildIptvLab(): Promise<IptvLab> {
   return buildLab(async (lab) => {
-    const rtr = await lab.addNamespace("rtr");
-    const up = await lab.addNamespace("up");
-    const sw = await lab.addNamespace("sw");
-    const h1 = await lab.addNamespace("h1");
-    const h3 = await lab.addNamespace("h3");
-    await lab.addLink(rtr, "up0", up, "eth0");
+    const { rtr, up, sw, h1, h3 } = await switchedNamespaces(lab);
     try {
       await rtr.ip("link", "add", "link", "up0", "name", "up0.4", "type", "vlan", "id", "4");
       await up.ip("link", "add", "link", "eth0", "name", "eth0.4", "type", "vlan", "id", "4");
