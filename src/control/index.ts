@@ -9,7 +9,7 @@ import { packageVersion } from "../util/version.js";
 import { createMetricsRegistry, MetricsServer, registerOperatorMetrics } from "./metrics.js";
 import type { Request } from "./protocol.js";
 import { ControlServer, networkNamespace } from "./server.js";
-import { StatusBuilder, type StatusSource } from "./status.js";
+import { StatusBuilder, type StatusDocument, type StatusSource } from "./status.js";
 import { renderShow, renderStatus } from "./tables.js";
 
 export { ControlClientError, controlRequest } from "./client.js";
@@ -29,6 +29,8 @@ export interface ControlPlane {
   readonly metrics: MetricsServer | null;
   /** The status, groups and routes tables as text (SIGUSR1, as IMProxy printed its tables). */
   dump(): string;
+  /** The same three views as status documents (SIGUSR1 with JSON logs: one log line each). */
+  dumpDocuments(): Array<{ view: "status" | "groups" | "routes"; state: StatusDocument }>;
   close(): void;
 }
 
@@ -86,6 +88,13 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
   return {
     control,
     metrics,
+    dumpDocuments() {
+      return [
+        { view: "status", state: builder.build(null) },
+        { view: "groups", state: builder.build("groups") },
+        { view: "routes", state: builder.build("routes") },
+      ];
+    },
     dump() {
       return [
         ...renderStatus(builder.build(null)),

@@ -49,6 +49,22 @@ export interface InterfaceStatus {
   role: "upstream" | "downstream";
   /** attached: VIF added, protocol running; waiting: interface absent, down or without address. */
   state: "attached" | "waiting";
+  /** Why a waiting interface waits ("does not exist", "is down", "has no IPv4 address", ...); null when attached. */
+  waitingReason: string | null;
+  /**
+   * A downstream the proxy forwards onto now: attached and the querier, or configured with
+   * forward-when-not-querier (RFC 4605 §4.2). false upstream.
+   */
+  forwarded: boolean;
+  /**
+   * Upstream links: the querier heard there (address and version of its last query) and
+   * the version the kernel's host stack reports in (older while an older querier is
+   * present, RFC 9776 §7.2.1 / RFC 9777 §8.2.1, or forced by force_igmp_version /
+   * force_mld_version). null downstream, and upstream before any query or forcing.
+   */
+  upstreamQuerier: UpstreamQuerierInfo | null;
+  /** What an operator should know about this link, one sentence each (cause and fix). */
+  warnings: string[];
   ifindex: number | null;
   vif: number | null;
   address: string | null;
@@ -63,6 +79,17 @@ export interface InterfaceStatus {
   groups: number;
   /** Kernel VIF counters (SIOCGETVIFCNT). */
   counters: VifCountersStatus | null;
+}
+
+export interface UpstreamQuerierInfo {
+  address: string | null;
+  version: number | null;
+  /** The version the kernel reports in upstream now. */
+  compatibilityVersion: number;
+  /** Time left until it returns to the newest version; null when at the newest. */
+  olderVersionSeconds: number | null;
+  /** The interface's force_igmp_version / force_mld_version when it forces an older version. */
+  forcedVersion: number | null;
 }
 
 export interface HostStatus {
@@ -307,7 +334,7 @@ export class StatusBuilder {
       },
     };
     if (view === null || view === "interfaces")
-      out.interfaces = snap.links.map((l) => this.interfaceStatus(l));
+      out.interfaces = snap.links.map((l) => this.interfaceStatus(snap.family, l));
     if (view === "groups") {
       const upstreamOf = new Map(snap.upstream.map((u) => [u.group, u.interface]));
       out.groups = [];
@@ -394,13 +421,26 @@ export class StatusBuilder {
     return out;
   }
 
-  private interfaceStatus(l: FamilySnapshot["links"][number]): InterfaceStatus {
+  private interfaceStatus(family: IpFamily, l: FamilySnapshot["links"][number]): InterfaceStatus {
     const r = l.router;
+    const q = l.upstreamQuerier;
     const v = l.vifCounters;
     return {
       name: l.name,
       role: l.role,
       state: l.ifindex === null ? "waiting" : "attached",
+      waitingReason: l.waitingReason,
+      forwarded: l.forwarded,
+      upstreamQuerier: q
+        ? {
+            address: q.address,
+            version: q.version,
+            compatibilityVersion: q.compatibilityVersion,
+            olderVersionSeconds: q.olderVersionMs === null ? null : seconds(q.olderVersionMs),
+            forcedVersion: q.forcedVersion,
+          }
+        : null,
+      warnings: linkWarnings(family, l),
       ifindex: l.ifindex,
       vif: l.vif,
       address: l.address,
@@ -457,4 +497,29 @@ export class StatusBuilder {
       })),
     };
   }
+}
+
+/**
+ * The operator's notes on one link (`show interfaces`, the web view): why it waits, why
+ * it gets no traffic, why source-specific joins do not reach the upstream. Each names the
+ * cause and the fix; the log says the same when the state begins.
+ */
+export function linkWarnings(family: IpFamily, l: FamilySnapshot["links"][number]): string[] {
+  const out: string[] = [];
+  const proto = family === "ipv4" ? "IGMP" : "MLD";
+  if (l.waitingReason !== null) out.push(`waiting: the interface ${l.waitingReason}`);
+  if (l.role === "downstream" && l.ifindex !== null && !l.forwarded) {
+    const other = l.router?.querierAddress ?? "another router";
+    out.push(`not forwarded: ${other} is the querier (set forward-when-not-querier: true)`);
+  }
+  const q = l.upstreamQuerier;
+  const newest = family === "ipv4" ? 3 : 2;
+  if (q && q.compatibilityVersion < newest) {
+    const why =
+      q.forcedVersion !== null && q.forcedVersion === q.compatibilityVersion
+        ? `${family === "ipv4" ? "force_igmp_version" : "force_mld_version"} = ${q.forcedVersion} (set it to 0)`
+        : `the upstream querier ${q.address ?? ""} speaks ${proto}v${q.version ?? q.compatibilityVersion} (configure it for ${proto}v${newest})`;
+    out.push(`reports upstream in ${proto}v${q.compatibilityVersion}, no source lists: ${why}`);
+  }
+  return out;
 }

@@ -61,8 +61,14 @@ const INTERFACE_COLUMNS: Column[] = [
   { title: "GROUPS", align: "right" },
   { title: "PKTS-IN", align: "right" },
   { title: "PKTS-OUT", align: "right" },
+  { title: "FORWARDED" },
 ];
 
+/**
+ * An interface row. Upstream rows show, in VER and QUERIER-ADDRESS, the version the kernel
+ * reports in there and the upstream querier heard (RFC 9776 §7.2.1); downstream rows the
+ * configured version and the link's querier.
+ */
 function interfaceRows(doc: StatusDocument): string[][] {
   const rows: string[][] = [];
   for (const f of doc.families) {
@@ -75,13 +81,14 @@ function interfaceRows(doc: StatusDocument): string[][] {
         dash(i.ifindex),
         dash(i.vif),
         dash(i.address),
-        dash(i.version),
+        dash(i.role === "upstream" ? i.upstreamQuerier?.compatibilityVersion : i.version),
         i.role === "upstream" ? "-" : i.querier ? "yes" : "no",
-        dash(i.querierAddress),
+        dash(i.role === "upstream" ? i.upstreamQuerier?.address : i.querierAddress),
         formatDuration(i.upTimeSeconds),
         String(i.groups),
         dash(i.counters?.packetsIn),
         dash(i.counters?.packetsOut),
+        i.role === "upstream" || i.state !== "attached" ? "-" : i.forwarded ? "yes" : "no",
       ]);
     }
   }
@@ -113,7 +120,17 @@ export function renderStatus(doc: StatusDocument): string[] {
   }
   if (doc.families.length === 0) out.push("no address family enabled");
   out.push("");
-  out.push(...table(INTERFACE_COLUMNS, interfaceRows(doc), "no interfaces"));
+  out.push(...interfaceTable(doc));
+  return out;
+}
+
+/** The interface table, then, after a blank line, one line per warning of a link (cause and fix). */
+function interfaceTable(doc: StatusDocument): string[] {
+  const out = table(INTERFACE_COLUMNS, interfaceRows(doc), "no interfaces");
+  const notes = doc.families.flatMap((f) =>
+    (f.interfaces ?? []).flatMap((i) => i.warnings.map((w) => `${i.name} (${f.family}): ${w}`)),
+  );
+  if (notes.length > 0) out.push("", ...notes);
   return out;
 }
 
@@ -121,7 +138,7 @@ export function renderStatus(doc: StatusDocument): string[] {
 export function renderShow(doc: StatusDocument, view: ShowView): string[] {
   switch (view) {
     case "interfaces":
-      return table(INTERFACE_COLUMNS, interfaceRows(doc), "no interfaces");
+      return interfaceTable(doc);
     case "groups":
       return renderGroups(doc);
     case "sources":

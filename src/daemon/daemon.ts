@@ -26,6 +26,8 @@ import { dropPrivileges, type IdentityCalls } from "./privileges.js";
 export interface OperatorInterfaces {
   /** The state tables as text (SIGUSR1). */
   dump(): string;
+  /** The same views as documents (SIGUSR1 with JSON logs). */
+  dumpDocuments(): Array<{ view: string; state: unknown }>;
   close(): void;
 }
 export type StartOperatorInterfaces = (daemon: Daemon) => Promise<OperatorInterfaces>;
@@ -235,6 +237,11 @@ export class Daemon {
     return this.controlPlane?.dump() ?? "";
   }
 
+  /** The state tables as documents, one per view (SIGUSR1 with JSON logs). */
+  dumpDocuments(): Array<{ view: string; state: unknown }> {
+    return this.controlPlane?.dumpDocuments() ?? [];
+  }
+
   /** Removes everything created in the kernel. Safe to call twice. */
   stop(): void {
     this.controlPlane?.close();
@@ -282,8 +289,13 @@ async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<num
   };
   // SIGUSR1 printed the state tables in IMProxy; it does so here too. The listener also
   // keeps Node.js from opening its inspector on SIGUSR1 (a debugger port in a root daemon).
+  // With JSON logs the tables are log lines too (one per view: status, groups, routes,
+  // each the control socket's document), so a log reader never meets a text table.
   const onUsr1 = () => {
-    if (running) process.stderr.write(`${daemon.dump()}\n`);
+    if (!running) return;
+    if (opts.logFormat === "json") {
+      for (const { view, state } of daemon.dumpDocuments()) log.info({ signal: "SIGUSR1", view, state }, "state tables");
+    } else process.stderr.write(`${daemon.dump()}\n`);
   };
   // SIGTERM/SIGINT are taken from the first moment: one that arrives while the kernel state
   // is being set up stops the daemon as soon as the start is done, with the usual cleanup

@@ -40,6 +40,7 @@ import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET
 import { canBeDefaultDownstream, type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 import { acceptedSources, defaultLink, familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
 import { type FamilyCounters, type FamilySnapshot, MROUTE_SOCKET_NAME, type SnapshotOptions } from "./snapshot.js";
+import { UpstreamQueriers } from "./upstream-queriers.js";
 import { Upstreams } from "./upstreams.js";
 
 export type { FamilyCounters } from "./snapshot.js";
@@ -107,6 +108,16 @@ export interface FamilyDeps {
   upstreamSockets?: SourceFilterSocketsOptions;
   /** Continues a long upstream batch after pending I/O (the daemon: setImmediate). */
   yieldTo?: (fn: () => void) => void;
+  /** An upstream interface's force_igmp_version / force_mld_version (tests); default: the sysctl. */
+  forcedVersion?: (ifname: string) => number | null;
+}
+
+/** Why an IPv6 link waits right after its interface came up (RFC 4862 §5.4). */
+const DAD_WAIT = "has its IPv6 link-local address in duplicate address detection";
+
+/** RFC 4605 §4.2: the proxy forwards onto a downstream link only where it is the querier (unless configured otherwise). */
+function isForwarded(l: LinkRuntime): boolean {
+  return l.ifindex !== null && l.cfg.role === "downstream" && (l.querier || l.cfg.forwardWhenNotQuerier);
 }
 
 export class FamilyProxy {
@@ -117,6 +128,8 @@ export class FamilyProxy {
   private readonly fwd: ForwardingPlanner;
   /** The host part on each upstream link; each group goes to the upstream that serves it. */
   private readonly upstreams: Upstreams;
+  /** The querier heard on each upstream link (the version the kernel reports in there). */
+  private readonly upstreamQueriers: UpstreamQueriers;
   private ignored: CidrSet;
   /** Sources accepted from each upstream (its `sources` of this family); null: every source. */
   private accepted: Map<string, CidrSet | null>;
@@ -189,18 +202,19 @@ export class FamilyProxy {
       ...(deps.upstreamSockets ? { sockets: deps.upstreamSockets } : {}),
       ...(deps.yieldTo ? { yieldTo: deps.yieldTo } : {}),
     });
+    this.upstreamQueriers = new UpstreamQueriers({
+      family: this.family,
+      log: this.log,
+      scheduler: deps.scheduler,
+      ...(deps.forcedVersion ? { forcedVersion: deps.forcedVersion } : {}),
+    });
     const links: ForwardingLinks = {
       isUpstream: (name) => this.links.get(name)?.cfg.role === "upstream",
       upstreamOf: (group) => this.upstreams.of(group),
       canForwardTo: (name) => {
         const l = this.links.get(name);
         // RFC 4605 §4.2: forward onto a downstream link only where we are the querier.
-        return (
-          l !== undefined &&
-          l.ifindex !== null &&
-          l.cfg.role === "downstream" &&
-          (l.querier || l.cfg.forwardWhenNotQuerier)
-        );
+        return l !== undefined && isForwarded(l);
       },
       downToUp: (name) => this.links.get(name)?.cfg.downToUp ?? false,
       forwardable: (group) => !isLinkLocalGroup(group, this.family) && !this.ignored.has(group),
@@ -248,7 +262,7 @@ export class FamilyProxy {
     for (const [name, link] of [...this.links]) {
       const n = next.get(name) ?? (link.isDefault ? nextDefault(name) : undefined);
       if (n && n.cfg.role === link.cfg.role) continue;
-      this.removeLink(link, "removed from the configuration");
+      this.removeLink(link, "removed from the configuration", true);
     }
     this.config = config;
     this.accepted = acceptedSources(config, this.family);
@@ -265,7 +279,7 @@ export class FamilyProxy {
         // Static groups as the file now says (the router's new source policy applies).
         if (link.router) this.applyStatic(link, n.settings.staticGroups);
       }
-      if (thresholdChanged && link.ifindex !== null) this.detach(link, "ttl-threshold changed by reload");
+      if (thresholdChanged && link.ifindex !== null) this.detach(link, "ttl-threshold changed by reload", true);
     }
     for (const [name, n] of next) {
       if (this.links.has(name)) continue;
@@ -278,8 +292,8 @@ export class FamilyProxy {
   }
 
   /** Detaches a link and forgets it. */
-  private removeLink(link: LinkRuntime, why: string): void {
-    if (link.ifindex !== null) this.detach(link, why);
+  private removeLink(link: LinkRuntime, why: string, planned = false): void {
+    if (link.ifindex !== null) this.detach(link, why, planned);
     this.links.delete(link.name);
     if (link.isDefault) this.log.info({ interface: link.name }, "default downstream removed");
     else this.log.info({ interface: link.name, role: link.cfg.role }, "interface removed by reload");
@@ -327,22 +341,45 @@ export class FamilyProxy {
       return;
     }
     const nets = subnets(st, this.family);
-    if (address !== link.address || nets.join() !== link.subnets.join()) {
+    if (address === link.address && nets.join() === link.subnets.join()) return;
+    // Logged as what changed: the protocol address (queries' source), or only the on-link
+    // prefixes (a second address added: the hosts' sources accepted on the link).
+    if (address !== link.address)
       this.log.info({ interface: name, address, previous: link.address }, "interface address changed");
-      link.address = address;
-      link.subnets = nets;
-      link.router?.setAddresses(address, nets);
+    else this.log.info({ interface: name, subnets: nets, previous: link.subnets }, "interface prefixes changed");
+    link.address = address;
+    link.subnets = nets;
+    link.router?.setAddresses(address, nets);
+  }
+
+  /** Logs which configured interfaces are not usable yet (at start), and why. */
+  reportWaiting(): void {
+    for (const link of this.links.values()) {
+      const why = this.waitingReason(link);
+      if (why === null) continue;
+      const fields = { interface: link.name, role: link.cfg.role, why };
+      // A link-local address still in DAD is a second's wait at every start, not a problem.
+      if (why === DAD_WAIT) this.log.info(fields, `interface ${why}; waiting for it`);
+      else this.log.warn(fields, `interface ${why}; waiting for it`);
     }
   }
 
-  /** Logs which configured interfaces are not usable yet (at start). */
-  reportWaiting(): void {
-    for (const link of this.links.values()) {
-      if (link.ifindex !== null) continue;
-      const st = this.deps.interfaces.get(link.name);
-      const why = !st ? "does not exist" : !st.up ? "is down" : `has no ${this.family} address`;
-      this.log.warn({ interface: link.name, role: link.cfg.role }, `interface ${why} yet; waiting for it`);
+  /**
+   * Why a link is not attached, in words for the log and `show interfaces`; null when
+   * attached. Checked in the order the attach needs them.
+   */
+  private waitingReason(link: LinkRuntime): string | null {
+    if (link.ifindex !== null) return null;
+    const st = this.deps.interfaces.get(link.name);
+    if (!st) return "does not exist";
+    if (!st.up) return "is down";
+    if (protocolAddress(st, this.family) === null) {
+      if (this.family === "ipv4") return "has no IPv4 address";
+      const dad = st.addresses.some((a) => a.family === "ipv6" && a.scope === "link" && a.tentative);
+      return dad ? DAD_WAIT : "has no IPv6 link-local address";
     }
+    if (link.noVif) return "has no free VIF (the kernel's 32 are in use)";
+    return "could not be attached (see the log)";
   }
 
   private attach(link: LinkRuntime, ifindex: number, address: Address): void {
@@ -376,6 +413,7 @@ export class FamilyProxy {
     this.log.info({ interface: link.name, role: link.cfg.role, ifindex, vif, address }, "interface attached");
     this.openReportSocket(link, ifindex);
     if (link.cfg.role === "upstream") {
+      this.upstreamQueriers.attach(link.name);
       this.upstreams.attach(link.name, ifindex);
     } else {
       link.router = new LinkRouter({
@@ -436,9 +474,15 @@ export class FamilyProxy {
     );
   }
 
-  private detach(link: LinkRuntime, why: string): void {
+  /**
+   * Detaches a link. Logged at warn when the interface went away under the daemon (gone,
+   * down, renumbered), at info when the configuration asked for it.
+   */
+  private detach(link: LinkRuntime, why: string, planned = false): void {
     const { table } = this.deps;
-    this.log.warn({ interface: link.name, role: link.cfg.role, why }, "interface detached");
+    const fields = { interface: link.name, role: link.cfg.role, why };
+    if (planned) this.log.info(fields, "interface detached");
+    else this.log.warn(fields, "interface detached");
     this.closeReportSocket(link);
     if (link.router) {
       // Stopping emits INCLUDE {} for every group: the merge and the MFC follow. The static
@@ -448,7 +492,10 @@ export class FamilyProxy {
       link.router = null;
       link.querier = false;
     }
-    if (link.cfg.role === "upstream") this.upstreams.detach(link.name);
+    if (link.cfg.role === "upstream") {
+      this.upstreams.detach(link.name);
+      this.upstreamQueriers.detach(link.name);
+    }
     this.apply(this.fwd.dropIncoming(link.name));
     try {
       table.delVif(link.name);
@@ -513,6 +560,8 @@ export class FamilyProxy {
         if (link.ifindex === null) return;
         try {
           const bytes = serialize(this.family, e.query);
+          if (this.log.isLevelEnabled("trace"))
+            this.log.trace({ interface: link.name, destination: e.destination, message: e.query }, "sending");
           // The source is always the link's own address, given explicitly. For MLD it must
           // be the link-local one (RFC 9777 §5: MLD messages from other sources are
           // ignored, and Linux hosts drop such queries): left to the kernel, a Q(G) to a
@@ -544,14 +593,34 @@ export class FamilyProxy {
         if (link.querier === e.querier) return;
         link.querier = e.querier;
         this.counters.querierChanges[link.name] = (this.counters.querierChanges[link.name] ?? 0) + 1;
-        this.log.info(
-          { interface: link.name, querier: e.querier, querierAddress: e.querierAddress },
-          "querier status",
-        );
+        this.logQuerierStatus(link, e.querier, e.querierAddress);
         this.apply(this.fwd.refreshAll());
         return;
       }
     }
+  }
+
+  /**
+   * The querier election on a downstream link went one way or the other (RFC 9776 §6.6.2,
+   * RFC 9777 §7.6.2). Losing it with forward-when-not-querier off stops all traffic onto the
+   * link (RFC 4605 §4.2): a warning that names the other querier and the setting.
+   */
+  private logQuerierStatus(link: LinkRuntime, querier: boolean, querierAddress: Address | null): void {
+    const fields = { interface: link.name, querier, querierAddress };
+    if (querier) {
+      this.log.info(fields, "querier status");
+      return;
+    }
+    if (link.cfg.forwardWhenNotQuerier) {
+      this.log.info({ ...fields, forwarding: true, setting: "forward-when-not-querier" }, "querier status");
+      return;
+    }
+    this.log.warn(
+      { ...fields, setting: "forward-when-not-querier" },
+      `${querierAddress ?? "another router"} won the querier election on ${link.name} (lower address): ` +
+        `no multicast is forwarded onto ${link.name} while it is the querier (RFC 4605 §4.2); ` +
+        `set forward-when-not-querier: true for ${link.name}, or give this router the lowest address on the link`,
+    );
   }
 
   private ownAddresses(): Set<Address> {
@@ -577,6 +646,7 @@ export class FamilyProxy {
         // them must not flood the log).
         c.upstreamPackets++;
         c.upstreamPacketsByType[r.type]++;
+        if (r.query) this.upstreamQueriers.heard(r.link.name, p.source, r.query);
         this.log.debug(
           {
             interface: r.link.name,
@@ -594,6 +664,12 @@ export class FamilyProxy {
         this.log.debug({ interface: r.link.name, source: p.source, reason: r.reason, detail: r.detail }, "dropped");
         return;
       case "message": {
+        // -d 5 (trace): every message as decoded, before the router sees it.
+        if (this.log.isLevelEnabled("trace"))
+          this.log.trace(
+            { interface: r.link.name, source: p.source, destination: p.destination, message: r.message, meta: r.meta },
+            "received",
+          );
         const link = this.links.get(r.link.name);
         link?.router?.handle(r.message, r.meta);
         if (link && r.message.type === "query") this.warnClampedAdoption(link, p.source);
@@ -697,11 +773,14 @@ export class FamilyProxy {
     this.closing = true;
     this.idle.stop();
     for (const link of this.links.values()) {
+      if (link.ifindex !== null)
+        this.log.info({ interface: link.name, role: link.cfg.role, why: "stopping" }, "interface detached");
       link.router?.stop(); // its timers; the effects it emits are ignored (closing)
       link.router = null;
       link.querier = false;
     }
     this.upstreams.close();
+    this.upstreamQueriers.close();
     // Report sockets (with their report groups), then VIFs, then the mroute socket
     // (MRT_DONE): each is attempted, the first error is thrown afterwards.
     const { socket, table } = this.deps;
@@ -747,6 +826,9 @@ export class FamilyProxy {
         vif: table.vifOf(l.name),
         address: l.address,
         querier: l.querier,
+        forwarded: isForwarded(l),
+        waitingReason: this.waitingReason(l),
+        upstreamQuerier: l.cfg.role === "upstream" ? this.upstreamQueriers.state(l.name) : null,
         upTimeMs: l.attachedAt === undefined ? null : now - l.attachedAt,
         router: l.router?.snapshot() ?? null,
         routerCounters: l.router?.counters ?? null,

@@ -11,15 +11,17 @@
  * 3. upstream: the proxy is a host on every upstream link (RFC 4605 §4.1); the kernel's host
  *    stack answers queries there, and reports of other hosts upstream are never downstream
  *    membership (the C IMProxy treated them so, with sticky joins: docs/improxy-compat.md).
- *    Nothing of the packet is parsed or trusted: only its type byte says what was ignored
- *    (`UpstreamPacketType`), for the counters.
+ *    Only its type byte says what was ignored (`UpstreamPacketType`), for the counters; a
+ *    query is also decoded (when valid) for the version the upstream querier speaks, which
+ *    decides the version the kernel reports in there (src/proxy/upstream-querier.ts). It
+ *    creates no state.
  * 4. parse-error: the codec rejected the bytes (reason counted per kind).
  * 5. message: a parsed message for the downstream link's router, with its receive metadata.
  */
 import type { ReceivedPacket } from "../kernel/mroute-socket.js";
 import type { ReceiveMeta } from "../router/index.js";
 import { IgmpType, MldType, parse } from "../wire/index.js";
-import type { Address, IpFamily, Message, ParseErrorReason } from "../wire/types.js";
+import type { Address, IpFamily, Message, ParseErrorReason, Query } from "../wire/types.js";
 
 export interface IngressLink {
   name: string;
@@ -69,7 +71,7 @@ export function upstreamPacketType(family: IpFamily, payload: Uint8Array): Upstr
 export type Ingress =
   | { kind: "own" }
   | { kind: "unconfigured-interface" }
-  | { kind: "upstream"; link: IngressLink; type: UpstreamPacketType }
+  | { kind: "upstream"; link: IngressLink; type: UpstreamPacketType; query?: Query }
   | { kind: "parse-error"; link: IngressLink; reason: ParseErrorReason; detail: string }
   | { kind: "message"; link: IngressLink; message: Message; meta: ReceiveMeta };
 
@@ -77,9 +79,16 @@ export function classifyIngress(p: ReceivedPacket, ctx: IngressContext): Ingress
   if (ctx.isOwnAddress(p.source)) return { kind: "own" };
   const link = ctx.attachedLink(p.ifindex);
   if (link === undefined) return { kind: "unconfigured-interface" };
-  if (link.role === "upstream") return { kind: "upstream", link, type: upstreamPacketType(ctx.family, p.payload) };
   // MLD checksums cover the IPv6 pseudo-header (RFC 4443 §2.3); IGMP's does not.
   const pseudo = ctx.family === "ipv6" ? { source: p.source, destination: p.destination } : undefined;
+  if (link.role === "upstream") {
+    const type = upstreamPacketType(ctx.family, p.payload);
+    if (type !== "query") return { kind: "upstream", link, type };
+    const q = parse(ctx.family, p.payload, pseudo);
+    return q.ok && q.message.type === "query"
+      ? { kind: "upstream", link, type, query: q.message }
+      : { kind: "upstream", link, type };
+  }
   const res = parse(ctx.family, p.payload, pseudo);
   if (!res.ok) return { kind: "parse-error", link, reason: res.error.reason, detail: res.error.detail };
   return {

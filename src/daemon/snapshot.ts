@@ -11,6 +11,7 @@ import type { SourceFilterState } from "../proxy/membership.js";
 import type { LinkSnapshot, RouterCounters } from "../router/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
 import type { UpstreamPacketType } from "./ingress.js";
+import type { UpstreamQuerierStatus } from "./upstream-queriers.js";
 
 /** Counters of one family's proxy (besides the per-link router counters). */
 export interface FamilyCounters {
@@ -77,6 +78,15 @@ export interface LinkStatusSnapshot {
   vif: number | null;
   address: Address | null;
   querier: boolean;
+  /**
+   * A downstream the proxy forwards onto now: attached, and the querier or configured with
+   * forward-when-not-querier (RFC 4605 §4.2). false upstream.
+   */
+  forwarded: boolean;
+  /** Why a configured link is not attached ("does not exist", "is down", ...); null when attached. */
+  waitingReason: string | null;
+  /** Upstream links: the querier heard there and the version the kernel reports in. */
+  upstreamQuerier: UpstreamQuerierStatus | null;
   upTimeMs: number | null;
   /** The router engine's state (downstream links only). */
   router: LinkSnapshot | null;

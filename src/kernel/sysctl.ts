@@ -46,3 +46,17 @@ export function readSysctlInt(key: string, fallback: number): number {
 export function readLimit(key: KnownSysctl): number {
   return readSysctlInt(key, SYSCTL_DEFAULTS[key]);
 }
+
+/**
+ * Reads a per-interface integer sysctl (`net.ipv4.conf.IF.KEY`, `net.ipv6.conf.IF.KEY`),
+ * or null. Built as a path, since interface names may hold dots (VLANs: eth0.100).
+ */
+export function readInterfaceSysctlInt(family: "ipv4" | "ipv6", ifname: string, key: string): number | null {
+  if (ifname.includes("/") || ifname === "." || ifname === "..") return null;
+  try {
+    const text = readFileSync(`/proc/sys/net/${family}/conf/${ifname}/${key}`, "utf8").trim();
+    return /^\d+$/.test(text) ? Number.parseInt(text, 10) : null;
+  } catch {
+    return null;
+  }
+}

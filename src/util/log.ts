@@ -1,7 +1,8 @@
 /**
  * Logging: pino, to stderr (journald picks it up), synchronous so nothing is lost on exit.
  * `-d` levels follow IMProxy: 0 fatal, 1 error (default), 2 warning, 3 info, 4 debug, 5 trace.
- * "pretty" is one readable line per event for terminals; "json" is one JSON object per line.
+ * "pretty" is one readable line per event for terminals; "json" is one JSON object per line,
+ * with the level as a word: {"level":"warn","time":"...","msg":"..."}.
  */
 import { writeSync } from "node:fs";
 import { type DestinationStream, pino, type Logger } from "pino";
@@ -17,6 +18,16 @@ export function levelFromDebug(d: number): (typeof LEVELS)[number] {
   const i = Math.max(0, Math.min(LEVELS.length - 1, Math.trunc(d)));
   return LEVELS[i]!;
 }
+
+/** pino's level numbers: what tests and tools that read the JSON lines compare. */
+export const LEVEL_NUMBERS: Readonly<Record<(typeof LEVELS)[number], number>> = {
+  fatal: 60,
+  error: 50,
+  warn: 40,
+  info: 30,
+  debug: 20,
+  trace: 10,
+};
 
 /** syslog priority (sd-daemon(3) prefix) of a pino level number: fatal 2 crit ... trace 7 debug. */
 export function syslogPriority(pinoLevel: number): number {
@@ -35,9 +46,10 @@ function jsonDestination(journal: boolean): DestinationStream {
   if (!journal) return pino.destination({ fd: 2, sync: true });
   return {
     write(line: string) {
-      const m = /"level":(\d+)/.exec(line);
+      const m = /"level":"([a-z]+)"/.exec(line);
+      const level = LEVEL_NUMBERS[m?.[1] as keyof typeof LEVEL_NUMBERS] ?? LEVEL_NUMBERS.info;
       try {
-        writeSync(2, `<${syslogPriority(Number(m?.[1] ?? 30))}>${line}`);
+        writeSync(2, `<${syslogPriority(level)}>${line}`);
       } catch {
         // The log reader is gone (EPIPE) or stderr is unusable: the line is lost, but
         // logging never throws into the code that logs (the other formats behave alike).
@@ -56,7 +68,9 @@ export function createLogger(opts: {
   const base = { name: opts.name ?? "improxy" };
   if (opts.format === "json") {
     const journal = Boolean((opts.env ?? process.env).JOURNAL_STREAM);
-    return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime }, jsonDestination(journal));
+    // The level as a word ("warn"), as log shippers and people read it, not pino's number.
+    const formatters = { level: (label: string) => ({ level: label }) };
+    return pino({ level, base, formatters, timestamp: pino.stdTimeFunctions.isoTime }, jsonDestination(journal));
   }
   const stream = pretty({
     destination: 2,

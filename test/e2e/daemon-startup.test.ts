@@ -131,18 +131,46 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
       assert.match(second.stderr(), /already in use/);
       assert.doesNotMatch(second.stderr(), /\n\s+at /, "no stack trace");
 
-      // SIGUSR1 prints the state tables (as IMProxy did) and never opens Node's inspector.
+      // SIGUSR1 writes the state tables (as IMProxy did) and never opens Node's inspector.
+      // With JSON logs: one log line per view, each holding the control socket's document.
       first.proc.kill("SIGUSR1");
-      await until(
-        () => /SOURCE\s+GROUP\s+INCOMING/.test(first.stderr()),
-        5000,
-        () => `state tables printed on SIGUSR1:\n${first.stderr().slice(-1500)}`,
+      await first.waitFor((l) => l.msg === "state tables" && l.view === "routes", 5000, "the routes view logged");
+      const dumps = first.lines.filter((l) => l.msg === "state tables");
+      assert.deepEqual(
+        dumps.map((l) => [l.view, l.levelName]),
+        [
+          ["status", "info"],
+          ["groups", "info"],
+          ["routes", "info"],
+        ],
       );
+      const status = dumps[0]!.state as { families: Array<{ family: string; interfaces: Array<{ name: string }> }> };
+      assert.deepEqual(
+        status.families.map((f) => [f.family, f.interfaces.map((i) => i.name).sort()]),
+        [
+          ["ipv4", ["dn1", "dn2", "up0"]],
+          ["ipv6", ["dn1", "dn2", "up0"]],
+        ],
+      );
+      assert.doesNotMatch(first.stderr(), /SOURCE\s+GROUP\s+INCOMING/, "no text table among JSON lines");
       const listening = await topo.rtr.exec("ss", ["-ltn"]);
       assert.doesNotMatch(listening.stdout, /:9229\b/, "no inspector port opened");
       assert.equal(first.proc.exitCode, null, "still running");
     } finally {
       assert.equal(await first.stop(), 0);
+    }
+    // With the pretty format the tables are text, as IMProxy printed them.
+    const pretty = startDaemon(topo.rtr, ["-c", conf, "-d", "3", "--log-format", "pretty"]);
+    try {
+      await until(() => /querier status/.test(pretty.stderr()), 10_000, () => pretty.stderr().slice(-1500));
+      pretty.proc.kill("SIGUSR1");
+      await until(
+        () => /SOURCE\s+GROUP\s+INCOMING/.test(pretty.stderr()),
+        5000,
+        () => `state tables printed on SIGUSR1:\n${pretty.stderr().slice(-1500)}`,
+      );
+    } finally {
+      assert.equal(await pretty.stop(), 0);
     }
   });
 });

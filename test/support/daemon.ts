@@ -6,6 +6,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Netns } from "../../src/lab/netns.js";
+import { LEVEL_NUMBERS } from "../../src/util/log.js";
 
 export const CLI = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
 
@@ -104,7 +105,10 @@ export function startDaemon(
       buf = buf.slice(i + 1);
       i = buf.indexOf("\n");
       try {
-        lines.push(JSON.parse(line) as LogLine);
+        const l = JSON.parse(line) as LogLine & { level: string | number };
+        // The daemon writes the level as a word; tests compare pino's numbers (warn = 40).
+        const level = typeof l.level === "number" ? l.level : (LEVEL_NUMBERS[l.level as keyof typeof LEVEL_NUMBERS] ?? 0);
+        lines.push({ ...l, level, levelName: l.level });
       } catch {
         // not a JSON log line (e.g. a one-line CLI error)
       }

@@ -117,6 +117,19 @@ describe("check-config", () => {
   });
 });
 
+describe("check-config: interfaces this host does not have", () => {
+  test("a warning per missing interface, with its line; exit 0", async () => {
+    // "lo" exists in every network namespace; the other two names cannot exist (no such driver names them).
+    const f = write("missing.yaml", "upstream: lo\ndownstream:\n  - zz-nope0\n  - name: zz-nope1\n");
+    const r = await cli("check-config", f);
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.err, [
+      `improxy: ${f}:3: warning: interface "zz-nope0" does not exist on this host (a typo? the daemon would wait for it)`,
+      `improxy: ${f}:4: warning: interface "zz-nope1" does not exist on this host (a typo? the daemon would wait for it)`,
+    ]);
+  });
+});
+
 describe("check-config --to yaml", () => {
   test("prints the equivalent YAML on stdout; warnings still go to stderr", async () => {
     const f = write(

@@ -71,7 +71,7 @@ describe("control tables", () => {
     const header = lines[7]!;
     assert.match(
       header,
-      /^FAMILY\s+INTERFACE\s+ROLE\s+STATE\s+IFINDEX\s+VIF\s+ADDRESS\s+VER\s+QUERIER\s+QUERIER-ADDRESS\s+UPTIME\s+GROUPS\s+PKTS-IN\s+PKTS-OUT$/,
+      /^FAMILY\s+INTERFACE\s+ROLE\s+STATE\s+IFINDEX\s+VIF\s+ADDRESS\s+VER\s+QUERIER\s+QUERIER-ADDRESS\s+UPTIME\s+GROUPS\s+PKTS-IN\s+PKTS-OUT\s+FORWARDED$/,
     );
     const dn1 = lines.find((l) => l.startsWith("ipv4") && l.includes(" dn1 "))!;
     assert.deepEqual(dn1.split(/\s+/), [
@@ -89,6 +89,7 @@ describe("control tables", () => {
       "2",
       "0",
       "500",
+      "yes",
     ]);
     const dn9 = lines.find((l) => l.startsWith("ipv4") && l.includes(" dn9 "))!;
     assert.deepEqual(dn9.split(/\s+/), [
@@ -106,6 +107,17 @@ describe("control tables", () => {
       "0",
       "-",
       "-",
+      "-",
+    ]);
+    // Upstream: VER and QUERIER-ADDRESS are the version the kernel reports in and the upstream querier.
+    const up0 = lines.find((l) => l.startsWith("ipv4") && l.includes(" up0 "))!.split(/\s+/);
+    assert.deepEqual([up0[7], up0[8], up0[9], up0.at(-1)], ["3", "-", "10.10.0.9", "-"]);
+    // After the table, one line per warning: cause and fix.
+    const blank = lines.indexOf("", 8);
+    assert.ok(blank > 8, "a blank line after the table");
+    assert.deepEqual(lines.slice(blank + 1), [
+      "dn9 (ipv4): waiting: the interface does not exist",
+      "dn9 (ipv6): waiting: the interface does not exist",
     ]);
   });
 

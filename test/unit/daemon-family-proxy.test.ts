@@ -137,6 +137,8 @@ function setup(
   const socket = MrouteSocket.open(f.family, { table: null, syscalls: sys, onError, reading });
   /** The report socket opened for each ifindex (the latest). */
   const reportSockets = new Map<number, ReportSocket>();
+  /** force_igmp_version / force_mld_version per interface (none unless a test sets one). */
+  const forced = new Map<string, number>();
   const proxy = new FamilyProxy({
     family: f.family,
     config: withProtocolSettings(
@@ -156,6 +158,7 @@ function setup(
       return s;
     },
     upstreamSockets: { syscalls: sys, maxGroupsPerSocket: 20, maxSourcesPerFilter: 10 },
+    forcedVersion: (name) => forced.get(name) ?? null,
   });
   const v4 = f.family === "ipv4";
   /**
@@ -174,6 +177,9 @@ function setup(
       qrv?: number;
       qqiSeconds?: number;
       routerAlert?: boolean;
+      /** Query version (default: IGMPv3 / MLDv2). */
+      version?: 1 | 2 | 3;
+      maxRespMs?: number;
     } = {},
   ) => {
     const group = over.group ?? f.group;
@@ -182,7 +188,11 @@ function setup(
         ? report(f.family, v4 ? 2 : 1, group)
         : msg === "leave"
           ? leave(f.family, group)
-          : generalQuery(f.family, v4 ? 3 : 2, { qrv: over.qrv ?? 2, qqiSeconds: over.qqiSeconds ?? 125 });
+          : generalQuery(f.family, over.version ?? (v4 ? 3 : 2), {
+              qrv: over.qrv ?? 2,
+              qqiSeconds: over.qqiSeconds ?? 125,
+              ...(over.maxRespMs !== undefined ? { maxRespTimeMs: over.maxRespMs } : {}),
+            });
     const dst = msg === "report" ? group : msg === "leave" ? f.allRouters : f.allHosts;
     const src = over.source ?? f.host;
     const payload = over.bytes ?? serialize(f.family, m, { source: src, destination: dst });
@@ -256,7 +266,10 @@ function setup(
   return {
     sys,
     lines,
+    /** The logger the proxy logs to (its level can be raised). */
+    proxyLog: log,
     scheduler,
+    forced,
     interfaces,
     socket,
     reportSockets,
@@ -414,6 +427,82 @@ for (const f of FAMILIES) {
         lines.map((l) => l.kind),
         ["query", "query", "report", "report", "leave", ...Array<string>(other).fill("other")],
       );
+    });
+
+    it("an older-version upstream querier: a warning naming it and the version, status shows the fallback, and its end", () => {
+      const t = setup(f);
+      t.attachAll();
+      const older = f.family === "ipv4" ? 2 : 1;
+      const name = f.family === "ipv4" ? "IGMP" : "MLD";
+      const querier = f.opt("10.10.0.9", "fe80::9");
+      const up = { ifindex: f.up.ifindex, source: querier };
+      const upLink = () => t.proxy.snapshot().links.find((l) => l.name === "up0")!;
+      assert.equal(upLink().upstreamQuerier, null, "nothing heard yet");
+      // A newest-version query: no warning; QRV 3 and QQIC 60 s set the older-version timeout.
+      t.fromHost("query", { ...up, qrv: 3, qqiSeconds: 60, maxRespMs: 5000 });
+      assert.deepEqual(upLink().upstreamQuerier, {
+        address: querier,
+        version: f.family === "ipv4" ? 3 : 2,
+        compatibilityVersion: f.family === "ipv4" ? 3 : 2,
+        olderVersionMs: null,
+        forcedVersion: null,
+      });
+      assert.equal(t.lines.filter((l) => l.level === 40).length, 0);
+      t.fromHost("query", { ...up, version: older as 1 | 2, maxRespMs: 10_000 });
+      const warn = t.lines.filter((l) => l.level === 40);
+      assert.equal(warn.length, 1, "one warning");
+      assert.equal(warn[0]!.interface, "up0");
+      assert.equal(warn[0]!.querier, querier);
+      assert.equal(warn[0]!.version, `${name}v${older}`);
+      assert.match(String(warn[0]!.msg), new RegExp(`queries with ${name}v${older}.*source-specific joins cannot be expressed upstream.*configure the upstream router`));
+      // RFC 9776 §8.12 / RFC 9777 §9.12: QRV x QI + QRI = 3 x 60 s + 5 s.
+      assert.equal(upLink().upstreamQuerier?.compatibilityVersion, older);
+      assert.equal(upLink().upstreamQuerier?.olderVersionMs, 185_000);
+      // Another older query restarts the timer without a second warning.
+      t.scheduler.advance(100_000);
+      t.fromHost("query", { ...up, version: older as 1 | 2 });
+      assert.equal(t.lines.filter((l) => l.level === 40).length, 1, "still one warning");
+      t.scheduler.advance(184_000);
+      assert.equal(upLink().upstreamQuerier?.compatibilityVersion, older);
+      t.scheduler.advance(2_000);
+      assert.equal(upLink().upstreamQuerier?.compatibilityVersion, f.family === "ipv4" ? 3 : 2);
+      assert.equal(upLink().upstreamQuerier?.olderVersionMs, null);
+      const back = t.lines.filter((l) => l.level === 30 && l.interface === "up0" && typeof l.previous === "string");
+      assert.equal(back.length, 1, "the return is logged once, at info");
+      assert.match(String(back[0]!.msg), /again/);
+    });
+
+    it("force_igmp_version / force_mld_version on the upstream: a warning at attach naming the sysctl", () => {
+      const t = setup(f);
+      t.forced.set("up0", 1);
+      t.attachAll();
+      const key = f.family === "ipv4" ? "force_igmp_version" : "force_mld_version";
+      const warn = t.lines.filter((l) => l.level === 40 && l.sysctl === `net.${f.family}.conf.up0.${key}`);
+      assert.equal(warn.length, 1);
+      assert.match(String(warn[0]!.msg), /=0/);
+      const q = t.proxy.snapshot().links.find((l) => l.name === "up0")!.upstreamQuerier;
+      assert.deepEqual([q?.compatibilityVersion, q?.forcedVersion], [1, 1]);
+    });
+
+    it("at trace (-d 5) every received message is logged as decoded, and every query sent; not at debug", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.fromHost("report");
+      const received = t.lines.filter((l) => l.msg === "received");
+      assert.equal(received.length, 1);
+      assert.equal(received[0]!.level, 10, "trace");
+      assert.equal(received[0]!.interface, "dn1");
+      assert.equal((received[0]!.message as { type: string }).type, "report");
+      assert.equal((received[0]!.message as { group: string }).group, f.group);
+      const sending = t.lines.filter((l) => l.msg === "sending");
+      assert.ok(sending.length >= 1, "the startup query");
+      assert.equal((sending[0]!.message as { type: string }).type, "query");
+      // The same at debug: none of these lines.
+      const d = setup(f);
+      d.proxyLog.level = "debug";
+      d.attachAll();
+      d.fromHost("report");
+      assert.equal(d.lines.filter((l) => l.msg === "received" || l.msg === "sending").length, 0);
     });
 
     it("an (S,G) without traffic is removed at the second idle check", () => {
