@@ -11,8 +11,9 @@
  *
  * The Older Version Querier Present Timeout is Robustness Variable x Query Interval +
  * Query Response Interval (RFC 9776 §8.12, RFC 9777 §9.12). Linux computes it with the
- * values learned from the last IGMPv3/MLDv2 query (its defaults: 2, 125 s, 10 s, so 260 s)
- * and restarts it at every older query; this model does the same, so its mode is the
+ * values learned from the last IGMPv3/MLDv2 query heard while no older querier was present
+ * (0 or nothing heard: the defaults 2, 125 s, 10 s, so 260 s) and restarts it at every
+ * older query; this model does the same, so its mode is the
  * kernel's (/proc/net/igmp shows it for IPv4 as the device's "Querier" column).
  */
 import type { Address, IpFamily, Query } from "../wire/types.js";
@@ -75,11 +76,14 @@ export class UpstreamQuerierWatch {
     const now = this.now();
     this.last = { address: source, version: q.version };
     if (q.version === NEWEST_VERSION[this.family]) {
-      // RFC 9776 §4.1.6-7 / RFC 9777 §5.1.8-9: the querier's robustness and interval
-      // (QRV 0 and QQIC 0 keep the previous values, as Linux does).
-      if (q.qrv > 0) this.robustness = q.qrv;
-      if (q.qqiSeconds > 0) this.queryIntervalMs = q.qqiSeconds * 1000;
-      this.responseIntervalMs = q.maxRespTimeMs;
+      // RFC 9776 §4.1.6-7 / RFC 9777 §5.1.8-9: the querier's robustness, interval and
+      // response time, learned as Linux does: only while no older querier is present, a 0
+      // meaning the default.
+      if (this.compatibilityVersion(now) === NEWEST_VERSION[this.family]) {
+        this.robustness = q.qrv || DEFAULT_ROBUSTNESS;
+        this.queryIntervalMs = q.qqiSeconds * 1000 || DEFAULT_QUERY_INTERVAL_MS;
+        this.responseIntervalMs = q.maxRespTimeMs || DEFAULT_QUERY_RESPONSE_INTERVAL_MS;
+      }
     } else {
       const timeout = this.robustness * this.queryIntervalMs + this.responseIntervalMs;
       this.olderUntil.set(q.version, now + timeout);

@@ -9,7 +9,7 @@ import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import { useLab } from "../support/stage.js";
 import { startCapture, tsharkFields } from "../support/capture.js";
-import { startDaemon, writeConfig } from "../support/daemon.js";
+import { improxyCli, startDaemon, testControlSocket, writeConfig } from "../support/daemon.js";
 import { sleep, vifNames } from "../support/scenario.js";
 
 
@@ -34,6 +34,16 @@ async function relink(topo: Topology, rtrIf: string, host: "h1" | "h2" | "up", v
   await ns.ip("-6", "route", "replace", "default", "via", `${v6}:1`);
 }
 
+/** `show interfaces --json` of the daemon on `socket`: per family, interface name -> its entry. */
+async function interfaces(topo: Topology, socket: string): Promise<Record<string, Record<string, Record<string, unknown>>>> {
+  const r = await improxyCli(topo.rtr, ["show", "interfaces", "--json", "--socket", socket]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { families: Array<{ family: string; interfaces: Array<{ name: string }> }> };
+  return Object.fromEntries(
+    doc.families.map((f) => [f.family, Object.fromEntries(f.interfaces.map((i) => [i.name, i]))]),
+  );
+}
+
 const YAML = `
 igmp: { version: 3, query-max-response-time: 1, query-interval: 10 }
 mld: { version: 2, query-max-response-time: 1, query-interval: 10 }
@@ -47,17 +57,30 @@ describe("interfaces that come and go", { timeout: 120_000 }, () => {
   it("picks up a late downstream, survives a downstream and an upstream being re-created", async () => {
     // dn2 does not exist when the daemon starts.
     await topo.rtr.ip("link", "del", "dn2");
-    const conf = writeConfig("if.yaml", YAML);
+    const socket = testControlSocket();
+    const conf = writeConfig("if.yaml", `control-socket: ${socket}\n${YAML}`);
     const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
     const recv = startReceiver(topo.h1, "239.5.5.5");
     const sender = startSender(topo.up, "239.5.5.5", { intervalMs: 20 });
     try {
-      await d.waitFor(
+      const waiting = await d.waitFor(
         (l) => /waiting/.test(l.msg) && l.interface === "dn2",
         8000,
         "a 'waiting for dn2' line",
       );
+      assert.equal(waiting.why, "does not exist");
+      assert.equal(waiting.msg, "interface does not exist; waiting for it");
+      assert.equal(waiting.levelName, "warn");
       assert.deepEqual(await vifNames(topo.rtr, "ipv4"), ["dn1", "up0"]);
+      await d.waitFor((l) => l.msg === "control socket listening", 8000, "control socket");
+      const st = await interfaces(topo, socket);
+      assert.deepEqual(
+        [st.ipv4!.dn2!.state, st.ipv4!.dn2!.waitingReason, st.ipv4!.dn2!.warnings],
+        ["waiting", "does not exist", ["waiting: the interface does not exist"]],
+      );
+      assert.deepEqual([st.ipv4!.dn1!.waitingReason, st.ipv4!.dn1!.forwarded], [null, true]);
+      const text = await improxyCli(topo.rtr, ["show", "interfaces", "--socket", socket]);
+      assert.match(text.stdout, /^dn2 \(ipv4\): waiting: the interface does not exist$/m);
 
       await relink(topo, "dn2", "h2", "10.12.0", "fd00:12:");
       await d.waitFor(
@@ -137,7 +160,8 @@ describe("interface addresses that change", { timeout: 120_000 }, () => {
   const topo = useLab(buildTopology);
 
   it("follows address changes (DHCP renumbering) on a downstream and the upstream: log line, queries from the new address, stream goes on", async () => {
-    const conf = writeConfig("addr.yaml", YAML);
+    const socket = testControlSocket();
+    const conf = writeConfig("addr.yaml", `control-socket: ${socket}\n${YAML}`);
     const d = startDaemon(topo.rtr, ["-c", conf, "-d", "4"]);
     const recv = startReceiver(topo.h1, "239.5.5.6");
     const sender = startSender(topo.up, "239.5.5.6", { intervalMs: 20 });
@@ -148,6 +172,13 @@ describe("interface addresses that change", { timeout: 120_000 }, () => {
       await topo.rtr.sysctl("net.ipv4.conf.dn1.promote_secondaries", 1);
       await topo.rtr.sysctl("net.ipv4.conf.up0.promote_secondaries", 1);
       await topo.rtr.addAddress("dn1", "10.11.0.77/24");
+      // A second address is a new on-link prefix, not a new address of the link.
+      const prefixes = await d.waitFor(
+        (l) => l.msg === "interface prefixes changed" && l.interface === "dn1" && l.family === "ipv4",
+        8000,
+        "dn1 prefixes change logged",
+      );
+      assert.deepEqual([...(prefixes.subnets as string[])].sort(), ["10.11.0.1/24", "10.11.0.77/24"]);
       await topo.rtr.ip("addr", "del", "10.11.0.1/24", "dev", "dn1");
       const changed = await d.waitFor(
         (l) =>
@@ -159,6 +190,7 @@ describe("interface addresses that change", { timeout: 120_000 }, () => {
         "dn1 address change logged",
       );
       assert.equal(changed.address, "10.11.0.77");
+      assert.equal(changed.previous, "10.11.0.1");
       // The next queries on dn1 come from the new address (query interval 10 s here).
       const cap = await startCapture(topo.h1, "eth0", "igmp");
       await waitUntil(
@@ -194,6 +226,13 @@ describe("interface addresses that change", { timeout: 120_000 }, () => {
         await topo.rtr.readProc("/proc/net/igmp"),
         /up0[^\n]*\n(\s+[0-9A-F]{8}[^\n]*\n)*\s+060505EF/,
         "still joined upstream",
+      );
+      // Log lines report real changes only: no "address changed" from an address to itself.
+      const same = d.lines.filter((l) => l.msg === "interface address changed" && l.address === l.previous);
+      assert.deepEqual(same, [], "no change from an address to the same address");
+      assert.ok(
+        d.lines.some((l) => l.msg === "interface prefixes changed" && l.interface === "up0" && l.family === "ipv4"),
+        "the second upstream address logged as a prefix change",
       );
     } finally {
       await sender.stop();

@@ -9,8 +9,10 @@ import { describe, it } from "node:test";
 import { FAMILIES } from "../support/family.js";
 import { buildProxyLab, sleep } from "../support/scenario.js";
 import { stage, useLab } from "../support/stage.js";
+import { improxyCli, testControlSocket } from "../support/daemon.js";
 
-const config = (forward: boolean) => `
+const config = (forward: boolean, socket: string) => `
+control-socket: ${socket}
 upstream: up0
 forward-when-not-querier: ${forward}
 query-max-response-time: 1
@@ -33,7 +35,8 @@ describe("forwarding only where the proxy is querier (RFC 4605 §4.2)", { timeou
       it(`${fam.name}: another querier on dn1 ${forward ? "does not stop forwarding with forward-when-not-querier" : "stops forwarding there"}`, () =>
         stage(fam, async (s) => {
           const G = fam.asm(40 + (forward ? 1 : 0));
-          const d = await s.proxy(topo, config(forward), "yaml");
+          const socket = testControlSocket();
+          const d = await s.proxy(topo, config(forward, socket), "yaml");
           s.send(topo.up, G, fam.s1);
           const h1 = await s.host(topo.h1);
           await h1.join(G);
@@ -42,12 +45,32 @@ describe("forwarding only where the proxy is querier (RFC 4605 §4.2)", { timeou
           assert.ok(h1.from(fam.s1).length >= 20, "h1 receives while the proxy is querier");
           // The host's query (from a lower address) takes the querier role on dn1.
           await h1.query({ version: fam.version, maxRespMs: 1000 });
-          await d.waitFor(
-            (l) =>
-              l.msg === "querier status" && l.family === fam.name && l.interface === "dn1" && l.querier === false,
+          const lost = await d.waitFor(
+            (l) => l.family === fam.name && l.interface === "dn1" && l.querier === false,
             5000,
             "the proxy is no longer querier on dn1",
           );
+          const other = fam.v4 ? "10.11.0.2" : "fe80::1";
+          assert.equal(lost.querierAddress, other);
+          if (forward) {
+            assert.deepEqual([lost.levelName, lost.msg, lost.forwarding], ["info", "querier status", true]);
+          } else {
+            // The warning names the other querier and the setting that would keep traffic flowing.
+            assert.equal(lost.levelName, "warn");
+            assert.equal(lost.setting, "forward-when-not-querier");
+            assert.match(String(lost.msg), new RegExp(`^${other} won the querier election on dn1.*no multicast is forwarded onto dn1.*forward-when-not-querier: true`));
+          }
+          const r = await improxyCli(topo.rtr, ["show", "interfaces", "--json", "--family", fam.name, "--socket", socket]);
+          const dn1 = (JSON.parse(r.stdout) as { families: Array<{ interfaces: Array<Record<string, unknown>> }> })
+            .families[0]!.interfaces.find((i) => i.name === "dn1")!;
+          assert.deepEqual([dn1.querier, dn1.querierAddress, dn1.forwarded], [false, other, forward]);
+          assert.deepEqual(
+            dn1.warnings,
+            forward ? [] : [`not forwarded: ${other} is the querier (set forward-when-not-querier: true)`],
+          );
+          const text = await improxyCli(topo.rtr, ["show", "interfaces", "--family", fam.name, "--socket", socket]);
+          const row = text.stdout.split("\n").find((l) => /^\S+\s+dn1\s/.test(l))!.split(/\s+/);
+          assert.equal(row.at(-1), forward ? "yes" : "no", "FORWARDED");
           const t = Date.now();
           await sleep(800);
           const after = h1.from(fam.s1, t + 100).length;
