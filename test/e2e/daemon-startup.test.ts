@@ -97,6 +97,18 @@ describe("daemon startup and shutdown (IMProxy-format config)", { timeout: 120_0
       await recv6.stop();
       assert.equal(code, 0, `daemon exit code; stderr:\n${d.stderr().slice(-2000)}`);
     }
+    // A clean shutdown logs each detach at info (why: stopping), nothing at warn or above.
+    const stopping = d.lines.findIndex((l) => l.msg === "stopping: removing forwarding state");
+    assert.ok(stopping >= 0, "the stopping line");
+    const after = d.lines.slice(stopping);
+    assert.deepEqual(
+      after
+        .filter((l) => l.msg === "interface detached")
+        .map((l) => `${l.family} ${l.interface} ${l.levelName} ${l.why}`)
+        .sort(),
+      ["dn1", "dn2", "up0"].flatMap((i) => [`ipv4 ${i} info stopping`, `ipv6 ${i} info stopping`]).sort(),
+    );
+    assert.deepEqual(after.filter((l) => l.level >= 40).map((l) => l.msg), [], "no warning while stopping");
     assert.deepEqual(await vifNames(topo.rtr, "ipv4"), [], "no VIF left");
     assert.deepEqual(await vifNames(topo.rtr, "ipv6"), [], "no MIF left");
     assert.equal(

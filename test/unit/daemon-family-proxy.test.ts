@@ -484,6 +484,25 @@ for (const f of FAMILIES) {
       assert.deepEqual([q?.compatibilityVersion, q?.forcedVersion], [1, 1]);
     });
 
+    it("a waiting link says why: down, gone, without an address of the family; a detach by the network is a warning", () => {
+      const t = setup(f);
+      t.attachAll();
+      const dn1 = () => t.proxy.snapshot().links.find((l) => l.name === "dn1")!;
+      assert.deepEqual([dn1().waitingReason, dn1().forwarded], [null, true]);
+      for (const n of t.interfaces.apply({
+        type: "newlink",
+        link: { ifindex: f.dn.ifindex, name: "dn1", up: false, running: false, flags: 0x1040, mtu: 1500 },
+      }))
+        t.proxy.reconcile(n);
+      assert.deepEqual([dn1().waitingReason, dn1().forwarded], ["is down", false]);
+      const detached = t.lines.find((l) => l.msg === "interface detached" && l.interface === "dn1");
+      assert.deepEqual([detached?.level, detached?.why], [40, "interface down"]);
+      t.removeInterface(f.dn.ifindex, "dn1");
+      assert.equal(dn1().waitingReason, "does not exist");
+      t.addInterface(f.dn.ifindex, "dn1");
+      assert.equal(dn1().waitingReason, null);
+    });
+
     it("at trace (-d 5) every received message is logged as decoded, and every query sent; not at debug", () => {
       const t = setup(f);
       t.attachAll();
