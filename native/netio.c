@@ -29,11 +29,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "errno-names.h"
+
+/* native/layouts.c: sizes and offsets of the kernel structs, as compiled. */
+napi_value netio_layouts(napi_env env);
+
 /* ---------------------------------------------------------------- errors */
 
-/* errno -> "EADDRINUSE" (glibc >= 2.32 has strerrorname_np; libuv as a fallback). */
+/* errno -> "EADDRINUSE": Linux's names (errno-names.h, any C library), libuv's for the rest. */
 static const char *errno_name(int err) {
-  const char *n = strerrorname_np(err);
+  const char *n = errno_table_name(err);
   if (n != NULL) return n;
   return uv_err_name(-err);
 }
@@ -97,6 +102,25 @@ static bool get_uint(napi_env env, napi_value v, const char *what, uint32_t *out
     return false;
   }
   return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+/*
+ * A file descriptor argument: an integer from 0 to INT32_MAX. NaN, a fraction or a negative
+ * number is a RangeError (napi_get_value_int32 would make NaN fd 0, stdin).
+ */
+static bool get_fd(napi_env env, napi_value v, int32_t *out) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) {
+    napi_throw_type_error(env, NULL, "netio: fd must be a number");
+    return false;
+  }
+  if (!(d >= 0 && d <= INT32_MAX) || d != (double)(int32_t)d) {
+    napi_throw_range_error(env, NULL, "netio: fd must be an integer >= 0");
+    return false;
+  }
+  *out = (int32_t)d;
+  return true;
 }
 
 /* Accepts a Buffer or any Uint8Array-like typed array; returns its bytes in place. */
@@ -209,13 +233,15 @@ static void track_fd(state_t *st, int fd) {
   st->fds[st->nfds++] = fd;
 }
 
-static void untrack_fd(state_t *st, int fd) {
+/* Forgets `fd`; false when it is not one of this env's sockets. */
+static bool untrack_fd(state_t *st, int fd) {
   for (size_t i = 0; i < st->nfds; i++) {
     if (st->fds[i] == fd) {
       st->fds[i] = st->fds[--st->nfds];
-      return;
+      return true;
     }
   }
+  return false;
 }
 
 /* Env teardown (process exit, worker exit): stop every poll, close every socket. */
@@ -258,17 +284,22 @@ static napi_value js_socket(napi_env env, napi_callback_info info) {
   return make_int(env, fd);
 }
 
-/* close(fd). Stops a poll on the fd first (a uv_poll_t must never outlive its fd). */
+/*
+ * close(fd). Only a socket this addon opened (and has not closed): any other descriptor
+ * (stdin, one of Node's, a number reused) is refused with EBADF and left open. Stops a poll
+ * on the fd first (a uv_poll_t must never outlive its fd).
+ */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t fd;
-  if (!get_args(env, info, 1, 1, argv, NULL) || !get_int(env, argv[0], "fd", &fd)) return NULL;
+  if (!get_args(env, info, 1, 1, argv, NULL) || !get_fd(env, argv[0], &fd)) return NULL;
   state_t *st = get_state(env);
-  if (st) {
-    poll_t *p = poll_unlink(st, fd);
-    if (p) poll_release(p, true);
-    untrack_fd(st, fd);
+  if (!st || !untrack_fd(st, fd)) {
+    throw_errno(env, "close", EBADF);
+    return NULL;
   }
+  poll_t *p = poll_unlink(st, fd);
+  if (p) poll_release(p, true);
   if (close(fd) < 0 && errno != EINTR) {
     throw_errno(env, "close", errno);
     return NULL;
@@ -282,7 +313,7 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
   int32_t fd;
   void *sa;
   size_t salen;
-  if (!get_args(env, info, 2, 2, argv, NULL) || !get_int(env, argv[0], "fd", &fd) ||
+  if (!get_args(env, info, 2, 2, argv, NULL) || !get_fd(env, argv[0], &fd) ||
       !get_bytes(env, argv[1], "sockaddr", &sa, &salen))
     return NULL;
   if (bind(fd, (const struct sockaddr *)sa, (socklen_t)salen) < 0) {
@@ -298,7 +329,7 @@ static napi_value js_getsockname(napi_env env, napi_callback_info info) {
   int32_t fd;
   void *buf;
   size_t len;
-  if (!get_args(env, info, 2, 2, argv, NULL) || !get_int(env, argv[0], "fd", &fd) ||
+  if (!get_args(env, info, 2, 2, argv, NULL) || !get_fd(env, argv[0], &fd) ||
       !get_bytes(env, argv[1], "buf", &buf, &len))
     return NULL;
   socklen_t sl = (socklen_t)len;
@@ -313,7 +344,7 @@ static napi_value js_getsockname(napi_env env, napi_callback_info info) {
 static napi_value js_setsockopt(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   int32_t fd, level, name;
-  if (!get_args(env, info, 4, 4, argv, NULL) || !get_int(env, argv[0], "fd", &fd) ||
+  if (!get_args(env, info, 4, 4, argv, NULL) || !get_fd(env, argv[0], &fd) ||
       !get_int(env, argv[1], "level", &level) || !get_int(env, argv[2], "name", &name))
     return NULL;
   napi_valuetype t;
@@ -343,7 +374,7 @@ static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
   int32_t fd, level, name;
   void *buf;
   size_t len;
-  if (!get_args(env, info, 4, 4, argv, NULL) || !get_int(env, argv[0], "fd", &fd) ||
+  if (!get_args(env, info, 4, 4, argv, NULL) || !get_fd(env, argv[0], &fd) ||
       !get_int(env, argv[1], "level", &level) || !get_int(env, argv[2], "name", &name) ||
       !get_bytes(env, argv[3], "buf", &buf, &len))
     return NULL;
@@ -355,16 +386,25 @@ static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
   return make_int(env, ol);
 }
 
-/* ioctl(fd, request, buf): the ioctl's return value. buf is in/out. */
+/*
+ * ioctl(fd, request, buf, size): the ioctl's return value. buf is in/out and must hold at
+ * least `size` bytes, the size of the struct the request reads and writes (the kernel
+ * trusts the pointer; a short buffer would be overrun).
+ */
 static napi_value js_ioctl(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
+  napi_value argv[4];
   int32_t fd;
-  uint32_t req;
+  uint32_t req, size;
   void *buf;
   size_t len;
-  if (!get_args(env, info, 3, 3, argv, NULL) || !get_int(env, argv[0], "fd", &fd) ||
-      !get_uint(env, argv[1], "request", &req) || !get_bytes(env, argv[2], "buf", &buf, &len))
+  if (!get_args(env, info, 4, 4, argv, NULL) || !get_fd(env, argv[0], &fd) ||
+      !get_uint(env, argv[1], "request", &req) || !get_bytes(env, argv[2], "buf", &buf, &len) ||
+      !get_uint(env, argv[3], "size", &size))
     return NULL;
+  if (size == 0 || len < size) {
+    napi_throw_range_error(env, NULL, "netio: ioctl: buf is shorter than the request's struct");
+    return NULL;
+  }
   int rc = ioctl(fd, (unsigned long)req, buf);
   if (rc < 0) {
     throw_errno(env, "ioctl", errno);
@@ -385,7 +425,7 @@ static napi_value js_attach_filter(napi_env env, napi_callback_info info) {
   int32_t fd;
   void *code;
   size_t len;
-  if (!get_args(env, info, 2, 2, argv, NULL) || !get_int(env, argv[0], "fd", &fd) ||
+  if (!get_args(env, info, 2, 2, argv, NULL) || !get_fd(env, argv[0], &fd) ||
       !get_bytes(env, argv[1], "program", &code, &len))
     return NULL;
   size_t n = len / sizeof(struct sock_filter);
@@ -451,7 +491,7 @@ static napi_value js_recvmsg(napi_env env, napi_callback_info info) {
   int32_t fd;
   void *buf;
   size_t len;
-  if (!get_args(env, info, 2, 2, argv, NULL) || !get_int(env, argv[0], "fd", &fd) ||
+  if (!get_args(env, info, 2, 2, argv, NULL) || !get_fd(env, argv[0], &fd) ||
       !get_bytes(env, argv[1], "buf", &buf, &len))
     return NULL;
 
@@ -524,6 +564,8 @@ static napi_value js_recvmsg(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, res, "bytes", make_int(env, n)));
   CHECK(napi_get_boolean(env, (msg.msg_flags & MSG_TRUNC) != 0, &v));
   CHECK(napi_set_named_property(env, res, "truncated", v));
+  CHECK(napi_get_boolean(env, (msg.msg_flags & MSG_CTRUNC) != 0, &v));
+  CHECK(napi_set_named_property(env, res, "controlTruncated", v));
   size_t fromlen = msg.msg_namelen <= sizeof from ? msg.msg_namelen : sizeof from;
   v = make_copy(env, &from, fromlen);
   if (!v) return NULL;
@@ -578,7 +620,7 @@ static napi_value js_sendmsg(napi_env env, napi_callback_info info) {
   int32_t fd;
   void *data, *to;
   size_t len, tolen;
-  if (!get_args(env, info, 3, 4, argv, &argc) || !get_int(env, argv[0], "fd", &fd) ||
+  if (!get_args(env, info, 3, 4, argv, &argc) || !get_fd(env, argv[0], &fd) ||
       !get_bytes(env, argv[1], "data", &data, &len) || !get_bytes(env, argv[2], "to", &to, &tolen))
     return NULL;
   if (tolen < sizeof(sa_family_t)) {
@@ -726,7 +768,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static napi_value js_poll_start(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int32_t fd;
-  if (!get_args(env, info, 2, 2, argv, NULL) || !get_int(env, argv[0], "fd", &fd)) return NULL;
+  if (!get_args(env, info, 2, 2, argv, NULL) || !get_fd(env, argv[0], &fd)) return NULL;
   napi_valuetype t;
   CHECK(napi_typeof(env, argv[1], &t));
   if (t != napi_function) {
@@ -781,7 +823,7 @@ static napi_value js_poll_start(napi_env env, napi_callback_info info) {
 static napi_value js_poll_stop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t fd;
-  if (!get_args(env, info, 1, 1, argv, NULL) || !get_int(env, argv[0], "fd", &fd)) return NULL;
+  if (!get_args(env, info, 1, 1, argv, NULL) || !get_fd(env, argv[0], &fd)) return NULL;
   state_t *st = get_state(env);
   if (st) {
     poll_t *p = poll_unlink(st, fd);
@@ -822,6 +864,14 @@ static napi_value js_if_index_to_name(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* layouts(): the kernel structs' sizes and offsets as this addon was compiled (layouts.c). */
+static napi_value js_layouts(napi_env env, napi_callback_info info) {
+  if (!get_args(env, info, 0, 0, NULL, NULL)) return NULL;
+  napi_value r = netio_layouts(env);
+  if (r == NULL) napi_throw_error(env, NULL, "netio: layouts: cannot build the object");
+  return r;
+}
+
 /* ---------------------------------------------------------------------- init */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -853,6 +903,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"pollStop", js_poll_stop},
       {"ifNameToIndex", js_if_name_to_index},
       {"ifIndexToName", js_if_index_to_name},
+      {"layouts", js_layouts},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -226,6 +226,16 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
   );
   absoluteCounter(
     registry,
+    "improxy_receive_truncated_total",
+    "Datagrams dropped because the kernel cut their data (MSG_TRUNC) or ancillary data (MSG_CTRUNC), per receive socket",
+    ["family", "socket"],
+    () =>
+      perFamily((f, out) => {
+        for (const r of f.receiveSockets) out.push([{ family: f.family, socket: r.socket }, r.truncated]);
+      }),
+  );
+  absoluteCounter(
+    registry,
     "improxy_upcalls_total",
     "Kernel multicast routing upcalls (nocache, wrongvif, wholepkt)",
     ["family", "type"],

@@ -180,6 +180,8 @@ export interface ReceiveSocketStats {
   discarded: number;
   /** Datagrams the kernel dropped for a full receive buffer; null when it does not say. */
   drops: number | null;
+  /** Datagrams dropped because the kernel cut their data or ancillary data (MSG_TRUNC, MSG_CTRUNC). */
+  truncated: number;
 }
 
 /** The family's own counters (querier changes are per interface here) plus the upstream ones. */
@@ -494,6 +496,7 @@ export class StatusBuilder {
         filter: r.filter,
         discarded: r.discarded,
         drops: r.drops,
+        truncated: r.truncated,
       })),
     };
   }

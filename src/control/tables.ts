@@ -305,6 +305,7 @@ function renderStats(doc: StatusDocument): string[] {
     for (const r of s.receiveSockets) {
       if (r.filter === "software") add(r.socket, "receive-unfiltered", 1);
       add(r.socket, "receive-discarded", r.discarded);
+      add(r.socket, "receive-truncated", r.truncated);
       if (r.drops !== null) add(r.socket, "receive-drops", r.drops);
     }
   }

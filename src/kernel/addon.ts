@@ -13,7 +13,8 @@
  *   .syscall the failing call ("setsockopt").
  * See `SyscallError` and `isSyscallError`. Argument type mistakes throw a TypeError.
  *
- * Sockets are always created with SOCK_NONBLOCK | SOCK_CLOEXEC. Readiness is delivered
+ * A file descriptor argument must be an integer >= 0 (NaN or -1 is a RangeError, never fd
+ * 0). Sockets are always created with SOCK_NONBLOCK | SOCK_CLOEXEC. Readiness is delivered
  * through libuv (`pollStart`), never by blocking. `close()` stops a poll on the fd first.
  * When the Node environment shuts down (process or worker exit) the addon stops all polls
  * and closes every socket it opened that is still open.
@@ -21,6 +22,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { layoutMismatches } from "./structs/abi.js";
 
 /** Raw bytes accepted by the addon: a Buffer or any Uint8Array (no copy is made). */
 export type Bytes = Uint8Array;
@@ -31,6 +33,8 @@ export interface RecvResult {
   bytes: number;
   /** MSG_TRUNC: the datagram was longer than the buffer; the rest is lost. */
   truncated: boolean;
+  /** MSG_CTRUNC: ancillary data did not fit (interface, destination, TTL may be missing). */
+  controlTruncated: boolean;
   /** Raw source sockaddr (sockaddr_in / sockaddr_in6 / sockaddr_nl), a fresh copy. */
   from: Buffer;
   /** Ingress interface from IP_PKTINFO / IPV6_PKTINFO; 0 when no pktinfo cmsg came. */
@@ -59,7 +63,10 @@ export interface SendControl {
 export interface NetioAddon {
   /** socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC added to `type`. Returns the fd. */
   socket(domain: number, type: number, protocol: number): number;
-  /** close(2); stops a poll on the fd first. */
+  /**
+   * close(2) of a socket this addon opened; stops a poll on the fd first. Any other fd
+   * (never opened here, or already closed) throws EBADF and is left alone.
+   */
   close(fd: number): void;
   /** bind(2) to a raw sockaddr. */
   bind(fd: number, sockaddr: Bytes): void;
@@ -82,8 +89,12 @@ export interface NetioAddon {
   keepCapabilities(): void;
   /** capset(2) on the calling thread: permitted = effective = CAP_NET_ADMIN | CAP_NET_RAW. */
   limitCapabilities(): void;
-  /** ioctl(2) with `buf` as the in/out argument; returns the ioctl's return value. */
-  ioctl(fd: number, request: number, buf: Bytes): number;
+  /**
+   * ioctl(2) with `buf` as the in/out argument; returns the ioctl's return value. `size` is
+   * the size of the struct the request reads and writes: a shorter `buf` is a RangeError
+   * (the kernel would write past it).
+   */
+  ioctl(fd: number, request: number, buf: Bytes, size: number): number;
   /** recvmsg(2) into `buf`; null on EAGAIN (nothing to read). */
   recvmsg(fd: number, buf: Bytes): RecvResult | null;
   /**
@@ -104,6 +115,8 @@ export interface NetioAddon {
   ifNameToIndex(name: string): number;
   /** if_indextoname(3); null when there is no such interface. */
   ifIndexToName(index: number): string | null;
+  /** sizeof/offsetof of the kernel structs as this addon was compiled (native/layouts.h). */
+  layouts(): Record<string, number>;
 }
 
 /** The shape of errors the addon throws for a failing syscall. */
@@ -122,6 +135,19 @@ export function isSyscallError(err: unknown): err is SyscallError {
   );
 }
 
+/**
+ * Refuses an addon whose struct layouts differ from the TypeScript tables (structs/abi.ts):
+ * an ABI the tables do not describe would otherwise pack garbage into kernel calls.
+ */
+function checkLayouts(addon: NetioAddon): NetioAddon {
+  const wrong = layoutMismatches(addon.layouts());
+  if (wrong.length > 0)
+    throw new Error(
+      `native addon netio.node: kernel struct layouts of this ABI (${process.arch}) differ from improxy's tables: ${wrong.join("; ")}`,
+    );
+  return addon;
+}
+
 function load(): NetioAddon {
   const require = createRequire(import.meta.url);
   const here = dirname(fileURLToPath(import.meta.url));
@@ -135,7 +161,7 @@ function load(): NetioAddon {
   const errors: string[] = [];
   for (const path of candidates) {
     try {
-      return require(path) as NetioAddon;
+      return checkLayouts(require(path) as NetioAddon);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code !== "MODULE_NOT_FOUND") throw err;

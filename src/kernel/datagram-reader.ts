@@ -61,6 +61,12 @@ export type ReadLimits = Pick<DatagramReaderOptions, "batch" | "budgetMs" | "now
 
 export class DatagramReader {
   private fd = -1;
+  /**
+   * Datagrams dropped because the kernel cut them: the data (MSG_TRUNC: longer than the
+   * 64 KiB buffer, so no message of ours) or the ancillary data (MSG_CTRUNC: interface,
+   * destination or TTL may be missing, so it cannot be trusted).
+   */
+  truncated = 0;
 
   constructor(private readonly o: DatagramReaderOptions) {}
 
@@ -100,7 +106,10 @@ export class DatagramReader {
         return;
       }
       if (r === null) return;
-      if (r.truncated) continue; // cannot be a valid IGMP/MLD message or upcall of ours
+      if (r.truncated || r.controlTruncated) {
+        this.truncated++;
+        continue;
+      }
       try {
         this.o.onDatagram(r, rx.subarray(0, r.bytes));
       } catch (err) {
@@ -133,6 +142,8 @@ export interface ReceiveStats {
   discarded: number;
   /** Datagrams the kernel dropped for a full receive buffer (sk_drops); null if unknown. */
   drops: number | null;
+  /** Datagrams dropped because the kernel cut their data or ancillary data (DatagramReader.truncated). */
+  truncated: number;
 }
 
 /**

@@ -298,6 +298,7 @@ export class MrouteSocket implements MrouteFd {
       filter: this.filterError === null ? "kernel" : "software",
       discarded: this.discarded,
       drops: socketDrops(this.syscalls, this.sockFd),
+      truncated: this.reader.truncated,
     };
   }
 

@@ -51,6 +51,9 @@ import {
   parseSiocSgReq6,
   parseSiocVifReq,
   type SgCounters,
+  SIOC_SG_REQ_SIZE,
+  SIOC_SG_REQ6_SIZE,
+  SIOC_VIF_REQ_SIZE,
   SIOCGETSGCNT,
   SIOCGETVIFCNT,
   type VifCounters,
@@ -264,7 +267,7 @@ export class MrouteTable {
     const fd = openFd(this.sock, operation);
     const req = this.v4 ? packSiocSgReq(source, group) : packSiocSgReq6(source, group);
     try {
-      this.sock.syscalls.ioctl(fd, SIOCGETSGCNT, req);
+      this.sock.syscalls.ioctl(fd, SIOCGETSGCNT, req, this.v4 ? SIOC_SG_REQ_SIZE : SIOC_SG_REQ6_SIZE);
     } catch (err) {
       const e = KernelError.from(err, operation);
       if (e.code === "EADDRNOTAVAIL" || e.code === "ENOENT") return null;
@@ -284,7 +287,7 @@ export class MrouteTable {
     const fd = openFd(this.sock, operation);
     const req = packSiocVifReq(entry.vif);
     try {
-      this.sock.syscalls.ioctl(fd, SIOCGETVIFCNT, req);
+      this.sock.syscalls.ioctl(fd, SIOCGETVIFCNT, req, SIOC_VIF_REQ_SIZE);
     } catch (err) {
       const e = KernelError.from(err, operation);
       if (e.code === "EADDRNOTAVAIL" || e.code === "ENOENT" || e.code === "EINVAL") return null;

@@ -180,6 +180,7 @@ export class ReportSocket {
       filter: this.filterError === null ? "kernel" : "software",
       discarded: this.discarded,
       drops: socketDrops(this.sys, this.sockFd),
+      truncated: this.reader.truncated,
     };
   }
 

@@ -186,9 +186,9 @@ export class FakeFamily {
         },
       ],
       receiveSockets: [
-        { socket: "multicast-routing", filter: "kernel", discarded: 0, drops: 0 },
-        { socket: "up0", filter: "kernel", discarded: 0, drops: 0 },
-        { socket: "dn1", filter: "kernel", discarded: 2, drops: 5 },
+        { socket: "multicast-routing", filter: "kernel", discarded: 0, drops: 0, truncated: 0 },
+        { socket: "up0", filter: "kernel", discarded: 0, drops: 0, truncated: 0 },
+        { socket: "dn1", filter: "kernel", discarded: 2, drops: 5, truncated: 0 },
       ],
       counters: {
         packetsReceived: 10,

@@ -61,6 +61,8 @@ export interface FakeDatagram {
   dst?: Uint8Array | null;
   ttl?: number;
   hopopts?: Uint8Array | null;
+  /** MSG_CTRUNC on this datagram. */
+  controlTruncated?: boolean;
 }
 
 export interface FailMatch {
@@ -292,9 +294,11 @@ export class FakeSyscalls implements Syscalls {
     this.handle("attachFilter", [fd, program]);
   }
 
-  ioctl(fd: number, request: number, buf: Uint8Array): number {
+  ioctl(fd: number, request: number, buf: Uint8Array, size: number): number {
     this.record({ op: "ioctl", fd, option: IOCTLS[request] ?? String(request), bytes: Buffer.from(buf) });
     this.checkFd(fd, "ioctl");
+    // As the addon: the buffer must hold the request's struct.
+    if (!(size > 0) || buf.length < size) throw new RangeError("netio: ioctl: buf is shorter than the request's struct");
     const r = this.handle("ioctl", [fd, request, buf]);
     return typeof r === "number" ? r : 0;
   }
@@ -311,6 +315,7 @@ export class FakeSyscalls implements Syscalls {
     return {
       bytes,
       truncated: d.data.length > buf.length,
+      controlTruncated: d.controlTruncated ?? false,
       from: Buffer.from(d.from ?? []),
       ifindex: d.ifindex ?? 0,
       dst: d.dst ? Buffer.from(d.dst) : null,

@@ -90,7 +90,7 @@ test("a filter the kernel refuses is no failure: filterError says why, copies ar
     sys.fire(sock.fd);
     assert.deepEqual(packets, []);
     assert.equal(upcalls.length, 1);
-    assert.deepEqual(sock.stats(), { filter: "software", discarded: 1, drops: 0 });
+    assert.deepEqual(sock.stats(), { filter: "software", discarded: 1, drops: 0, truncated: 0 });
   }
 });
 
@@ -205,7 +205,7 @@ test("IPv4 dispatch: igmpmsg upcalls by type, the IGMP only this socket gets (no
   ]);
   assert.deepEqual(errors, []);
   assert.equal(sys.queued(sock.fd), 0);
-  assert.deepEqual(sock.stats(), { filter: "kernel", discarded: 3, drops: 0 });
+  assert.deepEqual(sock.stats(), { filter: "kernel", discarded: 3, drops: 0, truncated: 0 });
 });
 
 /** struct mrt6msg: im6_mbz 0, msgtype, mif (u16), pad, source, group. */

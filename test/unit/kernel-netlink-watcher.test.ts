@@ -49,7 +49,7 @@ class FakeNetlink implements NetlinkSyscalls {
     if (next === undefined) return null;
     if (next instanceof Error) throw next;
     buf.set(next);
-    return { bytes: next.length, truncated: false, from: Buffer.alloc(12), ifindex: 0, dst: null, ttl: -1, hopopts: null };
+    return { bytes: next.length, truncated: false, controlTruncated: false, from: Buffer.alloc(12), ifindex: 0, dst: null, ttl: -1, hopopts: null };
   }
   pollStart(_fd: number, cb: (readable: boolean) => void): void {
     this.cb = cb;

@@ -174,7 +174,7 @@ test("IPv4: the link's IGMP is decoded with pktinfo, TTL and Router Alert; what 
     },
   ]);
   assert.deepEqual(errors, []);
-  assert.deepEqual(sock.stats(), { filter: "kernel", discarded: 2, drops: 0 });
+  assert.deepEqual(sock.stats(), { filter: "kernel", discarded: 2, drops: 0, truncated: 0 });
 });
 
 test("IPv6: MLD with the source from the sockaddr, pktinfo, hop limit, hop-by-hop Router Alert; other types and interfaces discarded", () => {
@@ -231,7 +231,7 @@ test("a filter the kernel refuses is no failure: filterError says why and the co
   sys.queue(t.sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", V2_REPORT, false), ifindex: DN1 });
   sys.fire(t.sock.fd);
   assert.deepEqual(t.packets, []);
-  assert.deepEqual(t.sock.stats(), { filter: "software", discarded: 1, drops: 0 });
+  assert.deepEqual(t.sock.stats(), { filter: "software", discarded: 1, drops: 0, truncated: 0 });
   sys = new FakeSyscalls().fail("setsockopt", "EINVAL", { option: "ICMP6_FILTER" });
   t = open("ipv6", { sys });
   assert.equal(t.sock.stats().filter, "software");
@@ -307,12 +307,25 @@ test("close stops polling and closes (the kernel drops the memberships); idempot
   assert.equal(sock.stats().drops, null);
 });
 
+test("a datagram whose data or ancillary data the kernel cut (MSG_TRUNC, MSG_CTRUNC) is dropped and counted", () => {
+  const { sys, sock, packets } = open("ipv4");
+  sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.2", V2_REPORT), ifindex: DN1, controlTruncated: true });
+  sys.queue(sock.fd, { data: ipv4Datagram("10.11.0.2", "239.2.2.3", V2_REPORT), ifindex: DN1 });
+  sys.fire(sock.fd);
+  assert.deepEqual(
+    packets.map((p) => p.destination),
+    ["239.2.2.3"],
+    "only the whole datagram is handled",
+  );
+  assert.equal(sock.stats().truncated, 1);
+});
+
 test("stats: the kernel's drop count from SO_MEMINFO (sk_drops)", () => {
   const sys = new FakeSyscalls().on("getsockopt", (c, _fd, _level, _name, buf) => {
     if (c.option === "SO_MEMINFO") Buffer.from(buf.buffer, buf.byteOffset).writeUInt32LE(17, 32);
   });
   const { sock } = open("ipv4", { sys });
-  assert.deepEqual(sock.stats(), { filter: "kernel", discarded: 0, drops: 17 });
+  assert.deepEqual(sock.stats(), { filter: "kernel", discarded: 0, drops: 17, truncated: 0 });
   sys.on("getsockopt", () => {
     throw Object.assign(new Error("getsockopt: ENOPROTOOPT"), {
       code: "ENOPROTOOPT",

@@ -1,15 +1,19 @@
 /**
  * Packing of the RFC 3678 protocol-independent multicast socket option structs
- * (`group_req`, `group_source_req`, `group_filter`) for Linux x86_64. Host-order fields use the machine's byte order, addresses
- * are in network order inside a `sockaddr_in` / `sockaddr_in6` in a 128-byte
- * `sockaddr_storage`. docs/kernel.md "Struct layouts".
+ * (`group_req`, `group_source_req`, `group_filter`). Host-order fields use the machine's
+ * byte order, addresses are in network order inside a `sockaddr_in` / `sockaddr_in6` in a
+ * 128-byte `sockaddr_storage`, aligned as a pointer: the offsets below are x86_64's, a
+ * 32-bit ABI has every storage 4 bytes earlier; both come from abi.ts (HOST_LAYOUTS).
+ * docs/kernel.md "Struct layouts".
  *
  *   group_req         136: gr_interface u32 @0, pad 4, gr_group sockaddr_storage @8
  *   group_source_req  264: gsr_interface @0, gsr_group @8, gsr_source @136
  *   group_filter  144+128n: gf_interface @0, gf_group @8, gf_fmode u32 @136,
  *                           gf_numsrc u32 @140, gf_slist[n] @144 (128 bytes each)
+ *   (ILP32: 132; 260, group @4, source @132; 140+128n, group @4, fmode @132, numsrc @136)
  */
 import type { Address, IpFamily } from "../../wire/types.js";
+import { HOST_LAYOUTS } from "./abi.js";
 import {
   AF_INET,
   AF_INET6,
@@ -37,14 +41,16 @@ export const MCAST_EXCLUDE = 0;
 export const MCAST_INCLUDE = 1;
 
 
-export const GROUP_REQ_SIZE = 136;
-export const GROUP_SOURCE_REQ_SIZE = 264;
+export const GROUP_REQ_SIZE = HOST_LAYOUTS.group_req!;
+export const GROUP_SOURCE_REQ_SIZE = HOST_LAYOUTS.group_source_req!;
+/** Offset of the first sockaddr_storage (the group) after the u32 interface index. */
+export const GR_GROUP_OFFSET = HOST_LAYOUTS["group_req.gr_group"]!;
 /** Offsets inside group_filter. */
-export const GF_FMODE_OFFSET = 136;
-export const GF_NUMSRC_OFFSET = 140;
-export const GF_SLIST_OFFSET = 144;
+export const GF_FMODE_OFFSET = HOST_LAYOUTS["group_filter.gf_fmode"]!;
+export const GF_NUMSRC_OFFSET = HOST_LAYOUTS["group_filter.gf_numsrc"]!;
+export const GF_SLIST_OFFSET = HOST_LAYOUTS["group_filter.gf_slist"]!;
 
-/** GROUP_FILTER_SIZE(n) of RFC 3678 §5.2.1 on Linux x86_64: 144 + 128n bytes. */
+/** GROUP_FILTER_SIZE(n) of RFC 3678 §5.2.1: 144 + 128n bytes on x86_64 (140 + 128n on ILP32). */
 export function groupFilterSize(numsrc: number): number {
   return GF_SLIST_OFFSET + SOCKADDR_STORAGE_SIZE * numsrc;
 }
@@ -74,7 +80,7 @@ export function readSockaddr(buf: Uint8Array, offset: number): { family: IpFamil
 export function packGroupReq(ifindex: number, family: IpFamily, group: Address): Buffer {
   const buf = Buffer.alloc(GROUP_REQ_SIZE);
   writeU32(buf, 0, ifindex);
-  writeSockaddr(buf, 8, family, group);
+  writeSockaddr(buf, GR_GROUP_OFFSET, family, group);
   return buf;
 }
 
@@ -82,8 +88,8 @@ export function packGroupReq(ifindex: number, family: IpFamily, group: Address):
 export function packGroupSourceReq(ifindex: number, family: IpFamily, group: Address, source: Address): Buffer {
   const buf = Buffer.alloc(GROUP_SOURCE_REQ_SIZE);
   writeU32(buf, 0, ifindex);
-  writeSockaddr(buf, 8, family, group);
-  writeSockaddr(buf, 8 + SOCKADDR_STORAGE_SIZE, family, source);
+  writeSockaddr(buf, GR_GROUP_OFFSET, family, group);
+  writeSockaddr(buf, GR_GROUP_OFFSET + SOCKADDR_STORAGE_SIZE, family, source);
   return buf;
 }
 
@@ -103,7 +109,7 @@ export function packGroupFilter(
   const slots = Math.max(capacity, sources.length);
   const buf = Buffer.alloc(groupFilterSize(slots));
   writeU32(buf, 0, ifindex);
-  writeSockaddr(buf, 8, family, group);
+  writeSockaddr(buf, GR_GROUP_OFFSET, family, group);
   writeU32(buf, GF_FMODE_OFFSET, mode === "include" ? MCAST_INCLUDE : MCAST_EXCLUDE);
   writeU32(buf, GF_NUMSRC_OFFSET, sources.length);
   sources.forEach((s, i) => {
@@ -142,7 +148,7 @@ export interface UnpackedGroupFilter {
 export function unpackGroupFilter(buf: Uint8Array, length: number = buf.length): UnpackedGroupFilter | null {
   const end = Math.min(length, buf.length);
   if (end < GF_SLIST_OFFSET) return null;
-  const group = readSockaddr(buf.subarray(0, end), 8);
+  const group = readSockaddr(buf.subarray(0, end), GR_GROUP_OFFSET);
   if (group === null) return null;
   const fmode = readU32(buf, GF_FMODE_OFFSET);
   const numsrc = readU32(buf, GF_NUMSRC_OFFSET);

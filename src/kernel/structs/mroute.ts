@@ -1,8 +1,9 @@
 /**
  * Struct packing for Linux multicast routing (linux/mroute.h, linux/mroute6.h) and the few
  * IP-level option blobs the mroute socket uses (docs/kernel.md "Struct layouts"). Layouts
- * (x86_64, checked with offsetof() against the kernel headers; host-order fields follow the
- * machine, addresses network order):
+ * on x86_64 below (host-order fields follow the machine, addresses network order); the
+ * counter structs hold unsigned longs, 4 bytes on a 32-bit ABI: their sizes and offsets come
+ * from abi.ts (HOST_LAYOUTS), which the addon checks against its own sizeof/offsetof:
  *
  *   vifctl        16: vifi u16 @0, flags u8 @2, threshold u8 @3, rate_limit u32 @4,
  *                     lcl_addr | lcl_ifindex @8, rmt_addr @12
@@ -10,14 +11,15 @@
  *                     pkt_cnt @44, byte_cnt @48, wrong_if @52, expire @56
  *   igmpmsg       20: unused[8] @0, msgtype u8 @8, mbz u8 @9, vif u8 @10, vif_hi u8 @11,
  *                     src @12, dst @16 (laid over an IPv4 header: mbz is the protocol byte)
- *   sioc_sg_req   32: src @0, grp @4, pktcnt u64 @8, bytecnt u64 @16, wrong_if u64 @24
+ *   sioc_sg_req   32: src @0, grp @4, pktcnt ulong @8, bytecnt ulong @16, wrong_if ulong @24
+ *                     (ILP32: 20, counters @8, @12, @16)
  *   mif6ctl       12: mifi u16 @0, flags u8 @2, threshold u8 @3, pifi u16 @4, (pad 2),
  *                     rate_limit u32 @8
  *   mf6cctl       92: origin sockaddr_in6 @0, mcastgrp sockaddr_in6 @28, parent u16 @56,
  *                     (pad 2), ifset u32[8] @60
  *   mrt6msg       40: mbz u8 @0, msgtype u8 @1, mif u16 @2, pad u32 @4, src @8, dst @24
- *   sioc_sg_req6  80: src sockaddr_in6 @0, grp sockaddr_in6 @28, pktcnt u64 @56,
- *                     bytecnt u64 @64, wrong_if u64 @72
+ *   sioc_sg_req6  80: src sockaddr_in6 @0, grp sockaddr_in6 @28, pktcnt ulong @56,
+ *                     bytecnt ulong @64, wrong_if ulong @72 (ILP32: 68, @56, @60, @64)
  *   ip_mreqn      12: multiaddr @0, address @4, ifindex i32 @8
  *   ipv6_mreq     20: multiaddr[16] @0, ifindex i32 @16
  *   icmp6_filter  32: u32[8] bitmap; a set bit BLOCKS that ICMPv6 type
@@ -25,6 +27,7 @@
 
 import { bytesToIpv4, bytesToIpv6, writeIpv4, writeIpv6 } from "../../wire/address.js";
 import type { Address, IpFamily } from "../../wire/types.js";
+import { type Abi, HOST_ABI, HOST_LAYOUTS, kernelLayouts, readULong } from "./abi.js";
 import { HOST_LE, SOCKADDR_IN6_SIZE, writeSockaddrIn6 } from "./sockaddr.js";
 
 // ---------------------------------------------------------------- constants
@@ -102,11 +105,11 @@ export const ICMP6_FILTER = 1;
 export const VIFCTL_SIZE = 16;
 export const MFCCTL_SIZE = 60;
 export const IGMPMSG_SIZE = 20;
-export const SIOC_SG_REQ_SIZE = 32;
+export const SIOC_SG_REQ_SIZE = HOST_LAYOUTS.sioc_sg_req!;
 export const MIF6CTL_SIZE = 12;
 export const MF6CCTL_SIZE = 92;
 export const MRT6MSG_SIZE = 40;
-export const SIOC_SG_REQ6_SIZE = 80;
+export const SIOC_SG_REQ6_SIZE = HOST_LAYOUTS.sioc_sg_req6!;
 export const IP_MREQN_SIZE = 12;
 export const IPV6_MREQ_SIZE = 20;
 export const ICMP6_FILTER_SIZE = 32;
@@ -212,12 +215,18 @@ export function packSiocSgReq(source: Address, group: Address): Buffer {
   return b;
 }
 
-export function parseSiocSgReq(b: Uint8Array): SgCounters {
+export function parseSiocSgReq(b: Uint8Array, abi: Abi = HOST_ABI): SgCounters {
+  return sgCounters(b, "sioc_sg_req", abi);
+}
+
+/** The three unsigned long counters of a sioc_sg_req / sioc_sg_req6 answered by the kernel. */
+function sgCounters(b: Uint8Array, struct: "sioc_sg_req" | "sioc_sg_req6", abi: Abi): SgCounters {
   const v = view(b);
+  const at = kernelLayouts(abi);
   return {
-    packets: v.getBigUint64(8, HOST_LE),
-    bytes: v.getBigUint64(16, HOST_LE),
-    wrongIf: v.getBigUint64(24, HOST_LE),
+    packets: readULong(v, at[`${struct}.pktcnt`]!, HOST_LE, abi),
+    bytes: readULong(v, at[`${struct}.bytecnt`]!, HOST_LE, abi),
+    wrongIf: readULong(v, at[`${struct}.wrong_if`]!, HOST_LE, abi),
   };
 }
 
@@ -229,8 +238,11 @@ export interface VifCounters {
   bytesOut: bigint;
 }
 
-/** struct sioc_vif_req / sioc_mif_req6 (same layout on x86_64): vifi u16 @0, icount @8, ocount @16, ibytes @24, obytes @32. */
-export const SIOC_VIF_REQ_SIZE = 40;
+/**
+ * struct sioc_vif_req / sioc_mif_req6 (the same layout): vifi u16 @0, then four unsigned
+ * longs: x86_64 icount @8, ocount @16, ibytes @24, obytes @32 (40 bytes); ILP32 @4.. (20).
+ */
+export const SIOC_VIF_REQ_SIZE = HOST_LAYOUTS.sioc_vif_req!;
 
 export function packSiocVifReq(vif: number): Buffer {
   const b = Buffer.alloc(SIOC_VIF_REQ_SIZE);
@@ -238,13 +250,14 @@ export function packSiocVifReq(vif: number): Buffer {
   return b;
 }
 
-export function parseSiocVifReq(b: Uint8Array): VifCounters {
+export function parseSiocVifReq(b: Uint8Array, abi: Abi = HOST_ABI): VifCounters {
   const v = view(b);
+  const at = kernelLayouts(abi);
   return {
-    packetsIn: v.getBigUint64(8, HOST_LE),
-    packetsOut: v.getBigUint64(16, HOST_LE),
-    bytesIn: v.getBigUint64(24, HOST_LE),
-    bytesOut: v.getBigUint64(32, HOST_LE),
+    packetsIn: readULong(v, at["sioc_vif_req.icount"]!, HOST_LE, abi),
+    packetsOut: readULong(v, at["sioc_vif_req.ocount"]!, HOST_LE, abi),
+    bytesIn: readULong(v, at["sioc_vif_req.ibytes"]!, HOST_LE, abi),
+    bytesOut: readULong(v, at["sioc_vif_req.obytes"]!, HOST_LE, abi),
   };
 }
 
@@ -389,13 +402,8 @@ export function packSiocSgReq6(source: Address, group: Address): Buffer {
   return b;
 }
 
-export function parseSiocSgReq6(b: Uint8Array): SgCounters {
-  const v = view(b);
-  return {
-    packets: v.getBigUint64(56, HOST_LE),
-    bytes: v.getBigUint64(64, HOST_LE),
-    wrongIf: v.getBigUint64(72, HOST_LE),
-  };
+export function parseSiocSgReq6(b: Uint8Array, abi: Abi = HOST_ABI): SgCounters {
+  return sgCounters(b, "sioc_sg_req6", abi);
 }
 
 /** struct ipv6_mreq for IPV6_ADD_MEMBERSHIP / IPV6_DROP_MEMBERSHIP. */
