@@ -283,8 +283,8 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
       Number(
         rows(st.stdout).find((r) => r[0] === family && r[1] === iface && r[2] === counter)?.[3] ?? Number.NaN,
       );
-    assert.ok(stat("ipv4", "dn1", "received:v3report") >= 1, st.stdout);
-    assert.ok(stat("ipv6", "dn1", "received:v3report") >= 1, st.stdout);
+    assert.ok(stat("ipv4", "dn1", "received:igmpv3-report") >= 1, st.stdout);
+    assert.ok(stat("ipv6", "dn1", "received:mldv2-report") >= 1, st.stdout);
     assert.ok(stat("ipv4", "-", "upstream-filter-changes") >= 2);
     const status = await cli(topo.rtr, ["status", "--socket", socket]);
     assert.equal(status.code, 0, status.stderr);

@@ -229,9 +229,9 @@ describe("status documents", () => {
     assert.deepEqual(st.upstreamPacketsByType, { query: 2, report: 1, leave: 0, other: 0 });
     assert.equal(st.upstreamFilterChanges, 2);
     const dn1 = st.interfaces.find((i) => i.name === "dn1")!;
-    assert.equal(dn1.received.v3report, 2);
+    assert.equal(dn1.received["igmpv3-report"], 2);
     assert.equal(dn1.querierChanges, 1);
-    assert.ok((dn1.sent["general-query-v3"] ?? 0) >= 1, "startup general query counted");
+    assert.ok((dn1.sent["igmpv3-general-query"] ?? 0) >= 1, "startup general query counted");
   });
 });
 

@@ -145,7 +145,7 @@ describe("control tables", () => {
     const sources = renderShow(b.build("sources", "ipv4"), "sources");
     assert.deepEqual(sources[1]!.split(/\s+/), ["ipv4", "dn1", "239.1.1.2", "198.18.0.1", "4m18s", "yes"]);
     const stats = renderShow(b.build("stats", "ipv4"), "stats");
-    assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 received:v3report 2"));
+    assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 received:igmpv3-report 2"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - parse-error:bad-checksum 1"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - no-upstream 0"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - wrong-upstream 0"));
