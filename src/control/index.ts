@@ -9,6 +9,7 @@ import { packageVersion } from "../util/version.js";
 import { createMetricsRegistry, MetricsServer, registerOperatorMetrics } from "./metrics.js";
 import type { Request } from "./protocol.js";
 import { ControlServer, networkNamespace } from "./server.js";
+import { filterOf } from "./show-filter.js";
 import { StatusBuilder, type StatusSource } from "./status.js";
 import { renderShow, renderStatus } from "./tables.js";
 
@@ -57,7 +58,7 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
       case "status":
         return builder.build(null, req.family);
       case "show":
-        return builder.build(req.what, req.family);
+        return builder.build(req.what, req.family, filterOf(req));
       case "reload": {
         log.info("reload requested on the control socket");
         const r = await daemon.reload();

@@ -123,6 +123,7 @@ describe("control tables", () => {
       "-",
       "3",
       "up0",
+      "1m05s",
     ]);
     const groups = renderShow(b.build("groups", "ipv4"), "groups");
     assert.deepEqual(groups[1]!.split(/\s+/), [
@@ -150,7 +151,9 @@ describe("control tables", () => {
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - no-upstream 0"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - wrong-upstream 0"));
     // What the upstream link sent and the daemon ignored, in all and by type.
-    const upstream = stats.map((l) => l.split(/\s+/).join(" ")).filter((l) => l.includes(" upstream-packets"));
+    const upstream = stats
+      .map((l) => l.split(/\s+/).join(" "))
+      .filter((l) => l.includes(" upstream-packets"));
     assert.deepEqual(upstream, [
       "ipv4 - upstream-packets 3",
       "ipv4 - upstream-packets:query 2",
@@ -165,7 +168,8 @@ describe("control tables", () => {
     const a = source.fams[0]!.addrs;
     source.fams[0]!.upstreamOf = (g) => (g === a.group ? "iptv0" : null);
     const b = new StatusBuilder(source, { version: "9.9.9", controlSocket: "/s", startedAt: Date.now() });
-    const rows = (view: "groups" | "routes") => renderShow(b.build(view, "ipv4"), view).map((l) => l.split(/\s+/));
+    const rows = (view: "groups" | "routes") =>
+      renderShow(b.build(view, "ipv4"), view).map((l) => l.split(/\s+/));
     const groups = rows("groups");
     assert.deepEqual(groups[0]!.at(-1), "UPSTREAM");
     assert.deepEqual(
@@ -184,8 +188,8 @@ describe("control tables", () => {
       "the upstream membership table: the serving upstream, - for none",
     );
     const routes = rows("routes");
-    assert.deepEqual(routes[0]!.at(-1), "UPSTREAM");
-    assert.deepEqual([routes[1]![2], routes[1]![3], routes[1]!.at(-1)], [a.group, "up0", "iptv0"]);
+    assert.deepEqual(routes[0]!.at(-2), "UPSTREAM");
+    assert.deepEqual([routes[1]![2], routes[1]![3], routes[1]!.at(-2)], [a.group, "up0", "iptv0"]);
   });
 
   test("show groups marks a static group `static` in the LAST-REPORTER column", () => {
@@ -198,7 +202,21 @@ describe("control tables", () => {
       lines.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 239.9.9.9 exclude 3 1m05s - static 0 - -"),
       lines.join("\n"),
     );
-    assert.ok(lines.some((l) => l.includes(a.host1)), "the hosts' groups are still there");
+    assert.ok(
+      lines.some((l) => l.includes(a.host1)),
+      "the hosts' groups are still there",
+    );
+  });
+
+  test("show routes ends with UPTIME (time since the entry was installed); show stats INTERFACE has that interface's rows only", () => {
+    const b = builder();
+    const routes = renderShow(b.build("routes", "ipv4"), "routes");
+    assert.equal(routes[0]!.split(/\s+/).at(-1), "UPTIME");
+    assert.equal(routes[1]!.split(/\s+/).at(-1), "1m05s");
+    const stats = renderShow(b.build("stats", undefined, { interface: "dn1" }), "stats").slice(1);
+    assert.ok(stats.length > 4, stats.join("\n"));
+    assert.deepEqual([...new Set(stats.map((l) => l.split(/\s+/)[1]))], ["dn1"], stats.join("\n"));
+    assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv6 dn1 received:mldv2-report 2"));
   });
 
   test("empty views say so", () => {
