@@ -224,10 +224,11 @@ export async function main(
   });
   program
     .command("reload")
-    .description("make the running daemon re-read its config file (as SIGHUP)")
+    .description("make the running daemon re-read its config file (as SIGHUP) and print what changed")
     .allowExcessArguments(false)
     .option("--socket <path>", "control socket of the daemon")
     .option("-c, --config <file>", "take the control socket path from this config file")
+    .option("--json", "print the reload report as JSON")
     .action(async (opts: ControlCliOptions) => {
       code = await reloadCommand(withConfig(opts), io.stdout, io.stderr);
     });

@@ -4,6 +4,7 @@
  * delegated to the daemon.
  */
 
+import type { ReloadReport } from "../daemon/reload-report.js";
 import type { Logger } from "../util/log.js";
 import { packageVersion } from "../util/version.js";
 import { createMetricsRegistry, MetricsServer, registerOperatorMetrics } from "./metrics.js";
@@ -21,7 +22,8 @@ export { SHOW_VIEWS } from "./status.js";
 /** What the control plane needs from the daemon (structurally `Daemon`). */
 export interface ControlledDaemon extends StatusSource {
   readonly log: Logger;
-  reload(): Promise<{ ok: boolean; error?: string }>;
+  /** Resolves once the new configuration is applied (or rejected), with what changed. */
+  reload(): Promise<{ ok: boolean; error?: string; report?: ReloadReport }>;
 }
 
 export interface ControlPlane {
@@ -63,7 +65,7 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
         log.info("reload requested on the control socket");
         const r = await daemon.reload();
         if (!r.ok) throw new Error(`reload failed: ${r.error ?? "unknown error"}`);
-        return { reloaded: true };
+        return { reloaded: true, ...r.report };
       }
     }
   };

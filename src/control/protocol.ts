@@ -6,7 +6,8 @@
  *   {"cmd":"status"}  (optional "family")            -> {"ok":true,"data":<StatusDocument>}
  *   {"cmd":"show","what":"groups","family":"ipv4"}   -> {"ok":true,"data":<StatusDocument>}
  *     (optional filters "interface", "group", "source": show-filter.ts)
- *   {"cmd":"reload"}                                 -> {"ok":true,"data":{"reloaded":true}}
+ *   {"cmd":"reload"}                                 -> {"ok":true,"data":{"reloaded":true,<ReloadReport>}}
+ *     (answered once the new configuration is applied; rejected: {"ok":false,"error":"reload failed: FILE:LINE: ..."})
  *   anything else                                    -> {"ok":false,"error":"..."}
  *
  * A request may carry an "id" (string or number), echoed in its response.

@@ -263,7 +263,6 @@ export class FamilyProxy {
       if (JSON.stringify(link.settings) !== JSON.stringify(n.settings)) {
         link.settings = n.settings;
         link.router?.setConfig(routerConfig(n.settings));
-        this.log.info({ interface: name }, "interface settings changed by reload");
         // Static groups as the file now says (the router's new source policy applies).
         if (link.router) this.applyStatic(link, n.settings.staticGroups);
       }
@@ -272,19 +271,17 @@ export class FamilyProxy {
     for (const [name, n] of next) {
       if (this.links.has(name)) continue;
       this.links.set(name, newLinkRuntime(n.cfg, n.settings, this.now));
-      this.log.info({ interface: name, role: n.cfg.role }, "interface added by reload");
     }
     this.ignored = new CidrSet(ignoredGroups(config, this.family));
     this.apply(this.fwd.refreshAll());
     this.reconcileAll();
   }
 
-  /** Detaches a link and forgets it. */
+  /** Detaches a link and forgets it (a reload's removals are logged by the daemon's reload report). */
   private removeLink(link: LinkRuntime, why: string): void {
     if (link.ifindex !== null) this.detach(link, why);
     this.links.delete(link.name);
     if (link.isDefault) this.log.info({ interface: link.name }, "default downstream removed");
-    else this.log.info({ interface: link.name, role: link.cfg.role }, "interface removed by reload");
   }
 
   /** Brings every link, and every interface that may be a default downstream, up to date. */

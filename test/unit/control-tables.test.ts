@@ -151,9 +151,7 @@ describe("control tables", () => {
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - no-upstream 0"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - wrong-upstream 0"));
     // What the upstream link sent and the daemon ignored, in all and by type.
-    const upstream = stats
-      .map((l) => l.split(/\s+/).join(" "))
-      .filter((l) => l.includes(" upstream-packets"));
+    const upstream = stats.map((l) => l.split(/\s+/).join(" ")).filter((l) => l.includes(" upstream-packets"));
     assert.deepEqual(upstream, [
       "ipv4 - upstream-packets 3",
       "ipv4 - upstream-packets:query 2",
@@ -168,8 +166,7 @@ describe("control tables", () => {
     const a = source.fams[0]!.addrs;
     source.fams[0]!.upstreamOf = (g) => (g === a.group ? "iptv0" : null);
     const b = new StatusBuilder(source, { version: "9.9.9", controlSocket: "/s", startedAt: Date.now() });
-    const rows = (view: "groups" | "routes") =>
-      renderShow(b.build(view, "ipv4"), view).map((l) => l.split(/\s+/));
+    const rows = (view: "groups" | "routes") => renderShow(b.build(view, "ipv4"), view).map((l) => l.split(/\s+/));
     const groups = rows("groups");
     assert.deepEqual(groups[0]!.at(-1), "UPSTREAM");
     assert.deepEqual(
@@ -202,10 +199,7 @@ describe("control tables", () => {
       lines.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 239.9.9.9 exclude 3 1m05s - static 0 - -"),
       lines.join("\n"),
     );
-    assert.ok(
-      lines.some((l) => l.includes(a.host1)),
-      "the hosts' groups are still there",
-    );
+    assert.ok(lines.some((l) => l.includes(a.host1)), "the hosts' groups are still there");
   });
 
   test("show routes ends with UPTIME (time since the entry was installed); show stats INTERFACE has that interface's rows only", () => {
