@@ -42,7 +42,11 @@ export interface ReloadReport {
   warnings: string[];
 }
 
-/** Global settings a running daemon cannot change: they keep their running value (docs/kernel.md). */
+/**
+ * Global settings a running daemon cannot change, kept at their running value with a
+ * warning: the multicast routing table is fixed at MRT_INIT (docs/kernel.md "Multicast
+ * routing socket (IPv4)"), the control socket and metrics endpoint are open, the user taken.
+ */
 export const RESTART_ONLY = [
   "mrouteTable",
   "controlSocket",
