@@ -17,7 +17,7 @@ import { type Receiver, type Sender, startReceiver, startSender } from "../../sr
 import type { Netns } from "../../src/lab/netns.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { IpFamily } from "../../src/wire/types.js";
-import { CLI, type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
+import { type DaemonRun, runCli, startDaemon, writeConfig } from "../support/daemon.js";
 import { FAMILIES, IPV4, IPV6 } from "../support/family.js";
 import { eventually, mfc, sleep } from "../support/scenario.js";
 
@@ -30,25 +30,8 @@ const METRICS_PORT = 19464;
 const G: Record<IpFamily, string> = { ipv4: "239.5.5.5", ipv6: "ff0e::5:5" };
 const SSM: Record<IpFamily, string> = { ipv4: "232.5.5.5", ipv6: "ff3e::5:5" };
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `improxy ARGS` inside `ns`; resolves with exit code and output (never rejects). */
-function cli(ns: Netns, args: string[]): Promise<CliResult> {
-  const p = ns.spawn("node", [CLI, ...args]);
-  let stdout = "";
-  let stderr = "";
-  p.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  p.stderr!.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  return new Promise((res) => p.once("close", (code) => res({ code, stdout, stderr })));
-}
+/** Runs `improxy ARGS` inside `ns`. */
+const cli = runCli;
 
 /** Data rows of a table (text lines after the header, up to the first blank line), split on blanks. */
 function rows(text: string): string[][] {

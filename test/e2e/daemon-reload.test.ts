@@ -8,13 +8,12 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology } from "../../src/lab/topology.js";
 import { useLab } from "../support/stage.js";
-import { CLI, startDaemon, writeConfig } from "../support/daemon.js";
-import type { Netns } from "../../src/lab/netns.js";
+import { runCli, startDaemon, writeConfig } from "../support/daemon.js";
 
 import { sleep, until } from "../support/scenario.js";
 
@@ -30,20 +29,6 @@ downstream: [${downstreams.join(", ")}]
 control-socket: ${SOCKET}
 ${extra.join("\n")}
 `;
-
-/** Runs `improxy ARGS` inside `ns`; resolves with exit code and output. */
-function cli(ns: Netns, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = ns.spawn("node", [CLI, ...args]);
-  let stdout = "";
-  let stderr = "";
-  p.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  p.stderr!.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  return new Promise((res) => p.once("close", (code) => res({ code, stdout, stderr })));
-}
 
 /** Sequence numbers missing between the first and the last received. */
 function gaps(seqs: number[]): number[] {
@@ -73,9 +58,7 @@ describe("reload (SIGHUP, improxy reload)", { timeout: 120_000 }, () => {
       for (let i = 0; i < 10; i++) {
         d.proc.kill("SIGHUP");
         await d.waitFor(
-          (l) =>
-            l.msg === "configuration reloaded" &&
-            d.lines.filter((x) => x.msg === "configuration reloaded").length > i,
+          (l) => l.msg === "configuration reloaded" && d.lines.filter((x) => x.msg === "configuration reloaded").length > i,
           5000,
           `reload ${i + 1}`,
         );
@@ -93,31 +76,15 @@ describe("reload (SIGHUP, improxy reload)", { timeout: 120_000 }, () => {
       writeFileSync(conf, config(["dn1", "dn2"]));
       const t0 = Date.now();
       d.proc.kill("SIGHUP");
-      await d.waitFor(
-        (l) => l.msg === "interface added by reload" && l.interface === "dn2",
-        5000,
-        "dn2 added",
-      );
-      await d.waitFor(
-        (l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv4",
-        5000,
-        "dn2 attached",
-      );
-      await until(
-        () => rx4b.packets.length >= 5,
-        10_000 - (Date.now() - t0),
-        "h2 receives after dn2 was added by reload",
-      );
+      await d.waitFor((l) => l.msg === "interface added by reload" && l.interface === "dn2", 5000, "dn2 added");
+      await d.waitFor((l) => l.msg === "interface attached" && l.interface === "dn2" && l.family === "ipv4", 5000, "dn2 attached");
+      await until(() => rx4b.packets.length >= 5, 10_000 - (Date.now() - t0), "h2 receives after dn2 was added by reload");
       process.stdout.write(`# h2 receiving ${Date.now() - t0} ms after the reload that added dn2\n`);
 
       // An invalid config is rejected with its reason; forwarding goes on.
       writeFileSync(conf, "upstream: up0\ndownstream: [dn1, dn2]\nquery-interval: soon\n");
       d.proc.kill("SIGHUP");
-      const rejected = await d.waitFor(
-        (l) => l.msg === "reload rejected, keeping the running configuration",
-        5000,
-        "rejection",
-      );
+      const rejected = await d.waitFor((l) => l.msg === "reload rejected, keeping the running configuration", 5000, "rejection");
       assert.match(String(rejected.error), /reload\.yaml:3: .*query-interval/);
       const n = rx4.packets.length;
       await sleep(300);
@@ -126,27 +93,13 @@ describe("reload (SIGHUP, improxy reload)", { timeout: 120_000 }, () => {
       // Timer change: a shorter query interval applies to the running routers.
       writeFileSync(conf, config(["dn1", "dn2"], 20));
       d.proc.kill("SIGHUP");
-      await d.waitFor(
-        (l) => l.msg === "interface settings changed by reload" && l.interface === "dn1",
-        5000,
-        "settings changed",
-      );
-      await d.waitFor(
-        (l) =>
-          l.msg === "configuration reloaded" &&
-          d.lines.filter((x) => x.msg === "configuration reloaded").length >= 12,
-        5000,
-        "reloaded",
-      );
+      await d.waitFor((l) => l.msg === "interface settings changed by reload" && l.interface === "dn1", 5000, "settings changed");
+      await d.waitFor((l) => l.msg === "configuration reloaded" && d.lines.filter((x) => x.msg === "configuration reloaded").length >= 12, 5000, "reloaded");
 
       // Removing dn2 detaches it: its VIF goes and h2 stops receiving; dn1 is untouched.
       writeFileSync(conf, config(["dn1"], 20));
       d.proc.kill("SIGHUP");
-      await d.waitFor(
-        (l) => l.msg === "interface removed by reload" && l.interface === "dn2",
-        5000,
-        "dn2 removed",
-      );
+      await d.waitFor((l) => l.msg === "interface removed by reload" && l.interface === "dn2", 5000, "dn2 removed");
       await sleep(200);
       const vifs = await topo.rtr.readProc("/proc/net/ip_mr_vif");
       assert.doesNotMatch(vifs, /dn2/, "dn2's VIF is gone");
@@ -160,12 +113,13 @@ describe("reload (SIGHUP, improxy reload)", { timeout: 120_000 }, () => {
       assert.equal(await d.stop(), 0);
     }
   });
+
   it("improxy reload prints what changed (down-to-up, an added downstream, a restart-only setting as a warning) and logs it; a rejected file exits 1 with its reason, the old configuration runs on", async () => {
     const conf = writeConfig("reload-cli.yaml", config(["dn1"]));
     const d = startDaemon(topo.rtr, ["-c", conf, "-d", "3"]);
     const rx = startReceiver(topo.h1, "239.7.7.8", { port: 5003 });
     const tx = startSender(topo.up, "239.7.7.8", { intervalMs: 10, port: 5003 });
-    const reload = (...args: string[]) => cli(topo.rtr, ["reload", "--socket", SOCKET, ...args]);
+    const reload = (...args: string[]) => runCli(topo.rtr, ["reload", "--socket", SOCKET, ...args]);
     try {
       await d.waitFor((l) => l.msg === "control socket listening", 8000, "control socket");
       assert.deepEqual(await reload(), { code: 0, stdout: "no changes\n", stderr: "" });
@@ -187,7 +141,7 @@ describe("reload (SIGHUP, improxy reload)", { timeout: 120_000 }, () => {
         stdout: "added ipv4 downstream dn2\nadded ipv6 downstream dn2\n",
         stderr: "",
       });
-      const dn2 = await cli(topo.rtr, ["show", "interfaces", "dn2", "--json", "--socket", SOCKET]);
+      const dn2 = await runCli(topo.rtr, ["show", "interfaces", "dn2", "--json", "--socket", SOCKET]);
       const doc = JSON.parse(dn2.stdout) as {
         families: Array<{ interfaces: Array<{ name: string; state: string }> }>;
       };
@@ -229,12 +183,13 @@ describe("reload (SIGHUP, improxy reload)", { timeout: 120_000 }, () => {
       const n = rx.packets.length;
       await sleep(300);
       assert.ok(rx.packets.length > n + 10, "still forwarding after a rejected reload");
-      const still = await cli(topo.rtr, ["show", "interfaces", "dn2", "--socket", SOCKET]);
+      const still = await runCli(topo.rtr, ["show", "interfaces", "dn2", "--socket", SOCKET]);
       assert.equal(still.code, 0, "dn2 (of the running configuration) is still there");
       assert.ok(d.proc.exitCode === null, "the daemon runs on");
     } finally {
       for (const p of [tx, rx]) await p.stop();
       assert.equal(await d.stop(), 0);
+      rmSync(dirname(conf), { recursive: true, force: true });
     }
   });
 });
