@@ -9,8 +9,8 @@
  *   improxy mcast -m GROUP -r|-s [...]     multicast test receiver / sender (mcast_test.py)
  *   improxy lab [--duration S]             network-namespace demo
  *   improxy status [--json]                ask the running daemon (control socket)
- *   improxy show interfaces|groups|sources|routes|stats [--json]
- *   improxy reload                         re-read the config (as SIGHUP)
+ *   improxy show interfaces|groups|sources|routes|stats [INTERFACE] [--group G] [--source S] [--json]
+ *   improxy reload [--json]                re-read the config (as SIGHUP), print what changed
  *
  * Invoked as `igmpproxy` (a symlink named so), it takes igmpproxy's command line instead
  * (igmpproxy.ts): `igmpproxy [-h] [-n] [-d] [-v [-v]] CONFIGFILE`.
@@ -25,7 +25,7 @@ import { daemonCommand, type Printer } from "./commands/daemon.js";
 import { labCommand } from "./commands/lab.js";
 import { mcastCommand } from "./commands/mcast.js";
 import { reloadCommand } from "./commands/reload.js";
-import { showCommand } from "./commands/show.js";
+import { SHOW_USAGE, SHOW_USAGE_EXIT, type ShowCliOptions, showCommand } from "./commands/show.js";
 import { type ControlCliOptions, statusCommand } from "./commands/status.js";
 import type { RawMcastOptions } from "./mcast/options.js";
 import { packageVersion } from "../util/version.js";
@@ -194,25 +194,41 @@ export async function main(
     if (json) cmd.option("--json", "print JSON (schema/status.schema.json)");
     return cmd;
   };
-  controlOptions(program.command("status").description("summary of the running daemon"), true).action(
-    async (opts: ControlCliOptions) => {
-      code = await statusCommand(withConfig(opts), io.stdout, io.stderr);
-    },
-  );
+  controlOptions(
+    program.command("status").description("summary of the running daemon").allowExcessArguments(false),
+    true,
+  ).action(async (opts: ControlCliOptions) => {
+    code = await statusCommand(withConfig(opts), io.stdout, io.stderr);
+  });
   controlOptions(
     program
       .command("show")
-      .description("one view of the running daemon's state")
-      .argument("<what>", "interfaces, groups, sources, routes or stats"),
+      .description("one view of the running daemon's state, optionally filtered")
+      .argument("<what>", "interfaces, groups, sources, routes or stats")
+      .argument(
+        "[interface]",
+        "only this interface (groups, sources: the downstream link; routes: incoming or outgoing)",
+      )
+      .option("--group <group>", "only this group (multicast address or prefix, e.g. 239.1.0.0/16)")
+      .option("--source <source>", "only this source (address or prefix)")
+      .allowExcessArguments(false)
+      .showHelpAfterError(SHOW_USAGE)
+      // Usage errors exit 2 (Commander's default is 1); help still exits 0.
+      .exitOverride((err) => {
+        if (err.exitCode === 0) throw err;
+        throw new CommanderError(SHOW_USAGE_EXIT, err.code, err.message);
+      }),
     true,
-  ).action(async (what: string, opts: ControlCliOptions) => {
-    code = await showCommand(what, withConfig(opts), io.stdout, io.stderr);
+  ).action(async (what: string, iface: string | undefined, opts: ShowCliOptions) => {
+    code = await showCommand(what, iface, withConfig(opts), io.stdout, io.stderr);
   });
   program
     .command("reload")
-    .description("make the running daemon re-read its config file (as SIGHUP)")
+    .description("make the running daemon re-read its config file (as SIGHUP) and print what changed")
+    .allowExcessArguments(false)
     .option("--socket <path>", "control socket of the daemon")
     .option("-c, --config <file>", "take the control socket path from this config file")
+    .option("--json", "print the reload report as JSON")
     .action(async (opts: ControlCliOptions) => {
       code = await reloadCommand(withConfig(opts), io.stdout, io.stderr);
     });

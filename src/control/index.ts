@@ -4,11 +4,13 @@
  * delegated to the daemon.
  */
 
+import type { ReloadReport } from "../daemon/reload-report.js";
 import type { Logger } from "../util/log.js";
 import { packageVersion } from "../util/version.js";
 import { createMetricsRegistry, MetricsServer, registerOperatorMetrics } from "./metrics.js";
 import type { Request } from "./protocol.js";
 import { ControlServer, networkNamespace } from "./server.js";
+import { filterOf } from "./show-filter.js";
 import { StatusBuilder, type StatusDocument, type StatusSource } from "./status.js";
 import { renderShow, renderStatus } from "./tables.js";
 
@@ -20,7 +22,8 @@ export { SHOW_VIEWS } from "./status.js";
 /** What the control plane needs from the daemon (structurally `Daemon`). */
 export interface ControlledDaemon extends StatusSource {
   readonly log: Logger;
-  reload(): Promise<{ ok: boolean; error?: string }>;
+  /** Resolves once the new configuration is applied (or rejected), with what changed. */
+  reload(): Promise<{ ok: boolean; error?: string; report?: ReloadReport }>;
 }
 
 export interface ControlPlane {
@@ -59,12 +62,12 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
       case "status":
         return builder.build(null, req.family);
       case "show":
-        return builder.build(req.what, req.family);
+        return builder.build(req.what, req.family, filterOf(req));
       case "reload": {
         log.info("reload requested on the control socket");
         const r = await daemon.reload();
         if (!r.ok) throw new Error(`reload failed: ${r.error ?? "unknown error"}`);
-        return { reloaded: true };
+        return { reloaded: true, ...r.report };
       }
     }
   };

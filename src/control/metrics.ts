@@ -11,18 +11,19 @@
 import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { IpFamily } from "../wire/types.js";
 import type { ControlSocketStats } from "./server.js";
 import type { FamilySnapshot, StatusSource } from "./status.js";
 
 export type MetricsSource = Pick<StatusSource, "families">;
 
-/** "query-v3" -> query/3; "v3report" -> report/3 (IGMP) or 2 (MLD); "leave" -> leave/2 or done (MLDv1). */
-export function messageLabels(key: string, family: IpFamily): { type: string; version: string } {
-  if (key === "v3report") return { type: "report", version: family === "ipv4" ? "3" : "2" };
-  if (key === "leave") return { type: "leave", version: family === "ipv4" ? "2" : "1" };
-  const m = /^(.*)-v(\d)$/.exec(key);
-  if (m) return { type: m[1] ?? key, version: m[2] ?? "" };
+/**
+ * The labels of a message counter key (src/router/counters.ts messageKey): "igmpv3-report"
+ * -> report/3, "mldv1-done" -> done/1, "igmpv2-general-query" -> general-query/2: the same
+ * words as `show stats` (docs/operations.md "Statistic names").
+ */
+export function messageLabels(key: string): { type: string; version: string } {
+  const m = /^(?:igmp|mld)v(\d)-(.+)$/.exec(key);
+  if (m) return { type: m[2] ?? key, version: m[1] ?? "" };
   return { type: key, version: "" };
 }
 
@@ -117,7 +118,7 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
       perLink((f, l, out) => {
         for (const [k, v] of Object.entries(l.routerCounters?.received ?? {})) {
           if (k === "group-record") continue;
-          out.push([{ family: f.family, interface: l.name, ...messageLabels(k, f.family) }, v]);
+          out.push([{ family: f.family, interface: l.name, ...messageLabels(k) }, v]);
         }
       }),
   );
@@ -140,7 +141,7 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
     () =>
       perLink((f, l, out) => {
         for (const [k, v] of Object.entries(l.routerCounters?.sent ?? {})) {
-          out.push([{ family: f.family, interface: l.name, ...messageLabels(k, f.family) }, v]);
+          out.push([{ family: f.family, interface: l.name, ...messageLabels(k) }, v]);
         }
       }),
   );

@@ -5,12 +5,15 @@
  *   {"cmd":"ping"}                                   -> {"ok":true,"data":{"pid":..,"netns":..}}
  *   {"cmd":"status"}  (optional "family")            -> {"ok":true,"data":<StatusDocument>}
  *   {"cmd":"show","what":"groups","family":"ipv4"}   -> {"ok":true,"data":<StatusDocument>}
- *   {"cmd":"reload"}                                 -> {"ok":true,"data":{"reloaded":true}}
+ *     (optional filters "interface", "group", "source": show-filter.ts)
+ *   {"cmd":"reload"}                                 -> {"ok":true,"data":{"reloaded":true,<ReloadReport>}}
+ *     (answered once the new configuration is applied; rejected: {"ok":false,"error":"reload failed: FILE:LINE: ..."})
  *   anything else                                    -> {"ok":false,"error":"..."}
  *
  * A request may carry an "id" (string or number), echoed in its response.
  */
 import type { IpFamily } from "../wire/types.js";
+import { checkShowFilter, SHOW_FILTER_KEYS, type ShowFilter } from "./show-filter.js";
 import { SHOW_VIEWS, type ShowView } from "./status.js";
 
 /** Longest request line accepted (bytes); longer ones get an error and the connection closes. */
@@ -19,7 +22,7 @@ export const MAX_REQUEST_BYTES = 4096;
 export type Request =
   | { cmd: "ping" }
   | { cmd: "status"; family?: IpFamily }
-  | { cmd: "show"; what: ShowView; family?: IpFamily }
+  | ({ cmd: "show"; what: ShowView; family?: IpFamily } & ShowFilter)
   | { cmd: "reload" };
 
 export type RequestId = string | number;
@@ -37,7 +40,7 @@ const FAMILIES: readonly IpFamily[] = ["ipv4", "ipv6"];
 const KEYS: Record<Request["cmd"], readonly string[]> = {
   ping: ["cmd", "id"],
   status: ["cmd", "id", "family"],
-  show: ["cmd", "id", "what", "family"],
+  show: ["cmd", "id", "what", "family", ...SHOW_FILTER_KEYS],
   reload: ["cmd", "id"],
 };
 
@@ -90,7 +93,16 @@ export function parseRequest(line: string): ParsedRequest {
         return fail(`"what" must be one of: ${SHOW_VIEWS.join(", ")}`);
       }
       const w = what as ShowView;
-      return done(family === undefined ? { cmd: c, what: w } : { cmd: c, what: w, family });
+      const filter: ShowFilter = {};
+      for (const key of SHOW_FILTER_KEYS) {
+        const value = v[key];
+        if (value === undefined) continue;
+        if (typeof value !== "string") return fail(`${JSON.stringify(key)} must be a string`);
+        filter[key] = value;
+      }
+      const bad = checkShowFilter(w, filter);
+      if (bad !== null) return fail(bad);
+      return done({ cmd: c, what: w, ...(family === undefined ? {} : { family }), ...filter });
     }
   }
 }

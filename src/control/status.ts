@@ -14,6 +14,7 @@ import type { IpFamily } from "../wire/types.js";
 import type { MetricsEndpointStats } from "./metrics.js";
 import { RateSampler } from "./rates.js";
 import type { ControlSocketStats } from "./server.js";
+import { knownInterfaces, type ShowFilter, ShowMatcher, UnknownInterfaceError } from "./show-filter.js";
 
 export const SHOW_VIEWS = ["interfaces", "groups", "sources", "routes", "stats"] as const;
 export type ShowView = (typeof SHOW_VIEWS)[number];
@@ -156,6 +157,8 @@ export interface RouteStatus {
   wrongIf: number | null;
   /** Packets per second between the daemon's last two samples of the counters; null until two exist. */
   pps: number | null;
+  /** Since when the entry is installed in the kernel; null: not installed (no VIF for its incoming link). */
+  upTimeSeconds: number | null;
 }
 
 export interface InterfaceStats {
@@ -233,8 +236,10 @@ export interface StatusDocument {
   /** null for `status`; the view for `show`. */
   view: ShowView | null;
   families: FamilyStatus[];
-  /** `show stats` only. */
+  /** `show stats` only (not with an interface filter). */
   operator?: OperatorStats;
+  /** The filters of a filtered `show` (show-filter.ts); absent when unfiltered. */
+  filter?: ShowFilter;
 }
 
 /** Drop reasons left out of the summary count (see FamilySummary.drops). */
@@ -286,21 +291,37 @@ export class StatusBuilder {
     };
   }
 
-  /** `view` null: the status summary (summary + interfaces). */
-  build(view: ShowView | null, family?: IpFamily): StatusDocument {
-    const families: FamilyStatus[] = [];
+  /**
+   * `view` null: the status summary (summary + interfaces). `filter` (valid for the view:
+   * checkShowFilter) keeps only the matching rows; an interface that is neither configured
+   * nor a link now throws UnknownInterfaceError.
+   */
+  build(view: ShowView | null, family?: IpFamily, filter: ShowFilter = {}): StatusDocument {
+    const m = new ShowMatcher(filter);
     const now = this.now();
-    for (const f of this.source.families) {
-      if (family !== undefined && f.family !== family) continue;
-      const snap = f.snapshot({
-        vifCounters: view === null || view === "interfaces",
-        sgCounters: view === "routes",
-      });
-      families.push(this.familyStatus(snap, view, now));
+    const snaps = this.source.families
+      .filter((f) => family === undefined || f.family === family)
+      .map((f) =>
+        f.snapshot({
+          vifCounters: view === null || view === "interfaces",
+          // Kernel counters only for the entries shown (one ioctl each).
+          sgCounters: view === "routes" && (m.active ? (e) => m.route(e) : true),
+        }),
+      );
+    if (filter.interface !== undefined) {
+      const known = knownInterfaces(
+        this.source,
+        snaps.flatMap((s) => s.links.map((l) => l.name)),
+      );
+      if (!known.includes(filter.interface)) throw new UnknownInterfaceError(filter.interface, known);
     }
-    if (view === "routes") this.rates.prune(now);
+    const families = snaps.map((snap) => this.familyStatus(snap, view, now, m));
+    // A filtered call samples some entries only: the others' samples stay for the next call.
+    if (view === "routes" && !m.active) this.rates.prune(now);
     const doc: StatusDocument = { improxy: this.info(), view, families };
-    if (view === "stats") doc.operator = this.opts.operator?.() ?? { controlSocket: null, metrics: null };
+    if (view === "stats" && filter.interface === undefined)
+      doc.operator = this.opts.operator?.() ?? { controlSocket: null, metrics: null };
+    if (m.active) doc.filter = { ...filter };
     return doc;
   }
 
@@ -311,7 +332,12 @@ export class StatusBuilder {
     return family === "ipv4" ? cfg.igmp : cfg.mld;
   }
 
-  private familyStatus(snap: FamilySnapshot, view: ShowView | null, now: number): FamilyStatus {
+  private familyStatus(
+    snap: FamilySnapshot,
+    view: ShowView | null,
+    now: number,
+    m: ShowMatcher,
+  ): FamilyStatus {
     let groups = 0;
     let sources = 0;
     let drops = sum(snap.counters.parseErrors);
@@ -335,14 +361,15 @@ export class StatusBuilder {
         drops,
       },
     };
-    if (view === null || view === "interfaces")
-      out.interfaces = snap.links.map((l) => this.interfaceStatus(snap.family, l));
+    const links = snap.links.filter((l) => m.link(l.name));
+    if (view === null || view === "interfaces") out.interfaces = links.map((l) => this.interfaceStatus(snap.family, l));
     if (view === "groups") {
       const upstreamOf = new Map(snap.upstream.map((u) => [u.group, u.interface]));
       out.groups = [];
-      for (const l of snap.links) {
+      for (const l of links) {
         const tracked = this.settings(l.name, snap.family)?.fastLeave === true;
         for (const g of l.router?.groups ?? []) {
+          if (!m.group(g.group) || !m.anySource(g.sources.map((s) => s.source))) continue;
           out.groups.push({
             interface: l.name,
             group: g.group,
@@ -366,6 +393,7 @@ export class StatusBuilder {
         }
         const version = l.router?.version ?? this.settings(l.name, snap.family)?.version ?? 1;
         for (const g of l.staticGroups) {
+          if (!m.group(g.group) || !m.anySource(g.sources)) continue;
           out.groups.push({
             interface: l.name,
             group: g.group,
@@ -381,7 +409,13 @@ export class StatusBuilder {
           });
         }
       }
-      out.upstream = snap.upstream.map((u) => ({
+      // With an interface filter: the upstream membership of the groups listed, and that upstream's own.
+      const listed = new Set(out.groups.map((g) => g.group));
+      const upstreamRow = (u: FamilySnapshot["upstream"][number]) =>
+        m.group(u.group) &&
+        m.anySource(u.sources) &&
+        (m.filter.interface === undefined || u.interface === m.filter.interface || listed.has(u.group));
+      out.upstream = snap.upstream.filter(upstreamRow).map((u) => ({
         interface: u.interface,
         group: u.group,
         filterMode: u.filterMode,
@@ -390,9 +424,11 @@ export class StatusBuilder {
     }
     if (view === "sources") {
       out.sources = [];
-      for (const l of snap.links) {
+      for (const l of links) {
         for (const g of l.router?.groups ?? []) {
+          if (!m.group(g.group)) continue;
           for (const s of g.sources) {
+            if (!m.source(s.source)) continue;
             out.sources.push({
               interface: l.name,
               group: g.group,
@@ -405,21 +441,24 @@ export class StatusBuilder {
       }
     }
     if (view === "routes") {
-      out.routes = snap.forwarding.map((e) => ({
-        source: e.source,
-        group: e.group,
-        incoming: e.iif,
-        upstream: e.upstream,
-        outgoing: [...e.oifs],
-        packets: num(e.kernel?.packets),
-        bytes: num(e.kernel?.bytes),
-        wrongIf: num(e.kernel?.wrongIf),
-        pps: e.kernel
-          ? this.rates.sample(`${snap.family}|${sgKey(e.source, e.group)}`, e.kernel.packets, now)
-          : null,
-      }));
+      out.routes = snap.forwarding
+        .filter((e) => m.route(e))
+        .map((e) => ({
+          source: e.source,
+          group: e.group,
+          incoming: e.iif,
+          upstream: e.upstream,
+          outgoing: [...e.oifs],
+          packets: num(e.kernel?.packets),
+          bytes: num(e.kernel?.bytes),
+          wrongIf: num(e.kernel?.wrongIf),
+          pps: e.kernel
+            ? this.rates.sample(`${snap.family}|${sgKey(e.source, e.group)}`, e.kernel.packets, now)
+            : null,
+          upTimeSeconds: e.upTimeMs === null ? null : seconds(e.upTimeMs),
+        }));
     }
-    if (view === "stats") out.stats = this.stats(snap);
+    if (view === "stats") out.stats = this.stats(snap, m);
     return out;
   }
 
@@ -463,7 +502,8 @@ export class StatusBuilder {
     };
   }
 
-  private stats(snap: FamilySnapshot): FamilyStats {
+  /** With an interface filter: that interface's counters and receive socket (the family's stay). */
+  private stats(snap: FamilySnapshot, m: ShowMatcher): FamilyStats {
     const c = snap.counters;
     return {
       packetsReceived: c.packetsReceived,
@@ -482,22 +522,26 @@ export class StatusBuilder {
       noUpstream: c.noUpstream,
       wrongUpstream: c.wrongUpstream,
       vifLimit: c.vifLimit,
-      interfaces: snap.links.map((l) => ({
-        name: l.name,
-        received: record(l.routerCounters?.received ?? {}),
-        sent: record(l.routerCounters?.sent ?? {}),
-        drops: record(l.routerCounters?.drops ?? {}),
-        refusals: record(l.routerCounters?.refusals ?? {}),
-        olderVersionQueries: l.routerCounters?.olderVersionQueries ?? 0,
-        querierChanges: c.querierChanges[l.name] ?? 0,
-      })),
-      receiveSockets: snap.receiveSockets.map((r) => ({
-        socket: r.socket,
-        filter: r.filter,
-        discarded: r.discarded,
-        drops: r.drops,
-        truncated: r.truncated,
-      })),
+      interfaces: snap.links
+        .filter((l) => m.link(l.name))
+        .map((l) => ({
+          name: l.name,
+          received: record(l.routerCounters?.received ?? {}),
+          sent: record(l.routerCounters?.sent ?? {}),
+          drops: record(l.routerCounters?.drops ?? {}),
+          refusals: record(l.routerCounters?.refusals ?? {}),
+          olderVersionQueries: l.routerCounters?.olderVersionQueries ?? 0,
+          querierChanges: c.querierChanges[l.name] ?? 0,
+        })),
+      receiveSockets: snap.receiveSockets
+        .filter((r) => m.link(r.socket))
+        .map((r) => ({
+          socket: r.socket,
+          filter: r.filter,
+          discarded: r.discarded,
+          drops: r.drops,
+          truncated: r.truncated,
+        })),
     };
   }
 }

@@ -3,7 +3,7 @@
  * `improxy show interfaces|groups|sources|routes|stats`. Pure functions (tested without a
  * daemon). Machines should use `--json` (schema/status.schema.json) instead of parsing these.
  */
-import type { FamilyStatus, ShowView, StatusDocument } from "./status.js";
+import type { FamilyStats, FamilyStatus, ShowView, StatusDocument } from "./status.js";
 
 export interface Column {
   title: string;
@@ -250,6 +250,7 @@ function renderRoutes(doc: StatusDocument): string[] {
         dash(r.pps),
         dash(r.wrongIf),
         dash(r.upstream),
+        formatDuration(r.upTimeSeconds),
       ]);
     }
   }
@@ -265,10 +266,31 @@ function renderRoutes(doc: StatusDocument): string[] {
       { title: "PPS", align: "right" },
       { title: "WRONG-IF", align: "right" },
       { title: "UPSTREAM" },
+      { title: "UPTIME", align: "right" },
     ],
     rows,
     "no forwarding entries",
   );
+}
+
+/** The family-wide counters of `show stats` (interface "-"). */
+function familyCounterRows(s: FamilyStats, add: (counter: string, value: number) => void): void {
+  add("packets-received", s.packetsReceived);
+  add("own-packets", s.ownPackets);
+  add("upstream-packets", s.upstreamPackets);
+  for (const [k, v] of Object.entries(s.upstreamPacketsByType)) add(`upstream-packets:${k}`, v);
+  add("unconfigured-interface", s.unconfiguredInterface);
+  for (const [k, v] of Object.entries(s.parseErrors)) add(`parse-error:${k}`, v);
+  for (const [k, v] of Object.entries(s.upcalls)) add(`upcall:${k}`, v);
+  add("kernel-errors", s.kernelErrors);
+  add("upstream-filter-changes", s.upstreamFilterChanges);
+  add("upstream-filter-errors", s.upstreamFilterErrors);
+  add("upstream-limit", s.upstreamLimit);
+  add("mfc-limit", s.mfcLimit);
+  add("upstream-source-refused", s.upstreamSourceRefused);
+  add("no-upstream", s.noUpstream);
+  add("wrong-upstream", s.wrongUpstream);
+  add("vif-limit", s.vifLimit);
 }
 
 function renderStats(doc: StatusDocument): string[] {
@@ -278,22 +300,9 @@ function renderStats(doc: StatusDocument): string[] {
     if (!s) continue;
     const add = (iface: string, counter: string, value: number) =>
       rows.push([f.family, iface, counter, String(value)]);
-    add("-", "packets-received", s.packetsReceived);
-    add("-", "own-packets", s.ownPackets);
-    add("-", "upstream-packets", s.upstreamPackets);
-    for (const [k, v] of Object.entries(s.upstreamPacketsByType)) add("-", `upstream-packets:${k}`, v);
-    add("-", "unconfigured-interface", s.unconfiguredInterface);
-    for (const [k, v] of Object.entries(s.parseErrors)) add("-", `parse-error:${k}`, v);
-    for (const [k, v] of Object.entries(s.upcalls)) add("-", `upcall:${k}`, v);
-    add("-", "kernel-errors", s.kernelErrors);
-    add("-", "upstream-filter-changes", s.upstreamFilterChanges);
-    add("-", "upstream-filter-errors", s.upstreamFilterErrors);
-    add("-", "upstream-limit", s.upstreamLimit);
-    add("-", "mfc-limit", s.mfcLimit);
-    add("-", "upstream-source-refused", s.upstreamSourceRefused);
-    add("-", "no-upstream", s.noUpstream);
-    add("-", "wrong-upstream", s.wrongUpstream);
-    add("-", "vif-limit", s.vifLimit);
+    // `show stats INTERFACE`: that interface's rows only (the family's counters are in --json).
+    if (doc.filter?.interface === undefined)
+      familyCounterRows(s, (counter, value) => add("-", counter, value));
     for (const i of s.interfaces) {
       for (const [k, v] of Object.entries(i.received)) add(i.name, `received:${k}`, v);
       for (const [k, v] of Object.entries(i.sent)) add(i.name, `sent:${k}`, v);

@@ -17,6 +17,7 @@ import { ErrorOwner } from "./errors.js";
 import { FamilyProxy } from "./family-proxy.js";
 import { InterfaceTable } from "./interfaces.js";
 import { dropPrivileges, type IdentityCalls } from "./privileges.js";
+import { type ReloadReport, RESTART_ONLY, reloadReport } from "./reload-report.js";
 
 /**
  * The operator interfaces (control socket, metrics) started once the kernel state is up.
@@ -46,7 +47,10 @@ export interface DaemonOptions {
 
 export interface ReloadResult {
   ok: boolean;
+  /** Why the file was rejected (FILE:LINE: reason) or could not be applied. */
   error?: string;
+  /** What the reload changed, and its warnings (when ok). */
+  report?: ReloadReport;
 }
 
 /** A running daemon: its parts, for the CLI, the control socket and tests. */
@@ -139,31 +143,19 @@ export class Daemon {
   private reloadConfig(): ReloadResult {
     const { log } = this;
     let next: ImproxyConfig;
+    let report: ReloadReport;
     try {
       const parsed = loadConfigWithWarnings(this.config.file);
-      for (const w of parsed.warnings) log.warn(`${w.file}:${w.line}: ${w.message}`);
+      report = reloadReport(this.config, parsed.config, parsed.warnings);
       next = parsed.config;
     } catch (err) {
       const error = (err as Error).message;
       log.error({ error }, "reload rejected, keeping the running configuration");
       return { ok: false, error };
     }
-    for (const [key, a, b] of [
-      ["mroute-table", this.config.mrouteTable, next.mrouteTable],
-      ["control-socket", this.config.controlSocket, next.controlSocket],
-      ["metrics", this.config.metricsListen, next.metricsListen],
-      ["user", this.config.user, next.user],
-    ] as const) {
-      if (a !== b)
-        log.warn({ setting: key, running: a, file: b }, "this setting changes only with a restart");
-    }
-    next = {
-      ...next,
-      mrouteTable: this.config.mrouteTable,
-      controlSocket: this.config.controlSocket,
-      metricsListen: this.config.metricsListen,
-      user: this.config.user,
-    };
+    // The settings a running daemon cannot change keep their running values (a warning each).
+    const keep = Object.fromEntries(RESTART_ONLY.map((k) => [k, this.config[k]])) as Partial<ImproxyConfig>;
+    next = { ...next, ...keep };
     const wanted = this.familiesOf(next);
     try {
       for (const f of [...this.families]) {
@@ -189,8 +181,9 @@ export class Daemon {
       return { ok: false, error };
     }
     this.config = next;
+    logReloadReport(log, report);
     log.info({ config: next.file }, "configuration reloaded");
-    return { ok: true };
+    return { ok: true, report };
   }
 
   /** Opens the kernel state; throws (having undone everything) when that fails. */
@@ -256,6 +249,31 @@ export class Daemon {
     this.watcher?.close();
     this.watcher = null;
     this.scheduler.close();
+  }
+}
+
+/**
+ * A reload's report in the log (SIGHUP and `improxy reload` alike): each warning, each link
+ * added or removed, one line per interface naming its changed settings, one per global one.
+ */
+function logReloadReport(log: Logger, report: ReloadReport): void {
+  for (const w of report.warnings) log.warn(w);
+  for (const i of report.interfaces) {
+    log.info({ family: i.family, interface: i.interface, role: i.role }, `interface ${i.change} by reload`);
+  }
+  const byInterface = new Map<string, string[]>();
+  for (const s of report.settings) {
+    const what = `${s.family === null ? "" : `${s.family === "ipv4" ? "igmp" : "mld"} `}${s.setting}`;
+    if (s.interface === null) {
+      log.info({ setting: what, old: s.old, new: s.new }, "setting changed by reload");
+      continue;
+    }
+    const list = byInterface.get(s.interface) ?? [];
+    list.push(`${what} ${s.old} -> ${s.new}`);
+    byInterface.set(s.interface, list);
+  }
+  for (const [name, changes] of byInterface) {
+    log.info({ interface: name, changes }, "interface settings changed by reload");
   }
 }
 

@@ -33,7 +33,7 @@ import { type StaticEntry, staticLinkStates } from "../proxy/static-groups.js";
 import { LinkRouter, type RouterEffect } from "../router/index.js";
 import type { Logger } from "../util/log.js";
 import { Throttle } from "../util/throttle.js";
-import { CidrSet, compareAddresses, isLinkLocalGroup } from "../wire/address.js";
+import { CidrSet, compareAddresses, isLinkLocalGroup, sgKey } from "../wire/address.js";
 import { serialize } from "../wire/index.js";
 import type { Address, IpFamily } from "../wire/types.js";
 import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET_TYPES } from "./ingress.js";
@@ -142,6 +142,8 @@ export class FamilyProxy {
   private filterWarned = false;
   /** Scheduler time of the last "forwarding table full" warning. */
   private readonly mfcLimitWarnings: Throttle;
+  /** Scheduler time each (S,G) (sgKey) was installed in the kernel's MFC (`show routes` UPTIME). */
+  private readonly installedAt = new Map<string, number>();
   private readonly now = (): number => this.deps.scheduler.now();
   /** What ingress classification asks of this family (built once, not per packet). */
   private readonly ingress: IngressContext;
@@ -275,7 +277,6 @@ export class FamilyProxy {
       if (JSON.stringify(link.settings) !== JSON.stringify(n.settings)) {
         link.settings = n.settings;
         link.router?.setConfig(routerConfig(n.settings));
-        this.log.info({ interface: name }, "interface settings changed by reload");
         // Static groups as the file now says (the router's new source policy applies).
         if (link.router) this.applyStatic(link, n.settings.staticGroups);
       }
@@ -284,19 +285,17 @@ export class FamilyProxy {
     for (const [name, n] of next) {
       if (this.links.has(name)) continue;
       this.links.set(name, newLinkRuntime(n.cfg, n.settings, this.now));
-      this.log.info({ interface: name, role: n.cfg.role }, "interface added by reload");
     }
     this.ignored = new CidrSet(ignoredGroups(config, this.family));
     this.apply(this.fwd.refreshAll());
     this.reconcileAll();
   }
 
-  /** Detaches a link and forgets it. */
+  /** Detaches a link and forgets it (a reload's removals are logged by the daemon's reload report). */
   private removeLink(link: LinkRuntime, why: string, planned = false): void {
     if (link.ifindex !== null) this.detach(link, why, planned);
     this.links.delete(link.name);
     if (link.isDefault) this.log.info({ interface: link.name }, "default downstream removed");
-    else this.log.info({ interface: link.name, role: link.cfg.role }, "interface removed by reload");
   }
 
   /** Brings every link, and every interface that may be a default downstream, up to date. */
@@ -748,9 +747,16 @@ export class FamilyProxy {
         if (e.type === "mfc-del") {
           this.idle.forget(e.source, e.group);
           table.delRoute(e.source, e.group);
+          this.installedAt.delete(sgKey(e.source, e.group));
           continue;
         }
-        if (!table.setRoute(e.entry.source, e.entry.group, e.entry.iif, e.entry.oifs)) continue;
+        const k = sgKey(e.entry.source, e.entry.group);
+        if (!table.setRoute(e.entry.source, e.entry.group, e.entry.iif, e.entry.oifs)) {
+          this.installedAt.delete(k);
+          continue;
+        }
+        // An entry replaced in place (new outgoing links) keeps its install time.
+        if (!this.installedAt.has(k)) this.installedAt.set(k, this.now());
         this.log.debug(
           { source: e.entry.source, group: e.entry.group, iif: e.entry.iif, oifs: e.entry.oifs },
           "mfc",
@@ -809,6 +815,7 @@ export class FamilyProxy {
     const { table, scheduler } = this.deps;
     const now = scheduler.now();
     /** Kernel counters are best effort in a snapshot: an entry may vanish meanwhile. */
+    const since = (t: number | undefined): number | null => (t === undefined ? null : now - t);
     const read = <T>(wanted: boolean | undefined, f: () => T | null): T | null => {
       if (!wanted) return null;
       try {
@@ -851,7 +858,10 @@ export class FamilyProxy {
       forwarding: this.fwd.all().map((e) => ({
         ...e,
         upstream: this.upstreams.of(e.group),
-        kernel: read(opts.sgCounters, () => table.routeCounters(e.source, e.group)),
+        kernel: read(typeof opts.sgCounters === "function" ? opts.sgCounters(e) : opts.sgCounters, () =>
+          table.routeCounters(e.source, e.group),
+        ),
+        upTimeMs: since(this.installedAt.get(sgKey(e.source, e.group))),
       })),
       receiveSockets: [
         { socket: MROUTE_SOCKET_NAME, ...this.deps.socket.stats() },

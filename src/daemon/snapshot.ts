@@ -115,6 +115,8 @@ export interface ForwardingSnapshot extends ForwardingEntry {
   /** The upstream that serves the group; null: none does. */
   upstream: string | null;
   kernel: SgCounters | null;
+  /** Time since the entry was installed in the kernel's MFC; null: not installed (no VIF for its incoming link). */
+  upTimeMs: number | null;
 }
 
 /** The receive socket name of the multicast routing socket (the others are link names). */
@@ -146,7 +148,8 @@ export interface FamilySnapshot {
 /** Which kernel counters a snapshot reads (one ioctl each: not for the packet path). */
 export interface SnapshotOptions {
   vifCounters?: boolean;
-  sgCounters?: boolean;
+  /** true: every entry's counters; a predicate: those of the entries it accepts only. */
+  sgCounters?: boolean | ((e: ForwardingEntry) => boolean);
 }
 
 /** Anything that can produce a family snapshot (FamilyProxy; fixtures in tests). */

@@ -1,8 +1,13 @@
 /**
- * Counters of one link router. Keys are stable strings (metric labels):
- * - received: "query-v1".."query-v3", "report-v1", "report-v2", "leave", "v3report", "group-record"
- *   (versions are the protocol's own: MLD queries are v1/v2).
- * - sent: "general-query-vN", "group-query-vN", "group-source-query-vN".
+ * Counters of one link router. Keys are stable strings (docs/operations.md "Statistic names"):
+ * - received and sent messages: PROTOCOL "v" VERSION "-" TYPE ({@link messageKey}), the
+ *   protocol's own name and version of the message: IGMP "igmpv1-query".."igmpv3-query",
+ *   "igmpv1-report".."igmpv3-report", "igmpv2-leave" (RFC 9776 §4, RFC 2236 §2); MLD
+ *   "mldv1-query", "mldv2-query", "mldv1-report", "mldv2-report", "mldv1-done" (RFC 9777
+ *   §5, RFC 2710 §3); sent queries "igmpv3-general-query", "mldv2-group-query",
+ *   "igmpv3-group-source-query", ... The metrics labels are the same words: type is
+ *   TYPE, version is VERSION (src/control/metrics.ts).
+ * - received: also "group-record", the IGMPv3 / MLDv2 group records processed.
  * - drops: see {@link DropReason}.
  * - refusals: "max-groups", "max-sources" (per group), "max-group-sources" (per link, all
  *   groups), "max-groups-per-host" (groups held for one reporting host), "max-tracked-hosts"
@@ -12,6 +17,16 @@
  *   §4.1.6, §4.1.7; counted per query, so a rate over time is a persistent misconfiguration
  *   or a spoofer).
  */
+import type { IpFamily } from "../wire/types.js";
+
+/** What a message is called in IGMP or MLD: IGMP's leave is MLD's done (RFC 2710 §3: Multicast Listener Done). */
+export type MessageType = "query" | "report" | "leave" | "general-query" | "group-query" | "group-source-query";
+
+/** The counter key of a message: "igmpv3-report", "mldv1-done", "mldv2-general-query". */
+export function messageKey(family: IpFamily, version: number, type: MessageType): string {
+  const protocol = family === "ipv4" ? "igmp" : "mld";
+  return `${protocol}v${version}-${type === "leave" && family === "ipv6" ? "done" : type}`;
+}
 
 /** Configured limits that refuse state or clamp an adopted value, as counted in `refusals`. */
 export type RefusalReason =

@@ -17,7 +17,7 @@ import { CidrSet, compareAddresses } from "../wire/address.js";
 import type { Address, IpFamily, GroupRecord, Leave, Message, Query, Report } from "../wire/types.js";
 import { RecordType } from "../wire/types.js";
 import { sameItems } from "../util/arrays.js";
-import { type DropReason, RouterCounters } from "./counters.js";
+import { type DropReason, messageKey, RouterCounters } from "./counters.js";
 import { type ProtocolDescriptor, protocolDescriptor, type Level } from "./protocol.js";
 import { type GroupState, GroupTable } from "./group.js";
 import { Querier } from "./querier.js";
@@ -264,19 +264,21 @@ export class LinkRouter {
     }
     switch (msg.type) {
       case "query":
-        this.counters.receive(`query-v${msg.version}`);
+        this.counters.receive(messageKey(this.family, msg.version, "query"));
         this.receiveQuery(msg, meta);
         break;
       case "report":
-        this.counters.receive(`report-v${msg.version}`);
+        this.counters.receive(messageKey(this.family, msg.version, "report"));
         if (this.admit(meta.source, 1) === 1) this.receiveOlderReport(msg, meta);
         break;
       case "leave":
-        this.counters.receive("leave");
+        // IGMPv2 Leave Group (RFC 2236 §2) / MLDv1 Done (RFC 2710 §3).
+        this.counters.receive(messageKey(this.family, this.family === "ipv4" ? 2 : 1, "leave"));
         if (this.admit(meta.source, 1) === 1) this.receiveLeave(msg, meta);
         break;
       case "v3report": {
-        this.counters.receive("v3report");
+        // IGMPv3 (RFC 9776 §4.2) / MLDv2 (RFC 9777 §5.2) report.
+        this.counters.receive(messageKey(this.family, this.family === "ipv4" ? 3 : 2, "report"));
         const records = msg.records;
         const n = this.admit(meta.source, records.length);
         for (let i = 0; i < n; i++) this.receiveRecord(records[i]!, meta);

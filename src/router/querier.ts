@@ -9,7 +9,7 @@
 import type { Scheduler, TimerId } from "../clock/scheduler.js";
 import { compareAddresses } from "../wire/address.js";
 import type { Address, Query } from "../wire/types.js";
-import type { RouterCounters } from "./counters.js";
+import { type MessageType, messageKey, type RouterCounters } from "./counters.js";
 import type { Level, ProtocolDescriptor } from "./protocol.js";
 import type { RouterConfig, RouterEffect } from "./types.js";
 import type { LinkAddressing } from "./validate.js";
@@ -268,7 +268,7 @@ export class Querier {
    * packet), counted under `kind`, to all-hosts (general) or the group. QRV and QQIC
    * carry the configured values, not learned ones.
    */
-  send(group: Address, sources: Address[], sFlag: boolean, maxRespTimeMs: number, kind: string): void {
+  send(group: Address, sources: Address[], sFlag: boolean, maxRespTimeMs: number, kind: MessageType): void {
     const queries = this.desc.buildQueries({
       level: this.configLevel,
       group,
@@ -280,7 +280,7 @@ export class Querier {
     });
     const destination = group === this.desc.unspecified ? this.desc.allHosts : group;
     for (const query of queries) {
-      this.counters.send(`${kind}-v${query.version}`);
+      this.counters.send(messageKey(this.desc.family, query.version, kind));
       this.onEffect({ type: "send", query, destination });
     }
   }

@@ -17,7 +17,7 @@ import { type Receiver, type Sender, startReceiver, startSender } from "../../sr
 import type { Netns } from "../../src/lab/netns.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import type { IpFamily } from "../../src/wire/types.js";
-import { CLI, type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
+import { type DaemonRun, runCli, startDaemon, writeConfig } from "../support/daemon.js";
 import { FAMILIES, IPV4, IPV6 } from "../support/family.js";
 import { eventually, mfc, sleep } from "../support/scenario.js";
 
@@ -30,25 +30,8 @@ const METRICS_PORT = 19464;
 const G: Record<IpFamily, string> = { ipv4: "239.5.5.5", ipv6: "ff0e::5:5" };
 const SSM: Record<IpFamily, string> = { ipv4: "232.5.5.5", ipv6: "ff3e::5:5" };
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `improxy ARGS` inside `ns`; resolves with exit code and output (never rejects). */
-function cli(ns: Netns, args: string[]): Promise<CliResult> {
-  const p = ns.spawn("node", [CLI, ...args]);
-  let stdout = "";
-  let stderr = "";
-  p.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  p.stderr!.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  return new Promise((res) => p.once("close", (code) => res({ code, stdout, stderr })));
-}
+/** Runs `improxy ARGS` inside `ns`. */
+const cli = runCli;
 
 /** Data rows of a table (text lines after the header, up to the first blank line), split on blanks. */
 function rows(text: string): string[][] {
@@ -175,7 +158,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
     const rt2 = await cli(topo.rtr, ["show", "routes", "--socket", socket]);
     assert.match(
       rt2.stdout.split("\n")[0]!,
-      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM$/,
+      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM\s+UPTIME$/,
     );
     for (const { name: family, s1: S } of FAMILIES) {
       const k = (t: string) => rows(t).find((r) => r[0] === family && r[1] === S && r[2] === G[family]);
@@ -200,6 +183,9 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
       const pps = Number(b[7]);
       assert.ok(pps > 25 && pps < 75, `${family}: pps ${b[7]} for a 50 packet/s stream`);
       assert.equal(b[8], "0", "no wrong-interface arrivals");
+      // UPTIME: since the entry went into the kernel, before the first `show routes` (1.2 s earlier).
+      const up = /^(\d+(?:\.\d)?)s$/.exec(b.at(-1)!);
+      assert.ok(up && Number(up[1]) >= 1.2 && Number(up[1]) < 60, `${family}: uptime ${b.at(-1)}`);
       // Every route the kernel has is listed, and no other.
       const listed = rows(rt2.stdout)
         .filter((r) => r[0] === family)
@@ -207,6 +193,52 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
         .sort();
       assert.deepEqual(listed, (await mfc(topo.rtr, family)).map((e) => `${e.source}|${e.group}`).sort());
     }
+
+    // --- show filters, applied by the daemon: by link (routes: incoming or outgoing), group, source.
+    const viaDn1 = await cli(topo.rtr, ["show", "routes", "dn1", "--socket", socket]);
+    assert.deepEqual(
+      rows(viaDn1.stdout)
+        .map((r) => `${r[0]} ${r[2]} ${r[3]} ${r[4]}`)
+        .sort(),
+      [`ipv4 ${G.ipv4} up0 dn1`, `ipv6 ${G.ipv6} up0 dn1`],
+      viaDn1.stdout,
+    );
+    const viaDn2 = await cli(topo.rtr, ["show", "routes", "dn2", "--socket", socket]);
+    assert.deepEqual([viaDn2.code, rows(viaDn2.stdout)], [0, []], viaDn2.stdout);
+    const bySource = await cli(topo.rtr, [
+      "show",
+      "sources",
+      "--source",
+      IPV4.s1,
+      "--json",
+      "--socket",
+      socket,
+    ]);
+    const sourcesDoc = JSON.parse(bySource.stdout) as {
+      filter: unknown;
+      families: Array<{ sources: Array<{ source: string }> }>;
+    };
+    assert.ok(validate(sourcesDoc), JSON.stringify(validate.errors));
+    assert.deepEqual(sourcesDoc.filter, { source: IPV4.s1 });
+    assert.deepEqual(
+      sourcesDoc.families.flatMap((f) => f.sources.map((x) => x.source)),
+      [IPV4.s1],
+    );
+    const ssmOnly = await cli(topo.rtr, ["show", "groups", "--group", "232.0.0.0/8", "--socket", socket]);
+    assert.deepEqual(
+      rows(ssmOnly.stdout).map((r) => `${r[1]} ${r[2]}`),
+      [`dn2 ${SSM.ipv4}`],
+      ssmOnly.stdout,
+    );
+    const unknown = await cli(topo.rtr, ["show", "groups", "dn9", "--socket", socket]);
+    assert.deepEqual(unknown, {
+      code: 1,
+      stdout: "",
+      stderr: "improxy: no interface dn9 is configured; configured: up0, dn1, dn2\n",
+    });
+    const stray = await cli(topo.rtr, ["show", "groups", "dn1", "dn2", "--socket", socket]);
+    assert.equal(stray.code, 2);
+    assert.match(stray.stderr, /too many arguments[\s\S]*\nusage: improxy show /);
 
     // --- show interfaces: VIFs and ifindexes as the kernel has them; counters consistent.
     const si = await cli(topo.rtr, ["show", "interfaces", "--socket", socket]);
@@ -283,8 +315,8 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
       Number(
         rows(st.stdout).find((r) => r[0] === family && r[1] === iface && r[2] === counter)?.[3] ?? Number.NaN,
       );
-    assert.ok(stat("ipv4", "dn1", "received:v3report") >= 1, st.stdout);
-    assert.ok(stat("ipv6", "dn1", "received:v3report") >= 1, st.stdout);
+    assert.ok(stat("ipv4", "dn1", "received:igmpv3-report") >= 1, st.stdout);
+    assert.ok(stat("ipv6", "dn1", "received:mldv2-report") >= 1, st.stdout);
     assert.ok(stat("ipv4", "-", "upstream-filter-changes") >= 2);
     const status = await cli(topo.rtr, ["status", "--socket", socket]);
     assert.equal(status.code, 0, status.stderr);

@@ -2,22 +2,32 @@
  * Issue 5 item 3: SIGHUP re-reads the config. Unchanged interfaces keep state and
  * forwarding with zero loss; an added downstream starts forwarding; an invalid config is
  * rejected with its reason and the running one kept; timer changes apply.
+ * Issue 11: `improxy reload` returns once the reload is applied and prints what changed
+ * (the same facts the log gets); a rejected file exits 1 with its reason.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { describe, it } from "node:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology } from "../../src/lab/topology.js";
 import { useLab } from "../support/stage.js";
-import { startDaemon, writeConfig } from "../support/daemon.js";
+import { runCli, startDaemon, writeConfig } from "../support/daemon.js";
 
 import { sleep, until } from "../support/scenario.js";
 
-const config = (downstreams: string[], queryInterval = 125) => `
+/** Each daemon's own control socket (never the default path other labs' daemons may use). */
+const runDir = mkdtempSync(join(tmpdir(), "improxy-reload-"));
+const SOCKET = join(runDir, "improxy.sock");
+
+const config = (downstreams: string[], queryInterval = 125, extra: string[] = []) => `
 igmp: { version: 3, query-interval: ${queryInterval}, query-max-response-time: 2 }
 mld: { version: 2, query-interval: ${queryInterval}, query-max-response-time: 2 }
 upstream: up0
 downstream: [${downstreams.join(", ")}]
+control-socket: ${SOCKET}
+${extra.join("\n")}
 `;
 
 /** Sequence numbers missing between the first and the last received. */
@@ -28,8 +38,9 @@ function gaps(seqs: number[]): number[] {
   return missing;
 }
 
-describe("reload (SIGHUP)", { timeout: 120_000 }, () => {
+describe("reload (SIGHUP, improxy reload)", { timeout: 120_000 }, () => {
   const topo = useLab(buildTopology);
+  after(() => rmSync(runDir, { recursive: true, force: true }));
 
   it("loses no packet across 10 SIGHUPs, brings up an added downstream, rejects an invalid config, applies timer changes", async () => {
     const conf = writeConfig("reload.yaml", config(["dn1"]));
@@ -100,6 +111,85 @@ describe("reload (SIGHUP)", { timeout: 120_000 }, () => {
     } finally {
       for (const p of [tx4, tx6, rx4, rx6, rx4b]) await p.stop();
       assert.equal(await d.stop(), 0);
+    }
+  });
+
+  it("improxy reload prints what changed (down-to-up, an added downstream, a restart-only setting as a warning) and logs it; a rejected file exits 1 with its reason, the old configuration runs on", async () => {
+    const conf = writeConfig("reload-cli.yaml", config(["dn1"]));
+    const d = startDaemon(topo.rtr, ["-c", conf, "-d", "3"]);
+    const rx = startReceiver(topo.h1, "239.7.7.8", { port: 5003 });
+    const tx = startSender(topo.up, "239.7.7.8", { intervalMs: 10, port: 5003 });
+    const reload = (...args: string[]) => runCli(topo.rtr, ["reload", "--socket", SOCKET, ...args]);
+    try {
+      await d.waitFor((l) => l.msg === "control socket listening", 8000, "control socket");
+      assert.deepEqual(await reload(), { code: 0, stdout: "no changes\n", stderr: "" });
+
+      // down-to-up on dn1 only: one line printed, one log line for dn1, none for the others.
+      writeFileSync(conf, config(["{ name: dn1, down-to-up: true }"]));
+      assert.deepEqual(await reload(), { code: 0, stdout: "dn1: down-to-up false -> true\n", stderr: "" });
+      const changed = d.lines.filter((l) => l.msg === "interface settings changed by reload");
+      assert.deepEqual(
+        changed.map((l) => [l.interface, l.changes]),
+        [["dn1", ["down-to-up false -> true"]]],
+      );
+
+      // An added downstream: reported per family; attached once `improxy reload` returns.
+      writeFileSync(conf, config(["{ name: dn1, down-to-up: true }", "dn2"]));
+      const added = await reload();
+      assert.deepEqual(added, {
+        code: 0,
+        stdout: "added ipv4 downstream dn2\nadded ipv6 downstream dn2\n",
+        stderr: "",
+      });
+      const dn2 = await runCli(topo.rtr, ["show", "interfaces", "dn2", "--json", "--socket", SOCKET]);
+      const doc = JSON.parse(dn2.stdout) as {
+        families: Array<{ interfaces: Array<{ name: string; state: string }> }>;
+      };
+      assert.deepEqual(
+        doc.families.flatMap((f) => f.interfaces.map((i) => `${i.name} ${i.state}`)),
+        ["dn2 attached", "dn2 attached"],
+        "the reload was applied when the command returned",
+      );
+      assert.ok(
+        d.lines.some(
+          (l) => l.msg === "interface added by reload" && l.interface === "dn2" && l.family === "ipv6",
+        ),
+      );
+
+      // mroute-table changes only with a restart: a warning (printed and logged), exit 0.
+      writeFileSync(conf, config(["{ name: dn1, down-to-up: true }", "dn2"], 125, ["mroute-table: 7"]));
+      const warning = "mroute-table changes only with a restart: running kernel default, file 7";
+      assert.deepEqual(await reload(), { code: 0, stdout: `no changes\nwarning: ${warning}\n`, stderr: "" });
+      assert.ok(
+        d.lines.some((l) => l.msg === warning && l.level === 40),
+        "logged as a warning",
+      );
+      const json = await reload("--json");
+      assert.equal(json.code, 0, json.stderr);
+      assert.deepEqual(JSON.parse(json.stdout), {
+        reloaded: true,
+        file: conf,
+        interfaces: [],
+        settings: [],
+        warnings: [warning],
+      });
+
+      // A rejected file: its reason, exit 1; the running configuration stays and forwards.
+      writeFileSync(conf, "upstream: up0\ndownstream: [dn1]\nquery-interval: soon\n");
+      const rejected = await reload();
+      assert.equal(rejected.code, 1);
+      assert.equal(rejected.stdout, "");
+      assert.match(rejected.stderr, new RegExp(`^improxy: reload failed: ${conf}:3: .*query-interval.*\n$`));
+      const n = rx.packets.length;
+      await sleep(300);
+      assert.ok(rx.packets.length > n + 10, "still forwarding after a rejected reload");
+      const still = await runCli(topo.rtr, ["show", "interfaces", "dn2", "--socket", SOCKET]);
+      assert.equal(still.code, 0, "dn2 (of the running configuration) is still there");
+      assert.ok(d.proc.exitCode === null, "the daemon runs on");
+    } finally {
+      for (const p of [tx, rx]) await p.stop();
+      assert.equal(await d.stop(), 0);
+      rmSync(dirname(conf), { recursive: true, force: true });
     }
   });
 });

@@ -21,6 +21,26 @@ export const SERVICE_NODE_OPTIONS: string = (() => {
   return m[1]!.trim();
 })();
 
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `improxy ARGS` (the built CLI) inside `ns`; resolves with exit code and output (never rejects). */
+export function runCli(ns: Netns, args: string[]): Promise<CliResult> {
+  const p = ns.spawn("node", [CLI, ...args]);
+  let stdout = "";
+  let stderr = "";
+  p.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+  });
+  p.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+  });
+  return new Promise((res) => p.once("close", (code) => res({ code, stdout, stderr })));
+}
+
 export interface LogLine {
   level: number;
   msg: string;

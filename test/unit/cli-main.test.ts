@@ -230,3 +230,53 @@ describe("invoked as igmpproxy: igmpproxy's command line", () => {
     assert.deepEqual(r.err, [`improxy: ${f}:4: second phyint for "lan" (first on line 3)`]);
   });
 });
+
+describe("show: filters and strict arguments", () => {
+  // No daemon listens here: argument errors are found before the socket is tried.
+  const socket = join(dir, "none.sock");
+  const usageError = async (argv: string[], reason: RegExp) => {
+    const r = await cli(...argv, "--socket", socket);
+    assert.equal(r.code, 2, `${argv.join(" ")}: ${r.err.join("\n")}`);
+    assert.equal(r.out.length, 0);
+    assert.match(r.err[0] ?? "", reason, argv.join(" "));
+    assert.match(r.err.at(-1) ?? "", /^usage: improxy show interfaces\|groups\|sources\|routes\|stats \[INTERFACE\]/);
+  };
+
+  test("unknown views and options, stray arguments, filters the view does not take, bad addresses: usage, exit 2", async () => {
+    await usageError(["show", "groups", "dn1", "dn2"], /too many arguments for 'show'/);
+    await usageError(["show", "groups", "--foo"], /unknown option '--foo'/);
+    await usageError(["show", "neighbours"], /show what\? one of: interfaces, groups, sources, routes, stats/);
+    await usageError(["show", "interfaces", "--source", "10.1.1.1"], /show interfaces takes no source filter/);
+    await usageError(["show", "stats", "dn1", "--group", "239.1.1.1"], /show stats takes no group filter/);
+    await usageError(["show", "groups", "--group", "10.1.1.1"], /"10.1.1.1" is not a multicast address or prefix/);
+    await usageError(["show", "routes", "--source", "10.1.1"], /"10.1.1" is not an IPv4 or IPv6 prefix/);
+    await usageError(["show", "routes", "--group", "239.1.0.0/40"], /invalid prefix length/);
+    await usageError(["show", "groups", "--family", "ipx"], /--family must be ipv4 or ipv6/);
+    const missing = await cli("show");
+    assert.equal(missing.code, 2);
+    assert.match(missing.err.join("\n"), /missing required argument 'what'/);
+  });
+
+  test("valid filters go to the daemon (none here: one line, exit 1); -h exits 0", async () => {
+    for (const argv of [
+      ["show", "groups", "dn1", "--group", "239.1.0.0/16", "--source", "10.0.0.1"],
+      ["show", "routes", "up0", "--group", "ff05::1:1"],
+      ["show", "stats", "dn1", "--family", "ipv6", "--json"],
+    ]) {
+      const r = await cli(...argv, "--socket", socket);
+      assert.equal(r.code, 1, argv.join(" "));
+      assert.deepEqual(r.err, [`improxy: no daemon is listening on ${socket} (is improxy running?)`]);
+    }
+    const h = await cli("show", "-h");
+    assert.equal(h.code, 0);
+    assert.match(h.out.join("\n"), /--group <group>/);
+  });
+
+  test("status and reload take no stray argument (exit 1 as their other usage errors)", async () => {
+    for (const cmd of ["status", "reload"]) {
+      const r = await cli(cmd, "dn1", "--socket", socket);
+      assert.equal(r.code, 1, cmd);
+      assert.match(r.err.join("\n"), new RegExp(`too many arguments for '${cmd}'`));
+    }
+  });
+});

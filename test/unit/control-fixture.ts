@@ -6,7 +6,8 @@
 import type { ImproxyConfig, InterfaceConfig, ProtocolSettings } from "../../src/config/types.js";
 import type { SgCounters, VifCounters } from "../../src/kernel/index.js";
 import type { FamilySnapshot, StatusSource } from "../../src/control/status.js";
-import type { StaticGroupSnapshot } from "../../src/daemon/snapshot.js";
+import type { SnapshotOptions, StaticGroupSnapshot } from "../../src/daemon/snapshot.js";
+import type { ForwardingEntry } from "../../src/proxy/forwarding.js";
 import { RecordType } from "../../src/wire/types.js";
 import { Fixture, V4, V6 } from "./router-harness.js";
 
@@ -77,6 +78,8 @@ export class FakeFamily {
   vifOut = 500n;
   /** dn1's static groups (none unless a test sets them). */
   statics: StaticGroupSnapshot[] = [];
+  /** (S,G) entries whose kernel counters a snapshot read (SnapshotOptions.sgCounters). */
+  sgReads = 0;
   /** The upstream that serves a group (null: none); up0 unless a test says otherwise. */
   upstreamOf: (group: string) => string | null = () => "up0";
 
@@ -93,7 +96,7 @@ export class FakeFamily {
     return this.family === "ipv4" ? V4 : V6;
   }
 
-  snapshot(opts: { vifCounters?: boolean; sgCounters?: boolean } = {}): FamilySnapshot {
+  snapshot(opts: SnapshotOptions = {}): FamilySnapshot {
     const a = this.addrs;
     const router = this.fixture.router;
     const vif = (n: bigint): VifCounters => ({
@@ -103,6 +106,12 @@ export class FakeFamily {
       bytesOut: 0n,
     });
     const sg: SgCounters = { packets: this.packets, bytes: this.packets * 1316n, wrongIf: 3n };
+    const counters = (e: ForwardingEntry): SgCounters | null => {
+      const wanted = typeof opts.sgCounters === "function" ? opts.sgCounters(e) : opts.sgCounters === true;
+      if (wanted) this.sgReads++;
+      return wanted ? sg : null;
+    };
+    const route: ForwardingEntry = { source: a.s[1]!, group: a.group, iif: "up0", oifs: ["dn1"] };
     return {
       family: this.family,
       links: [
@@ -176,14 +185,7 @@ export class FakeFamily {
       upstreamFilterErrors: 0,
       upstreamGroups: [{ interface: "up0", held: 2, queued: 0, waiting: 0, sockets: 1 }],
       forwarding: [
-        {
-          source: a.s[1]!,
-          group: a.group,
-          iif: "up0",
-          oifs: ["dn1"],
-          upstream: this.upstreamOf(a.group),
-          kernel: opts.sgCounters ? sg : null,
-        },
+        { ...route, upstream: this.upstreamOf(a.group), kernel: counters(route), upTimeMs: 65_000 },
       ],
       receiveSockets: [
         { socket: "multicast-routing", filter: "kernel", discarded: 0, drops: 0, truncated: 0 },

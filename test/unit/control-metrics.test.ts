@@ -22,12 +22,13 @@ describe("metrics", () => {
     for (const c of closers) c();
   });
 
-  test("message labels: type and protocol version", () => {
-    assert.deepEqual(messageLabels("query-v2", "ipv4"), { type: "query", version: "2" });
-    assert.deepEqual(messageLabels("v3report", "ipv4"), { type: "report", version: "3" });
-    assert.deepEqual(messageLabels("v3report", "ipv6"), { type: "report", version: "2" });
-    assert.deepEqual(messageLabels("leave", "ipv6"), { type: "leave", version: "1" });
-    assert.deepEqual(messageLabels("group-source-query-v3", "ipv4"), {
+  test("message labels: the type and version words of the counter key", () => {
+    assert.deepEqual(messageLabels("igmpv2-query"), { type: "query", version: "2" });
+    assert.deepEqual(messageLabels("igmpv3-report"), { type: "report", version: "3" });
+    assert.deepEqual(messageLabels("mldv2-report"), { type: "report", version: "2" });
+    assert.deepEqual(messageLabels("igmpv2-leave"), { type: "leave", version: "2" });
+    assert.deepEqual(messageLabels("mldv1-done"), { type: "done", version: "1" });
+    assert.deepEqual(messageLabels("igmpv3-group-source-query"), {
       type: "group-source-query",
       version: "3",
     });

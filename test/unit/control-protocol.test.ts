@@ -53,6 +53,37 @@ describe("control protocol: parseRequest", () => {
     });
   });
 
+  test("show filters: interface, group, source where the view takes them, validated", () => {
+    assert.deepEqual(
+      parseRequest(
+        '{"cmd":"show","what":"routes","interface":"dn1","group":"239.1.0.0/16","source":"10.0.0.1"}',
+      ),
+      {
+        ok: true,
+        request: { cmd: "show", what: "routes", interface: "dn1", group: "239.1.0.0/16", source: "10.0.0.1" },
+      },
+    );
+    assert.deepEqual(parseRequest('{"cmd":"show","what":"stats","interface":"dn1","family":"ipv6"}'), {
+      ok: true,
+      request: { cmd: "show", what: "stats", family: "ipv6", interface: "dn1" },
+    });
+    const bad: Array<[string, RegExp]> = [
+      ['{"cmd":"show","what":"interfaces","source":"10.0.0.1"}', /show interfaces takes no source filter/],
+      ['{"cmd":"show","what":"stats","group":"239.1.1.1"}', /show stats takes no group filter/],
+      ['{"cmd":"show","what":"groups","group":"10.1.1.1"}', /not a multicast address or prefix/],
+      ['{"cmd":"show","what":"groups","group":"239.1.1.1/33"}', /invalid prefix length/],
+      ['{"cmd":"show","what":"routes","source":"1.2.3"}', /not an IPv4 or IPv6 prefix/],
+      ['{"cmd":"show","what":"routes","interface":"a/b"}', /invalid character/],
+      ['{"cmd":"show","what":"routes","interface":7}', /"interface" must be a string/],
+      ['{"cmd":"status","interface":"dn1"}', /unexpected field "interface" for "status"/],
+    ];
+    for (const [line, reason] of bad) {
+      const r = parseRequest(line);
+      assert.equal(r.ok, false, line);
+      if (!r.ok) assert.match(r.error, reason, line);
+    }
+  });
+
   test("never throws on arbitrary input", () => {
     fc.assert(
       fc.property(

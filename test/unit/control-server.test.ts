@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import { SHOW_USAGE } from "../../src/cli/commands/show.js";
 import { main } from "../../src/cli/main.js";
 import { ControlClientError, controlRequest } from "../../src/control/client.js";
 import { type ControlledDaemon, startControlPlane } from "../../src/control/index.js";
@@ -30,7 +31,10 @@ after(() => {
 
 function fakeDaemon(
   path: string,
-  reload: ControlledDaemon["reload"] = async () => ({ ok: true }),
+  reload: ControlledDaemon["reload"] = async () => ({
+    ok: true,
+    report: { file: sampleConfig().file, interfaces: [], settings: [], warnings: [] },
+  }),
 ): ControlledDaemon {
   const src = sampleSource();
   return { config: { ...sampleConfig(), controlSocket: path }, families: src.families, log, reload };
@@ -277,7 +281,7 @@ describe("improxy status / show / reload", () => {
     assert.equal(routes.code, 0);
     assert.match(
       routes.out[0]!,
-      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM$/,
+      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM\s+UPTIME$/,
     );
     assert.equal(routes.out.length, 2);
     for (const argv of [
@@ -301,15 +305,69 @@ describe("improxy status / show / reload", () => {
     const configFirst = await cli("-c", conf, "status");
     assert.equal(configFirst.code, 0, configFirst.err.join("\n"));
     const reload = await cli("reload", "--socket", path);
-    assert.deepEqual(reload, { code: 0, out: ["improxy: configuration reloaded"], err: [] });
+    assert.deepEqual(reload, { code: 0, out: ["no changes"], err: [] });
   });
 
-  test("bad view or family: one line, exit 1", async () => {
+  test("show filters reach the daemon: filtered tables and --json; an unconfigured interface: one line naming the configured ones, exit 1", async () => {
+    const path = freshPath();
+    const plane = await startControlPlane(fakeDaemon(path));
+    closers.push(() => plane.close());
+    const groups = await cli("show", "groups", "dn1", "--group", "239.1.1.2", "--socket", path);
+    assert.equal(groups.code, 0, groups.err.join("\n"));
+    assert.deepEqual(
+      groups.out.filter((l) => / 239\.1\.1\.\d /.test(l)).map((l) => l.split(/\s+/).slice(0, 3).join(" ")),
+      ["ipv4 dn1 239.1.1.2", "ipv4 up0 239.1.1.2"],
+      groups.out.join("\n"),
+    );
+    const json = await cli("show", "routes", "up0", "--family", "ipv4", "--json", "--socket", path);
+    const doc = JSON.parse(json.out.join("\n")) as {
+      filter: unknown;
+      families: Array<{ routes: unknown[] }>;
+    };
+    assert.ok(validate(doc), JSON.stringify(validate.errors));
+    assert.deepEqual(doc.filter, { interface: "up0" });
+    assert.equal(doc.families[0]!.routes.length, 1);
+    const none = await cli("show", "routes", "dn2", "--socket", path);
+    assert.deepEqual(none, {
+      code: 1,
+      out: [],
+      err: ["improxy: no interface dn2 is configured; configured: up0, dn1, dn9"],
+    });
+  });
+
+  test("reload prints the daemon's report, one line per change and warning; --json the report", async () => {
+    const path = freshPath();
+    const report = {
+      file: "/etc/improxy/improxy.yaml",
+      interfaces: [
+        { change: "added" as const, family: "ipv4" as const, interface: "dn3", role: "downstream" as const },
+      ],
+      settings: [{ interface: "dn1", family: null, setting: "down-to-up", old: "false", new: "true" }],
+      warnings: ["mroute-table changes only with a restart: running kernel default, file 5"],
+    };
+    const plane = await startControlPlane(fakeDaemon(path, async () => ({ ok: true, report })));
+    closers.push(() => plane.close());
+    assert.deepEqual(await cli("reload", "--socket", path), {
+      code: 0,
+      out: [
+        "added ipv4 downstream dn3",
+        "dn1: down-to-up false -> true",
+        "warning: mroute-table changes only with a restart: running kernel default, file 5",
+      ],
+      err: [],
+    });
+    const json = await cli("reload", "--json", "--socket", path);
+    assert.equal(json.code, 0);
+    assert.deepEqual(JSON.parse(json.out.join("\n")), { reloaded: true, ...report });
+  });
+
+  test("bad view: the usage line, exit 2; bad family of status: one line, exit 1", async () => {
     const bad = await cli("show", "neighbours", "--socket", "/nonexistent/x.sock");
     assert.deepEqual(bad.err, [
       'improxy: show what? one of: interfaces, groups, sources, routes, stats (got "neighbours")',
+      SHOW_USAGE,
     ]);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2);
     const fam = await cli("status", "--family", "ipx", "--socket", "/nonexistent/x.sock");
     assert.deepEqual(fam.err, ['improxy: --family must be ipv4 or ipv6, got "ipx"']);
   });

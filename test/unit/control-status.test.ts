@@ -211,6 +211,7 @@ describe("status documents", () => {
         bytes: 1_316_000,
         wrongIf: 3,
         pps: null,
+        upTimeSeconds: 65,
       },
     );
     advance(2000);
@@ -229,9 +230,96 @@ describe("status documents", () => {
     assert.deepEqual(st.upstreamPacketsByType, { query: 2, report: 1, leave: 0, other: 0 });
     assert.equal(st.upstreamFilterChanges, 2);
     const dn1 = st.interfaces.find((i) => i.name === "dn1")!;
-    assert.equal(dn1.received.v3report, 2);
+    assert.equal(dn1.received["igmpv3-report"], 2);
     assert.equal(dn1.querierChanges, 1);
-    assert.ok((dn1.sent["general-query-v3"] ?? 0) >= 1, "startup general query counted");
+    assert.ok((dn1.sent["igmpv3-general-query"] ?? 0) >= 1, "startup general query counted");
+  });
+});
+
+describe("show filters (built in the daemon)", () => {
+  const rows = <T>(doc: StatusDocument, pick: (f: StatusDocument["families"][number]) => T[] | undefined) =>
+    doc.families.flatMap((f) => pick(f) ?? []);
+
+  test("interfaces and stats INTERFACE: that interface only; the document names its filter and validates", () => {
+    const { builder } = setup();
+    const doc = builder.build("interfaces", undefined, { interface: "dn1" });
+    assert.deepEqual(
+      rows(doc, (f) => f.interfaces).map((i) => i.name),
+      ["dn1", "dn1"],
+    );
+    assert.deepEqual(doc.filter, { interface: "dn1" });
+    assertValid(doc, "show interfaces dn1");
+    const st = builder.build("stats", "ipv4", { interface: "dn1" });
+    const s = st.families[0]!.stats!;
+    assert.deepEqual(
+      s.interfaces.map((i) => i.name),
+      ["dn1"],
+    );
+    assert.deepEqual(
+      s.receiveSockets.map((r) => r.socket),
+      ["dn1"],
+    );
+    assert.equal(st.operator, undefined, "the operator interfaces are not an interface of the family");
+    assertValid(st, "show stats dn1");
+    assert.equal(builder.build("stats").filter, undefined, "unfiltered: no filter member");
+  });
+
+  test("groups: by link, group prefix and a source the group's list names; the upstream rows follow", () => {
+    const { builder, source } = setup();
+    const a = source.fams[0]!.addrs;
+    const groups = (filter: Parameters<typeof builder.build>[2]) => {
+      const f = builder.build("groups", "ipv4", filter).families[0]!;
+      return {
+        groups: f.groups!.map((g) => `${g.interface} ${g.group}`),
+        upstream: f.upstream!.map((u) => u.group),
+      };
+    };
+    assert.deepEqual(groups({ interface: "dn1", group: a.group2 }), {
+      groups: [`dn1 ${a.group2}`],
+      upstream: [a.group2],
+    });
+    assert.deepEqual(groups({ group: "239.1.0.0/16" }), {
+      groups: [`dn1 ${a.group}`, `dn1 ${a.group2}`],
+      upstream: [a.group, a.group2],
+    });
+    assert.deepEqual(groups({ source: a.s[1]! }), { groups: [`dn1 ${a.group2}`], upstream: [a.group2] });
+    assert.deepEqual(groups({ group: "239.2.0.0/16" }), { groups: [], upstream: [] });
+    // An upstream as INTERFACE: no downstream rows, its own membership.
+    assert.deepEqual(groups({ interface: "up0" }), { groups: [], upstream: [a.group, a.group2] });
+    assertValid(builder.build("groups", undefined, { interface: "dn1", source: "198.18.0.0/24" }), "groups");
+  });
+
+  test("sources and routes: by link (routes: incoming or outgoing), group and source; counters read only for the rows shown", () => {
+    const { builder, source } = setup();
+    const a = source.fams[0]!.addrs;
+    const src = builder.build("sources", "ipv4", { interface: "dn1", source: a.s[2]! }).families[0]!.sources!;
+    assert.deepEqual(
+      src.map((s) => [s.interface, s.group, s.source]),
+      [["dn1", a.group2, a.s[2]]],
+    );
+    const routes = (filter: Parameters<typeof builder.build>[2]) =>
+      builder.build("routes", "ipv4", filter).families[0]!.routes!.map((r) => `${r.source} ${r.group}`);
+    const entry = `${a.s[1]} ${a.group}`;
+    assert.deepEqual(routes({ interface: "up0" }), [entry], "incoming link");
+    assert.deepEqual(routes({ interface: "dn1" }), [entry], "outgoing link");
+    assert.deepEqual(routes({ interface: "dn9" }), []);
+    assert.deepEqual(routes({ group: a.group, source: "198.18.0.0/30" }), [entry]);
+    const fam = source.fams[0]!;
+    fam.sgReads = 0;
+    assert.deepEqual(routes({ source: a.s[9]! }), []);
+    assert.equal(fam.sgReads, 0, "no SIOCGETSGCNT for an entry not shown");
+    routes({ interface: "dn1" });
+    assert.equal(fam.sgReads, 1);
+  });
+
+  test("an interface that is neither configured nor a link now is an error naming the configured ones", () => {
+    const { builder } = setup();
+    assert.throws(
+      () => builder.build("groups", undefined, { interface: "dn7" }),
+      (err: Error) =>
+        err.name === "UnknownInterfaceError" &&
+        err.message === "no interface dn7 is configured; configured: up0, dn1, dn9",
+    );
   });
 });
 

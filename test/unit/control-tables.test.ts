@@ -135,6 +135,7 @@ describe("control tables", () => {
       "-",
       "3",
       "up0",
+      "1m05s",
     ]);
     const groups = renderShow(b.build("groups", "ipv4"), "groups");
     assert.deepEqual(groups[1]!.split(/\s+/), [
@@ -157,7 +158,7 @@ describe("control tables", () => {
     const sources = renderShow(b.build("sources", "ipv4"), "sources");
     assert.deepEqual(sources[1]!.split(/\s+/), ["ipv4", "dn1", "239.1.1.2", "198.18.0.1", "4m18s", "yes"]);
     const stats = renderShow(b.build("stats", "ipv4"), "stats");
-    assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 received:v3report 2"));
+    assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 dn1 received:igmpv3-report 2"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - parse-error:bad-checksum 1"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - no-upstream 0"));
     assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv4 - wrong-upstream 0"));
@@ -196,8 +197,8 @@ describe("control tables", () => {
       "the upstream membership table: the serving upstream, - for none",
     );
     const routes = rows("routes");
-    assert.deepEqual(routes[0]!.at(-1), "UPSTREAM");
-    assert.deepEqual([routes[1]![2], routes[1]![3], routes[1]!.at(-1)], [a.group, "up0", "iptv0"]);
+    assert.deepEqual(routes[0]!.at(-2), "UPSTREAM");
+    assert.deepEqual([routes[1]![2], routes[1]![3], routes[1]!.at(-2)], [a.group, "up0", "iptv0"]);
   });
 
   test("show groups marks a static group `static` in the LAST-REPORTER column", () => {
@@ -211,6 +212,17 @@ describe("control tables", () => {
       lines.join("\n"),
     );
     assert.ok(lines.some((l) => l.includes(a.host1)), "the hosts' groups are still there");
+  });
+
+  test("show routes ends with UPTIME (time since the entry was installed); show stats INTERFACE has that interface's rows only", () => {
+    const b = builder();
+    const routes = renderShow(b.build("routes", "ipv4"), "routes");
+    assert.equal(routes[0]!.split(/\s+/).at(-1), "UPTIME");
+    assert.equal(routes[1]!.split(/\s+/).at(-1), "1m05s");
+    const stats = renderShow(b.build("stats", undefined, { interface: "dn1" }), "stats").slice(1);
+    assert.ok(stats.length > 4, stats.join("\n"));
+    assert.deepEqual([...new Set(stats.map((l) => l.split(/\s+/)[1]))], ["dn1"], stats.join("\n"));
+    assert.ok(stats.some((l) => l.split(/\s+/).join(" ") === "ipv6 dn1 received:mldv2-report 2"));
   });
 
   test("empty views say so", () => {

@@ -581,6 +581,23 @@ for (const f of FAMILIES) {
       assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
     });
 
+    it("a forwarding entry's up-time counts from its install in the kernel (scheduler time); an update keeps it, a refused install has none", () => {
+      const t = setup(f);
+      t.attachAll();
+      t.sys.fail("setsockopt", "ENOMEM", { option: f.opt("MRT_ADD_MFC", "MRT6_ADD_MFC") });
+      t.upcall(0);
+      assert.deepEqual(t.proxy.snapshot().forwarding.map((e) => e.upTimeMs), [null], "the kernel refused it: not installed");
+      t.scheduler.advance(1000);
+      t.upcall(0);
+      assert.deepEqual(t.lastMfc(), t.mfc(0, []));
+      t.scheduler.advance(2500);
+      assert.deepEqual(t.proxy.snapshot().forwarding.map((e) => e.upTimeMs), [2500]);
+      t.fromHost("report"); // dn1 now wants it: the entry is replaced with an outgoing link
+      assert.deepEqual(t.lastMfc(), t.mfc(0, [1]));
+      t.scheduler.advance(500);
+      assert.deepEqual(t.proxy.snapshot().forwarding.map((e) => e.upTimeMs), [3000], "replaced in place: same install");
+    });
+
     it("a query the kernel cannot send is logged and counted", () => {
       const t = setup(f);
       t.sys.fail("sendmsg", "ENETDOWN");

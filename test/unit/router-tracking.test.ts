@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ALLOW, BLOCK, FAMILIES, Fixture, IS_EX, IS_IN, LMQT, TO_IN, V4, V6 } from "./router-harness.js";
+import { ALLOW, BLOCK, FAMILIES, Fixture, IS_EX, IS_IN, LMQT, TO_EX, TO_IN, V4, V6 } from "./router-harness.js";
 
 for (const a of FAMILIES) {
   describe(`explicit tracking, ${a.family}`, () => {
@@ -229,7 +229,24 @@ describe("family-specific validation", () => {
     f.leave(V4.group);
     f.query({ version: 2 });
     const r = f.router.counters.received;
-    assert.deepEqual([r["report-v2"], r["report-v1"], r.leave, r["query-v2"]], [1, 1, 1, 1]);
+    assert.deepEqual([r["igmpv2-report"], r["igmpv1-report"], r["igmpv2-leave"], r["igmpv2-query"]], [1, 1, 1, 1]);
     assert.equal(f.router.counters.olderVersionQueries, 1);
+  });
+
+  test("counter keys name the protocol and its version: MLDv1 done, MLDv2 report, sent queries", () => {
+    const f = new Fixture(V6);
+    f.record(TO_EX, V6.group, []);
+    f.report(1, V6.group2);
+    f.leave(V6.group2);
+    f.query({ version: 1 });
+    const r = f.router.counters.received;
+    assert.deepEqual(
+      [r["mldv2-report"], r["mldv1-report"], r["mldv1-done"], r["mldv1-query"]],
+      [1, 1, 1, 1],
+    );
+    assert.ok((f.router.counters.sent["mldv2-general-query"] ?? 0) >= 1, JSON.stringify(f.router.counters.sent));
+    for (const k of [...Object.keys(r), ...Object.keys(f.router.counters.sent)]) {
+      assert.match(k, /^(mldv[12]-(query|report|done|general-query|group-query|group-source-query)|group-record)$/);
+    }
   });
 });
