@@ -9,10 +9,9 @@
  */
 import type { ImproxyConfig, ProtocolSettings } from "../config/types.js";
 import type { FamilyCounters, FamilySnapshot, FamilySnapshotSource } from "../daemon/snapshot.js";
-import { sgKey } from "../wire/address.js";
 import type { IpFamily } from "../wire/types.js";
 import type { MetricsEndpointStats } from "./metrics.js";
-import { RateSampler } from "./rates.js";
+import type { FlowRates } from "./flow-rates.js";
 import type { ControlSocketStats } from "./server.js";
 
 export const SHOW_VIEWS = ["interfaces", "groups", "sources", "routes", "stats"] as const;
@@ -127,8 +126,13 @@ export interface RouteStatus {
   packets: number | null;
   bytes: number | null;
   wrongIf: number | null;
-  /** Packets per second between the daemon's last two samples of the counters; null until two exist. */
+  /**
+   * Packets per second over the flow-rate window (the last 10 s of the daemon's own samples,
+   * every 2 s; control/flow-rates.ts); null until two samples of the entry exist.
+   */
   pps: number | null;
+  /** Bits per second (IP packets as the kernel counts their bytes) over the same window. */
+  bitsPerSecond: number | null;
 }
 
 export interface InterfaceStats {
@@ -229,11 +233,12 @@ export interface StatusBuilderOptions {
   now?: () => number;
   /** The control socket's and metrics endpoint's counters, for `show stats`. */
   operator?: () => OperatorStats;
+  /** The daemon's flow-rate sampler (route pps and bit rates); none: rates are null. */
+  rates?: FlowRates;
 }
 
-/** Builds status documents; keeps the previous (S,G) counter samples for pps. */
+/** Builds status documents. */
 export class StatusBuilder {
-  private readonly rates = new RateSampler();
   private readonly now: () => number;
 
   constructor(
@@ -260,16 +265,14 @@ export class StatusBuilder {
   /** `view` null: the status summary (summary + interfaces). */
   build(view: ShowView | null, family?: IpFamily): StatusDocument {
     const families: FamilyStatus[] = [];
-    const now = this.now();
     for (const f of this.source.families) {
       if (family !== undefined && f.family !== family) continue;
       const snap = f.snapshot({
         vifCounters: view === null || view === "interfaces",
         sgCounters: view === "routes",
       });
-      families.push(this.familyStatus(snap, view, now));
+      families.push(this.familyStatus(snap, view));
     }
-    if (view === "routes") this.rates.prune(now);
     const doc: StatusDocument = { improxy: this.info(), view, families };
     if (view === "stats") doc.operator = this.opts.operator?.() ?? { controlSocket: null, metrics: null };
     return doc;
@@ -282,7 +285,7 @@ export class StatusBuilder {
     return family === "ipv4" ? cfg.igmp : cfg.mld;
   }
 
-  private familyStatus(snap: FamilySnapshot, view: ShowView | null, now: number): FamilyStatus {
+  private familyStatus(snap: FamilySnapshot, view: ShowView | null): FamilyStatus {
     let groups = 0;
     let sources = 0;
     let drops = sum(snap.counters.parseErrors);
@@ -385,13 +388,16 @@ export class StatusBuilder {
         packets: num(e.kernel?.packets),
         bytes: num(e.kernel?.bytes),
         wrongIf: num(e.kernel?.wrongIf),
-        pps: e.kernel
-          ? this.rates.sample(`${snap.family}|${sgKey(e.source, e.group)}`, e.kernel.packets, now)
-          : null,
+        ...this.rate(snap.family, e.source, e.group),
       }));
     }
     if (view === "stats") out.stats = this.stats(snap);
     return out;
+  }
+
+  private rate(family: IpFamily, source: string, group: string): Pick<RouteStatus, "pps" | "bitsPerSecond"> {
+    const r = this.opts.rates?.rate(family, source, group) ?? null;
+    return { pps: r?.pps ?? null, bitsPerSecond: r?.bitsPerSecond ?? null };
   }
 
   private interfaceStatus(l: FamilySnapshot["links"][number]): InterfaceStatus {

@@ -40,6 +40,26 @@ export function formatDuration(seconds: number | null): string {
   return `${m}m${two(sec)}s`;
 }
 
+/**
+ * A rate in SI units, about two significant digits past the unit: 950, 5.4k, 12k, 1.2M, 3.4G.
+ * "-" for null.
+ */
+export function formatRate(perSecond: number | null): string {
+  if (perSecond === null) return "-";
+  const units: Array<[number, string]> = [
+    [1e9, "G"],
+    [1e6, "M"],
+    [1e3, "k"],
+  ];
+  for (const [size, unit] of units) {
+    if (perSecond >= size) {
+      const v = perSecond / size;
+      return `${v < 10 ? v.toFixed(1) : Math.round(v)}${unit}`;
+    }
+  }
+  return String(Math.round(perSecond));
+}
+
 const dash = (v: number | string | null | undefined): string =>
   v === null || v === undefined ? "-" : String(v);
 const familyName = (f: FamilyStatus) =>
@@ -231,6 +251,7 @@ function renderRoutes(doc: StatusDocument): string[] {
         dash(r.packets),
         dash(r.bytes),
         dash(r.pps),
+        formatRate(r.bitsPerSecond),
         dash(r.wrongIf),
         dash(r.upstream),
       ]);
@@ -246,6 +267,7 @@ function renderRoutes(doc: StatusDocument): string[] {
       { title: "PACKETS", align: "right" },
       { title: "BYTES", align: "right" },
       { title: "PPS", align: "right" },
+      { title: "BIT/S", align: "right" },
       { title: "WRONG-IF", align: "right" },
       { title: "UPSTREAM" },
     ],

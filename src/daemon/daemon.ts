@@ -3,6 +3,7 @@
  * cleanup. Runs in the foreground like IMProxy; logs to stderr.
  */
 import { unlinkSync, writeFileSync } from "node:fs";
+import { isDeepStrictEqual } from "node:util";
 import { loadConfigWithWarnings } from "../config/index.js";
 import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
@@ -51,7 +52,8 @@ export interface ReloadResult {
 export class Daemon {
   readonly interfaces = new InterfaceTable();
   readonly families: FamilyProxy[] = [];
-  private readonly scheduler: RealScheduler;
+  /** The one scheduler of the engines, the idle checks and the flow-rate sampler. */
+  readonly scheduler: RealScheduler;
   /** Where run-time errors go (see errors.ts). */
   readonly errors: ErrorOwner;
   private watcher: LinkWatcher | null = null;
@@ -150,9 +152,10 @@ export class Daemon {
       ["mroute-table", this.config.mrouteTable, next.mrouteTable],
       ["control-socket", this.config.controlSocket, next.controlSocket],
       ["metrics", this.config.metricsListen, next.metricsListen],
+      ["http", this.config.http, next.http],
       ["user", this.config.user, next.user],
     ] as const) {
-      if (a !== b)
+      if (!isDeepStrictEqual(a, b))
         log.warn({ setting: key, running: a, file: b }, "this setting changes only with a restart");
     }
     next = {
@@ -160,6 +163,7 @@ export class Daemon {
       mrouteTable: this.config.mrouteTable,
       controlSocket: this.config.controlSocket,
       metricsListen: this.config.metricsListen,
+      http: this.config.http,
       user: this.config.user,
     };
     const wanted = this.familiesOf(next);

@@ -21,6 +21,7 @@ import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute-sock
 import type { MrouteTable } from "../kernel/mroute-table.js";
 import type { OpenReportSocket, ReportSocket } from "../kernel/report-socket.js";
 import type { SourceFilterSocketsOptions } from "../kernel/source-filters.js";
+import type { SgCounters } from "../kernel/structs/mroute.js";
 import {
   type ForwardingEffect,
   type ForwardingEntry,
@@ -39,7 +40,13 @@ import type { Address, IpFamily } from "../wire/types.js";
 import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET_TYPES } from "./ingress.js";
 import { canBeDefaultDownstream, type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 import { acceptedSources, defaultLink, familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
-import { type FamilyCounters, type FamilySnapshot, MROUTE_SOCKET_NAME, type SnapshotOptions } from "./snapshot.js";
+import {
+  type FamilyCounters,
+  type FamilySnapshot,
+  type ForwardingSnapshot,
+  MROUTE_SOCKET_NAME,
+  type SnapshotOptions,
+} from "./snapshot.js";
 import { Upstreams } from "./upstreams.js";
 
 export type { FamilyCounters } from "./snapshot.js";
@@ -721,6 +728,20 @@ export class FamilyProxy {
     if (first !== undefined) throw first;
   }
 
+  /** The forwarding entries with the kernel's counters (FamilySnapshotSource.forwardingCounters). */
+  forwardingCounters(): ForwardingSnapshot[] {
+    const { table } = this.deps;
+    return this.fwd.all().map((e) => {
+      let kernel: SgCounters | null = null;
+      try {
+        kernel = table.routeCounters(e.source, e.group);
+      } catch {
+        // Best effort: the entry may vanish meanwhile.
+      }
+      return { ...e, upstream: this.upstreams.of(e.group), kernel };
+    });
+  }
+
   /**
    * Read-only view for status, metrics and tests. `vifCounters` / `sgCounters` add the
    * kernel's per-VIF and per-(S,G) counters (one ioctl each: for the control socket and
@@ -766,11 +787,9 @@ export class FamilyProxy {
       upstreamFilterChanges: this.upstreams.changes,
       upstreamFilterErrors: this.upstreams.errors,
       upstreamGroups: this.upstreams.stats(),
-      forwarding: this.fwd.all().map((e) => ({
-        ...e,
-        upstream: this.upstreams.of(e.group),
-        kernel: read(opts.sgCounters, () => table.routeCounters(e.source, e.group)),
-      })),
+      forwarding: opts.sgCounters
+        ? this.forwardingCounters()
+        : this.fwd.all().map((e) => ({ ...e, upstream: this.upstreams.of(e.group), kernel: null })),
       receiveSockets: [
         { socket: MROUTE_SOCKET_NAME, ...this.deps.socket.stats() },
         ...[...this.links.values()].flatMap((l) => (l.socket ? [{ socket: l.name, ...l.socket.stats() }] : [])),
