@@ -13,6 +13,7 @@ import type { IpFamily } from "../wire/types.js";
 import type { MetricsEndpointStats } from "./metrics.js";
 import type { FlowRates } from "./flow-rates.js";
 import type { ControlSocketStats } from "./server.js";
+import type { WebViewStats } from "./web/view.js";
 
 export const SHOW_VIEWS = ["interfaces", "groups", "sources", "routes", "stats"] as const;
 export type ShowView = (typeof SHOW_VIEWS)[number];
@@ -200,6 +201,8 @@ export interface OperatorStats {
   controlSocket: ControlSocketStats | null;
   /** null when metrics are off. */
   metrics: MetricsEndpointStats | null;
+  /** null when the web view is off. */
+  web: WebViewStats | null;
 }
 
 /** The `--json` document of `improxy status` and `improxy show VIEW`. */
@@ -274,7 +277,7 @@ export class StatusBuilder {
       families.push(this.familyStatus(snap, view));
     }
     const doc: StatusDocument = { improxy: this.info(), view, families };
-    if (view === "stats") doc.operator = this.opts.operator?.() ?? { controlSocket: null, metrics: null };
+    if (view === "stats") doc.operator = this.opts.operator?.() ?? { controlSocket: null, metrics: null, web: null };
     return doc;
   }
 

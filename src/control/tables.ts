@@ -330,6 +330,13 @@ function renderStats(doc: StatusDocument): string[] {
     op("metrics", "scrapes", m.scrapes);
     for (const [k, v] of Object.entries(m.refusals)) op("metrics", `refused:${k}`, v);
   }
+  const w = doc.operator?.web;
+  if (w) {
+    if (w.connections !== null) op("web", "connections", w.connections);
+    op("web", "pages", w.pages);
+    op("web", "streams", w.streams);
+    for (const [k, v] of Object.entries(w.refusals)) op("web", `refused:${k}`, v);
+  }
   return table(
     [{ title: "FAMILY" }, { title: "INTERFACE" }, { title: "COUNTER" }, { title: "VALUE", align: "right" }],
     rows,

@@ -175,7 +175,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
     const rt2 = await cli(topo.rtr, ["show", "routes", "--socket", socket]);
     assert.match(
       rt2.stdout.split("\n")[0]!,
-      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM$/,
+      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+BIT\/S\s+WRONG-IF\s+UPSTREAM$/,
     );
     for (const { name: family, s1: S } of FAMILIES) {
       const k = (t: string) => rows(t).find((r) => r[0] === family && r[1] === S && r[2] === G[family]);

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { main } from "../../src/cli/main.js";
+import { VirtualScheduler } from "../../src/clock/index.js";
 import { ControlClientError, controlRequest } from "../../src/control/client.js";
 import { type ControlledDaemon, startControlPlane } from "../../src/control/index.js";
 import { MAX_REQUEST_BYTES } from "../../src/control/protocol.js";
@@ -33,7 +34,13 @@ function fakeDaemon(
   reload: ControlledDaemon["reload"] = async () => ({ ok: true }),
 ): ControlledDaemon {
   const src = sampleSource();
-  return { config: { ...sampleConfig(), controlSocket: path }, families: src.families, log, reload };
+  return {
+    config: { ...sampleConfig(), controlSocket: path },
+    families: src.families,
+    log,
+    reload,
+    scheduler: new VirtualScheduler(),
+  };
 }
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
@@ -277,7 +284,7 @@ describe("improxy status / show / reload", () => {
     assert.equal(routes.code, 0);
     assert.match(
       routes.out[0]!,
-      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM$/,
+      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+BIT\/S\s+WRONG-IF\s+UPSTREAM$/,
     );
     assert.equal(routes.out.length, 2);
     for (const argv of [
