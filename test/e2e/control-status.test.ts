@@ -197,9 +197,17 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
         kernelNow >= p2 && kernelNow < p2 + 100,
         `${family}: ip -s mroute says ${kernelNow}, show said ${p2}`,
       );
-      const pps = Number(b[7]);
-      assert.ok(pps > 25 && pps < 75, `${family}: pps ${b[7]} for a 50 packet/s stream`);
-      assert.equal(b[8], "0", "no wrong-interface arrivals");
+      // The daemon's own samples (every 2 s): a rate once two exist, whoever asks.
+      const c = await eventually(async () => {
+        const rt = await cli(topo.rtr, ["show", "routes", "--socket", socket]);
+        const row = k(rt.stdout);
+        assert.ok(row && row[7] !== "-", `${family}: no rate yet`);
+        return row;
+      }, 6000, 300);
+      const pps = Number(c[7]);
+      assert.ok(pps > 25 && pps < 75, `${family}: pps ${c[7]} for a 50 packet/s stream`);
+      assert.match(c[8]!, /^\d+(\.\d)?k$/, `${family}: bit rate ${c[8]} in kbit/s`);
+      assert.equal(b[9], "0", "no wrong-interface arrivals");
       // Every route the kernel has is listed, and no other.
       const listed = rows(rt2.stdout)
         .filter((r) => r[0] === family)
