@@ -7,7 +7,7 @@
  * loopback unless a token file is given.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -203,6 +203,7 @@ describe("web view: access", () => {
 
   test("readToken: a token file of one long token; short, blank or missing is refused", () => {
     const dir = mkdtempSync(join(tmpdir(), "improxy-web-"));
+    closers.push(() => rmSync(dir, { recursive: true, force: true }));
     const f = join(dir, "token");
     writeFileSync(f, `${TOKEN}\n`);
     assert.equal(readToken(f), TOKEN);
@@ -300,6 +301,7 @@ describe("web view: config and start", () => {
 
   test("served on the metrics endpoint: /metrics stays, the pages come along", async () => {
     const dir = mkdtempSync(join(tmpdir(), "improxy-web-"));
+    closers.push(() => rmSync(dir, { recursive: true, force: true }));
     const src = sampleSource();
     const daemon: ControlledDaemon = {
       config: {

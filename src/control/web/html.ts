@@ -49,6 +49,7 @@ const HEADINGS: Record<string, string> = {
   counters: "Counters",
   groups: "Groups per link",
   flows: "Flows (S,G): rates over the last 10 s",
+  "not-forwarded": "Entries not forwarded (no outgoing link; removed by the idle check once their traffic stops)",
 };
 
 export function pagePath(page: Page): string {

@@ -156,20 +156,30 @@ function groups(groupsDoc: StatusDocument, sourcesDoc: StatusDocument): Record<s
   };
 }
 
+/**
+ * Forwarded flows (at least one outgoing link) with their rates and plots; entries the
+ * kernel holds without an outgoing link (nobody wants them, refused sources, another
+ * upstream's group) apart, so that a flow leaves the first table when its last receiver does.
+ */
 function flows(doc: StatusDocument, rates: FlowRates | null): Record<string, TableModel> {
   const rows: Cell[][] = [];
+  const idle: Cell[][] = [];
   for (const f of doc.families) {
     for (const r of f.routes ?? []) {
-      const history = rates?.history(f.family as IpFamily, r.source, r.group);
+      if (r.outgoing.length === 0) {
+        idle.push([f.family, r.source, r.group, r.incoming, dash(r.pps)]);
+        continue;
+      }
+      const history = rates?.history(f.family as IpFamily, r.source, r.group)?.bitsPerSecond ?? [];
       rows.push([
         f.family,
         r.source,
         r.group,
         r.incoming,
-        r.outgoing.join(", ") || "-",
+        r.outgoing.join(", "),
         dash(r.pps),
         r.bitsPerSecond === null ? "-" : `${formatRate(r.bitsPerSecond)}bit/s`,
-        { spark: history?.bitsPerSecond ?? [], points: sparkPoints(history?.bitsPerSecond ?? []) },
+        { spark: history, points: sparkPoints(history) },
       ]);
     }
   }
@@ -178,6 +188,11 @@ function flows(doc: StatusDocument, rates: FlowRates | null): Record<string, Tab
       columns: ["Family", "Source", "Group", "Incoming", "Outgoing", "Packets/s", "Bit rate", "Last 3 minutes"],
       rows,
       empty: "no flows",
+    },
+    "not-forwarded": {
+      columns: ["Family", "Source", "Group", "Incoming", "Packets/s"],
+      rows: idle,
+      empty: "none",
     },
   };
 }

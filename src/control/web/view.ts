@@ -2,7 +2,7 @@
  * The live web view (`http:`): read-only pages of the daemon's state, on their own listener
  * or on the metrics endpoint. GET and HEAD only (anything else 405); pages are rendered on
  * the server (html.ts) from the control socket's status builder, and /events streams the
- * same tables as JSON (server-sent events) every 2 s for the page script. Bounded like the
+ * same tables as JSON (server-sent events) every second for the page script. Bounded like the
  * metrics endpoint (http-server.ts), plus a cap on event streams; refusals are counted.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -17,7 +17,7 @@ export const WEB_LIMITS = {
   /** Event streams open at once; a further one gets 503. */
   maxStreams: 8,
   /** Time between two updates of a stream. */
-  updateMs: 2000,
+  updateMs: 1000,
   /** A stream whose unsent data grows beyond this (a client that does not read) is closed. */
   maxQueuedBytes: 1 << 20,
 } as const;
@@ -95,7 +95,7 @@ export class WebView {
 
   /** True when a path of the view is known (on the metrics endpoint, others go to it). */
   static serves(path: string): boolean {
-    return PAGE_OF.has(path) || path in ASSETS || path === "/events";
+    return PAGE_OF.has(path) || path in ASSETS || path === "/events" || path === "/favicon.ico";
   }
 
   /** Answers `req`; `false` (nothing sent) for a path that is not the view's. */
@@ -122,6 +122,11 @@ export class WebView {
       url.searchParams.delete("token");
       res.writeHead(303, { location: `${url.pathname}${url.search}`, "set-cookie": TokenCheck.setCookie(token) });
       res.end();
+      return true;
+    }
+    if (url.pathname === "/favicon.ico") {
+      // No icon: an empty answer rather than a 404 in the browser's console.
+      res.writeHead(204).end();
       return true;
     }
     const asset = ASSETS[url.pathname];
