@@ -6,9 +6,9 @@
  * right after another reads the same rate (it used to be computed between the two asks).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { StatusDocument } from "../../src/control/index.js";
 import { type Receiver, type Sender, startReceiver, startSender } from "../../src/lab/hosts.js";
@@ -30,6 +30,7 @@ describe("flow rates kept by the daemon (issue 11)", { timeout: 90_000 }, () => 
   let receiver: Receiver | null = null;
   let sender: Sender | null = null;
   const socket = join(mkdtempSync(join(tmpdir(), "improxy-rates-")), "improxy.sock");
+  let conf = "";
 
   before(async () => {
     topo = await buildTopology();
@@ -39,10 +40,11 @@ describe("flow rates kept by the daemon (issue 11)", { timeout: 90_000 }, () => 
     await receiver?.stop();
     await d?.stop();
     await topo?.destroy();
+    for (const p of [dirname(socket), conf && dirname(conf)]) if (p) rmSync(p, { recursive: true, force: true });
   });
 
   it("a 5 packet/s stream reads 4.5 to 5.5 pps once the window filled, asked twice 0.3 s apart", async () => {
-    const conf = writeConfig(
+    conf = writeConfig(
       "improxy.yaml",
       ["upstream: up0", "downstream: [dn1, dn2]", "mld: { enabled: false }", `control-socket: ${socket}`, ""].join(
         "\n",

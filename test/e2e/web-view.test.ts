@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type Receiver, type Sender, startReceiver, startSender } from "../../src/lab/hosts.js";
@@ -57,6 +57,7 @@ describe("web view in a browser (issue 11)", { timeout: 120_000 }, () => {
   let receiver: Receiver | null = null;
   let sender: Sender | null = null;
   const dir = mkdtempSync(join(tmpdir(), "improxy-web-e2e-"));
+  let conf = "";
 
   before(async () => {
     topo = await buildTopology();
@@ -67,11 +68,11 @@ describe("web view in a browser (issue 11)", { timeout: 120_000 }, () => {
     await receiver?.stop();
     await d?.stop();
     await topo?.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    for (const p of [dir, conf && dirname(conf)]) if (p) rmSync(p, { recursive: true, force: true });
   });
 
   it("loads without console errors, follows joins, rates and leaves live; tables without JavaScript", async (t) => {
-    const conf = writeConfig(
+    conf = writeConfig(
       "improxy.yaml",
       [
         "upstream: up0",
