@@ -16,6 +16,7 @@ const BENCHES: Bench[] = [
   { name: "router engine (virtual time)", file: "engine.ts", root: false },
   { name: "join/leave latency (netns, real kernel)", file: "latency.ts", root: true },
   { name: "scale: groups and report bursts (netns, real kernel)", file: "scale.ts", root: true },
+  { name: "flow-rate sampler at max-forwarding-entries (netns, real kernel)", file: "flow-rates.ts", root: true },
 ];
 
 const isRoot = process.getuid?.() === 0;

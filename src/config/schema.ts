@@ -61,6 +61,28 @@ const TYPES: Record<Setting["type"], Fragment> = {
   path: { type: "string", minLength: 1 },
   "table-id": { type: ["integer", "null"] },
   listen: { type: ["string", "boolean"] },
+  http: {
+    if: { type: "object" },
+    // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword, not a thenable.
+    then: {
+      type: "object",
+      additionalProperties: false,
+      required: ["listen"],
+      properties: {
+        listen: {
+          description: '"ADDRESS:PORT" (e.g. "127.0.0.1:9465", "[::1]:9465"), or "metrics": on the metrics endpoint.',
+          type: "string",
+          minLength: 1,
+        },
+        "token-file": {
+          description: "Absolute path of a file holding the access token (at least 16 characters).",
+          type: "string",
+          minLength: 1,
+        },
+      },
+    },
+    else: { enum: ["off", false] },
+  },
   // POSIX portable user names (useradd's default rule): letters, digits, `.`, `_`, `-`, a final `$`.
   user: { type: ["string", "null"], minLength: 1, maxLength: 32, pattern: "^[A-Za-z0-9_.][A-Za-z0-9_.-]*[$]?$" },
 };

@@ -62,6 +62,7 @@ function rangeText(row: Setting): string {
     "static-groups": "GROUP or { group, source } list",
     path: "absolute path",
     listen: '"ADDRESS:PORT", "off", true, false',
+    http: '"off", { listen, token-file }',
     user: "user name, null",
   };
   return byType[row.type] ?? "";

@@ -49,6 +49,7 @@ export type ValueType =
   | "path" // absolute file path
   | "table-id" // integer or null
   | "listen" // "ADDRESS:PORT", "off", true or false
+  | "http" // the web view: "off" or { listen: "ADDRESS:PORT" | "metrics", token-file: PATH }
   | "user"; // a user name, or null
 
 export interface Range {
@@ -83,6 +84,20 @@ export interface StaticGroup {
   source: string | null;
 }
 
+/**
+ * The web view (`http:`): where it listens and the file holding its access token. Off by
+ * default; bound to loopback unless a token is set (yaml-format.ts checks).
+ */
+export interface HttpSettings {
+  /** "ADDRESS:PORT" of its own listener, or "metrics": served on the metrics endpoint. */
+  listen: string;
+  /** A file holding the access token (read at start); null: no token (loopback only). */
+  tokenFile: string | null;
+}
+
+/** `http.listen` value that serves the web view on the metrics endpoint. */
+export const HTTP_ON_METRICS = "metrics";
+
 export type Value =
   | number
   | boolean
@@ -90,7 +105,8 @@ export type Value =
   | null
   | readonly string[]
   | readonly SourceRule[]
-  | readonly StaticGroup[];
+  | readonly StaticGroup[]
+  | HttpSettings;
 
 /** What a derived default reads: the settings resolved before it (table order). */
 interface DeriveInput {
@@ -115,7 +131,9 @@ type ValueOf<T extends ValueType> = T extends "integer" | "number"
               ? number | null
               : T extends "listen" | "user"
                 ? string | null
-                : never;
+                : T extends "http"
+                  ? HttpSettings | null
+                  : never;
 
 type StructuralConfig =
   | "file"
@@ -527,6 +545,24 @@ const ROWS = {
     description:
       'Prometheus endpoint: "ADDRESS:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464"), "off" or false; true means 127.0.0.1:9464.',
     show: (v) => (v === null ? "off" : String(v)),
+  },
+  http: {
+    kind: "global",
+    yaml: "http",
+    yang: null,
+    unit: null,
+    type: "http",
+    default: null,
+    yamlDefault: "off",
+    places: ["global"],
+    description:
+      'The live web view (README "Web view"): `{ listen: "ADDRESS:PORT" }` on its own listener, or `{ listen: metrics }` on the metrics endpoint; `token-file: PATH` names a file holding the access token, required when the address is not loopback. "off" or false: no web view.',
+    show: (v) => {
+      if (v === null) return "off";
+      const h = v as HttpSettings;
+      const where = h.listen === HTTP_ON_METRICS ? "on the metrics endpoint" : h.listen;
+      return `${where}, ${h.tokenFile === null ? "no token" : `token from ${h.tokenFile}`}`;
+    },
   },
   forwardingIdleCheck: {
     kind: "global",

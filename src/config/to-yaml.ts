@@ -23,7 +23,7 @@ import {
   type Setting,
   type Value,
 } from "./settings.js";
-import type { ImproxyConfig, InterfaceConfig, ParsedConfig, ProtocolSettings } from "./types.js";
+import type { HttpSettings, ImproxyConfig, InterfaceConfig, ParsedConfig, ProtocolSettings } from "./types.js";
 
 /** The directive each YAML key stands for, per source format (for comments). */
 const ORIGIN: Record<ImproxyConfig["format"], Record<string, string>> = {
@@ -66,7 +66,7 @@ export function configToYaml(parsed: ParsedConfig): string {
     const v = (c as unknown as Record<string, Value>)[row.key]!;
     if (isDeepStrictEqual(v, defaultOf(row.key))) continue;
     const comment = note(row.yaml);
-    top.push({ key: row.yaml, value: v, ...(comment ? { comment } : {}) });
+    top.push({ key: row.yaml, value: row.type === "http" ? httpBlock(v as HttpSettings) : v, ...(comment ? { comment } : {}) });
   }
 
   // Interface settings: at the top when every interface they apply to agrees.
@@ -188,6 +188,14 @@ function overrides(
     block.push(entry(row, want as Value, note));
   }
   return { partial: partial as PartialSettings, block };
+}
+
+/** `http:` as a mapping: listen, and token-file when set. */
+function httpBlock(h: HttpSettings): Block {
+  return [
+    { key: "listen", value: h.listen },
+    ...(h.tokenFile === null ? [] : [{ key: "token-file", value: h.tokenFile }]),
+  ];
 }
 
 function entry(row: Setting, value: Value, note: (key: string) => string | undefined): Entry {

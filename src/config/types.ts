@@ -6,9 +6,9 @@
  * setting are in the settings table (settings.ts).
  */
 
-import type { ProtocolSettings } from "./settings.js";
+import type { HttpSettings, ProtocolSettings } from "./settings.js";
 
-export type { ProtocolSettings } from "./settings.js";
+export type { HttpSettings, ProtocolSettings } from "./settings.js";
 
 export interface InterfaceConfig {
   /** Interface name (IFNAMSIZ - 1 = 15 characters at most). */
@@ -85,6 +85,8 @@ export interface ImproxyConfig {
   maxForwardingEntries: number;
   /** Prometheus endpoint, "127.0.0.1:9464" style; null when off. */
   metricsListen: string | null;
+  /** The live web view (`http:`); null when off. */
+  http: HttpSettings | null;
   /** user (igmpproxy `user`): the user to run as once the kernel sockets are open; null: stay. */
   user: string | null;
 }

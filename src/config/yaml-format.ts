@@ -25,6 +25,8 @@ import {
 import { CONFIG_SCHEMA } from "./schema.js";
 import { explainSchemaError, type LocatedReason } from "./schema-errors.js";
 import {
+  HTTP_ON_METRICS,
+  type HttpSettings,
   METRICS_LISTEN_WHEN_TRUE,
   PROTOCOL_SETTINGS,
   PROTOCOLS,
@@ -524,12 +526,14 @@ function buildConfig(
     );
   }
 
+  const metrics = metricsListen(raw.metrics as string | boolean | undefined, loc.line(["metrics"]), fail);
   return {
     config: {
       file,
       format: "yaml",
       ...globals,
-      metricsListen: metricsListen(raw.metrics as string | boolean | undefined, loc.line(["metrics"]), fail),
+      metricsListen: metrics,
+      http: httpSettings(raw.http as RawHttp | string | false | undefined, metrics, loc, fail),
       upstreams,
       downstreams,
       defaultDownstream,
@@ -549,6 +553,17 @@ function metricsListen(
 ): string | null {
   if (value === undefined || value === false || value === "off") return defaultOf<null>("metricsListen");
   if (value === true) return METRICS_LISTEN_WHEN_TRUE;
+  if (listenHost(value) === null) {
+    fail(
+      line,
+      `\`metrics\` must be "off" or "ADDRESS:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464"), got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The host of an "ADDRESS:PORT" / "[IPV6]:PORT" text (port 1 to 65535), or null when it is not one. */
+function listenHost(value: string): string | null {
   const m = /^(\[([^\]]+)\]|[^:[\]]+):(\d{1,5})$/.exec(value);
   const host = m?.[2] ?? m?.[1];
   const port = Number(m?.[3]);
@@ -557,11 +572,57 @@ function metricsListen(
     (m?.[2] !== undefined
       ? isIPv6(host)
       : isIPv4(host) || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host));
-  if (!m || !hostOk || port < 1 || port > 65535) {
+  return m && hostOk && port >= 1 && port <= 65535 ? host : null;
+}
+
+/** Loopback only: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || (isIPv4(host) && host.startsWith("127."));
+}
+
+interface RawHttp {
+  listen: string;
+  "token-file"?: string;
+}
+
+/**
+ * `http` (the web view): "off" / false / absent -> null; else where it listens, with its
+ * token file. Not on loopback (its own address, or the metrics endpoint's) it needs a token.
+ */
+function httpSettings(
+  value: RawHttp | string | false | undefined,
+  metrics: string | null,
+  loc: YamlLocator,
+  fail: (line: number, reason: string) => never,
+): HttpSettings | null {
+  if (value === undefined || value === false || typeof value === "string") return defaultOf<null>("http");
+  const listenLine = loc.line(["http", "listen"]);
+  const tokenFile = value["token-file"] ?? null;
+  if (tokenFile !== null && !tokenFile.startsWith("/")) {
     fail(
-      line,
-      `\`metrics\` must be "off" or "ADDRESS:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464"), got ${JSON.stringify(value)}`,
+      loc.line(["http", "token-file"]),
+      `\`http.token-file\` must be an absolute path, got ${JSON.stringify(tokenFile)}`,
     );
   }
-  return value;
+  let address = value.listen;
+  if (value.listen === HTTP_ON_METRICS) {
+    if (metrics === null) {
+      fail(listenLine, "`http.listen: metrics` serves the web view on the metrics endpoint, but `metrics` is off");
+    }
+    address = metrics;
+  }
+  const host = listenHost(address);
+  if (host === null) {
+    fail(
+      listenLine,
+      `\`http.listen\` must be "ADDRESS:PORT" (e.g. "127.0.0.1:9465", "[::1]:9465") or "metrics", got ${JSON.stringify(value.listen)}`,
+    );
+  }
+  if (tokenFile === null && !isLoopbackHost(host)) {
+    fail(
+      listenLine,
+      `the web view would listen on ${address}, which is not a loopback address, without a token: set \`http.token-file\` (a file holding the access token) or listen on 127.0.0.1 / [::1]`,
+    );
+  }
+  return { listen: value.listen, tokenFile };
 }

@@ -1,18 +1,24 @@
 /**
- * The daemon's operator interfaces (issue 5): the control socket (status, show, reload)
- * and the optional Prometheus endpoint. Both only read the daemon's snapshots; `reload` is
- * delegated to the daemon.
+ * The daemon's operator interfaces (issue 5, issue 11): the control socket (status, show,
+ * reload), the optional Prometheus endpoint and the optional web view, and the flow-rate
+ * sampler they read. All only read the daemon's snapshots; `reload` is delegated to the
+ * daemon.
  */
 
 import type { ReloadReport } from "../daemon/reload-report.js";
+import type { Scheduler } from "../clock/index.js";
+import { HTTP_ON_METRICS } from "../config/settings.js";
 import type { Logger } from "../util/log.js";
 import { packageVersion } from "../util/version.js";
+import { FlowRates } from "./flow-rates.js";
 import { createMetricsRegistry, MetricsServer, registerOperatorMetrics } from "./metrics.js";
 import type { Request } from "./protocol.js";
 import { ControlServer, networkNamespace } from "./server.js";
 import { filterOf } from "./show-filter.js";
 import { StatusBuilder, type StatusDocument, type StatusSource } from "./status.js";
 import { renderShow, renderStatus } from "./tables.js";
+import { readToken } from "./web/auth.js";
+import { listenWebView, WebView } from "./web/view.js";
 
 export { ControlClientError, controlRequest } from "./client.js";
 export { ControlSocketInUseError } from "./server.js";
@@ -22,6 +28,8 @@ export { SHOW_VIEWS } from "./status.js";
 /** What the control plane needs from the daemon (structurally `Daemon`). */
 export interface ControlledDaemon extends StatusSource {
   readonly log: Logger;
+  /** The daemon's scheduler: the flow-rate sampler runs on it. */
+  readonly scheduler: Scheduler;
   /** Resolves once the new configuration is applied (or rejected), with what changed. */
   reload(): Promise<{ ok: boolean; error?: string; report?: ReloadReport }>;
 }
@@ -30,6 +38,9 @@ export interface ControlPlane {
   /** null when another daemon in another network namespace owns the path. */
   readonly control: ControlServer | null;
   readonly metrics: MetricsServer | null;
+  /** null when `http` is off. */
+  readonly web: WebView | null;
+  readonly rates: FlowRates;
   /** The status, groups and routes tables as text (SIGUSR1, as IMProxy printed its tables). */
   dump(): string;
   /** The same three views as status documents (SIGUSR1 with JSON logs: one log line each). */
@@ -38,8 +49,9 @@ export interface ControlPlane {
 }
 
 /**
- * Opens the control socket at `daemon.config.controlSocket` and, when configured, the
- * metrics endpoint. Throws (having closed what it opened) when either cannot be opened.
+ * Starts the flow-rate sampler, opens the control socket at `daemon.config.controlSocket`
+ * and, when configured, the metrics endpoint and the web view. Throws (having closed what
+ * it opened) when one cannot be opened.
  */
 export async function startControlPlane(daemon: ControlledDaemon): Promise<ControlPlane> {
   const { config, log } = daemon;
@@ -47,12 +59,20 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
   const path = config.controlSocket;
   let control: ControlServer | null = null;
   let metrics: MetricsServer | null = null;
-  const operator = () => ({ controlSocket: control?.stats() ?? null, metrics: metrics?.stats() ?? null });
+  let web: WebView | null = null;
+  const operator = () => ({
+    controlSocket: control?.stats() ?? null,
+    metrics: metrics?.stats() ?? null,
+    web: web?.stats() ?? null,
+  });
+  // The long per-flow history is only for the web view's plots.
+  const rates = new FlowRates(daemon, daemon.scheduler, { history: config.http !== null });
   const builder = new StatusBuilder(daemon, {
     version,
     controlSocket: path,
     startedAt: Date.now(),
     operator,
+    rates,
   });
   const netns = networkNamespace();
   const handler = async (req: Request): Promise<unknown> => {
@@ -71,22 +91,43 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
       }
     }
   };
-  control = await ControlServer.listen({ path, handler, log: log.child({ component: "control" }) });
-  if (control) log.info({ path }, "control socket listening");
-  if (config.metricsListen !== null) {
-    try {
+  const closeAll = () => {
+    rates.close();
+    web?.close();
+    web?.listener?.close();
+    control?.close();
+    metrics?.close();
+  };
+  rates.start();
+  try {
+    control = await ControlServer.listen({ path, handler, log: log.child({ component: "control" }) });
+    if (control) log.info({ path }, "control socket listening");
+    const http = config.http;
+    if (http !== null) {
+      web = new WebView(
+        { builder, rates },
+        { token: http.tokenFile === null ? null : readToken(http.tokenFile), listen: http.listen },
+      );
+    }
+    if (config.metricsListen !== null) {
       const registry = createMetricsRegistry(daemon, { version });
       registerOperatorMetrics(
         registry,
         () => control?.stats() ?? null,
         () => metrics?.stats() ?? null,
+        () => web?.stats() ?? null,
       );
-      metrics = await MetricsServer.listen(config.metricsListen, registry);
-    } catch (err) {
-      control?.close();
-      throw err;
+      const view = http?.listen === HTTP_ON_METRICS ? web : null;
+      metrics = await MetricsServer.listen(config.metricsListen, registry, view ? (q, r) => view.handle(q, r) : undefined);
+      log.info({ listen: config.metricsListen }, "metrics endpoint listening on /metrics");
     }
-    log.info({ listen: config.metricsListen }, "metrics endpoint listening on /metrics");
+    if (web && http !== null) {
+      if (http.listen !== HTTP_ON_METRICS) await listenWebView(web, http.listen);
+      log.info({ listen: http.listen === HTTP_ON_METRICS ? config.metricsListen : http.listen }, "web view listening");
+    }
+  } catch (err) {
+    closeAll();
+    throw err;
   }
   return {
     control,
@@ -98,6 +139,8 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
         { view: "routes", state: builder.build("routes") },
       ];
     },
+    web,
+    rates,
     dump() {
       return [
         ...renderStatus(builder.build(null)),
@@ -107,9 +150,6 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
         ...renderShow(builder.build("routes"), "routes"),
       ].join("\n");
     },
-    close() {
-      control?.close();
-      metrics?.close();
-    },
+    close: closeAll,
   };
 }

@@ -8,10 +8,11 @@
  * (event-loop lag: nodejs_eventloop_lag_seconds and its percentiles, heap, GC, CPU, open fds)
  * come from prom-client's default collectors under their standard names.
  */
-import { createServer, type Server } from "node:http";
-import type { Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { BoundedHttpServer, HTTP_LIMITS } from "./http-server.js";
 import type { ControlSocketStats } from "./server.js";
+import type { WebViewStats } from "./web/view.js";
 import type { FamilySnapshot, StatusSource } from "./status.js";
 
 export type MetricsSource = Pick<StatusSource, "families">;
@@ -409,37 +410,14 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
   return registry;
 }
 
-/** "127.0.0.1:9464" / "[::1]:9464" -> host and port. */
-export function parseListen(text: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  const port = Number(m?.[2]);
-  const host = m?.[1];
-  if (!host || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`metrics: "${text}" is not ADDRESS:PORT`);
-  }
-  return { host, port };
-}
+export { parseListen } from "./http-server.js";
 
 /**
- * Limits of the metrics endpoint (README "Prometheus metrics"). A scrape is one short GET
- * every few seconds; anything else is refused early and counted.
+ * Limits of the metrics endpoint (README "Prometheus metrics"): those of every operator
+ * HTTP endpoint (http-server.ts). A scrape is one short GET every few seconds; anything
+ * else is refused early and counted.
  */
-export const METRICS_LIMITS = {
-  /** Connections kept; a newcomer beyond this evicts the oldest connection with no request in progress. */
-  maxConnections: 16,
-  /** Hard cap (`server.maxConnections`): reached only when every kept connection is mid-request. */
-  hardMaxConnections: 64,
-  /** Time to receive a request's headers, from the connection's start or the previous response. */
-  headersTimeoutMs: 2000,
-  /** Time to receive a whole request. */
-  requestTimeoutMs: 5000,
-  /** A kept-alive connection with no new request is closed after this. */
-  keepAliveTimeoutMs: 2000,
-  /** How often Node checks the two timeouts above. */
-  checkIntervalMs: 500,
-  /** Request header bytes. */
-  maxHeaderBytes: 8192,
-} as const;
+export const METRICS_LIMITS = HTTP_LIMITS;
 
 export const METRICS_REFUSAL_REASONS = [
   "evicted-idle",
@@ -463,6 +441,7 @@ export function registerOperatorMetrics(
   registry: Registry,
   control: () => ControlSocketStats | null,
   metrics: () => MetricsEndpointStats | null,
+  web: () => WebViewStats | null = () => null,
 ): void {
   gauge(registry, "improxy_control_clients", "Clients connected to the control socket", [], () =>
     unlabelled(control()?.clients),
@@ -494,148 +473,87 @@ export function registerOperatorMetrics(
     ["reason"],
     () => Object.entries(metrics()?.refusals ?? {}).map(([reason, v]) => [{ reason }, v]),
   );
-}
-
-/** One connection of the endpoint. */
-interface Conn {
-  since: number;
-  /** A request is being answered. */
-  busy: boolean;
+  gauge(registry, "improxy_web_streams", "Live web views open (server-sent event streams)", [], () =>
+    unlabelled(web()?.streams),
+  );
+  absoluteCounter(registry, "improxy_web_pages_total", "Web view pages served", [], () =>
+    unlabelled(web()?.pages),
+  );
+  absoluteCounter(
+    registry,
+    "improxy_web_refusals_total",
+    "Web view connections or requests refused, by reason",
+    ["reason"],
+    () => Object.entries(web()?.refusals ?? {}).map(([reason, v]) => [{ reason }, v]),
+  );
 }
 
 /**
- * The HTTP endpoint: GET (and HEAD) /metrics only; other paths 404, other methods 405.
- * Request bodies are never read (a request with one is answered and the connection
- * closed). Connections are bounded (METRICS_LIMITS): at the limit the oldest connection
- * without a request in progress is closed for the newcomer, so idle or slow connections
- * cannot keep a scrape out. Refusals are counted by reason (stats()).
+ * The web view's request handler when it is served on this endpoint (`http: { listen:
+ * metrics }`): it answers every path but /metrics, and says false for one it does not know.
+ */
+export type SharedHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+/**
+ * The HTTP endpoint: GET (and HEAD) /metrics only, other paths 404 (or the web view's, when
+ * it is served here), other methods 405. Request bodies are never read; connections are
+ * bounded (http-server.ts). Refusals are counted by reason (stats()).
  */
 export class MetricsServer {
-  private readonly conns = new Map<Socket, Conn>();
   private scrapes = 0;
-  private readonly refusals = Object.fromEntries(METRICS_REFUSAL_REASONS.map((r) => [r, 0])) as Record<
-    MetricsRefusalReason,
-    number
-  >;
+  private readonly refused = { "not-found": 0, "method-not-allowed": 0 };
 
-  private constructor(
-    private readonly server: Server,
-    readonly host: string,
-    readonly port: number,
-  ) {}
+  private constructor(private readonly http: BoundedHttpServer) {}
+
+  get host(): string {
+    return this.http.host;
+  }
+
+  get port(): number {
+    return this.http.port;
+  }
 
   stats(): MetricsEndpointStats {
     return {
-      connections: this.conns.size,
+      connections: this.http.connections,
       maxConnections: METRICS_LIMITS.maxConnections,
       scrapes: this.scrapes,
-      refusals: { ...this.refusals },
+      refusals: { ...this.http.refusals, ...this.refused },
     };
   }
 
-  static listen(listen: string, registry: Registry): Promise<MetricsServer> {
-    const { host, port } = parseListen(listen);
+  static async listen(listen: string, registry: Registry, web?: SharedHandler): Promise<MetricsServer> {
     let self: MetricsServer | null = null;
-    const refuse = (reason: MetricsRefusalReason) => {
-      if (self) self.refusals[reason]++;
-    };
-    const server = createServer(
-      {
-        headersTimeout: METRICS_LIMITS.headersTimeoutMs,
-        requestTimeout: METRICS_LIMITS.requestTimeoutMs,
-        keepAliveTimeout: METRICS_LIMITS.keepAliveTimeoutMs,
-        connectionsCheckingInterval: METRICS_LIMITS.checkIntervalMs,
-        maxHeaderSize: METRICS_LIMITS.maxHeaderBytes,
-      },
-      (req, res) => {
-        const conn = self?.conns.get(req.socket);
-        if (conn) conn.busy = true;
-        res.on("close", () => {
-          if (conn) {
-            conn.busy = false;
-            conn.since = Date.now();
-          }
-        });
-        // A body is never read: answer, then close the connection.
-        const hasBody =
-          req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
-        if (hasBody) res.setHeader("connection", "close");
-        const path = (req.url ?? "/").split("?")[0];
-        if (req.method !== "GET" && req.method !== "HEAD") {
-          refuse("method-not-allowed");
-          res.writeHead(405, { allow: "GET, HEAD", connection: "close" }).end();
-          return;
-        }
-        if (path !== "/metrics") {
-          refuse("not-found");
-          res.writeHead(404, { "content-type": "text/plain" }).end("not found; metrics are at /metrics\n");
-          return;
-        }
-        if (self) self.scrapes++;
-        registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { "content-type": registry.contentType });
-            res.end(req.method === "HEAD" ? undefined : text);
-          },
-          (err: unknown) => {
-            res.writeHead(500, { "content-type": "text/plain" });
-            res.end(`metrics collection failed: ${err instanceof Error ? err.message : String(err)}\n`);
-          },
-        );
-      },
-    );
-    server.maxConnections = METRICS_LIMITS.hardMaxConnections;
-    server.on("drop", () => refuse("over-capacity"));
-    server.on("connection", (sock: Socket) => {
-      if (!self) return;
-      const conns = self.conns;
-      if (conns.size >= METRICS_LIMITS.maxConnections) {
-        let oldest: [Socket, Conn] | null = null;
-        for (const e of conns)
-          if (!e[1].busy && (oldest === null || e[1].since < oldest[1].since)) oldest = e;
-        if (oldest) {
-          refuse("evicted-idle");
-          conns.delete(oldest[0]);
-          oldest[0].destroy();
-        } else {
-          refuse("over-capacity");
-          sock.destroy();
-          return;
-        }
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      const path = (req.url ?? "/").split("?")[0];
+      if (path !== "/metrics" && web?.(req, res)) return;
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        if (self) self.refused["method-not-allowed"]++;
+        res.writeHead(405, { allow: "GET, HEAD", connection: "close" }).end();
+        return;
       }
-      conns.set(sock, { since: Date.now(), busy: false });
-      sock.on("close", () => conns.delete(sock));
-    });
-    server.on("clientError", (err: NodeJS.ErrnoException, sock: Socket) => {
-      const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT";
-      // A connection reset or closed by the client is not a refusal.
-      if (err.code !== "ECONNRESET") refuse(timeout ? "timeout" : "bad-request");
-      if (sock.writable && !sock.writableEnded && sock.bytesWritten === 0) {
-        sock.end(
-          timeout
-            ? "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"
-            : "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n",
-        );
+      if (path !== "/metrics") {
+        if (self) self.refused["not-found"]++;
+        res.writeHead(404, { "content-type": "text/plain" }).end("not found; metrics are at /metrics\n");
+        return;
       }
-      sock.destroy();
-    });
-    return new Promise((resolve, reject) => {
-      server.once("error", (err: NodeJS.ErrnoException) =>
-        reject(new Error(`cannot serve metrics on ${listen}: ${err.code ?? err.message}`)),
+      if (self) self.scrapes++;
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { "content-type": registry.contentType });
+          res.end(req.method === "HEAD" ? undefined : text);
+        },
+        (err: unknown) => {
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end(`metrics collection failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        },
       );
-      server.listen(port, host, () => {
-        const addr = server.address();
-        const actual = typeof addr === "object" && addr ? addr.port : port;
-        self = new MetricsServer(server, host, actual);
-        resolve(self);
-      });
-    });
+    };
+    self = new MetricsServer(await BoundedHttpServer.listen(listen, "metrics", handler));
+    return self;
   }
 
   close(): void {
-    this.server.close();
-    this.server.closeAllConnections();
-    for (const s of this.conns.keys()) s.destroy();
-    this.conns.clear();
+    this.http.close();
   }
 }

@@ -9,12 +9,12 @@
  */
 import type { ImproxyConfig, ProtocolSettings } from "../config/types.js";
 import type { FamilyCounters, FamilySnapshot, FamilySnapshotSource } from "../daemon/snapshot.js";
-import { sgKey } from "../wire/address.js";
 import type { IpFamily } from "../wire/types.js";
 import type { MetricsEndpointStats } from "./metrics.js";
-import { RateSampler } from "./rates.js";
+import type { FlowRates } from "./flow-rates.js";
 import type { ControlSocketStats } from "./server.js";
 import { knownInterfaces, type ShowFilter, ShowMatcher, UnknownInterfaceError } from "./show-filter.js";
+import type { WebViewStats } from "./web/view.js";
 
 export const SHOW_VIEWS = ["interfaces", "groups", "sources", "routes", "stats"] as const;
 export type ShowView = (typeof SHOW_VIEWS)[number];
@@ -155,10 +155,15 @@ export interface RouteStatus {
   packets: number | null;
   bytes: number | null;
   wrongIf: number | null;
-  /** Packets per second between the daemon's last two samples of the counters; null until two exist. */
+  /**
+   * Packets per second over the flow-rate window (the last 10 s of the daemon's own samples,
+   * every 2 s; control/flow-rates.ts); null until two samples of the entry exist.
+   */
   pps: number | null;
   /** Since when the entry is installed in the kernel; null: not installed (no VIF for its incoming link). */
   upTimeSeconds: number | null;
+  /** Bits per second (IP packets as the kernel counts their bytes) over the same window. */
+  bitsPerSecond: number | null;
 }
 
 export interface InterfaceStats {
@@ -228,6 +233,8 @@ export interface OperatorStats {
   controlSocket: ControlSocketStats | null;
   /** null when metrics are off. */
   metrics: MetricsEndpointStats | null;
+  /** null when the web view is off. */
+  web: WebViewStats | null;
 }
 
 /** The `--json` document of `improxy status` and `improxy show VIEW`. */
@@ -263,11 +270,12 @@ export interface StatusBuilderOptions {
   now?: () => number;
   /** The control socket's and metrics endpoint's counters, for `show stats`. */
   operator?: () => OperatorStats;
+  /** The daemon's flow-rate sampler (route pps and bit rates); none: rates are null. */
+  rates?: FlowRates;
 }
 
-/** Builds status documents; keeps the previous (S,G) counter samples for pps. */
+/** Builds status documents. */
 export class StatusBuilder {
-  private readonly rates = new RateSampler();
   private readonly now: () => number;
 
   constructor(
@@ -298,7 +306,6 @@ export class StatusBuilder {
    */
   build(view: ShowView | null, family?: IpFamily, filter: ShowFilter = {}): StatusDocument {
     const m = new ShowMatcher(filter);
-    const now = this.now();
     const snaps = this.source.families
       .filter((f) => family === undefined || f.family === family)
       .map((f) =>
@@ -315,12 +322,10 @@ export class StatusBuilder {
       );
       if (!known.includes(filter.interface)) throw new UnknownInterfaceError(filter.interface, known);
     }
-    const families = snaps.map((snap) => this.familyStatus(snap, view, now, m));
-    // A filtered call samples some entries only: the others' samples stay for the next call.
-    if (view === "routes" && !m.active) this.rates.prune(now);
+    const families = snaps.map((snap) => this.familyStatus(snap, view, m));
     const doc: StatusDocument = { improxy: this.info(), view, families };
     if (view === "stats" && filter.interface === undefined)
-      doc.operator = this.opts.operator?.() ?? { controlSocket: null, metrics: null };
+      doc.operator = this.opts.operator?.() ?? { controlSocket: null, metrics: null, web: null };
     if (m.active) doc.filter = { ...filter };
     return doc;
   }
@@ -335,7 +340,6 @@ export class StatusBuilder {
   private familyStatus(
     snap: FamilySnapshot,
     view: ShowView | null,
-    now: number,
     m: ShowMatcher,
   ): FamilyStatus {
     let groups = 0;
@@ -452,14 +456,17 @@ export class StatusBuilder {
           packets: num(e.kernel?.packets),
           bytes: num(e.kernel?.bytes),
           wrongIf: num(e.kernel?.wrongIf),
-          pps: e.kernel
-            ? this.rates.sample(`${snap.family}|${sgKey(e.source, e.group)}`, e.kernel.packets, now)
-            : null,
+          ...this.rate(snap.family, e.source, e.group),
           upTimeSeconds: e.upTimeMs === null ? null : seconds(e.upTimeMs),
         }));
     }
     if (view === "stats") out.stats = this.stats(snap, m);
     return out;
+  }
+
+  private rate(family: IpFamily, source: string, group: string): Pick<RouteStatus, "pps" | "bitsPerSecond"> {
+    const r = this.opts.rates?.rate(family, source, group) ?? null;
+    return { pps: r?.pps ?? null, bitsPerSecond: r?.bitsPerSecond ?? null };
   }
 
   private interfaceStatus(family: IpFamily, l: FamilySnapshot["links"][number]): InterfaceStatus {

@@ -40,6 +40,26 @@ export function formatDuration(seconds: number | null): string {
   return `${m}m${two(sec)}s`;
 }
 
+/**
+ * A rate in SI units, about two significant digits past the unit: 950, 5.4k, 12k, 1.2M, 3.4G.
+ * "-" for null.
+ */
+export function formatRate(perSecond: number | null): string {
+  if (perSecond === null) return "-";
+  const units: Array<[number, string]> = [
+    [1e9, "G"],
+    [1e6, "M"],
+    [1e3, "k"],
+  ];
+  for (const [size, unit] of units) {
+    if (perSecond >= size) {
+      const v = perSecond / size;
+      return `${v < 10 ? v.toFixed(1) : Math.round(v)}${unit}`;
+    }
+  }
+  return String(Math.round(perSecond));
+}
+
 const dash = (v: number | string | null | undefined): string =>
   v === null || v === undefined ? "-" : String(v);
 const familyName = (f: FamilyStatus) =>
@@ -248,6 +268,7 @@ function renderRoutes(doc: StatusDocument): string[] {
         dash(r.packets),
         dash(r.bytes),
         dash(r.pps),
+        formatRate(r.bitsPerSecond),
         dash(r.wrongIf),
         dash(r.upstream),
         formatDuration(r.upTimeSeconds),
@@ -264,6 +285,7 @@ function renderRoutes(doc: StatusDocument): string[] {
       { title: "PACKETS", align: "right" },
       { title: "BYTES", align: "right" },
       { title: "PPS", align: "right" },
+      { title: "BIT/S", align: "right" },
       { title: "WRONG-IF", align: "right" },
       { title: "UPSTREAM" },
       { title: "UPTIME", align: "right" },
@@ -334,6 +356,13 @@ function renderStats(doc: StatusDocument): string[] {
     op("metrics", "connections", m.connections);
     op("metrics", "scrapes", m.scrapes);
     for (const [k, v] of Object.entries(m.refusals)) op("metrics", `refused:${k}`, v);
+  }
+  const w = doc.operator?.web;
+  if (w) {
+    if (w.connections !== null) op("web", "connections", w.connections);
+    op("web", "pages", w.pages);
+    op("web", "streams", w.streams);
+    for (const [k, v] of Object.entries(w.refusals)) op("web", `refused:${k}`, v);
   }
   return table(
     [{ title: "FAMILY" }, { title: "INTERFACE" }, { title: "COUNTER" }, { title: "VALUE", align: "right" }],

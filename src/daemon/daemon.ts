@@ -57,7 +57,8 @@ export interface ReloadResult {
 export class Daemon {
   readonly interfaces = new InterfaceTable();
   readonly families: FamilyProxy[] = [];
-  private readonly scheduler: RealScheduler;
+  /** The one scheduler of the engines, the idle checks and the flow-rate sampler. */
+  readonly scheduler: RealScheduler;
   /** Where run-time errors go (see errors.ts). */
   readonly errors: ErrorOwner;
   private watcher: LinkWatcher | null = null;

@@ -21,6 +21,7 @@ import type { MrouteSocket, ReceivedPacket, Upcall } from "../kernel/mroute-sock
 import type { MrouteTable } from "../kernel/mroute-table.js";
 import type { OpenReportSocket, ReportSocket } from "../kernel/report-socket.js";
 import type { SourceFilterSocketsOptions } from "../kernel/source-filters.js";
+import type { SgCounters } from "../kernel/structs/mroute.js";
 import {
   type ForwardingEffect,
   type ForwardingEntry,
@@ -39,7 +40,13 @@ import type { Address, IpFamily } from "../wire/types.js";
 import { classifyIngress, type IngressContext, type IngressLink, UPSTREAM_PACKET_TYPES } from "./ingress.js";
 import { canBeDefaultDownstream, type InterfaceTable, protocolAddress, subnets } from "./interfaces.js";
 import { acceptedSources, defaultLink, familyLinks, ignoredGroups, routerConfig } from "./router-config.js";
-import { type FamilyCounters, type FamilySnapshot, MROUTE_SOCKET_NAME, type SnapshotOptions } from "./snapshot.js";
+import {
+  type FamilyCounters,
+  type FamilySnapshot,
+  type ForwardingSnapshot,
+  MROUTE_SOCKET_NAME,
+  type SnapshotOptions,
+} from "./snapshot.js";
 import { UpstreamQueriers } from "./upstream-queriers.js";
 import { Upstreams } from "./upstreams.js";
 
@@ -804,6 +811,22 @@ export class FamilyProxy {
       }
     }
     if (first !== undefined) throw first;
+  }
+
+  /** The forwarding entries with the kernel's counters (FamilySnapshotSource.forwardingCounters). */
+  forwardingCounters(): ForwardingSnapshot[] {
+    const { table } = this.deps;
+    return this.fwd.all().map((e) => {
+      let kernel: SgCounters | null = null;
+      try {
+        kernel = table.routeCounters(e.source, e.group);
+      } catch {
+        // Best effort: the entry may vanish meanwhile.
+      }
+      const installed = this.installedAt.get(sgKey(e.source, e.group));
+      const upTimeMs = installed === undefined ? null : this.deps.scheduler.now() - installed;
+      return { ...e, upstream: this.upstreams.of(e.group), kernel, upTimeMs };
+    });
   }
 
   /**

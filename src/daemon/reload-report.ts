@@ -51,6 +51,7 @@ export const RESTART_ONLY = [
   "mrouteTable",
   "controlSocket",
   "metricsListen",
+  "http",
   "user",
 ] as const satisfies readonly (keyof ImproxyConfig)[];
 

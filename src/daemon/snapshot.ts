@@ -156,4 +156,10 @@ export interface SnapshotOptions {
 export interface FamilySnapshotSource {
   readonly family: IpFamily;
   snapshot(opts?: SnapshotOptions): FamilySnapshot;
+  /**
+   * Only the forwarding entries, with the kernel's counters (one SIOCGETSGCNT each; `kernel`
+   * null when an entry vanished meanwhile): what `snapshot({ sgCounters: true }).forwarding`
+   * holds, without the rest of the snapshot (the flow rate sampler reads it every period).
+   */
+  forwardingCounters(): ForwardingSnapshot[];
 }

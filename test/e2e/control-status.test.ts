@@ -158,7 +158,7 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
     const rt2 = await cli(topo.rtr, ["show", "routes", "--socket", socket]);
     assert.match(
       rt2.stdout.split("\n")[0]!,
-      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM\s+UPTIME$/,
+      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+BIT\/S\s+WRONG-IF\s+UPSTREAM\s+UPTIME$/,
     );
     for (const { name: family, s1: S } of FAMILIES) {
       const k = (t: string) => rows(t).find((r) => r[0] === family && r[1] === S && r[2] === G[family]);
@@ -180,12 +180,20 @@ describe("control socket and metrics (issue 5 items 1, 2)", { timeout: 120_000 }
         kernelNow >= p2 && kernelNow < p2 + 100,
         `${family}: ip -s mroute says ${kernelNow}, show said ${p2}`,
       );
-      const pps = Number(b[7]);
-      assert.ok(pps > 25 && pps < 75, `${family}: pps ${b[7]} for a 50 packet/s stream`);
-      assert.equal(b[8], "0", "no wrong-interface arrivals");
+      // The daemon's own samples (every 2 s): a rate once two exist, whoever asks.
+      const c = await eventually(async () => {
+        const rt = await cli(topo.rtr, ["show", "routes", "--socket", socket]);
+        const row = k(rt.stdout);
+        assert.ok(row && row[7] !== "-", `${family}: no rate yet`);
+        return row;
+      }, 6000, 300);
+      const pps = Number(c[7]);
+      assert.ok(pps > 25 && pps < 75, `${family}: pps ${c[7]} for a 50 packet/s stream`);
+      assert.match(c[8]!, /^\d+(\.\d)?k$/, `${family}: bit rate ${c[8]} in kbit/s`);
+      assert.equal(b[9], "0", "no wrong-interface arrivals");
       // UPTIME: since the entry went into the kernel, before the first `show routes` (1.2 s earlier).
-      const up = /^(\d+(?:\.\d)?)s$/.exec(b.at(-1)!);
-      assert.ok(up && Number(up[1]) >= 1.2 && Number(up[1]) < 60, `${family}: uptime ${b.at(-1)}`);
+      const up = /^(\d+(?:\.\d)?)s$/.exec(c.at(-1)!);
+      assert.ok(up && Number(up[1]) >= 1.2 && Number(up[1]) < 60, `${family}: uptime ${c.at(-1)}`);
       // Every route the kernel has is listed, and no other.
       const listed = rows(rt2.stdout)
         .filter((r) => r[0] === family)

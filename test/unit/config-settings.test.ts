@@ -34,6 +34,7 @@ const TYPES = [
   "path",
   "table-id",
   "listen",
+  "http",
   "user",
 ];
 

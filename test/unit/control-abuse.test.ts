@@ -14,6 +14,7 @@ import { after, describe, test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import { VirtualScheduler } from "../../src/clock/index.js";
 import { controlRequest } from "../../src/control/client.js";
 import { startControlPlane } from "../../src/control/index.js";
 import {
@@ -377,6 +378,7 @@ describe("operator counters in show stats and the metrics", () => {
       families: src.families,
       log,
       reload: async () => ({ ok: true }),
+      scheduler: new VirtualScheduler(),
     });
     closers.push(() => plane.close());
     const c = await connect(path);

@@ -65,6 +65,7 @@ export function sampleConfig(): ImproxyConfig {
     mldEnabled: true,
     controlSocket: "/run/improxy/improxy.sock",
     metricsListen: null,
+    http: null,
     forwardingIdleCheck: 60,
     maxUpstreamGroups: 4096,
     upstreamChangesPerSecond: 5000,
@@ -94,6 +95,10 @@ export class FakeFamily {
 
   get addrs() {
     return this.family === "ipv4" ? V4 : V6;
+  }
+
+  forwardingCounters(): FamilySnapshot["forwarding"] {
+    return this.snapshot({ sgCounters: true }).forwarding;
   }
 
   snapshot(opts: SnapshotOptions = {}): FamilySnapshot {

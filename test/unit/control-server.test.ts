@@ -13,6 +13,7 @@ import { after, describe, test } from "node:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { SHOW_USAGE } from "../../src/cli/commands/show.js";
 import { main } from "../../src/cli/main.js";
+import { VirtualScheduler } from "../../src/clock/index.js";
 import { ControlClientError, controlRequest } from "../../src/control/client.js";
 import { type ControlledDaemon, startControlPlane } from "../../src/control/index.js";
 import { MAX_REQUEST_BYTES } from "../../src/control/protocol.js";
@@ -37,7 +38,13 @@ function fakeDaemon(
   }),
 ): ControlledDaemon {
   const src = sampleSource();
-  return { config: { ...sampleConfig(), controlSocket: path }, families: src.families, log, reload };
+  return {
+    config: { ...sampleConfig(), controlSocket: path },
+    families: src.families,
+    log,
+    reload,
+    scheduler: new VirtualScheduler(),
+  };
 }
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
@@ -281,7 +288,7 @@ describe("improxy status / show / reload", () => {
     assert.equal(routes.code, 0);
     assert.match(
       routes.out[0]!,
-      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+WRONG-IF\s+UPSTREAM\s+UPTIME$/,
+      /^FAMILY\s+SOURCE\s+GROUP\s+INCOMING\s+OUTGOING\s+PACKETS\s+BYTES\s+PPS\s+BIT\/S\s+WRONG-IF\s+UPSTREAM\s+UPTIME$/,
     );
     assert.equal(routes.out.length, 2);
     for (const argv of [

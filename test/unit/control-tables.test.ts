@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { SHOW_VIEWS, StatusBuilder } from "../../src/control/status.js";
-import { formatDuration, formatTable, renderShow, renderStatus } from "../../src/control/tables.js";
+import { formatDuration, formatRate, formatTable, renderShow, renderStatus } from "../../src/control/tables.js";
 import { sampleSource } from "./control-fixture.js";
 
 /** [start, end) of each whitespace-free token of a line. */
@@ -30,6 +30,16 @@ describe("control tables", () => {
     assert.equal(formatDuration(65), "1m05s");
     assert.equal(formatDuration(3723.4), "1h02m03s");
     assert.equal(formatDuration(2 * 86_400 + 3 * 3600 + 4 * 60), "2d03h04m");
+  });
+
+  test("formatRate: SI units, two significant digits past the unit", () => {
+    assert.equal(formatRate(null), "-");
+    assert.equal(formatRate(0), "0");
+    assert.equal(formatRate(950.4), "950");
+    assert.equal(formatRate(5360), "5.4k");
+    assert.equal(formatRate(12_345), "12k");
+    assert.equal(formatRate(1_234_567), "1.2M");
+    assert.equal(formatRate(3.4e9), "3.4G");
   });
 
   const builder = () =>
@@ -132,6 +142,7 @@ describe("control tables", () => {
       "dn1",
       "1000",
       "1316000",
+      "-",
       "-",
       "3",
       "up0",
