@@ -124,7 +124,9 @@ export async function runLab(opts: LabOptions): Promise<number> {
     say("improxy lab: building the topology (network namespaces, veth links)");
     s.topo = await buildTopology();
     const topo = s.topo;
-    say(`  upstream host 'up' ${topo.addr.up.v4} ${topo.addr.up.v6} --- up0 [router] dn1 --- h1 ${topo.addr.h1.v4}`);
+    say(
+      `  upstream host 'up' ${topo.addr.up.v4} ${topo.addr.up.v6} --- up0 [router] dn1 --- h1 ${topo.addr.h1.v4}`,
+    );
     say(`                                                        dn2 --- h2 ${topo.addr.h2.v4}`);
     exit.check();
     await topo.up.addAddress("eth0", "10.10.0.3/24");
@@ -153,7 +155,9 @@ export async function runLab(opts: LabOptions): Promise<number> {
     });
     await exit.pause(1500);
 
-    say("\nsenders on the upstream host: 239.1.1.1 and ff05::1:1 from 10.10.0.2, 232.1.1.1 from 10.10.0.2 and 10.10.0.3");
+    say(
+      "\nsenders on the upstream host: 239.1.1.1 and ff05::1:1 from 10.10.0.2, 232.1.1.1 from 10.10.0.2 and 10.10.0.3",
+    );
     s.hosts.push(startSender(topo.up, "239.1.1.1", { intervalMs: 100, bind: "10.10.0.2" }));
     s.hosts.push(startSender(topo.up, "ff05::1:1", { intervalMs: 100, port: 5002 }));
     s.hosts.push(startSender(topo.up, "232.1.1.1", { intervalMs: 100, port: 5003, bind: "10.10.0.2" }));
@@ -187,7 +191,10 @@ export async function runLab(opts: LabOptions): Promise<number> {
     await flows[0]!.rx.stop();
     // From the moment the router's kernel stops forwarding to dn1, h1's only link, count
     // what still goes out there: nothing, if the leave holds.
-    for (const deadline = left + 3000; Date.now() < deadline && (await forwardsTo(topo.rtr, "239.1.1.1", "dn1")); ) {
+    for (
+      const deadline = left + 3000;
+      Date.now() < deadline && (await forwardsTo(topo.rtr, "239.1.1.1", "dn1"));
+    ) {
       await exit.pause(20);
     }
     exit.check();
@@ -201,7 +208,13 @@ export async function runLab(opts: LabOptions): Promise<number> {
     say(`  (the router stopped forwarding to dn1 ${stopAfter} ms after h1 left)`);
     report(flows.slice(1));
     for (const view of ["groups", "routes"]) {
-      const out = await topo.rtr.exec(process.execPath, [process.argv[1]!, "show", view, "--socket", dir.controlSocket]);
+      const out = await topo.rtr.exec(process.execPath, [
+        process.argv[1]!,
+        "show",
+        view,
+        "--socket",
+        dir.controlSocket,
+      ]);
       say(`\nimproxy show ${view}:`);
       say(out.stdout.trimEnd().replace(/^/gm, "  "));
       exit.check();
