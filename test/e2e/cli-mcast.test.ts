@@ -216,33 +216,11 @@ describe("improxy mcast on one link", () => {
   test("mcast_test.py's flags: -p 1234 on both sides, -l, the sender's default TTL 2 on the wire", async () => {
     const cap = await startCapture(topo.rtr, "up0", "udp port 1234");
     try {
-      const rx = run(topo.rtr, [
-        "-m",
-        "239.1.2.7",
-        "-r",
-        "-p",
-        "1234",
-        "-l",
-        "10.10.0.1",
-        "--count",
-        "3",
-        "--duration",
-        "15",
-      ]);
+      const rx = run(topo.rtr, "-m 239.1.2.7 -r -p 1234 -l 10.10.0.1 --count 3 --duration 15".split(" "));
       const joined = await rx.waitFor((l) => l.event === "joined");
       assert.deepEqual([joined.port, joined.interface], [1234, "up0"]);
       // No -p, no -t: mcast_test.py's defaults, port 1234 and TTL 2.
-      const tx = run(topo.up, [
-        "-m",
-        "239.1.2.7",
-        "-s",
-        "-l",
-        "10.10.0.3",
-        "--count",
-        "3",
-        "--interval",
-        "50",
-      ]);
+      const tx = run(topo.up, "-m 239.1.2.7 -s -l 10.10.0.3 --count 3 --interval 50".split(" "));
       assert.equal(await tx.exited, 0, tx.stderr.join(""));
       const sending = tx.lines.find((l) => l.event === "sending");
       assert.deepEqual([sending?.port, sending?.ttl, sending?.interface], [1234, 2, "eth0"]);
@@ -266,19 +244,7 @@ describe("improxy mcast on one link", () => {
   });
 
   test("a plain-text payload (mcast_test.py's sender) is received and printed", async () => {
-    const rx = run(topo.rtr, [
-      "-m",
-      "239.1.2.8",
-      "-r",
-      "-p",
-      "1234",
-      "--interface",
-      "up0",
-      "--count",
-      "2",
-      "--duration",
-      "15",
-    ]);
+    const rx = run(topo.rtr, "-m 239.1.2.8 -r -p 1234 --interface up0 --count 2 --duration 15".split(" "));
     await rx.waitFor((l) => l.event === "joined");
     // A raw UDP socket, as mcast_test.py sends: text, TTL 2.
     const script = `
