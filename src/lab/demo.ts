@@ -176,6 +176,7 @@ export async function runLab(opts: LabOptions): Promise<number> {
     s.hosts.push(...flows.map((f) => f.rx));
     await exit.within(Promise.all(flows.map((f) => f.rx.joined)), 10_000, "the receivers did not join");
     let t0 = Date.now();
+    const dn1AtStart = await packetsOut(topo.rtr, "dn1");
     await exit.pause(phase);
     say(`\nreceived in ${phase / 1000} s (senders at 10 packets/s):`);
     const report = (list: Flow[]) => {
@@ -187,6 +188,7 @@ export async function runLab(opts: LabOptions): Promise<number> {
     report(flows);
 
     say("\nh1 leaves 239.1.1.1 (fast-leave on: forwarding on dn1 stops at once)");
+    const dn1BeforeLeave = (await packetsOut(topo.rtr, "dn1")) - dn1AtStart;
     const left = Date.now();
     await flows[0]!.rx.stop();
     // From the moment the router's kernel stops forwarding to dn1, h1's only link, count
@@ -205,7 +207,9 @@ export async function runLab(opts: LabOptions): Promise<number> {
     const onDn1 = (await packetsOut(topo.rtr, "dn1")) - before;
     say(`\nafter the leave, in ${phase / 1000} s:`);
     say(`  h1 after leave: ${onDn1} datagrams (forwarded onto dn1, h1's link: the router's VIF counter)`);
-    say(`  (the router stopped forwarding to dn1 ${stopAfter} ms after h1 left)`);
+    say(
+      `  (before the leave the counter saw ${dn1BeforeLeave}; forwarding to dn1 stopped ${stopAfter} ms after h1 left)`,
+    );
     report(flows.slice(1));
     for (const view of ["groups", "routes"]) {
       const out = await topo.rtr.exec(process.execPath, [

@@ -195,6 +195,9 @@ describe("improxy lab: every exit path cleans up", () => {
       next.lines.some((l) => /^ {2}h1 after leave: 0 datagrams/.test(l)),
       next.lines.join("\n"),
     );
+    // The counter that says 0 counted h1's stream before the leave (10 datagrams/s for 1 s).
+    const before = next.lines.map((l) => /before the leave the counter saw (\d+);/.exec(l)).find(Boolean);
+    assert.ok(before && Number(before[1]) >= 5, next.lines.join("\n"));
     assert.ok(!next.lines.some((l) => l.includes("239.1.1.9")), "no unexplained group");
     assert.ok(next.lines.includes("improxy exited with code 0"));
   });
