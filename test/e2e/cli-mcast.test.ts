@@ -7,6 +7,8 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Netns } from "../../src/lab/netns.js";
@@ -240,6 +242,7 @@ describe("improxy mcast on one link", () => {
       }, 5000);
     } finally {
       await cap.stop();
+      rmSync(dirname(cap.file), { recursive: true, force: true });
     }
   });
 
