@@ -6,7 +6,8 @@
  *   improxy -v | -h
  *   improxy check-config FILE [--json | --to yaml]   validate, print the effective config
  *                                          (or the equivalent YAML file)
- *   improxy mcast -m GROUP -r|-s [...]     multicast test receiver / sender (mcast_test.py)
+ *   improxy mcast -m GROUP -r|-s [-p PORT] [-t TTL] [-l ADDR] [...]
+ *                                          multicast test receiver / sender (mcast_test.py)
  *   improxy lab [--duration S]             network-namespace demo
  *   improxy status [--json]                ask the running daemon (control socket)
  *   improxy show interfaces|groups|sources|routes|stats [INTERFACE] [--group G] [--source S] [--json]
@@ -86,6 +87,10 @@ export async function main(
       writeErr: (s) => io.stderr(s.trimEnd()),
     })
     .exitOverride()
+    // Options are taken by position: the program's before the subcommand, the subcommand's
+    // after it. Otherwise Commander gives a program option (-p PIDFILE, -c FILE) precedence
+    // wherever it appears, and `improxy mcast -p 1234` would set the pid file.
+    .enablePositionalOptions()
     .helpOption("-h, --help", "show this help")
     .version(packageVersion(), "-v, --version", "print the version")
     .option("-c, --config <file>", "config file (IMProxy format, or YAML when named *.yaml / *.yml)")
@@ -151,17 +156,23 @@ export async function main(
       );
     });
 
+  // mcast_test.py's flags (-m -r -s -p -t -l): enablePositionalOptions above keeps the
+  // program's -p PIDFILE from taking mcast's -p PORT.
   program
     .command("mcast")
     .description("multicast test tool: join and print (-r) or send numbered, timestamped datagrams (-s)")
     .requiredOption("-m, --group <group>", "multicast group (IPv4 or IPv6)")
     .option("-r, --receive", "join the group and print one line per datagram")
     .option("-s, --send", "send datagrams to the group")
+    .option("-p, --port <port>", "UDP port (default 1234)")
+    .option("-t, --ttl <n>", "sender: TTL / hop limit (default 2)")
+    .option(
+      "-l, --local <address>",
+      "local address: the receiver joins on its interface, the sender sends from it",
+    )
+    .addOption(new Option("--bind <address>", "the earlier name of -l").hideHelp())
+    .option("--interface <ifname>", "interface to join on / send from, by name")
     .option("--source <address>", "receiver: source-specific join (S,G) instead of (*,G)")
-    .option("--interface <ifname>", "interface to join on / send from")
-    .option("--port <port>", "UDP port (default 5001)")
-    .option("--bind <address>", "sender: source address to send from")
-    .option("--ttl <n>", "sender: TTL / hop limit (default 16)")
     .option("--interval <ms>", "sender: milliseconds between datagrams (default 100)")
     .option("--count <n>", "stop after N datagrams sent or received (default: no limit)")
     .option("--duration <seconds>", "stop after S seconds (default: no limit)")
@@ -181,7 +192,7 @@ export async function main(
     });
 
   // Control socket commands (src/control): --socket PATH, else -c FILE's control-socket, else the default.
-  // `-c` is also a program option: Commander gives it to the program wherever it appears.
+  // `improxy status -c FILE` is the subcommand's own -c; `improxy -c FILE status` the program's.
   const withConfig = (opts: ControlCliOptions): ControlCliOptions => {
     const config = opts.config ?? program.opts<{ config?: string }>().config;
     return config === undefined ? opts : { ...opts, config };

@@ -1,6 +1,8 @@
 /**
  * A lab host's kernel as the IGMP/MLD host: a small Node process in the host namespace
  * that joins groups with plain sockets and reports the packets it receives (JSON lines).
+ * Each host process ends with the process that started it: when that one is gone, even
+ * killed with SIGKILL, the host's stdin (a pipe from it) reaches its end.
  */
 import type { ChildProcess } from "node:child_process";
 import type { Netns } from "./netns.js";
@@ -22,6 +24,7 @@ s.bind(Number(port), () => {
   process.stdout.write(JSON.stringify({ joined: group }) + "\\n");
 });
 process.on("SIGTERM", () => process.exit(0));
+process.stdin.on("end", () => process.exit(0)).resume();
 `;
 
 export interface Receiver {
@@ -95,6 +98,7 @@ s.bind({ address: bindAddr === "-" ? undefined : bindAddr }, () => {
   }, Number(interval));
 });
 process.on("SIGTERM", () => process.exit(0));
+process.stdin.on("end", () => process.exit(0)).resume();
 `;
 
 export interface Sender {

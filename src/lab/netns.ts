@@ -9,6 +9,7 @@
 import { type ChildProcess, execFile, execFileSync, spawn, type SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
+import { pidAlive } from "./processes.js";
 
 const execFileP = promisify(execFile);
 
@@ -81,15 +82,6 @@ export class Netns {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Lists namespace names currently known to `ip netns`. */
 export async function listNamespaces(): Promise<string[]> {
   const { stdout } = await run("ip", ["netns", "list"]);
@@ -100,16 +92,25 @@ export async function listNamespaces(): Promise<string[]> {
 }
 
 /**
- * Removes lab namespaces left by runs whose process no longer exists. Run ids encode
- * the owning pid in hex: `imp<pidhex>x<rand>-<name>`.
+ * The pid of the process that owns a run id, or a name that starts with one (a namespace
+ * `imp<pidhex>x<rand>-<name>`): run ids encode it in hex. Undefined for other names.
  */
+export function runOwner(name: string): number | undefined {
+  const m = /^imp([0-9a-f]+)x[0-9a-f]+(-|$)/.exec(name);
+  return m ? Number.parseInt(m[1]!, 16) : undefined;
+}
+
+/** True when run id `runId`'s process is gone (and it is not this process). */
+export function runIsDead(runId: string): boolean {
+  const pid = runOwner(runId);
+  return pid !== undefined && pid !== process.pid && !pidAlive(pid);
+}
+
+/** Removes lab namespaces left by runs whose process no longer exists. */
 export async function sweepStale(): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await listNamespaces()) {
-    const m = /^imp([0-9a-f]+)x[0-9a-f]+-/.exec(name);
-    if (!m) continue;
-    const pid = Number.parseInt(m[1]!, 16);
-    if (pid === process.pid || pidAlive(pid)) continue;
+    if (!runIsDead(name)) continue;
     await run("ip", ["netns", "del", name]).catch(() => undefined);
     removed.push(name);
   }

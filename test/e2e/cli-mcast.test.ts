@@ -7,10 +7,13 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Netns } from "../../src/lab/netns.js";
-import { buildProxyLab } from "../support/scenario.js";
+import { startCapture, tsharkFields } from "../support/capture.js";
+import { buildProxyLab, eventually } from "../support/scenario.js";
 import { useLab } from "../support/stage.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -210,5 +213,58 @@ describe("improxy mcast on one link", () => {
     rx.child.kill("SIGTERM");
     assert.equal(await rx.exited, 0);
     assert.equal(rx.lines.at(-1)?.event, "summary");
+  });
+
+  test("mcast_test.py's flags: -p 1234 on both sides, -l, the sender's default TTL 2 on the wire", async () => {
+    const cap = await startCapture(topo.rtr, "up0", "udp port 1234");
+    try {
+      const rx = run(topo.rtr, "-m 239.1.2.7 -r -p 1234 -l 10.10.0.1 --count 3 --duration 15".split(" "));
+      const joined = await rx.waitFor((l) => l.event === "joined");
+      assert.deepEqual([joined.port, joined.interface], [1234, "up0"]);
+      // No -p, no -t: mcast_test.py's defaults, port 1234 and TTL 2.
+      const tx = run(topo.up, "-m 239.1.2.7 -s -l 10.10.0.3 --count 3 --interval 50".split(" "));
+      assert.equal(await tx.exited, 0, tx.stderr.join(""));
+      const sending = tx.lines.find((l) => l.event === "sending");
+      assert.deepEqual([sending?.port, sending?.ttl, sending?.interface], [1234, 2, "eth0"]);
+      assert.equal(await rx.exited, 0, rx.stderr.join(""));
+      assert.deepEqual(
+        recvs(rx).map((l) => [l.from, l.seq]),
+        [1, 2, 3].map((s) => ["10.10.0.3", s]),
+      );
+      // dumpcap writes as it goes: read the live file until the three are there.
+      await eventually(async () => {
+        const rows = await tsharkFields(cap.file, "udp.dstport == 1234", ["ip.src", "ip.ttl"]);
+        assert.deepEqual(
+          rows,
+          [1, 2, 3].map(() => ["10.10.0.3", "2"]),
+          "three datagrams from -l's address, TTL 2",
+        );
+      }, 5000);
+    } finally {
+      await cap.stop();
+      rmSync(dirname(cap.file), { recursive: true, force: true });
+    }
+  });
+
+  test("a plain-text payload (mcast_test.py's sender) is received and printed", async () => {
+    const rx = run(topo.rtr, "-m 239.1.2.8 -r -p 1234 --interface up0 --count 2 --duration 15".split(" "));
+    await rx.waitFor((l) => l.event === "joined");
+    // A raw UDP socket, as mcast_test.py sends: text, TTL 2.
+    const script = `
+      const s = require("node:dgram").createSocket("udp4");
+      s.bind({ address: "10.10.0.2" }, () => {
+        s.setMulticastTTL(2);
+        s.send("hello from mcast_test.py 1\\n", 1234, "239.1.2.8", () =>
+          s.send(Buffer.concat([Buffer.from("bin"), Buffer.from([0, 1, 255])]), 1234, "239.1.2.8", () => s.close()));
+      });`;
+    await topo.up.exec(process.execPath, ["-e", script]);
+    assert.equal(await rx.exited, 0, rx.stderr.join(""));
+    assert.deepEqual(
+      recvs(rx).map((l) => [l.from, l.bytes, l.text, l.seq]),
+      [
+        ["10.10.0.2", 27, "hello from mcast_test.py 1", null],
+        ["10.10.0.2", 6, "bin...", null],
+      ],
+    );
   });
 });

@@ -90,6 +90,49 @@ describe("daemon command line (IMProxy compatible)", () => {
   });
 });
 
+describe("options by position: the program's before a subcommand, the subcommand's after it", () => {
+  test("-p PIDFILE is still the daemon's pid file in `improxy -c F -p PIDFILE`", async () => {
+    const f = write("pid-bad.conf", "igmp enable\nupstream wan0\nfoo\n");
+    const r = await cli("-c", f, "-p", join(dir, "improxy.pid"));
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err.join("\n"),
+      /pid-bad\.conf:3: unknown keyword "foo"/,
+      "-p PIDFILE accepted, the config read",
+    );
+    const missing = await cli("-c", f, "-p");
+    assert.equal(missing.code, 1);
+    assert.match(missing.err.join("\n"), /option '-p, --pidfile <file>' argument missing/);
+  });
+
+  test("status / show / reload -c FILE take the control socket from FILE, before or after", async () => {
+    const sock = join(dir, "nobody", "improxy.sock");
+    const f = write("control.yaml", `upstream: wan0\ndownstream: [eth0]\ncontrol-socket: ${sock}\n`);
+    for (const argv of [
+      ["status", "-c", f],
+      ["status", "--json", "-c", f],
+      ["show", "groups", "-c", f],
+      ["reload", "-c", f],
+      ["-c", f, "status"],
+      ["-c", f, "show", "routes"],
+      ["-c", f, "reload"],
+    ]) {
+      const r = await cli(...argv);
+      assert.deepEqual(
+        [r.code, r.err],
+        [1, [`improxy: no daemon is listening on ${sock} (is improxy running?)`]],
+        argv.join(" "),
+      );
+    }
+  });
+
+  test("a program option after a subcommand is the subcommand's or an error, never the program's", async () => {
+    const r = await cli("lab", "-p", "x");
+    assert.equal(r.code, 1);
+    assert.match(r.err.join("\n"), /unknown option '-p'/);
+  });
+});
+
 describe("check-config", () => {
   test("valid file: effective config on stdout, exit 0; --json parses", async () => {
     const f = write("ok.yaml", "upstream: wan0\ndownstream:\n  - name: eth0\n    query-interval: 60\n");

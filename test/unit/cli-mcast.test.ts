@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { interfaceArgument } from "../../src/cli/mcast/iface.js";
+import { main } from "../../src/cli/main.js";
+import { chooseInterface, interfaceArgument } from "../../src/cli/mcast/iface.js";
 import { parseMcastOptions, UsageError } from "../../src/cli/mcast/options.js";
 import { formatEvent } from "../../src/cli/mcast/output.js";
-import { decodeProbe, encodeProbe, HEADER_SIZE, nowMicros } from "../../src/cli/mcast/payload.js";
+import { decodeProbe, encodeProbe, excerpt, HEADER_SIZE, nowMicros } from "../../src/cli/mcast/payload.js";
 import { SequenceTracker } from "../../src/cli/mcast/sequence.js";
 
 describe("payload", () => {
@@ -28,6 +29,13 @@ describe("payload", () => {
   test("foreign or short datagrams decode to null", () => {
     assert.equal(decodeProbe(Buffer.from("hello world, this is not a probe")), null);
     assert.equal(decodeProbe(encodeProbe({ seq: 1, sentMicros: 1n, senderId: 1 }).subarray(0, 19)), null);
+  });
+
+  test("a foreign payload's excerpt: printable ASCII, line end dropped, long ones cut", () => {
+    assert.equal(excerpt(Buffer.from("hello from mcast_test.py\n")), "hello from mcast_test.py");
+    assert.equal(excerpt(Buffer.from([0x41, 0x00, 0xff, 0x42, 0x0a, 0x43])), "A..B.C");
+    assert.equal(excerpt(Buffer.from("x".repeat(50))), `${"x".repeat(40)}...`);
+    assert.equal(excerpt(Buffer.alloc(0)), "");
   });
 
   test("nowMicros is wall-clock microseconds", () => {
@@ -55,8 +63,9 @@ describe("options", () => {
       mode: "receive",
       group: "232.1.1.1",
       family: 4,
-      port: 5001,
+      port: 1234,
       interface: "eth0",
+      local: undefined,
       count: 0,
       duration: 0,
       json: false,
@@ -75,14 +84,32 @@ describe("options", () => {
   });
 
   test("sender defaults and limits", () => {
-    const o = parseMcastOptions({ group: "ff05::1", send: true, bind: "fd00::3", ttl: "4", size: "100" });
+    const o = parseMcastOptions({ group: "ff05::1", send: true, local: "fd00::3", ttl: "4", size: "100" });
     assert.equal(o.mode, "send");
     if (o.mode !== "send") return;
     assert.equal(o.ttl, 4);
     assert.equal(o.interval, 100);
     assert.equal(o.size, 100);
-    assert.equal(o.bind, "fd00::3");
+    assert.equal(o.local, "fd00::3");
     assert.equal(o.senderId, undefined);
+  });
+
+  test("mcast_test.py's defaults: port 1234, TTL 2", () => {
+    const s = parseMcastOptions({ group: "239.1.1.1", send: true });
+    assert.deepEqual([s.port, s.mode === "send" ? s.ttl : undefined, s.local], [1234, 2, undefined]);
+    assert.equal(parseMcastOptions({ group: "ff05::1", receive: true }).port, 1234);
+  });
+
+  test("--bind is the old name of -l", () => {
+    assert.equal(parseMcastOptions({ group: "239.1.1.1", send: true, bind: "10.0.0.1" }).local, "10.0.0.1");
+    assert.equal(
+      parseMcastOptions({ group: "239.1.1.1", receive: true, bind: "10.0.0.1" }).local,
+      "10.0.0.1",
+    );
+    assert.equal(
+      parseMcastOptions({ group: "239.1.1.1", send: true, bind: "10.0.0.1", local: "10.0.0.1" }).local,
+      "10.0.0.1",
+    );
   });
 
   test("rejections name the problem", () => {
@@ -97,21 +124,27 @@ describe("options", () => {
         { group: "239.1.1.1", receive: true, source: "239.0.0.1" },
         '--source "239.0.0.1" must be a unicast address',
       ],
-      [{ group: "239.1.1.1", receive: true, ttl: "3" }, "--ttl is for senders (-s) only"],
+      [{ group: "239.1.1.1", receive: true, ttl: "3" }, "-t is for senders (-s) only"],
       [
         { group: "239.1.1.1", send: true, source: "10.0.0.1" },
-        "--source is for receivers (-r); senders use --bind",
+        "--source is for receivers (-r); senders use -l",
       ],
-      [{ group: "239.1.1.1", send: true, ttl: "0" }, '--ttl must be an integer from 1 to 255, got "0"'],
+      [{ group: "239.1.1.1", send: true, ttl: "0" }, '-t must be an integer from 1 to 255, got "0"'],
       [
         { group: "239.1.1.1", send: true, size: "19" },
         '--size must be an integer from 20 to 65507, got "19"',
       ],
       [
         { group: "239.1.1.1", send: true, port: "70000" },
-        '--port must be an integer from 1 to 65535, got "70000"',
+        '-p must be an integer from 1 to 65535, got "70000"',
       ],
-      [{ group: "239.1.1.1", send: true, bind: "fd00::1" }, '--bind "fd00::1" is not an IPv4 address'],
+      [{ group: "239.1.1.1", send: true, local: "fd00::1" }, '-l "fd00::1" is not an IPv4 address'],
+      [{ group: "239.1.1.1", receive: true, bind: "fd00::1" }, '-l "fd00::1" is not an IPv4 address'],
+      [{ group: "239.1.1.1", send: true, local: "239.0.0.1" }, '-l "239.0.0.1" must be a unicast address'],
+      [
+        { group: "239.1.1.1", send: true, local: "10.0.0.1", bind: "10.0.0.2" },
+        "-l and --bind name the same address (--bind is its old name): give one",
+      ],
       [{ group: "239.1.1.1", send: true, duration: "-1" }, '--duration must be a number >= 0, got "-1"'],
     ];
     for (const [raw, msg] of bad) {
@@ -144,6 +177,30 @@ describe("interface argument", () => {
     });
     assert.deepEqual(interfaceArgument(table, "nope", 6), { ok: false, reason: 'no interface named "nope"' });
   });
+
+  test("-l names the interface that has the address; with --interface it must be that one's", () => {
+    const choose = (family: 4 | 6, iface: string | undefined, local: string | undefined) =>
+      chooseInterface(table, { family, interface: iface, local });
+    assert.deepEqual(choose(4, undefined, "10.1.0.2"), {
+      ok: true,
+      value: { name: "eth0", arg: "10.1.0.2" },
+    });
+    assert.deepEqual(choose(6, undefined, "fe80:0::2"), {
+      ok: true,
+      value: { name: "v6only", arg: "::%v6only" },
+    });
+    assert.deepEqual(choose(4, "eth0", "10.1.0.2"), { ok: true, value: { name: "eth0", arg: "10.1.0.2" } });
+    assert.deepEqual(choose(4, "eth0", undefined), { ok: true, value: { name: "eth0", arg: "10.1.0.2" } });
+    assert.deepEqual(choose(4, undefined, undefined), { ok: true, value: undefined });
+    assert.deepEqual(choose(6, "eth0", "fe80::2"), {
+      ok: false,
+      reason: "-l fe80::2 is an address of v6only, not of eth0",
+    });
+    assert.deepEqual(choose(4, undefined, "10.9.9.9"), {
+      ok: false,
+      reason: "no local interface has the address 10.9.9.9",
+    });
+  });
 });
 
 describe("output lines", () => {
@@ -153,6 +210,7 @@ describe("output lines", () => {
       from: "10.0.0.2",
       port: 4000,
       bytes: 20,
+      text: null,
       seq: 3,
       senderId: 9,
       delayMs: 0.25,
@@ -168,5 +226,106 @@ describe("output lines", () => {
       ),
       "joined (10.0.0.2, 232.1.1.1) port 5001 on eth0",
     );
+    const foreign = { ...e, bytes: 6, text: "hello", seq: null, senderId: null, delayMs: null, gaps: null };
+    assert.equal(formatEvent(foreign, false), '6 bytes from 10.0.0.2 port 4000: "hello"');
+    assert.equal(
+      formatEvent(
+        {
+          event: "sending",
+          group: "239.1.1.1",
+          port: 1234,
+          interface: "eth0",
+          local: "10.0.0.1",
+          ttl: 2,
+          senderId: 5,
+        },
+        false,
+      ),
+      "sending to 239.1.1.1 port 1234 on eth0 from 10.0.0.1 TTL 2 as sender 5",
+    );
+  });
+});
+
+/** `improxy mcast ...` through the real command line, on the loopback interface only. */
+async function mcastCli(
+  ...argv: string[]
+): Promise<{ code: number; lines: Record<string, unknown>[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(["mcast", "--json", ...argv], {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    stderrIsTty: false,
+  });
+  return { code, lines: out.map((l) => JSON.parse(l) as Record<string, unknown>), err };
+}
+
+describe("command line: mcast_test.py's flags", () => {
+  test("-p PORT is mcast's port, not the program's pid file; default 1234", async () => {
+    const r = await mcastCli("-m", "239.1.2.3", "-r", "-p", "4321", "-l", "127.0.0.1", "--duration", "0.1");
+    assert.equal(r.code, 0, r.err.join("\n"));
+    assert.deepEqual(r.lines[0], {
+      event: "joined",
+      group: "239.1.2.3",
+      source: null,
+      interface: "lo",
+      port: 4321,
+    });
+    const d = await mcastCli("-m", "239.1.2.3", "-r", "-l", "127.0.0.1", "--duration", "0.1");
+    assert.equal(d.lines[0]?.port, 1234);
+  });
+
+  test("sender: -t TTL (default 2), -p PORT, -l ADDR to send from", async () => {
+    const d = await mcastCli("-m", "239.1.2.3", "-s", "-l", "127.0.0.1", "--count", "1");
+    assert.equal(d.code, 0, d.err.join("\n"));
+    const sending = d.lines.find((l) => l.event === "sending");
+    assert.deepEqual(
+      [sending?.port, sending?.ttl, sending?.local, sending?.interface],
+      [1234, 2, "127.0.0.1", "lo"],
+    );
+    const t = await mcastCli(
+      "-m",
+      "239.1.2.3",
+      "-s",
+      "-t",
+      "5",
+      "-p",
+      "4322",
+      "-l",
+      "127.0.0.1",
+      "--count",
+      "1",
+    );
+    const s2 = t.lines.find((l) => l.event === "sending");
+    assert.deepEqual([s2?.port, s2?.ttl], [4322, 5]);
+    assert.deepEqual(
+      t.lines.filter((l) => l.event === "sent").map((l) => l.port),
+      [4322],
+    );
+  });
+
+  test("long forms --port, --ttl, --local and the old --bind still work", async () => {
+    const r = await mcastCli(
+      "-m",
+      "239.1.2.3",
+      "-s",
+      "--ttl",
+      "3",
+      "--port",
+      "4323",
+      "--bind",
+      "127.0.0.1",
+      "--count",
+      "1",
+    );
+    assert.equal(r.code, 0, r.err.join("\n"));
+    const s = r.lines.find((l) => l.event === "sending");
+    assert.deepEqual([s?.port, s?.ttl, s?.local], [4323, 3, "127.0.0.1"]);
+  });
+
+  test("-l with an address no interface has: one line, exit 1", async () => {
+    const r = await mcastCli("-m", "239.1.2.3", "-r", "-l", "10.255.255.254", "--duration", "0.1");
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.err, ["improxy mcast: no local interface has the address 10.255.255.254"]);
   });
 });

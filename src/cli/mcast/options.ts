@@ -1,4 +1,10 @@
-/** `improxy mcast` options: checking and normalising what commander parsed. Pure. */
+/**
+ * `improxy mcast` options: checking and normalising what commander parsed. Pure.
+ *
+ * The short flags and defaults are those of IMProxy's mcast_test.py: `-m GROUP`, `-r` / `-s`,
+ * `-p PORT` (1234), `-t TTL` (2), `-l ADDR` (the local address: the receiver joins on the
+ * interface that has it, the sender sends from it).
+ */
 import { isIP } from "node:net";
 import { HEADER_SIZE } from "./payload.js";
 
@@ -10,6 +16,9 @@ export interface RawMcastOptions {
   source?: string;
   interface?: string;
   port?: string;
+  /** -l ADDR */
+  local?: string;
+  /** --bind ADDR: the earlier name of -l, kept for scripts that use it. */
   bind?: string;
   ttl?: string;
   interval?: string;
@@ -24,7 +33,10 @@ interface Common {
   group: string;
   family: 4 | 6;
   port: number;
+  /** --interface: the interface by name. */
   interface: string | undefined;
+  /** -l: an address of a local interface (receiver: join there; sender: send from it). */
+  local: string | undefined;
   /** Stop after this many datagrams (sent or received); 0 = no limit. */
   count: number;
   /** Stop after this many seconds; 0 = no limit. */
@@ -38,7 +50,6 @@ export interface ReceiveOptions extends Common {
 }
 export interface SendOptions extends Common {
   mode: "send";
-  bind: string | undefined;
   ttl: number;
   /** Milliseconds between datagrams. */
   interval: number;
@@ -47,8 +58,9 @@ export interface SendOptions extends Common {
 }
 export type McastOptions = ReceiveOptions | SendOptions;
 
-export const DEFAULT_PORT = 5001;
-export const DEFAULT_TTL = 16;
+/** mcast_test.py's defaults. */
+export const DEFAULT_PORT = 1234;
+export const DEFAULT_TTL = 2;
 export const DEFAULT_INTERVAL_MS = 100;
 
 export class UsageError extends Error {}
@@ -75,6 +87,18 @@ function decimal(name: string, text: string | undefined, dflt: number): number {
   return Number(text);
 }
 
+/** -l ADDR (or its old name --bind): a unicast address of the group's family. */
+function localAddress(raw: RawMcastOptions, fam: 4 | 6): string | undefined {
+  if (raw.local !== undefined && raw.bind !== undefined && raw.local !== raw.bind) {
+    throw new UsageError("-l and --bind name the same address (--bind is its old name): give one");
+  }
+  const local = raw.local ?? raw.bind;
+  if (local === undefined) return undefined;
+  if (isIP(local) !== fam) throw new UsageError(`-l "${local}" is not an IPv${fam} address`);
+  if (isMulticast(local, fam)) throw new UsageError(`-l "${local}" must be a unicast address`);
+  return local;
+}
+
 /** Validates raw options; throws UsageError with a one-line reason. */
 export function parseMcastOptions(raw: RawMcastOptions): McastOptions {
   if (!raw.group) throw new UsageError("-m GROUP is required");
@@ -86,16 +110,16 @@ export function parseMcastOptions(raw: RawMcastOptions): McastOptions {
   const common: Common = {
     group: raw.group,
     family: fam,
-    port: integer("--port", raw.port, DEFAULT_PORT, 1, 65535),
+    port: integer("-p", raw.port, DEFAULT_PORT, 1, 65535),
     interface: raw.interface,
+    local: localAddress(raw, fam),
     count: integer("--count", raw.count, 0, 0, 2 ** 32 - 1),
     duration: decimal("--duration", raw.duration, 0),
     json: raw.json ?? false,
   };
   if (raw.receive) {
     for (const [flag, v] of [
-      ["--bind", raw.bind],
-      ["--ttl", raw.ttl],
+      ["-t", raw.ttl],
       ["--interval", raw.interval],
       ["--size", raw.size],
       ["--id", raw.id],
@@ -110,16 +134,12 @@ export function parseMcastOptions(raw: RawMcastOptions): McastOptions {
     }
     return { ...common, mode: "receive", source: raw.source };
   }
-  if (raw.source !== undefined) throw new UsageError("--source is for receivers (-r); senders use --bind");
-  if (raw.bind !== undefined && isIP(raw.bind) !== fam) {
-    throw new UsageError(`--bind "${raw.bind}" is not an IPv${fam} address`);
-  }
+  if (raw.source !== undefined) throw new UsageError("--source is for receivers (-r); senders use -l");
   const maxSize = fam === 4 ? 65507 : 65527;
   return {
     ...common,
     mode: "send",
-    bind: raw.bind,
-    ttl: integer("--ttl", raw.ttl, DEFAULT_TTL, 1, 255),
+    ttl: integer("-t", raw.ttl, DEFAULT_TTL, 1, 255),
     interval: integer("--interval", raw.interval, DEFAULT_INTERVAL_MS, 1, 3_600_000),
     size: integer("--size", raw.size, HEADER_SIZE, HEADER_SIZE, maxSize),
     senderId: raw.id === undefined ? undefined : integer("--id", raw.id, 0, 0, 2 ** 32 - 1),

@@ -6,7 +6,9 @@ export type McastEvent =
       group: string;
       port: number;
       interface: string | null;
-      bind: string | null;
+      /** -l: the address sent from. */
+      local: string | null;
+      ttl: number;
       senderId: number;
     }
   | {
@@ -14,8 +16,10 @@ export type McastEvent =
       from: string;
       port: number;
       bytes: number;
-      /** null when the datagram is not an improxy probe. */
+      /** null when the datagram is not an improxy probe (payload.ts). */
       seq: number | null;
+      /** Another program's payload (e.g. mcast_test.py's text): its printable start; null for a probe. */
+      text: string | null;
       senderId: number | null;
       delayMs: number | null;
       gaps: number | null;
@@ -40,9 +44,10 @@ export function formatEvent(e: McastEvent, json: boolean): string {
       return `joined ${what} port ${e.port}${e.interface ? ` on ${e.interface}` : ""}`;
     }
     case "sending":
-      return `sending to ${e.group} port ${e.port}${e.interface ? ` on ${e.interface}` : ""}${e.bind ? ` from ${e.bind}` : ""} as sender ${e.senderId}`;
+      return `sending to ${e.group} port ${e.port}${e.interface ? ` on ${e.interface}` : ""}${e.local ? ` from ${e.local}` : ""} TTL ${e.ttl} as sender ${e.senderId}`;
     case "recv":
-      if (e.seq === null) return `from ${e.from} port ${e.port}: ${e.bytes} bytes, not an improxy probe`;
+      if (e.seq === null)
+        return `${e.bytes} bytes from ${e.from} port ${e.port}: ${JSON.stringify(e.text ?? "")}`;
       return `from ${e.from} seq ${e.seq} delay ${e.delayMs?.toFixed(3)} ms gaps ${e.gaps}${e.late ? " (late)" : ""} (${e.bytes} bytes, sender ${e.senderId})`;
     case "sent":
       return `sent seq ${e.seq} to ${e.group} port ${e.port} (${e.bytes} bytes)`;

@@ -42,3 +42,22 @@ export function decodeProbe(buf: Uint8Array): Probe | null {
 export function nowMicros(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
 }
+
+/** Characters of a foreign payload the receiver prints (`excerpt`). */
+export const EXCERPT_CHARS = 40;
+
+/**
+ * The start of someone else's payload as one printable line: mcast_test.py sends plain text.
+ * Trailing line ends are dropped, other bytes outside printable ASCII shown as ".", and
+ * "..." marks a payload longer than `max` characters.
+ */
+export function excerpt(buf: Uint8Array, max = EXCERPT_CHARS): string {
+  let end = buf.length;
+  while (end > 0 && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d)) end--;
+  let text = "";
+  for (let i = 0; i < Math.min(end, max); i++) {
+    const c = buf[i]!;
+    text += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : ".";
+  }
+  return end > max ? `${text}...` : text;
+}

@@ -1,6 +1,8 @@
 /**
  * `improxy mcast`: the original IMProxy's mcast_test.py. A receiver joins (*,G) or (S,G)
- * and prints every datagram; a sender sends timestamped, numbered probes (payload.ts).
+ * and prints every datagram (sequence and delay for improxy's probes, size, sender and
+ * the start of the text for anything else, such as mcast_test.py's plain-text payloads);
+ * a sender sends timestamped, numbered probes (payload.ts).
  *
  * Source filtering is left to the kernel (the socket's own source-specific membership):
  * the receiver prints whatever the kernel delivers, so a test of (S,G) joins tests the
@@ -10,10 +12,10 @@
 import { randomInt } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
 import { networkInterfaces } from "node:os";
-import { interfaceArgument } from "./iface.js";
-import type { ReceiveOptions, SendOptions } from "./options.js";
+import { type ChosenInterface, chooseInterface } from "./iface.js";
+import type { McastOptions, ReceiveOptions, SendOptions } from "./options.js";
 import { formatEvent, type McastEvent } from "./output.js";
-import { decodeProbe, encodeProbe, nowMicros } from "./payload.js";
+import { decodeProbe, encodeProbe, excerpt, nowMicros } from "./payload.js";
 import { SequenceTracker } from "./sequence.js";
 
 export type Print = (line: string) => void;
@@ -49,9 +51,9 @@ function bound(sock: Socket, port: number, address: string): Promise<void> {
   });
 }
 
-function ifaceArg(name: string | undefined, family: 4 | 6): string | undefined {
-  if (name === undefined) return undefined;
-  const r = interfaceArgument(networkInterfaces(), name, family);
+/** The interface of --interface / -l on this host (iface.ts); undefined: the kernel's choice. */
+function iface(o: McastOptions): ChosenInterface | undefined {
+  const r = chooseInterface(networkInterfaces(), o);
   if (!r.ok) throw new Error(r.reason);
   return r.value;
 }
@@ -59,23 +61,22 @@ function ifaceArg(name: string | undefined, family: 4 | 6): string | undefined {
 /** Joins and prints datagrams. Exit code 0; 2 when --count was given and not reached. */
 export async function runReceiver(o: ReceiveOptions, print: Print): Promise<number> {
   const emit = (e: McastEvent) => print(formatEvent(e, o.json));
-  const iface = ifaceArg(o.interface, o.family);
+  const on = iface(o);
   const sock = createSocket({ type: o.family === 4 ? "udp4" : "udp6", reuseAddr: true });
   const life = lifetime(o.duration);
   const tracker = new SequenceTracker();
   const started = Date.now();
   try {
     // A link-scope IPv6 group needs its zone to bind.
-    const scoped =
-      o.family === 6 && /^ff.2:/i.test(o.group) && o.interface ? `${o.group}%${o.interface}` : o.group;
+    const scoped = o.family === 6 && /^ff.2:/i.test(o.group) && on ? `${o.group}%${on.name}` : o.group;
     await bound(sock, o.port, scoped);
-    if (o.source) sock.addSourceSpecificMembership(o.source, o.group, iface);
-    else sock.addMembership(o.group, iface);
+    if (o.source) sock.addSourceSpecificMembership(o.source, o.group, on?.arg);
+    else sock.addMembership(o.group, on?.arg);
     emit({
       event: "joined",
       group: o.group,
       source: o.source ?? null,
-      interface: o.interface ?? null,
+      interface: on?.name ?? null,
       port: o.port,
     });
     let packets = 0;
@@ -90,6 +91,7 @@ export async function runReceiver(o: ReceiveOptions, print: Print): Promise<numb
           port: rinfo.port,
           bytes: msg.length,
           seq: null,
+          text: excerpt(msg),
           senderId: null,
           delayMs: null,
           gaps: null,
@@ -103,6 +105,7 @@ export async function runReceiver(o: ReceiveOptions, print: Print): Promise<numb
           port: rinfo.port,
           bytes: msg.length,
           seq: probe.seq,
+          text: null,
           senderId: probe.senderId,
           delayMs: Number(arrived - probe.sentMicros) / 1000,
           gaps: v.gaps,
@@ -131,7 +134,7 @@ export async function runReceiver(o: ReceiveOptions, print: Print): Promise<numb
 /** Sends probes every `interval` ms until --count / --duration / a signal. Exit code 0. */
 export async function runSender(o: SendOptions, print: Print): Promise<number> {
   const emit = (e: McastEvent) => print(formatEvent(e, o.json));
-  const iface = ifaceArg(o.interface, o.family);
+  const on = iface(o);
   const sock = createSocket({ type: o.family === 4 ? "udp4" : "udp6", reuseAddr: true });
   const life = lifetime(o.duration);
   const senderId = o.senderId ?? randomInt(0, 2 ** 32 - 1);
@@ -139,15 +142,17 @@ export async function runSender(o: SendOptions, print: Print): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   let sent = 0;
   try {
-    await bound(sock, 0, o.bind ?? (o.family === 4 ? "0.0.0.0" : "::"));
+    await bound(sock, 0, o.local ?? (o.family === 4 ? "0.0.0.0" : "::"));
+    // IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: mcast_test.py's -t, default 2 (one router).
     sock.setMulticastTTL(o.ttl);
-    if (iface !== undefined) sock.setMulticastInterface(iface);
+    if (on !== undefined) sock.setMulticastInterface(on.arg);
     emit({
       event: "sending",
       group: o.group,
       port: o.port,
-      interface: o.interface ?? null,
-      bind: o.bind ?? null,
+      interface: on?.name ?? null,
+      local: o.local ?? null,
+      ttl: o.ttl,
       senderId,
     });
     let failure: Error | undefined;
