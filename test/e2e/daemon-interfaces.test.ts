@@ -9,7 +9,7 @@ import { startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import { useLab } from "../support/stage.js";
 import { startCapture, tsharkFields } from "../support/capture.js";
-import { improxyCli, startDaemon, testControlSocket, writeConfig } from "../support/daemon.js";
+import { runCli, startDaemon, testControlSocket, writeConfig } from "../support/daemon.js";
 import { sleep, vifNames } from "../support/scenario.js";
 
 
@@ -36,7 +36,7 @@ async function relink(topo: Topology, rtrIf: string, host: "h1" | "h2" | "up", v
 
 /** `show interfaces --json` of the daemon on `socket`: per family, interface name -> its entry. */
 async function interfaces(topo: Topology, socket: string): Promise<Record<string, Record<string, Record<string, unknown>>>> {
-  const r = await improxyCli(topo.rtr, ["show", "interfaces", "--json", "--socket", socket]);
+  const r = await runCli(topo.rtr, ["show", "interfaces", "--json", "--socket", socket]);
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as { families: Array<{ family: string; interfaces: Array<{ name: string }> }> };
   return Object.fromEntries(
@@ -79,7 +79,7 @@ describe("interfaces that come and go", { timeout: 120_000 }, () => {
         ["waiting", "does not exist", ["waiting: the interface does not exist"]],
       );
       assert.deepEqual([st.ipv4!.dn1!.waitingReason, st.ipv4!.dn1!.forwarded], [null, true]);
-      const text = await improxyCli(topo.rtr, ["show", "interfaces", "--socket", socket]);
+      const text = await runCli(topo.rtr, ["show", "interfaces", "--socket", socket]);
       assert.match(text.stdout, /^dn2 \(ipv4\): waiting: the interface does not exist$/m);
 
       await relink(topo, "dn2", "h2", "10.12.0", "fd00:12:");

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { improxyCli, testControlSocket } from "../support/daemon.js";
+import { runCli, testControlSocket } from "../support/daemon.js";
 import { FAMILIES } from "../support/family.js";
 import { tsharkFields } from "../support/capture.js";
 import { buildProxyLab, sleep } from "../support/scenario.js";
@@ -45,7 +45,7 @@ describe("an older-version querier upstream (RFC 9776 §7.2.1, RFC 9777 §8.2.1)
           new RegExp(`upstream router ${querier} queries with ${fam.older}.*source-specific joins cannot be expressed upstream.*configure the upstream router for ${fam.v4 ? "IGMPv3" : "MLDv2"}`),
         );
         // show interfaces: the upstream row's version and querier, and the note.
-        const json = await improxyCli(topo.rtr, ["show", "interfaces", "--json", "--family", fam.name, "--socket", socket]);
+        const json = await runCli(topo.rtr, ["show", "interfaces", "--json", "--family", fam.name, "--socket", socket]);
         assert.equal(json.code, 0, json.stderr);
         const up0 = (JSON.parse(json.stdout) as { families: Array<{ interfaces: IfaceDoc[] }> }).families[0]!.interfaces.find(
           (i) => i.name === "up0",
@@ -56,7 +56,7 @@ describe("an older-version querier upstream (RFC 9776 §7.2.1, RFC 9777 §8.2.1)
         );
         assert.equal(up0.warnings.length, 1);
         assert.match(up0.warnings[0]!, new RegExp(`reports upstream in ${fam.older}, no source lists`));
-        const text = await improxyCli(topo.rtr, ["show", "interfaces", "--family", fam.name, "--socket", socket]);
+        const text = await runCli(topo.rtr, ["show", "interfaces", "--family", fam.name, "--socket", socket]);
         const row = text.stdout.split("\n").find((l) => /^\S+\s+up0\s/.test(l))!.split(/\s+/);
         assert.deepEqual([row[7], row[9]], [String(older), querier], "VER and QUERIER-ADDRESS of the upstream row");
         assert.match(text.stdout, new RegExp(`^up0 \\(${fam.name}\\): reports upstream in ${fam.older}`, "m"));

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { FAMILIES } from "../support/family.js";
 import { buildProxyLab, sleep } from "../support/scenario.js";
 import { stage, useLab } from "../support/stage.js";
-import { improxyCli, testControlSocket } from "../support/daemon.js";
+import { runCli, testControlSocket } from "../support/daemon.js";
 
 const config = (forward: boolean, socket: string) => `
 control-socket: ${socket}
@@ -60,7 +60,7 @@ describe("forwarding only where the proxy is querier (RFC 4605 §4.2)", { timeou
             assert.equal(lost.setting, "forward-when-not-querier");
             assert.match(String(lost.msg), new RegExp(`^${other} won the querier election on dn1.*no multicast is forwarded onto dn1.*forward-when-not-querier: true`));
           }
-          const r = await improxyCli(topo.rtr, ["show", "interfaces", "--json", "--family", fam.name, "--socket", socket]);
+          const r = await runCli(topo.rtr, ["show", "interfaces", "--json", "--family", fam.name, "--socket", socket]);
           const dn1 = (JSON.parse(r.stdout) as { families: Array<{ interfaces: Array<Record<string, unknown>> }> })
             .families[0]!.interfaces.find((i) => i.name === "dn1")!;
           assert.deepEqual([dn1.querier, dn1.querierAddress, dn1.forwarded], [false, other, forward]);
@@ -68,7 +68,7 @@ describe("forwarding only where the proxy is querier (RFC 4605 §4.2)", { timeou
             dn1.warnings,
             forward ? [] : [`not forwarded: ${other} is the querier (set forward-when-not-querier: true)`],
           );
-          const text = await improxyCli(topo.rtr, ["show", "interfaces", "--family", fam.name, "--socket", socket]);
+          const text = await runCli(topo.rtr, ["show", "interfaces", "--family", fam.name, "--socket", socket]);
           const row = text.stdout.split("\n").find((l) => /^\S+\s+dn1\s/.test(l))!.split(/\s+/);
           assert.equal(row.at(-1), forward ? "yes" : "no", "FORWARDED");
           const t = Date.now();

@@ -203,26 +203,6 @@ export const SCALE_CONFIG = [
   "",
 ].join("\n");
 
-export interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `improxy ARGS` (the built CLI) inside `ns`; resolves with exit code and output (never rejects). */
-export function improxyCli(ns: Netns, args: string[]): Promise<CliRun> {
-  const p = ns.spawn("node", [CLI, ...args]);
-  let stdout = "";
-  let stderr = "";
-  p.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  p.stderr!.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  return new Promise((res) => p.once("close", (code) => res({ code, stdout, stderr })));
-}
-
 /** A control socket path in a fresh temporary directory (a test daemon's own). */
 export function testControlSocket(): string {
   return join(mkdtempSync(join(tmpdir(), "improxy-ctl-")), "improxy.sock");
