@@ -1,6 +1,7 @@
 /**
  * Typed surface of the native addon `netio` (native/netio.c, built by node-gyp into
- * build/Release/netio.node); docs/kernel.md "Native layer".
+ * build/Release/netio.node, or prebuilt in the package: prebuilds/); docs/kernel.md
+ * "Native layer".
  *
  * The addon is a thin, generic syscall layer: it knows nothing about IGMP, MLD, mroute or
  * netlink. Option numbers, struct layouts and protocol logic live in TypeScript
@@ -19,6 +20,7 @@
  * When the Node environment shuts down (process or worker exit) the addon stops all polls
  * and closes every socket it opened that is still open.
  */
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -148,29 +150,41 @@ function checkLayouts(addon: NetioAddon): NetioAddon {
   return addon;
 }
 
+/** The package root: the nearest directory above this file with improxy's package.json. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string };
+      if (pkg.name === "improxy") return dir;
+    } catch {
+      // no package.json here: go up
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error("native addon netio.node: improxy's package.json not found above this file");
+    dir = up;
+  }
+}
+
+/**
+ * Loads the addon with node-gyp-build: a local build (build/Release, made by node-gyp in a
+ * checkout or when no prebuild matched at install) first, else the prebuilt addon of the
+ * package for this platform, CPU and C library (prebuilds/linux-x64/node.napi.glibc.node,
+ * ...musl.node: scripts/prebuild.mjs), so that an install needs no compiler.
+ */
 function load(): NetioAddon {
   const require = createRequire(import.meta.url);
-  const here = dirname(fileURLToPath(import.meta.url));
-  // src/kernel/ (tsx) and dist/src/kernel/ (compiled) both reach <root>/build/Release.
-  const candidates = [
-    join(here, "..", "..", "build", "Release", "netio.node"),
-    join(here, "..", "..", "..", "build", "Release", "netio.node"),
-    join(here, "..", "..", "build", "Debug", "netio.node"),
-    join(here, "..", "..", "..", "build", "Debug", "netio.node"),
-  ];
-  const errors: string[] = [];
-  for (const path of candidates) {
-    try {
-      return checkLayouts(require(path) as NetioAddon);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code !== "MODULE_NOT_FOUND") throw err;
-      errors.push(path);
-    }
+  const root = packageRoot();
+  const nodeGypBuild = require("node-gyp-build") as { path(dir: string): string };
+  let path: string;
+  try {
+    path = nodeGypBuild.path(root);
+  } catch (err) {
+    throw new Error(
+      `native addon netio.node: no build and no prebuilt addon for this system (${(err as Error).message.split("\n")[0]}); build it with \`npx node-gyp rebuild\` in ${root}`,
+    );
   }
-  throw new Error(
-    `native addon netio.node not found (tried ${errors.join(", ")}); build it with \`npm run install\` (node-gyp rebuild)`,
-  );
+  return checkLayouts(require(path) as NetioAddon);
 }
 
 /** The loaded addon (loaded once, at first import). */
