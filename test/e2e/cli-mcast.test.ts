@@ -195,14 +195,22 @@ describe("improxy mcast on one link", () => {
       "--port",
       "5105",
       "--duration",
-      "3",
+      "30",
     ]);
     await rx.waitFor((l) => l.event === "joined");
     const send = sendArgs("239.1.2.5", "5105", 2);
     const t1 = run(topo.up, [...send, "--bind", "10.10.0.2"]);
     const t2 = run(topo.up, [...send, "--bind", "10.10.0.3"]);
     await Promise.all([t1.exited, t2.exited]);
-    await rx.exited;
+    // Until both senders' last datagram arrived (a loaded machine starts the senders late:
+    // a fixed receive duration could end first), then a clean stop.
+    const heard = new Set<string>();
+    await rx.waitFor((l) => {
+      if (l.event === "recv" && l.seq === 2) heard.add(String(l.from));
+      return heard.size === 2;
+    });
+    rx.child.kill("SIGTERM");
+    assert.equal(await rx.exited, 0);
     const from = new Set(recvs(rx).map((l) => l.from));
     assert.deepEqual([...from].sort(), ["10.10.0.2", "10.10.0.3"]);
   });
