@@ -8,9 +8,12 @@
  * come after the file; `--` ends them. Levels as igmpproxy's syslog levels map onto
  * improxy's `-d`: LOG_WARNING by default (2), `-v` LOG_INFO (3), `-v -v` LOG_DEBUG (4);
  * `-d` is debug mode: every message on stderr (4). `-n` (do not fork) is accepted: improxy
- * never forks. `--log-format pretty|json` is improxy's own addition. Pure.
+ * never forks. Logs go where igmpproxy's go: to syslog (facility user, tag igmpproxy, as its
+ * openlog("igmpproxy", LOG_PID, LOG_USER)), to stderr with `-d`. improxy's own additions:
+ * `--log-format pretty|json` (stderr), `--log-target`, `--syslog-path`, `--syslog-format`,
+ * `--syslog-facility` (args.ts parseLogTarget). Pure.
  */
-import type { LogFormat } from "./args.js";
+import type { LogFlags, LogFormat } from "./args.js";
 
 export const IGMPPROXY_USAGE = [
   "Usage: igmpproxy [-h] [-n] [-d] [-v [-v]] <configfile>",
@@ -20,7 +23,10 @@ export const IGMPPROXY_USAGE = [
   "   -d   Run in debug mode. Output all messages on stderr. Implies -n.",
   "   -v   Be verbose. Give twice to see even debug messages.",
   "",
-  "   --log-format pretty|json   log lines for people or machines (default: pretty on a terminal)",
+  "   --log-format pretty|json   log lines on stderr for people or machines (default: pretty on a terminal)",
+  "   --log-target stderr|syslog where logs go (default: syslog, stderr with -d or --log-format)",
+  "   --syslog-path PATH         syslog socket (default /dev/log)",
+  "   --syslog-format rfc3164|rfc5424, --syslog-facility user|daemon|local0..local7 (default user)",
   "",
   "improxy in igmpproxy mode: the config file may be in igmpproxy's, IMProxy's or YAML format.",
 ].join("\n");
@@ -31,12 +37,28 @@ export const IGMPPROXY_LEVELS = { default: 2, verbose: 3, debug: 4 } as const;
 export type IgmpproxyArgs =
   | { kind: "help" }
   | { kind: "error"; message: string }
-  | { kind: "run"; configFile: string; debugLevel: number; logFormat: string | undefined };
+  | {
+      kind: "run";
+      configFile: string;
+      debugLevel: number;
+      /** `-d`: every message on stderr (igmpproxy's Log2Stderr), else syslog. */
+      debugMode: boolean;
+      log: LogFlags;
+    };
+
+/** improxy's long options in igmpproxy mode, each with a value. */
+const LONG_OPTIONS: Readonly<Record<string, keyof LogFlags>> = {
+  "--log-format": "logFormat",
+  "--log-target": "logTarget",
+  "--syslog-path": "syslogPath",
+  "--syslog-format": "syslogFormat",
+  "--syslog-facility": "syslogFacility",
+};
 
 export function parseIgmpproxyArgs(argv: readonly string[]): IgmpproxyArgs {
   let verbose = 0;
   let debug = false;
-  let logFormat: string | undefined;
+  const log: LogFlags = {};
   const files: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -44,11 +66,12 @@ export function parseIgmpproxyArgs(argv: readonly string[]): IgmpproxyArgs {
       files.push(...argv.slice(i + 1));
       break;
     }
-    if (arg === "--log-format" || arg.startsWith("--log-format=")) {
+    const name = arg.includes("=") ? arg.slice(0, arg.indexOf("=")) : arg;
+    const key = Object.hasOwn(LONG_OPTIONS, name) ? LONG_OPTIONS[name] : undefined;
+    if (key !== undefined) {
       const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : argv[++i];
-      if (value === undefined)
-        return { kind: "error", message: "option '--log-format' requires an argument" };
-      logFormat = value;
+      if (value === undefined) return { kind: "error", message: `option '${name}' requires an argument` };
+      log[key] = value;
       continue;
     }
     if (arg.startsWith("--")) return { kind: "error", message: `unrecognized option '${arg}'` };
@@ -88,7 +111,7 @@ export function parseIgmpproxyArgs(argv: readonly string[]): IgmpproxyArgs {
       : verbose === 1
         ? IGMPPROXY_LEVELS.verbose
         : IGMPPROXY_LEVELS.default;
-  return { kind: "run", configFile: files[0]!, debugLevel, logFormat };
+  return { kind: "run", configFile: files[0]!, debugLevel, debugMode: debug, log };
 }
 
 /** Whether the program was invoked under igmpproxy's name (argv[1] is the path it was run by). */

@@ -3,6 +3,7 @@
  * The `improxy` command line.
  *
  *   improxy -c FILE [-d 0..5] [-p PIDFILE] [--log-format pretty|json]   run the proxy (as IMProxy)
+ *           [--log-target stderr|syslog] [--syslog-path P] [--syslog-format F] [--syslog-facility F]
  *   improxy -v | -h
  *   improxy check-config FILE [--json | --to yaml]   validate, print the effective config
  *                                          (or the equivalent YAML file)
@@ -19,7 +20,14 @@
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
-import { DEFAULT_DEBUG_LEVEL, parseDebugLevel, parseLogFormat } from "./args.js";
+import {
+  DEFAULT_DEBUG_LEVEL,
+  DEFAULT_SYSLOG_PATH,
+  type LogFlags,
+  parseDebugLevel,
+  parseLogFormat,
+  parseLogTarget,
+} from "./args.js";
 import { IGMPPROXY_USAGE, invokedAsIgmpproxy, parseIgmpproxyArgs } from "./igmpproxy.js";
 import { checkConfigCommand } from "./commands/check-config.js";
 import { daemonCommand, type Printer } from "./commands/daemon.js";
@@ -58,13 +66,29 @@ export async function igmpproxyMain(argv: readonly string[], io: CliIo = default
     io.stderr(IGMPPROXY_USAGE);
     return 1;
   }
-  const format = parseLogFormat(args.logFormat, io.stderrIsTty);
+  const format = parseLogFormat(args.log.logFormat, io.stderrIsTty);
   if (format !== "pretty" && format !== "json") {
     io.stderr(`igmpproxy: ${format}`);
     return 1;
   }
+  // igmpproxy logs to syslog (openlog("igmpproxy", LOG_PID, LOG_USER)), with -d to stderr only.
+  const target = parseLogTarget(args.log, {
+    target: args.debugMode ? "stderr" : "syslog",
+    facility: "user",
+    tag: "igmpproxy",
+  });
+  if (typeof target === "string") {
+    io.stderr(`igmpproxy: ${target}`);
+    return 1;
+  }
   return daemonCommand(
-    { configFile: args.configFile, debugLevel: args.debugLevel, pidFile: undefined, logFormat: format },
+    {
+      configFile: args.configFile,
+      debugLevel: args.debugLevel,
+      pidFile: undefined,
+      logFormat: format,
+      syslog: target.syslog,
+    },
     io.stderr,
   );
 }
@@ -106,8 +130,25 @@ export async function main(
         "pretty or json (default: pretty on a terminal, else json)",
       ).choices(["pretty", "json"]),
     )
+    .addOption(
+      new Option(
+        "--log-target <target>",
+        "stderr (default) or syslog: RFC 3164/5424 datagrams to the syslog socket",
+      ).choices(["stderr", "syslog"]),
+    )
+    .option("--syslog-path <path>", `syslog socket (default ${DEFAULT_SYSLOG_PATH})`)
+    .addOption(
+      new Option("--syslog-format <format>", "rfc3164 (default) or rfc5424").choices(["rfc3164", "rfc5424"]),
+    )
+    .addOption(
+      new Option("--syslog-facility <facility>", "syslog facility (default daemon)").choices([
+        "daemon",
+        "user",
+        ...Array.from({ length: 8 }, (_, i) => `local${i}`),
+      ]),
+    )
     .allowExcessArguments()
-    .action(async (opts: { config?: string; debug: string; pidfile?: string; logFormat?: string }) => {
+    .action(async (opts: { config?: string; debug: string; pidfile?: string } & LogFlags) => {
       const stray = program.args[0];
       if (stray !== undefined) {
         program.error(
@@ -121,12 +162,15 @@ export async function main(
       if (typeof level === "string") program.error(`improxy: ${level}`);
       const format = parseLogFormat(opts.logFormat, io.stderrIsTty);
       if (format !== "pretty" && format !== "json") program.error(`improxy: ${format}`);
+      const target = parseLogTarget(opts, { target: "stderr", facility: "daemon", tag: "improxy" });
+      if (typeof target === "string") return program.error(`improxy: ${target}`);
       code = await daemonCommand(
         {
           configFile: opts.config!,
           debugLevel: level as number,
           pidFile: opts.pidfile,
           logFormat: format as "pretty" | "json",
+          syslog: target.syslog,
         },
         io.stderr,
       );

@@ -1,8 +1,9 @@
 /**
  * Daemon lifecycle: config -> interfaces -> one FamilyProxy per enabled family; signals;
- * cleanup. Runs in the foreground like IMProxy; logs to stderr.
+ * cleanup. Runs in the foreground like IMProxy; logs to stderr or syslog.
  */
 import { unlinkSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { loadConfigWithWarnings } from "../config/index.js";
 import type { ImproxyConfig } from "../config/types.js";
 import { RealScheduler } from "../clock/index.js";
@@ -11,7 +12,9 @@ import { MrouteTable } from "../kernel/mroute-table.js";
 import { ReportSocket } from "../kernel/report-socket.js";
 import { LinkWatcher } from "../kernel/rtnetlink.js";
 import { sdNotify } from "../kernel/sdnotify.js";
+import { SyslogSocket } from "../kernel/syslog-socket.js";
 import { createLogger, type Logger } from "../util/log.js";
+import type { SyslogSettings } from "../util/syslog.js";
 import type { IpFamily } from "../wire/types.js";
 import { ErrorOwner } from "./errors.js";
 import { FamilyProxy } from "./family-proxy.js";
@@ -41,6 +44,8 @@ export interface DaemonOptions {
   debugLevel: number;
   pidFile?: string;
   logFormat: "pretty" | "json";
+  /** Log to syslog with these settings instead of stderr (`logFormat` is then not used). */
+  syslog?: SyslogSettings;
   /** The identity calls of the `user` setting (tests); default: the process's. */
   identity?: IdentityCalls;
 }
@@ -280,7 +285,13 @@ function logReloadReport(log: Logger, report: ReloadReport): void {
 
 /** Runs the daemon in the foreground until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const log = createLogger({ debugLevel: opts.debugLevel, format: opts.logFormat });
+  const log = createLogger({
+    debugLevel: opts.debugLevel,
+    format: opts.logFormat,
+    ...(opts.syslog
+      ? { syslog: { ...opts.syslog, sender: new SyslogSocket(opts.syslog.path), hostname: hostname() } }
+      : {}),
+  });
   const daemon = new Daemon(opts.config, log, opts.operatorInterfaces);
   // Last resort (errors.ts): an exception nothing caught stops the daemon cleanly, exit 1.
   const onUncaught = (err: unknown, origin: string) => daemon.errors.uncaught(err, origin);
@@ -312,7 +323,10 @@ async function runUntilStopped(daemon: Daemon, opts: DaemonOptions): Promise<num
   // each the control socket's document), so a log reader never meets a text table.
   const onUsr1 = () => {
     if (!running) return;
-    if (opts.logFormat === "json") {
+    // To syslog the tables are info lines, one per table line (a document would not fit a datagram).
+    if (opts.syslog) {
+      for (const line of daemon.dump().split("\n")) if (line.trim() !== "") log.info(line);
+    } else if (opts.logFormat === "json") {
       for (const { view, state } of daemon.dumpDocuments()) log.info({ signal: "SIGUSR1", view, state }, "state tables");
     } else process.stderr.write(`${daemon.dump()}\n`);
   };

@@ -5,20 +5,12 @@
  * started by systemd with Type=notify) it does nothing.
  */
 import { netio } from "./addon.js";
+import { AF_UNIX, sockaddrUn } from "./structs/sockaddr.js";
 
-const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
 
 /** Packs a sockaddr_un; "@name" is an abstract socket (leading NUL, no terminator). */
-export function packSockaddrUn(path: string): Buffer {
-  const abstract = path.startsWith("@");
-  const name = Buffer.from(abstract ? path.slice(1) : path, "utf8");
-  if (name.length > 107) throw new RangeError(`NOTIFY_SOCKET path too long: ${path}`);
-  const buf = Buffer.alloc(2 + (abstract ? 1 : 0) + name.length + (abstract ? 0 : 1));
-  buf.writeUInt16LE(AF_UNIX, 0);
-  name.copy(buf, abstract ? 3 : 2);
-  return buf;
-}
+export const packSockaddrUn = sockaddrUn;
 
 /** Sends one notification; returns false when not under systemd or when sending failed. */
 export function sdNotify(state: string, env: NodeJS.ProcessEnv = process.env): boolean {

@@ -1,5 +1,6 @@
 /**
- * Logging: pino, to stderr (journald picks it up), synchronous so nothing is lost on exit.
+ * Logging: pino, to stderr (journald picks it up), synchronous so nothing is lost on exit;
+ * or to syslog (syslog.ts: RFC 3164 / 5424 datagrams to /dev/log).
  * `-d` levels follow IMProxy: 0 fatal, 1 error (default), 2 warning, 3 info, 4 debug, 5 trace.
  * "pretty" is one readable line per event for terminals; "json" is one JSON object per line,
  * with the level as a word: {"level":"warn","time":"...","msg":"..."}.
@@ -7,6 +8,8 @@
 import { writeSync } from "node:fs";
 import { type DestinationStream, pino, type Logger } from "pino";
 import pretty from "pino-pretty";
+import { SyslogDestination, type SyslogTarget } from "./syslog.js";
+import { syslogSeverity } from "./syslog-format.js";
 
 export type { Logger };
 export type LogFormat = "pretty" | "json";
@@ -30,13 +33,7 @@ export const LEVEL_NUMBERS: Readonly<Record<(typeof LEVELS)[number], number>> = 
 };
 
 /** syslog priority (sd-daemon(3) prefix) of a pino level number: fatal 2 crit ... trace 7 debug. */
-export function syslogPriority(pinoLevel: number): number {
-  if (pinoLevel >= 60) return 2;
-  if (pinoLevel >= 50) return 3;
-  if (pinoLevel >= 40) return 4;
-  if (pinoLevel >= 30) return 6;
-  return 7;
-}
+export const syslogPriority = syslogSeverity;
 
 /**
  * JSON lines to stderr, each prefixed with `<N>` (its syslog priority) when stderr is the
@@ -63,9 +60,12 @@ export function createLogger(opts: {
   format: LogFormat;
   name?: string;
   env?: NodeJS.ProcessEnv;
+  /** Log to syslog instead of stderr (`format` is then not used). */
+  syslog?: SyslogTarget;
 }): Logger {
   const level = levelFromDebug(opts.debugLevel);
   const base = { name: opts.name ?? "improxy" };
+  if (opts.syslog) return pino({ level, base }, new SyslogDestination(opts.syslog));
   if (opts.format === "json") {
     const journal = Boolean((opts.env ?? process.env).JOURNAL_STREAM);
     // The level as a word ("warn"), as log shippers and people read it, not pino's number.

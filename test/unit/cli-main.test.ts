@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { parseDebugLevel, parseLogFormat } from "../../src/cli/args.js";
+import { type LogFlags, parseDebugLevel, parseLogFormat, parseLogTarget } from "../../src/cli/args.js";
 import { IGMPPROXY_USAGE, invokedAsIgmpproxy, parseIgmpproxyArgs } from "../../src/cli/igmpproxy.js";
 import { main } from "../../src/cli/main.js";
 import { parseYamlConfig } from "../../src/config/yaml-format.js";
@@ -87,6 +87,65 @@ describe("daemon command line (IMProxy compatible)", () => {
     assert.equal(parseLogFormat(undefined, true), "pretty");
     assert.equal(parseLogFormat(undefined, false), "json");
     assert.equal(parseLogFormat("json", true), "json");
+  });
+
+  test("log target: stderr by default, syslog with its defaults, mistakes named", () => {
+    const improxy = { target: "stderr", facility: "daemon", tag: "improxy" } as const;
+    const igmpproxy = { target: "syslog", facility: "user", tag: "igmpproxy" } as const;
+    assert.deepEqual(parseLogTarget({}, improxy), { syslog: null });
+    assert.deepEqual(parseLogTarget({ logTarget: "syslog" }, improxy), {
+      syslog: { path: "/dev/log", format: "rfc3164", facility: "daemon", tag: "improxy" },
+    });
+    assert.deepEqual(
+      parseLogTarget(
+        { logTarget: "syslog", syslogPath: "/tmp/l", syslogFormat: "rfc5424", syslogFacility: "local7" },
+        improxy,
+      ),
+      { syslog: { path: "/tmp/l", format: "rfc5424", facility: "local7", tag: "improxy" } },
+    );
+    // igmpproxy's default is syslog, facility user; --log-format (a stderr format) means stderr.
+    assert.deepEqual(parseLogTarget({}, igmpproxy), {
+      syslog: { path: "/dev/log", format: "rfc3164", facility: "user", tag: "igmpproxy" },
+    });
+    assert.deepEqual(parseLogTarget({ logFormat: "json" }, igmpproxy), { syslog: null });
+    const reason = (flags: LogFlags) => parseLogTarget(flags, improxy) as string;
+    assert.match(reason({ logTarget: "file" }), /--log-target must be stderr or syslog/);
+    assert.match(
+      reason({ syslogPath: "/x", syslogFacility: "local1" }),
+      /^--syslog-path, --syslog-facility: only with --log-target syslog/,
+    );
+    assert.match(
+      reason({ logTarget: "syslog", logFormat: "json" }),
+      /--log-format is the format of stderr logs/,
+    );
+    assert.match(
+      reason({ logTarget: "syslog", syslogFormat: "rfc1" }),
+      /--syslog-format must be rfc3164 or rfc5424/,
+    );
+    assert.match(
+      reason({ logTarget: "syslog", syslogFacility: "kern" }),
+      /--syslog-facility must be daemon, user or local0/,
+    );
+    assert.match(
+      reason({ logTarget: "syslog", syslogPath: `/${"x".repeat(107)}` }),
+      /--syslog-path must be 1 to 107 bytes/,
+    );
+  });
+
+  test("log target options on the command line: a mistake is an error before the daemon starts", async () => {
+    const f = write("ok2.conf", "igmp enable\nupstream wan0\ndownstream eth0\n");
+    const a = await cli("-c", f, "--syslog-path", "/tmp/x");
+    assert.equal(a.code, 1);
+    assert.match(a.err.join("\n"), /improxy: --syslog-path: only with --log-target syslog/);
+    const b = await cli("-c", f, "--log-target", "syslog", "--syslog-facility", "kern");
+    assert.equal(b.code, 1);
+    assert.match(b.err.join("\n"), /--syslog-facility/);
+    const c = await cli("-c", f, "--log-target", "syslog", "--log-format", "json");
+    assert.equal(c.code, 1);
+    assert.match(c.err.join("\n"), /--log-format is the format of stderr logs/);
+    const d = await igmpproxy("-d", "--syslog-format", "rfc5424", f);
+    assert.equal(d.code, 1);
+    assert.equal(d.err[0], "igmpproxy: --syslog-format: only with --log-target syslog");
   });
 });
 
@@ -212,7 +271,8 @@ describe("invoked as igmpproxy: igmpproxy's command line", () => {
       kind: "run",
       configFile: "/etc/igmpproxy.conf",
       debugLevel: 2,
-      logFormat: undefined,
+      debugMode: false,
+      log: {},
     });
     assert.equal((run("-v", "f") as { debugLevel: number }).debugLevel, 3);
     assert.equal((run("-v", "-v", "f") as { debugLevel: number }).debugLevel, 4);
@@ -226,8 +286,21 @@ describe("invoked as igmpproxy: igmpproxy's command line", () => {
       "options after the file (GNU getopt)",
     );
     assert.equal((run("--", "-weird") as { configFile: string }).configFile, "-weird");
-    assert.equal((run("--log-format", "json", "f") as { logFormat: string }).logFormat, "json");
-    assert.equal((run("--log-format=pretty", "f") as { logFormat: string }).logFormat, "pretty");
+    const log = (...a: string[]) => (run(...a) as { log: LogFlags }).log;
+    assert.deepEqual(log("--log-format", "json", "f"), { logFormat: "json" });
+    assert.deepEqual(log("--log-format=pretty", "f"), { logFormat: "pretty" });
+    assert.deepEqual(log("f", "--log-target", "stderr", "--syslog-path=/x", "--syslog-format", "rfc5424"), {
+      logTarget: "stderr",
+      syslogPath: "/x",
+      syslogFormat: "rfc5424",
+    });
+    assert.deepEqual(log("--syslog-facility", "local3", "f"), { syslogFacility: "local3" });
+    assert.equal((run("-d", "f") as { debugMode: boolean }).debugMode, true);
+    assert.equal((run("-n", "f") as { debugMode: boolean }).debugMode, false);
+    assert.deepEqual(run("f", "--syslog-path"), {
+      kind: "error",
+      message: "option '--syslog-path' requires an argument",
+    });
     assert.deepEqual(run("-x", "f"), { kind: "error", message: "invalid option -- 'x'" });
     assert.deepEqual(run("-c", "f"), { kind: "error", message: "invalid option -- 'c'" });
     assert.deepEqual(run(), { kind: "error", message: "You must specify the configuration file." });
@@ -282,16 +355,28 @@ describe("show: filters and strict arguments", () => {
     assert.equal(r.code, 2, `${argv.join(" ")}: ${r.err.join("\n")}`);
     assert.equal(r.out.length, 0);
     assert.match(r.err[0] ?? "", reason, argv.join(" "));
-    assert.match(r.err.at(-1) ?? "", /^usage: improxy show interfaces\|groups\|sources\|routes\|stats \[INTERFACE\]/);
+    assert.match(
+      r.err.at(-1) ?? "",
+      /^usage: improxy show interfaces\|groups\|sources\|routes\|stats \[INTERFACE\]/,
+    );
   };
 
   test("unknown views and options, stray arguments, filters the view does not take, bad addresses: usage, exit 2", async () => {
     await usageError(["show", "groups", "dn1", "dn2"], /too many arguments for 'show'/);
     await usageError(["show", "groups", "--foo"], /unknown option '--foo'/);
-    await usageError(["show", "neighbours"], /show what\? one of: interfaces, groups, sources, routes, stats/);
-    await usageError(["show", "interfaces", "--source", "10.1.1.1"], /show interfaces takes no source filter/);
+    await usageError(
+      ["show", "neighbours"],
+      /show what\? one of: interfaces, groups, sources, routes, stats/,
+    );
+    await usageError(
+      ["show", "interfaces", "--source", "10.1.1.1"],
+      /show interfaces takes no source filter/,
+    );
     await usageError(["show", "stats", "dn1", "--group", "239.1.1.1"], /show stats takes no group filter/);
-    await usageError(["show", "groups", "--group", "10.1.1.1"], /"10.1.1.1" is not a multicast address or prefix/);
+    await usageError(
+      ["show", "groups", "--group", "10.1.1.1"],
+      /"10.1.1.1" is not a multicast address or prefix/,
+    );
     await usageError(["show", "routes", "--source", "10.1.1"], /"10.1.1" is not an IPv4 or IPv6 prefix/);
     await usageError(["show", "routes", "--group", "239.1.0.0/40"], /invalid prefix length/);
     await usageError(["show", "groups", "--family", "ipx"], /--family must be ipv4 or ipv6/);

@@ -1,4 +1,7 @@
-/** `improxy -c FILE [-d LEVEL] [-p PIDFILE] [--log-format F]`: validate the config, then run the daemon. */
+/**
+ * `improxy -c FILE [-d LEVEL] [-p PIDFILE] [--log-format F | --log-target syslog ...]`:
+ * validate the config, then run the daemon.
+ */
 
 import { loadConfigWithWarnings } from "../../config/load.js";
 import { ConfigError } from "../../config/types.js";
@@ -6,12 +9,15 @@ import { startControlPlane } from "../../control/index.js";
 import { runDaemon } from "../../daemon/daemon.js";
 import { configProblemLine, type LogFormat } from "../args.js";
 import { applyHeapPolicy } from "../heap-policy.js";
+import type { SyslogSettings } from "../../util/syslog.js";
 
 export interface DaemonCommand {
   configFile: string;
   debugLevel: number;
   pidFile: string | undefined;
   logFormat: LogFormat;
+  /** Log to syslog (null: to stderr in `logFormat`). */
+  syslog: SyslogSettings | null;
 }
 
 export type Printer = (line: string) => void;
@@ -38,6 +44,7 @@ export async function daemonCommand(cmd: DaemonCommand, stderr: Printer): Promis
     debugLevel: cmd.debugLevel,
     ...(cmd.pidFile !== undefined ? { pidFile: cmd.pidFile } : {}),
     logFormat: cmd.logFormat,
+    ...(cmd.syslog ? { syslog: cmd.syslog } : {}),
     operatorInterfaces: startControlPlane,
   });
 }

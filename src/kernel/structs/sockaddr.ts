@@ -6,6 +6,8 @@
  *   sockaddr_in6  28: family u16 (host) @0, port u16 (network) @2, flowinfo u32 (network) @4,
  *                     addr[16] @8, scope_id u32 (host) @24
  *   sockaddr_nl   12: family u16 (host) @0, pad u16 @2, pid u32 (host) @4, groups u32 (host) @8
+ *   sockaddr_un  110: family u16 (host) @0, sun_path[108] @2 (unix(7)); passed as long as
+ *                     the path and its NUL, or "@name": an abstract name (leading NUL, no NUL after)
  *
  * Addresses are the project's canonical text (src/wire/address.ts).
  */
@@ -16,6 +18,7 @@ import type { Address, IpFamily } from "../../wire/types.js";
 /** Host byte order for "host-order" struct fields. */
 export const HOST_LE = endianness() === "LE";
 
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
@@ -101,6 +104,25 @@ export function sockaddrNl(pid = 0, groups = 0): Buffer {
   v.setUint16(0, AF_NETLINK, HOST_LE);
   v.setUint32(4, pid >>> 0, HOST_LE);
   v.setUint32(8, groups >>> 0, HOST_LE);
+  return b;
+}
+
+/** The longest sun_path a pathname socket can have: 108 bytes with its terminating NUL. */
+export const SUN_PATH_MAX = 107;
+
+/**
+ * A sockaddr_un for `path` (unix(7)); "@name" is an abstract socket. RangeError when the
+ * path is empty or longer than SUN_PATH_MAX bytes.
+ */
+export function sockaddrUn(path: string): Buffer {
+  const abstract = path.startsWith("@");
+  const name = Buffer.from(abstract ? path.slice(1) : path, "utf8");
+  if (name.length === 0 || name.length > SUN_PATH_MAX) {
+    throw new RangeError(`unix socket path must be 1 to ${SUN_PATH_MAX} bytes, got ${name.length}: ${path}`);
+  }
+  const b = Buffer.alloc(2 + (abstract ? 1 : 0) + name.length + (abstract ? 0 : 1));
+  view(b).setUint16(0, AF_UNIX, HOST_LE);
+  name.copy(b, abstract ? 3 : 2);
   return b;
 }
 
