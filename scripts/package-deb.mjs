@@ -90,6 +90,23 @@ function productionModules() {
     .map((l) => relative(ROOT, l));
 }
 
+/**
+ * What a module's runtime does not need, left out of the package: tests, benchmarks,
+ * documentation pages (HTML pages that load scripts from CDNs), TypeScript sources and
+ * declarations, source maps, and the files of its authors' tools (lint, VCS, npm). The
+ * license files stay, whatever their extension.
+ */
+const PRUNED_DIRS = new Set(["node_modules", "test", "tests", "__tests__", "docs", "benchmarks", "bench", "example", "examples", ".github", ".husky"]);
+const PRUNED_FILE = /(\.md|\.html|\.ts|\.mts|\.cts|\.map)$|^\.(eslintrc.*|eslintignore|npmignore|gitattributes|gitignore|editorconfig|prettierrc.*|taprc|nycrc.*)$/;
+
+function keptInModule(moduleDir, src) {
+  const parts = relative(moduleDir, src).split("/");
+  const name = parts[parts.length - 1];
+  if (parts.slice(0, -1).some((d) => PRUNED_DIRS.has(d))) return false;
+  if (PRUNED_DIRS.has(name) && statSync(src).isDirectory()) return false;
+  return /^licen[cs]e/i.test(name) || !PRUNED_FILE.test(name);
+}
+
 function licenseFile(dir) {
   const f = readdirSync(dir).find((n) => /^(licen[cs]e|copying)/i.test(n));
   return f ? join(dir, f) : null;
@@ -167,12 +184,31 @@ function installedSize(dir) {
   return Math.ceil(bytes / 1024);
 }
 
-/** Directories 0755, files 0644 unless executable (Debian policy §10.9), one time stamp. */
-function normalize(dir, executables, mtime) {
+/** Removes the directories the pruning left empty (deepest first); returns whether `dir` is empty. */
+function removeEmptyDirs(dir) {
+  let empty = true;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory() && removeEmptyDirs(p)) rmSync(p, { recursive: true });
+    else empty = false;
+  }
+  return empty;
+}
+
+/** A script: starts with "#!". */
+function isScript(path) {
+  return readFileSync(path).subarray(0, 2).toString() === "#!";
+}
+
+/**
+ * Directories 0755, files 0644, scripts ("#!") 0755 (Debian policy §10.9), one time stamp
+ * (reproducible builds).
+ */
+function normalize(dir, mtime) {
   for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
     const p = join(e.parentPath ?? e.path, e.name);
     if (e.isDirectory()) chmodSync(p, 0o755);
-    else if (e.isFile()) chmodSync(p, executables.has(relative(dir, p)) ? 0o755 : 0o644);
+    else if (e.isFile()) chmodSync(p, isScript(p) ? 0o755 : 0o644);
     utimesSync(p, mtime, mtime);
   }
 }
@@ -191,12 +227,10 @@ function build(outDir) {
     run("strip", ["--strip-unneeded", "--remove-section=.comment", "--remove-section=.note", join(stage, APP, "build/Release/netio.node")]);
     const modules = productionModules();
     for (const m of modules) {
-      cpSync(join(ROOT, m), join(stage, APP, m), {
-        recursive: true,
-        // Only the module's own files: nested node_modules are listed (and copied) on their own.
-        filter: (src) => !relative(join(ROOT, m), src).split("/").includes("node_modules") && !src.endsWith(".map"),
-      });
+      // Only the module's own files: nested node_modules are listed (and copied) on their own.
+      cpSync(join(ROOT, m), join(stage, APP, m), { recursive: true, filter: (src) => keptInModule(join(ROOT, m), src) });
     }
+    removeEmptyDirs(join(stage, APP, "node_modules"));
     // package.json: the version (src/util/version.ts) and "type": "module" for dist/.
     const { name, description, license, type, engines, dependencies } = pkg;
     put(stage, `${APP}/package.json`, `${JSON.stringify({ name, version: pkg.version, description, license, type, engines, dependencies }, null, 2)}\n`);
@@ -268,11 +302,7 @@ function build(outDir) {
     put(stage, "DEBIAN/md5sums", `${sums.sort().join("\n")}\n`);
 
     const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? Date.parse(changelogDate(changelog)) / 1000);
-    normalize(
-      stage,
-      new Set(["usr/sbin/improxy", "DEBIAN/postinst", "DEBIAN/prerm", "DEBIAN/postrm"]),
-      new Date(epoch * 1000),
-    );
+    normalize(stage, new Date(epoch * 1000));
     chmodSync(stage, 0o755);
     mkdirSync(outDir, { recursive: true });
     const out = join(outDir, `improxy_${version}_${arch}.deb`);
