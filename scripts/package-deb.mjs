@@ -55,8 +55,14 @@ function debianVersion() {
 
 /** Every file must exist before anything is staged (a missing build is the usual cause). */
 function requireBuilt() {
-  for (const f of ["dist/src/cli/main.js", "build/Release/netio.node", "man/improxy.8", "man/improxy.conf.5"]) {
-    if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: run npm run build (and npm run docs:man)`);
+  for (const f of [
+    "dist/src/cli/main.js",
+    "build/Release/netio.node",
+    "man/improxy.8",
+    "man/improxy.conf.5",
+  ]) {
+    if (!existsSync(join(ROOT, f)))
+      throw new Error(`${f} is missing: run npm run build (and npm run docs:man)`);
   }
 }
 
@@ -96,8 +102,21 @@ function productionModules() {
  * declarations, source maps, and the files of its authors' tools (lint, VCS, npm). The
  * license files stay, whatever their extension.
  */
-const PRUNED_DIRS = new Set(["node_modules", "test", "tests", "__tests__", "docs", "benchmarks", "bench", "example", "examples", ".github", ".husky"]);
-const PRUNED_FILE = /(\.md|\.html|\.ts|\.mts|\.cts|\.map)$|^\.(eslintrc.*|eslintignore|npmignore|gitattributes|gitignore|editorconfig|prettierrc.*|taprc|nycrc.*)$/;
+const PRUNED_DIRS = new Set([
+  "node_modules",
+  "test",
+  "tests",
+  "__tests__",
+  "docs",
+  "benchmarks",
+  "bench",
+  "example",
+  "examples",
+  ".github",
+  ".husky",
+]);
+const PRUNED_FILE =
+  /(\.md|\.html|\.ts|\.mts|\.cts|\.map)$|^\.(eslintrc.*|eslintignore|npmignore|gitattributes|gitignore|editorconfig|prettierrc.*|taprc|nycrc.*)$/;
 
 function keptInModule(moduleDir, src) {
   const parts = relative(moduleDir, src).split("/");
@@ -145,7 +164,8 @@ function copyright(modules) {
     const dir = join(ROOT, m);
     const meta = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
     const license = DEP5_LICENSE[meta.license];
-    if (!license) throw new Error(`${m}: license ${meta.license} has no paragraph in contrib/debian/copyright-licenses`);
+    if (!license)
+      throw new Error(`${m}: license ${meta.license} has no paragraph in contrib/debian/copyright-licenses`);
     const [first, ...rest] = copyrightOf(dir, meta);
     paras.push([
       `Files: ${APP}/${m}/*`,
@@ -224,16 +244,28 @@ function build(outDir) {
     copyTree(join(ROOT, "schema"), join(stage, APP, "schema"));
     mkdirSync(join(stage, APP, "build/Release"), { recursive: true });
     copyFileSync(join(ROOT, "build/Release/netio.node"), join(stage, APP, "build/Release/netio.node"));
-    run("strip", ["--strip-unneeded", "--remove-section=.comment", "--remove-section=.note", join(stage, APP, "build/Release/netio.node")]);
+    run("strip", [
+      "--strip-unneeded",
+      "--remove-section=.comment",
+      "--remove-section=.note",
+      join(stage, APP, "build/Release/netio.node"),
+    ]);
     const modules = productionModules();
     for (const m of modules) {
       // Only the module's own files: nested node_modules are listed (and copied) on their own.
-      cpSync(join(ROOT, m), join(stage, APP, m), { recursive: true, filter: (src) => keptInModule(join(ROOT, m), src) });
+      cpSync(join(ROOT, m), join(stage, APP, m), {
+        recursive: true,
+        filter: (src) => keptInModule(join(ROOT, m), src),
+      });
     }
     removeEmptyDirs(join(stage, APP, "node_modules"));
     // package.json: the version (src/util/version.ts) and "type": "module" for dist/.
     const { name, description, license, type, engines, dependencies } = pkg;
-    put(stage, `${APP}/package.json`, `${JSON.stringify({ name, version: pkg.version, description, license, type, engines, dependencies }, null, 2)}\n`);
+    put(
+      stage,
+      `${APP}/package.json`,
+      `${JSON.stringify({ name, version: pkg.version, description, license, type, engines, dependencies }, null, 2)}\n`,
+    );
     put(
       stage,
       "usr/sbin/improxy",

@@ -25,7 +25,10 @@ export function roffText(text: string): string {
   const escaped = text
     .replace(/\\/g, "\\e")
     .replace(/`([^`]*)`/g, (_m, code: string) => `\\fB${code.replace(/-/g, "\\-")}\\fR`)
-    .replace(/[^\x00-\x7f]/g, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}]`);
+    .replace(
+      /[^\p{ASCII}]/gu,
+      (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}]`,
+    );
   return /^[.']/.test(escaped) ? `\\&${escaped}` : escaped;
 }
 
@@ -34,10 +37,7 @@ export function settingsRoff(): string {
   const lines: string[] = [];
   for (const row of SETTINGS) {
     lines.push(".TP", `.B ${row.yaml.replace(/-/g, "\\-")}`);
-    const facts = [
-      `Where: ${row.places.map((p) => PLACES[p]).join(", ")}.`,
-      `Default: ${defaultText(row)}.`,
-    ];
+    const facts = [`Where: ${row.places.map((p) => PLACES[p]).join(", ")}.`, `Default: ${defaultText(row)}.`];
     const range = rangeText(row);
     if (range) facts.push(`Values: ${range}.`);
     if (row.yang !== null) facts.push(`RFC 8652 leaf: \`${row.yang}\`.`);

@@ -77,7 +77,10 @@ describe("the unit's system call filter", { skip: SKIP, timeout: 120_000 }, () =
 
   it("allows every system call the daemon and check-config make", async () => {
     const allowed = allowedSyscalls();
-    assert.ok(allowed.has("setsockopt") && allowed.has("ioctl") && !allowed.has("setuid"), "the filter expanded");
+    assert.ok(
+      allowed.has("setsockopt") && allowed.has("ioctl") && !allowed.has("setuid"),
+      "the filter expanded",
+    );
     chmodSync(dir, 0o755);
     const conf = join(dir, "improxy.yaml");
     writeFileSync(
@@ -85,9 +88,13 @@ describe("the unit's system call filter", { skip: SKIP, timeout: 120_000 }, () =
       `control-socket: ${join(dir, "improxy.sock")}\nmetrics: "127.0.0.1:9464"\nigmp: { query-max-response-time: 1 }\nmld: { query-max-response-time: 1 }\nupstream: up0\ndownstream: [dn1, dn2]\n`,
     );
 
-    const check = spawnSync("strace", ["-f", "-qq", "-o", join(dir, "check.trace"), "node", CLI, "check-config", conf], {
-      encoding: "utf8",
-    });
+    const check = spawnSync(
+      "strace",
+      ["-f", "-qq", "-o", join(dir, "check.trace"), "node", CLI, "check-config", conf],
+      {
+        encoding: "utf8",
+      },
+    );
     assert.equal(check.status, 0, check.stderr);
 
     const trace = join(dir, "daemon.trace");
@@ -99,7 +106,11 @@ describe("the unit's system call filter", { skip: SKIP, timeout: 120_000 }, () =
     const tx = startSender(topo.up, "239.12.6.1", { intervalMs: 10 });
     let pid = 0;
     try {
-      await d.waitFor((l) => l.msg === "interface attached" && l.interface === "dn1" && l.family === "ipv6", 10_000, "attached");
+      await d.waitFor(
+        (l) => l.msg === "interface attached" && l.interface === "dn1" && l.family === "ipv6",
+        10_000,
+        "attached",
+      );
       for (let t = 0; rx.packets.length < 10; t++) {
         assert.ok(t < 500, `only ${rx.packets.length} datagrams forwarded`);
         await sleep(20);
@@ -125,8 +136,14 @@ describe("the unit's system call filter", { skip: SKIP, timeout: 120_000 }, () =
     ] as const) {
       const used = tracedSyscalls(file);
       assert.ok(used.size > 20, `${what}: ${used.size} system calls traced`);
-      process.stdout.write(`# ${what}: ${used.size} distinct system calls, all in the unit's filter (${allowed.size})\n`);
-      assert.deepEqual([...used].filter((s) => !allowed.has(s)).sort(), [], `${what} calls outside the filter`);
+      process.stdout.write(
+        `# ${what}: ${used.size} distinct system calls, all in the unit's filter (${allowed.size})\n`,
+      );
+      assert.deepEqual(
+        [...used].filter((s) => !allowed.has(s)).sort(),
+        [],
+        `${what} calls outside the filter`,
+      );
     }
   });
 });

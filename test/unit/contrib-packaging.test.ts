@@ -23,17 +23,36 @@ const MAX_EXPOSURE = 2.0;
 
 describe("npm tarball", () => {
   test("ships LICENSE (GPL-2), examples/, man/, the completion and no source maps", () => {
-    const r = spawnSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
     assert.equal(r.status, 0, r.stderr);
     const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-    for (const f of ["LICENSE", "man/improxy.8", "man/improxy.conf.5", "contrib/bash-completion/improxy", "contrib/improxy.service"]) {
+    for (const f of [
+      "LICENSE",
+      "man/improxy.8",
+      "man/improxy.conf.5",
+      "contrib/bash-completion/improxy",
+      "contrib/improxy.service",
+    ]) {
       assert.ok(files.includes(f), f);
     }
-    for (const f of readdirSync(join(ROOT, "examples"))) assert.ok(files.includes(`examples/${f}`), `examples/${f}`);
-    assert.deepEqual(files.filter((f) => f.endsWith(".map")), []);
+    for (const f of readdirSync(join(ROOT, "examples")))
+      assert.ok(files.includes(`examples/${f}`), `examples/${f}`);
+    assert.deepEqual(
+      files.filter((f) => f.endsWith(".map")),
+      [],
+    );
     assert.ok(files.includes("dist/src/cli/main.js"));
-    assert.match(readFileSync(join(ROOT, "LICENSE"), "utf8"), /GNU GENERAL PUBLIC LICENSE\s+Version 2, June 1991/);
-    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { license: string; man: string[] };
+    assert.match(
+      readFileSync(join(ROOT, "LICENSE"), "utf8"),
+      /GNU GENERAL PUBLIC LICENSE\s+Version 2, June 1991/,
+    );
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+      license: string;
+      man: string[];
+    };
     assert.equal(pkg.license, "GPL-2.0-or-later");
     assert.deepEqual(pkg.man, ["./man/improxy.8", "./man/improxy.conf.5"]);
   });
@@ -45,7 +64,9 @@ describe("systemd unit", () => {
     [...unit.matchAll(new RegExp(`^${key}=(.*)$`, "gm"))].map((m) => m[1]!.trim());
 
   test("checks the config before the start, reloads synchronously, runs the package's program", () => {
-    assert.deepEqual(directives("ExecStartPre"), ["/usr/sbin/improxy check-config /etc/improxy/improxy.conf"]);
+    assert.deepEqual(directives("ExecStartPre"), [
+      "/usr/sbin/improxy check-config /etc/improxy/improxy.conf",
+    ]);
     assert.deepEqual(directives("ExecReload"), ["/usr/sbin/improxy reload -c /etc/improxy/improxy.conf"]);
     assert.match(directives("ExecStart")[0]!, /^\/usr\/sbin\/improxy -c \/etc\/improxy\/improxy\.conf /);
   });
@@ -70,14 +91,22 @@ describe("systemd unit", () => {
       assert.deepEqual(directives(key!), [value], key);
     }
     assert.ok(directives("SystemCallFilter").includes("@system-service"));
-    assert.deepEqual(directives("MemoryDenyWriteExecute"), [], "V8's JIT needs writable, then executable memory");
+    assert.deepEqual(
+      directives("MemoryDenyWriteExecute"),
+      [],
+      "V8's JIT needs writable, then executable memory",
+    );
     assert.deepEqual(directives("ProcSubset"), [], "the daemon reads /proc/sys (src/kernel/sysctl.ts)");
   });
 
   test(`systemd-analyze security rates its exposure at most ${MAX_EXPOSURE}`, {
-    skip: has("systemd-analyze", "--version") ? false : "systemd-analyze is not installed (Debian package systemd)",
+    skip: has("systemd-analyze", "--version")
+      ? false
+      : "systemd-analyze is not installed (Debian package systemd)",
   }, () => {
-    const r = spawnSync("systemd-analyze", ["security", "--offline=true", "--no-pager", UNIT], { encoding: "utf8" });
+    const r = spawnSync("systemd-analyze", ["security", "--offline=true", "--no-pager", UNIT], {
+      encoding: "utf8",
+    });
     const m = /Overall exposure level for improxy\.service: (\d+\.\d)/.exec(r.stdout);
     assert.ok(m, `no exposure line: ${r.stdout.slice(-500)} ${r.stderr}`);
     console.log(`# systemd-analyze security: exposure ${m[1]} (before the hardening: 4.0)`);
@@ -93,9 +122,12 @@ describe("bash completion", () => {
       'COMP_WORDS=("$@")',
       "COMP_CWORD=$(($# - 1))",
       "_improxy",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash expansion, not a template
       'printf "%s\\n" "${COMPREPLY[@]}"',
     ].join("; ");
-    const r = spawnSync("bash", ["--norc", "--noprofile", "-c", script, COMPLETION, ...words], { encoding: "utf8" });
+    const r = spawnSync("bash", ["--norc", "--noprofile", "-c", script, COMPLETION, ...words], {
+      encoding: "utf8",
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, "");
     return r.stdout.split("\n").filter((l) => l !== "");
@@ -121,8 +153,12 @@ describe("bash completion", () => {
     assert.deepEqual(complete("improxy", "status", "--family", ""), ["ipv4", "ipv6"]);
     assert.deepEqual(complete("improxy", "--log-format", ""), ["pretty", "json"]);
     assert.deepEqual(complete("improxy", "check-config", "--to", ""), ["yaml"]);
-    assert.deepEqual(complete("improxy", "check-config", join(ROOT, "examples/improxy.y")), [join(ROOT, "examples/improxy.yaml")]);
-    assert.deepEqual(complete("improxy", "-c", join(ROOT, "examples/igmpp")), [join(ROOT, "examples/igmpproxy.conf")]);
+    assert.deepEqual(complete("improxy", "check-config", join(ROOT, "examples/improxy.y")), [
+      join(ROOT, "examples/improxy.yaml"),
+    ]);
+    assert.deepEqual(complete("improxy", "-c", join(ROOT, "examples/igmpp")), [
+      join(ROOT, "examples/igmpproxy.conf"),
+    ]);
     assert.ok(complete("improxy", "mcast", "-").includes("--receive"));
   });
 });

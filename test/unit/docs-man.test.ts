@@ -8,7 +8,13 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { main } from "../../src/cli/main.js";
-import { generatedPages, MAN_COMMAND_FILE, MAN_CONF_FILE, roffText, settingsRoff } from "../../src/config/man-pages.js";
+import {
+  generatedPages,
+  MAN_COMMAND_FILE,
+  MAN_CONF_FILE,
+  roffText,
+  settingsRoff,
+} from "../../src/config/man-pages.js";
 import { SETTINGS } from "../../src/config/settings.js";
 import { packageVersion } from "../../src/util/version.js";
 
@@ -20,19 +26,29 @@ async function helpOptions(args: string[]): Promise<string[]> {
   const out: string[] = [];
   await main([...args, "-h"], { stdout: (l) => out.push(l), stderr: (l) => out.push(l), stderrIsTty: false });
   const text = out.join("\n");
-  const options = text.slice(text.indexOf("Options:"), text.includes("Commands:") ? text.indexOf("Commands:") : undefined);
+  const options = text.slice(
+    text.indexOf("Options:"),
+    text.includes("Commands:") ? text.indexOf("Commands:") : undefined,
+  );
   return [...new Set(options.match(/(?<![\w-])--?[a-z][a-z-]*/g) ?? [])];
 }
 
 /** Roff text as a reader sees it: "\-" is "-", font escapes gone. */
 function plain(roff: string): string {
-  return roff.replace(/\\-/g, "-").replace(/\\f[BIRP]/g, "").replace(/\\&/g, "");
+  return roff
+    .replace(/\\-/g, "-")
+    .replace(/\\f[BIRP]/g, "")
+    .replace(/\\&/g, "");
 }
 
 describe("man pages", () => {
   test("the committed pages are what npm run docs:man writes (settings section, version)", () => {
-    for (const [file, text] of generatedPages(read)) assert.equal(read(file), text, `run: npm run docs:man (${file})`);
-    assert.match(read(MAN_COMMAND_FILE), new RegExp(`^\\.TH IMPROXY 8 \\S+ "improxy ${packageVersion().replace(/\./g, "\\.")}"`, "m"));
+    for (const [file, text] of generatedPages(read))
+      assert.equal(read(file), text, `run: npm run docs:man (${file})`);
+    assert.match(
+      read(MAN_COMMAND_FILE),
+      new RegExp(`^\\.TH IMPROXY 8 \\S+ "improxy ${packageVersion().replace(/\./g, "\\.")}"`, "m"),
+    );
   });
 
   test("improxy.conf(5) lists every setting with its default", () => {
@@ -40,7 +56,12 @@ describe("man pages", () => {
     for (const row of SETTINGS) {
       assert.match(page, new RegExp(`^\\.B ${row.yaml}\\n[^\\n]*Default: `, "m"), row.yaml);
     }
-    assert.ok(settingsRoff().split("\n").every((l) => !/^['.](?!TP|B |br)/.test(l)), "no stray control lines");
+    assert.ok(
+      settingsRoff()
+        .split("\n")
+        .every((l) => !/^['.](?!TP|B |br)/.test(l)),
+      "no stray control lines",
+    );
   });
 
   test("roffText escapes what groff would read as markup", () => {
@@ -68,7 +89,15 @@ describe("man pages", () => {
     for (const section of ["IMPROXY FORMAT", "IGMPPROXY FORMAT", "YAML FORMAT", "SETTINGS", "EXAMPLES"]) {
       assert.match(page, new RegExp(`^\\.SH ${section}$`, "m"));
     }
-    for (const directive of ["phyint", "altnet", "whitelist", "blacklist", "quickleave", "down_to_up", "defaultdown"]) {
+    for (const directive of [
+      "phyint",
+      "altnet",
+      "whitelist",
+      "blacklist",
+      "quickleave",
+      "down_to_up",
+      "defaultdown",
+    ]) {
       assert.ok(page.includes(directive), directive);
     }
   });
