@@ -116,6 +116,8 @@ function fakeLogger(path: string, fake = fakeIo(), over: Partial<SyslogSettings>
 }
 
 const RFC3164 = /^<(\d+)>([A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d) (\w+)\[(\d+)\]: (.*)$/s;
+/** The MSG part of each RFC 3164 datagram a receiver got since the last read. */
+const messages = (r: { read(): string[] }): string[] => r.read().map((l) => l.replace(RFC3164, "$5"));
 
 describe("syslog message format", () => {
   it("RFC 3164 header: <PRI>Mmm dd hh:mm:ss TAG[PID]: , day padded with a space, local time", () => {
@@ -301,17 +303,11 @@ describe("syslog destination on a Unix datagram socket", () => {
       const r = receiver(path);
       try {
         log.warn("third");
-        assert.deepEqual(
-          r.read().map((l) => l.replace(RFC3164, "$5")),
-          ["third"],
-        );
+        assert.deepEqual(messages(r), ["third"]);
         assert.equal(fake.err.length, 3, "nothing more on stderr within the minute");
         fake.advance(NOTE_INTERVAL_MS);
         log.warn("fourth");
-        assert.deepEqual(
-          r.read().map((l) => l.replace(RFC3164, "$5")),
-          ["fourth"],
-        );
+        assert.deepEqual(messages(r), ["fourth"]);
         assert.equal(
           fake.err[3],
           `improxy: the syslog socket ${path} takes log lines again; 2 went to stderr meanwhile\n`,
@@ -353,17 +349,11 @@ describe("syslog destination on a Unix datagram socket", () => {
       rmSync(path);
       second = receiver(path); // restarted: a new socket at the same path, no reconnect needed
       log.warn("five");
-      assert.deepEqual(
-        second.read().map((l) => l.replace(RFC3164, "$5")),
-        ["five"],
-      );
+      assert.deepEqual(messages(second), ["five"]);
       assert.equal(fake.err.length, 5, "no note within the minute");
       fake.advance(NOTE_INTERVAL_MS);
       log.warn("six");
-      assert.deepEqual(
-        second.read().map((l) => l.replace(RFC3164, "$5")),
-        ["six"],
-      );
+      assert.deepEqual(messages(second), ["six"]);
       assert.deepEqual(fake.err.slice(5), [
         `improxy: the syslog socket ${path} takes log lines again; 1 went to stderr meanwhile\n`,
       ]);
@@ -402,7 +392,7 @@ describe("syslog destination on a Unix datagram socket", () => {
     try {
       for (let i = 0; i < 40; i++) log.info(`line ${i}`);
       fake.exit(); // nobody reads: the fake sleep moves the clock to the deadline
-      const sent = r.read().map((l) => l.replace(RFC3164, "$5"));
+      const sent = messages(r);
       const note = fake.err[0] ?? "";
       assert.match(
         note,
