@@ -13,7 +13,7 @@
 
 import { isIPv4, isIPv6 } from "node:net";
 import type { ErrorObject } from "ajv/dist/2020.js";
-import { type Alias, type Document, LineCounter, parseDocument, visit } from "yaml";
+import type { Alias, Document } from "yaml";
 import { isMulticastPrefix, parseCidr } from "./cidr.js";
 import {
   DEFAULT_DOWNSTREAM_NAME,
@@ -55,6 +55,7 @@ import {
 } from "./types.js";
 import { shadowedUpstreams } from "./upstream-choice.js";
 import { checkVifLimit } from "./vif-limit.js";
+import { yamlLib } from "./yaml-lib.js";
 import { type DataPath, pointerToPath, YamlLocator } from "./yaml-locator.js";
 
 export type { ConfigWarning, ParsedConfig } from "./types.js";
@@ -131,6 +132,7 @@ const check = compiledValidate as SchemaCheck;
 
 /** Parses YAML config text. `file` is used in errors and stored in the result as given. */
 export function parseYamlConfig(text: string, file: string): ParsedConfig {
+  const { LineCounter, parseDocument } = yamlLib();
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   const trimmed = text.endsWith("\n") ? text.slice(0, -1) : text;
@@ -174,7 +176,7 @@ export const MAX_ALIAS_COUNT = 100;
  */
 function toData(doc: Document, fail: (offset: number, reason: string) => never): unknown {
   let culprit: Alias | undefined;
-  visit(doc, {
+  yamlLib().visit(doc, {
     Alias(_key, node) {
       const own = node.toJSON.bind(node);
       node.toJSON = (...args: Parameters<Alias["toJSON"]>) => {

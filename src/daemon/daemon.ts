@@ -3,9 +3,9 @@
  * cleanup. Runs in the foreground like IMProxy; logs to stderr.
  */
 import { unlinkSync, writeFileSync } from "node:fs";
-import { loadConfigWithWarnings } from "../config/index.js";
+import { loadConfigWithWarnings } from "../config/load.js";
 import type { ImproxyConfig } from "../config/types.js";
-import { RealScheduler } from "../clock/index.js";
+import { RealScheduler } from "../clock/real.js";
 import { MrouteSocket } from "../kernel/mroute-socket.js";
 import { MrouteTable } from "../kernel/mroute-table.js";
 import { ReportSocket } from "../kernel/report-socket.js";
