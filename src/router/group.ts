@@ -22,11 +22,23 @@ export interface SourceRecord {
   retransmit: number;
 }
 
+/**
+ * The source records of every group that has none (an any-source join, EXCLUDE {}: most
+ * groups): one shared empty map, read-only like every group's `sources` outside GroupTable,
+ * which gives a group a map of its own at its first source record and takes it back with
+ * the last (docs/architecture.md "Memory").
+ */
+const NO_SOURCES: ReadonlyMap<Address, SourceRecord> = new Map();
+
+/** An empty address list shared by the groups that need one (frozen: nobody adds to it). */
+export const NO_ADDRESSES: Address[] = Object.freeze([]) as unknown as Address[];
+
 export class GroupState {
   filterMode: FilterMode = "include";
   /** Group timer deadline, running in EXCLUDE mode only (0 otherwise). */
   groupTimer = 0;
-  readonly sources = new Map<Address, SourceRecord>();
+  /** Source records (added and removed by GroupTable only). */
+  sources: ReadonlyMap<Address, SourceRecord> = NO_SOURCES;
   /** IGMPv1 / IGMPv2-MLDv1 Host Present timer deadlines (RFC 9776 §7.3.2), 0 = not running. */
   olderV1Until = 0;
   olderV2Until = 0;
@@ -261,7 +273,8 @@ export class GroupTable {
       this.counters.refuse("max-group-sources");
       return;
     }
-    g.sources.set(s, { timer, retransmit: 0 });
+    if (g.sources === NO_SOURCES) g.sources = new Map();
+    (g.sources as Map<Address, SourceRecord>).set(s, { timer, retransmit: 0 });
     this.sourceCount++;
     g.forwardingDirty = true;
   }
@@ -272,7 +285,10 @@ export class GroupTable {
 
   /** Every source record leaves through here (or `remove`), so the link's count stays exact. */
   removeSource(g: GroupState, s: Address): boolean {
-    if (!g.sources.delete(s)) return false;
+    const sources = g.sources as Map<Address, SourceRecord>;
+    if (!sources.has(s)) return false;
+    sources.delete(s);
+    if (sources.size === 0) g.sources = NO_SOURCES;
     this.sourceCount--;
     return true;
   }
