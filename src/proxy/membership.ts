@@ -188,7 +188,7 @@ export class MembershipDatabase {
    * link's state changed.
    */
   private hold(link: string, group: Address, who: Listener, state: SourceFilterState): boolean {
-    let links = this.entries.get(group);
+    const links = this.entries.get(group);
     let entry = links && entryOf(links, link);
     const prev = entry?.[who];
     if (isNoMembership(state)) {
