@@ -30,6 +30,9 @@ export interface SourceRecord {
  */
 const NO_SOURCES: ReadonlyMap<Address, SourceRecord> = new Map();
 
+/** The host records of every group that tracks none (all of them without fast leave), as NO_SOURCES. */
+const NO_HOSTS: ReadonlyMap<Address, HostRecord> = new Map();
+
 /** An empty address list shared by the groups that need one (frozen: nobody adds to it). */
 export const NO_ADDRESSES: Address[] = Object.freeze([]) as unknown as Address[];
 
@@ -55,8 +58,11 @@ export class GroupState {
   lastForwardingSources: Address[] | null = null;
   /** Set when mode, source set or a source's forwarded/blocked status may have changed. */
   forwardingDirty = false;
-  /** Explicit tracking (RFC 9776 §6.x, FRR-style): reporter -> what it wants. */
-  readonly hosts = new Map<Address, HostRecord>();
+  /**
+   * Explicit tracking (RFC 9776 §6.x, FRR-style): reporter -> what it wants. Kept only with
+   * fast leave; until a group tracks a host it shares NO_HOSTS (changed by GroupTable only).
+   */
+  hosts: ReadonlyMap<Address, HostRecord> = NO_HOSTS;
   /**
    * Until when a reporter is presumed that could not be tracked (the link's tracking cap):
    * no fast leave for this group before then (0 = none).
@@ -207,7 +213,7 @@ export class GroupTable {
     this.sourceCount -= g.sources.size;
     this.release(g.owner);
     for (const h of g.hosts.values()) this.trackedUnits -= hostUnits(h);
-    g.hosts.clear();
+    g.hosts = NO_HOSTS;
   }
 
   /** Explicit tracking may hold as many entries as the group table: maxGroups + maxGroupSources. */
@@ -237,19 +243,26 @@ export class GroupTable {
     if (rec !== null) {
       const after = hostUnits(rec);
       if (this.trackedUnits - before + after <= this.trackingCap) {
-        g.hosts.set(reporter, rec);
+        if (g.hosts === NO_HOSTS) g.hosts = new Map();
+        (g.hosts as Map<Address, HostRecord>).set(reporter, rec);
         this.trackedUnits += after - before;
         return;
       }
       this.counters.refuse("max-tracked-hosts");
       g.untrackedUntil = untrackedUntil;
     }
-    if (g.hosts.delete(reporter)) this.trackedUnits -= before;
+    const hosts = g.hosts as Map<Address, HostRecord>;
+    if (!hosts.has(reporter)) return;
+    hosts.delete(reporter);
+    if (hosts.size === 0) g.hosts = NO_HOSTS;
+    this.trackedUnits -= before;
   }
 
   /** Forgets `g`'s expired host records. */
   pruneHosts(g: GroupState, now: number): void {
-    if (g.hosts.size > 0) this.trackedUnits -= pruneHosts(g.hosts, now);
+    if (g.hosts.size === 0) return;
+    this.trackedUnits -= pruneHosts(g.hosts as Map<Address, HostRecord>, now);
+    if (g.hosts.size === 0) g.hosts = NO_HOSTS;
   }
 
   /** Sets a source's timer, creating the source (within the limits) or moving it from Y to X. */
