@@ -14,6 +14,7 @@ interface Bench {
 
 const BENCHES: Bench[] = [
   { name: "router engine (virtual time)", file: "engine.ts", root: false },
+  { name: "start-up time and idle footprint (netns, real kernel)", file: "startup.ts", root: true },
   { name: "join/leave latency (netns, real kernel)", file: "latency.ts", root: true },
   { name: "scale: groups and report bursts (netns, real kernel)", file: "scale.ts", root: true },
   { name: "flow-rate sampler at max-forwarding-entries (netns, real kernel)", file: "flow-rates.ts", root: true },

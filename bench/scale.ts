@@ -12,7 +12,8 @@
  *
  * Run: `npm run bench` or `node --import tsx bench/scale.ts`. Needs a build (dist/).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildTopology, type Topology } from "../src/lab/topology.js";
 import type { IpFamily } from "../src/wire/types.js";
@@ -23,7 +24,14 @@ import {
   waitForReportGroup,
   waitForTestGroups,
 } from "../test/support/burst.js";
-import { CLI, type DaemonRun, startDaemon, SCALE_CONFIG, writeConfig } from "../test/support/daemon.js";
+import {
+  CLI,
+  type DaemonRun,
+  SCALE_CONFIG,
+  startDaemon,
+  testControlSocket,
+  writeConfig,
+} from "../test/support/daemon.js";
 
 const RAW: Record<IpFamily, string> = { ipv4: "/proc/net/raw", ipv6: "/proc/net/raw6" };
 const PROTOCOL: Record<IpFamily, number> = { ipv4: 2, ipv6: 58 };
@@ -72,7 +80,10 @@ async function drops(topo: Topology, family: IpFamily): Promise<number> {
 }
 
 async function withProxy<T>(topo: Topology, family: IpFamily, fn: (d: DaemonRun) => Promise<T>): Promise<T> {
-  const d = startDaemon(topo.rtr, ["-c", writeConfig("scale.yaml", SCALE_CONFIG), "-d", "2"], { asService: true });
+  // Its own control socket: never the default path another daemon on the host may hold.
+  const socket = testControlSocket();
+  const config = writeConfig("scale.yaml", `${SCALE_CONFIG}control-socket: ${socket}\n`);
+  const d = startDaemon(topo.rtr, ["-c", config, "-d", "2"], { asService: true });
   try {
     await waitForReportGroup(topo.rtr, family, "dn1", 10_000);
     // Let the start settle (startup queries, the family's other links) before measuring.
@@ -81,6 +92,8 @@ async function withProxy<T>(topo: Topology, family: IpFamily, fn: (d: DaemonRun)
   } finally {
     const code = await d.stop();
     if (code !== 0) process.stderr.write(`daemon exited with ${code}:\n${d.stderr().slice(-2000)}\n`);
+    rmSync(dirname(config), { recursive: true, force: true });
+    rmSync(dirname(socket), { recursive: true, force: true });
   }
 }
 

@@ -16,6 +16,9 @@
  *
  * Invoked as `igmpproxy` (a symlink named so), it takes igmpproxy's command line instead
  * (igmpproxy.ts): `igmpproxy [-h] [-n] [-d] [-v [-v]] CONFIGFILE`.
+ *
+ * Each command's module is imported when that command runs, so that the daemon does not
+ * load the lab, the test tool or the control client (docs/architecture.md "Memory").
  */
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -29,13 +32,10 @@ import {
   parseLogTarget,
 } from "./args.js";
 import { IGMPPROXY_USAGE, invokedAsIgmpproxy, parseIgmpproxyArgs } from "./igmpproxy.js";
-import { checkConfigCommand } from "./commands/check-config.js";
-import { daemonCommand, type Printer } from "./commands/daemon.js";
-import { labCommand } from "./commands/lab.js";
-import { mcastCommand } from "./commands/mcast.js";
-import { reloadCommand } from "./commands/reload.js";
-import { SHOW_USAGE, SHOW_USAGE_EXIT, type ShowCliOptions, showCommand } from "./commands/show.js";
-import { type ControlCliOptions, statusCommand } from "./commands/status.js";
+import type { DaemonCommand, Printer } from "./commands/daemon.js";
+import type { ShowCliOptions } from "./commands/show.js";
+import { SHOW_USAGE, SHOW_USAGE_EXIT } from "./commands/show-usage.js";
+import type { ControlCliOptions } from "./commands/status.js";
 import type { RawMcastOptions } from "./mcast/options.js";
 import { packageVersion } from "../util/version.js";
 
@@ -81,7 +81,7 @@ export async function igmpproxyMain(argv: readonly string[], io: CliIo = default
     io.stderr(`igmpproxy: ${target}`);
     return 1;
   }
-  return daemonCommand(
+  return runDaemonCommand(
     {
       configFile: args.configFile,
       debugLevel: args.debugLevel,
@@ -91,6 +91,12 @@ export async function igmpproxyMain(argv: readonly string[], io: CliIo = default
     },
     io.stderr,
   );
+}
+
+/** The daemon command, imported when it runs. */
+async function runDaemonCommand(cmd: DaemonCommand, stderr: Printer): Promise<number> {
+  const { daemonCommand } = await import("./commands/daemon.js");
+  return daemonCommand(cmd, stderr);
 }
 
 /**
@@ -164,7 +170,7 @@ export async function main(
       if (format !== "pretty" && format !== "json") program.error(`improxy: ${format}`);
       const target = parseLogTarget(opts, { target: "stderr", facility: "daemon", tag: "improxy" });
       if (typeof target === "string") return program.error(`improxy: ${target}`);
-      code = await daemonCommand(
+      code = await runDaemonCommand(
         {
           configFile: opts.config!,
           debugLevel: level as number,
@@ -186,12 +192,13 @@ export async function main(
         "yaml",
       ]),
     )
-    .action((file: string, opts: { json?: boolean; to?: string }) => {
+    .action(async (file: string, opts: { json?: boolean; to?: string }) => {
       if (opts.json === true && opts.to !== undefined) {
         io.stderr("improxy: check-config takes --json or --to yaml, not both");
         code = 1;
         return;
       }
+      const { checkConfigCommand } = await import("./commands/check-config.js");
       code = checkConfigCommand(
         file,
         opts.to === "yaml" ? "yaml" : opts.json === true ? "json" : "text",
@@ -224,6 +231,7 @@ export async function main(
     .option("--id <n>", "sender: sender id carried in each datagram (default random)")
     .option("--json", "one JSON object per line")
     .action(async (opts: RawMcastOptions) => {
+      const { mcastCommand } = await import("./commands/mcast.js");
       code = await mcastCommand(opts, io.stdout, io.stderr);
     });
 
@@ -232,6 +240,7 @@ export async function main(
     .description("build the network-namespace lab, run the proxy in it and show the result")
     .option("--duration <seconds>", "seconds each phase of the demo lasts (default 4)")
     .action(async (opts: { duration?: string }) => {
+      const { labCommand } = await import("./commands/lab.js");
       code = await labCommand(opts.duration, io.stderr);
     });
 
@@ -253,6 +262,7 @@ export async function main(
     program.command("status").description("summary of the running daemon").allowExcessArguments(false),
     true,
   ).action(async (opts: ControlCliOptions) => {
+    const { statusCommand } = await import("./commands/status.js");
     code = await statusCommand(withConfig(opts), io.stdout, io.stderr);
   });
   controlOptions(
@@ -275,6 +285,7 @@ export async function main(
       }),
     true,
   ).action(async (what: string, iface: string | undefined, opts: ShowCliOptions) => {
+    const { showCommand } = await import("./commands/show.js");
     code = await showCommand(what, iface, withConfig(opts), io.stdout, io.stderr);
   });
   program
@@ -285,6 +296,7 @@ export async function main(
     .option("-c, --config <file>", "take the control socket path from this config file")
     .option("--json", "print the reload report as JSON")
     .action(async (opts: ControlCliOptions) => {
+      const { reloadCommand } = await import("./commands/reload.js");
       code = await reloadCommand(withConfig(opts), io.stdout, io.stderr);
     });
 

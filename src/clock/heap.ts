@@ -6,11 +6,11 @@
 import type { TimerId } from "./scheduler.js";
 
 export interface TimerEntry {
-  id: TimerId;
   deadline: number;
   seq: number;
-  fn: () => void;
-  /** Position in the heap array; -1 once removed. */
+  fn: (arg: unknown) => void;
+  arg: unknown;
+  /** Position in the heap; -1 once fired or cancelled. */
   index: number;
 }
 
@@ -18,10 +18,12 @@ function before(a: TimerEntry, b: TimerEntry): boolean {
   return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
 }
 
+/**
+ * The entry is the timer's id (TimerId, opaque to the callers): cancelling needs no table
+ * from ids to entries.
+ */
 export class TimerHeap {
   private readonly items: TimerEntry[] = [];
-  private readonly byId = new Map<TimerId, TimerEntry>();
-  private nextId = 1;
   private nextSeq = 0;
 
   get size(): number {
@@ -32,29 +34,20 @@ export class TimerHeap {
     return this.items[0];
   }
 
-  insert(deadline: number, fn: () => void): TimerId {
-    const entry: TimerEntry = {
-      id: this.nextId++,
-      deadline,
-      seq: this.nextSeq++,
-      fn,
-      index: this.items.length,
-    };
+  insert(deadline: number, fn: (arg: unknown) => void, arg?: unknown): TimerId {
+    const entry: TimerEntry = { deadline, seq: this.nextSeq++, fn, arg, index: this.items.length };
     this.items.push(entry);
-    this.byId.set(entry.id, entry);
     this.up(entry.index);
-    return entry.id;
+    return entry as unknown as TimerId;
   }
 
-  /** Remove a pending entry; returns false when the id is unknown (fired or cancelled). */
   cancel(id: TimerId): boolean {
-    const entry = this.byId.get(id);
-    if (entry === undefined) return false;
+    const entry = id as unknown as TimerEntry;
+    if (entry.index < 0 || this.items[entry.index] !== entry) return false;
     this.removeAt(entry.index);
     return true;
   }
 
-  /** Remove and return the earliest entry. */
   pop(): TimerEntry | undefined {
     const top = this.items[0];
     if (top === undefined) return undefined;
@@ -65,14 +58,12 @@ export class TimerHeap {
   clear(): void {
     for (const e of this.items) e.index = -1;
     this.items.length = 0;
-    this.byId.clear();
   }
 
   private removeAt(i: number): void {
     const items = this.items;
     const entry = items[i]!;
     const last = items.pop()!;
-    this.byId.delete(entry.id);
     entry.index = -1;
     if (i < items.length) {
       items[i] = last;

@@ -40,8 +40,8 @@ export class RealScheduler implements Scheduler {
     return this.clock();
   }
 
-  at(deadlineMs: number, fn: () => void): TimerId {
-    const id = this.heap.insert(deadlineMs, fn);
+  at<T>(deadlineMs: number, fn: (arg: T) => void, arg?: T): TimerId {
+    const id = this.heap.insert(deadlineMs, fn as (arg: unknown) => void, arg);
     if (!this.closed && deadlineMs < this.armedFor) this.arm();
     return id;
   }
@@ -88,7 +88,7 @@ export class RealScheduler implements Scheduler {
       if (top === undefined || top.deadline > now || this.closed) break;
       this.heap.pop();
       try {
-        top.fn();
+        top.fn(top.arg);
       } catch (err) {
         this.onError(err);
       }

@@ -19,8 +19,8 @@ export class VirtualScheduler implements Scheduler {
     return this.current;
   }
 
-  at(deadlineMs: number, fn: () => void): TimerId {
-    return this.heap.insert(deadlineMs, fn);
+  at<T>(deadlineMs: number, fn: (arg: T) => void, arg?: T): TimerId {
+    return this.heap.insert(deadlineMs, fn as (arg: unknown) => void, arg);
   }
 
   cancel(id: TimerId): void {
@@ -48,7 +48,7 @@ export class VirtualScheduler implements Scheduler {
       if (top === undefined || top.deadline > target) break;
       this.heap.pop();
       if (top.deadline > this.current) this.current = top.deadline;
-      top.fn();
+      top.fn(top.arg);
     }
     if (target > this.current) this.current = target;
   }
@@ -63,7 +63,7 @@ export class VirtualScheduler implements Scheduler {
       const top = this.heap.pop();
       if (top === undefined) return fired;
       if (top.deadline > this.current) this.current = top.deadline;
-      top.fn();
+      top.fn(top.arg);
       if (++fired >= maxCallbacks) return fired;
     }
   }

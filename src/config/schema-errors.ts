@@ -97,6 +97,14 @@ export interface LocatedReason {
 }
 
 /**
+ * Whether an error's schema is `node` of CONFIG_SCHEMA. The validator generated at build
+ * time (write-validator.ts) holds its own copies of the schema: equal, not the same objects.
+ */
+function isSchema(schema: unknown, node: object): boolean {
+  return schema === node || (typeof schema === "object" && JSON.stringify(schema) === JSON.stringify(node));
+}
+
+/**
  * One ajv error (from a validator compiled with allErrors and verbose) as a reason and the
  * path to report it at; null for errors that only repeat another (if/then/else wrappers).
  */
@@ -109,8 +117,8 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
       return null;
     case "type":
       if (
-        err.parentSchema === CONFIG_SCHEMA.$defs.downstreamObject ||
-        err.parentSchema === CONFIG_SCHEMA.$defs.upstreamObject
+        isSchema(err.parentSchema, CONFIG_SCHEMA.$defs.downstreamObject) ||
+        isSchema(err.parentSchema, CONFIG_SCHEMA.$defs.upstreamObject)
       ) {
         return {
           path,
@@ -118,7 +126,7 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
           reason: `${name} must be an interface name or a mapping with \`name\`, got ${showValue(err.data)}`,
         };
       }
-      if (err.parentSchema === STATIC_GROUP_OBJECT) {
+      if (isSchema(err.parentSchema, STATIC_GROUP_OBJECT)) {
         return {
           path,
           wholeFile: false,
@@ -170,7 +178,7 @@ export function explainSchemaError(err: ErrorObject, path: DataPath): LocatedRea
     case "pattern":
     case "maxLength":
     case "minLength": {
-      if (err.parentSchema === CONFIG_SCHEMA.$defs.ifname && typeof err.data === "string") {
+      if (isSchema(err.parentSchema, CONFIG_SCHEMA.$defs.ifname) && typeof err.data === "string") {
         const why = checkInterfaceName(err.data);
         if (why) return { path, wholeFile: false, reason: why };
       }

@@ -1,8 +1,9 @@
 /**
  * The YAML config format: everything the IMProxy format says, plus the RFC 8652 / RFC 9398
  * settings globally and per interface. Parsed with `yaml` (line numbers kept), validated
- * against CONFIG_SCHEMA with ajv (all errors; the first by line is reported), then checked
- * semantically. See schema.ts for the layering of settings.
+ * against CONFIG_SCHEMA by the validator ajv generated at build time (schema-validator.ts;
+ * all errors, the first by line is reported), then checked semantically. See schema.ts for
+ * the layering of settings.
  *
  * Differences from the IMProxy format, by design: a family without a block is ENABLED
  * (`igmp: { enabled: false }` turns it off); a missing top-level key (upstream, downstream)
@@ -11,8 +12,8 @@
  */
 
 import { isIPv4, isIPv6 } from "node:net";
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
-import { type Alias, type Document, LineCounter, parseDocument, visit } from "yaml";
+import type { ErrorObject } from "ajv/dist/2020.js";
+import type { Alias, Document } from "yaml";
 import { isMulticastPrefix, parseCidr } from "./cidr.js";
 import {
   DEFAULT_DOWNSTREAM_NAME,
@@ -22,8 +23,8 @@ import {
   type PartialSettings,
   resolveSettings,
 } from "./defaults.js";
-import { CONFIG_SCHEMA } from "./schema.js";
 import { explainSchemaError, type LocatedReason } from "./schema-errors.js";
+import { validate as compiledValidate } from "./schema-validator.js";
 import {
   HTTP_ON_METRICS,
   type HttpSettings,
@@ -54,6 +55,7 @@ import {
 } from "./types.js";
 import { shadowedUpstreams } from "./upstream-choice.js";
 import { checkVifLimit } from "./vif-limit.js";
+import { yamlLib } from "./yaml-lib.js";
 import { type DataPath, pointerToPath, YamlLocator } from "./yaml-locator.js";
 
 export type { ConfigWarning, ParsedConfig } from "./types.js";
@@ -118,19 +120,19 @@ interface Layer {
   path: DataPath;
 }
 
-let validator: ValidateFunction<RawConfig> | undefined;
-function validate(): ValidateFunction<RawConfig> {
-  validator ??= new Ajv2020({
-    allErrors: true,
-    verbose: true,
-    strict: true,
-    allowUnionTypes: true,
-  }).compile<RawConfig>(CONFIG_SCHEMA);
-  return validator;
+/**
+ * CONFIG_SCHEMA's check, compiled ahead of time by ajv (write-validator.ts): all errors,
+ * verbose (each carries its value and schema).
+ */
+interface SchemaCheck {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
 }
+const check = compiledValidate as SchemaCheck;
 
 /** Parses YAML config text. `file` is used in errors and stored in the result as given. */
 export function parseYamlConfig(text: string, file: string): ParsedConfig {
+  const { LineCounter, parseDocument } = yamlLib();
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   const trimmed = text.endsWith("\n") ? text.slice(0, -1) : text;
@@ -148,7 +150,6 @@ export function parseYamlConfig(text: string, file: string): ParsedConfig {
   if (doc.contents === null) fail(1, "empty config: expected a mapping with `upstream` and `downstream`");
   const data = toData(doc, (offset, reason) => fail(counter.linePos(offset).line, reason));
 
-  const check = validate();
   if (!check(data)) {
     const reasons = (check.errors ?? [])
       .map((e: ErrorObject) => explainSchemaError(e, pointerToPath(e.instancePath)))
@@ -175,7 +176,7 @@ export const MAX_ALIAS_COUNT = 100;
  */
 function toData(doc: Document, fail: (offset: number, reason: string) => never): unknown {
   let culprit: Alias | undefined;
-  visit(doc, {
+  yamlLib().visit(doc, {
     Alias(_key, node) {
       const own = node.toJSON.bind(node);
       node.toJSON = (...args: Parameters<Alias["toJSON"]>) => {

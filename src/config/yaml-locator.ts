@@ -2,7 +2,8 @@
  * Maps a path in the parsed YAML data (["downstream", 1, "igmp", "query-interval"]) back to
  * the 1-based line of the node that holds it, so every error names its line.
  */
-import { type Document, isMap, isScalar, isSeq, type LineCounter } from "yaml";
+import type { Document, LineCounter } from "yaml";
+import { yamlLib } from "./yaml-lib.js";
 
 export type DataPath = readonly (string | number)[];
 
@@ -24,6 +25,7 @@ export class YamlLocator {
    * for a list item, the item's first line.
    */
   line(path: DataPath): number {
+    const { isMap, isScalar, isSeq } = yamlLib();
     let node: unknown = this.doc.contents;
     let line = isMap(node) || isSeq(node) ? this.lineAt(node.range?.[0] ?? 0) : 1;
     for (const seg of path) {

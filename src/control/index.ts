@@ -2,7 +2,8 @@
  * The daemon's operator interfaces (issue 5, issue 11): the control socket (status, show,
  * reload), the optional Prometheus endpoint and the optional web view, and the flow-rate
  * sampler they read. All only read the daemon's snapshots; `reload` is delegated to the
- * daemon.
+ * daemon. The metrics (prom-client) and web view modules are imported only when configured
+ * (docs/architecture.md "Memory").
  */
 
 import type { ReloadReport } from "../daemon/reload-report.js";
@@ -11,14 +12,13 @@ import { HTTP_ON_METRICS } from "../config/settings.js";
 import type { Logger } from "../util/log.js";
 import { packageVersion } from "../util/version.js";
 import { FlowRates } from "./flow-rates.js";
-import { createMetricsRegistry, MetricsServer, registerOperatorMetrics } from "./metrics.js";
+import type { MetricsServer } from "./metrics.js";
 import type { Request } from "./protocol.js";
 import { ControlServer, networkNamespace } from "./server.js";
 import { filterOf } from "./show-filter.js";
 import { StatusBuilder, type StatusDocument, type StatusSource } from "./status.js";
 import { renderShow, renderStatus } from "./tables.js";
-import { readToken } from "./web/auth.js";
-import { listenWebView, WebView } from "./web/view.js";
+import type { WebView } from "./web/view.js";
 
 export { ControlClientError, controlRequest } from "./client.js";
 export { ControlSocketInUseError } from "./server.js";
@@ -103,13 +103,16 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
     control = await ControlServer.listen({ path, handler, log: log.child({ component: "control" }) });
     if (control) log.info({ path }, "control socket listening");
     const http = config.http;
-    if (http !== null) {
-      web = new WebView(
+    const webModule = http === null ? null : await import("./web/view.js");
+    if (webModule && http !== null) {
+      const { readToken } = await import("./web/auth.js");
+      web = new webModule.WebView(
         { builder, rates },
         { token: http.tokenFile === null ? null : readToken(http.tokenFile), listen: http.listen },
       );
     }
     if (config.metricsListen !== null) {
+      const { createMetricsRegistry, MetricsServer, registerOperatorMetrics } = await import("./metrics.js");
       const registry = createMetricsRegistry(daemon, { version });
       registerOperatorMetrics(
         registry,
@@ -121,8 +124,8 @@ export async function startControlPlane(daemon: ControlledDaemon): Promise<Contr
       metrics = await MetricsServer.listen(config.metricsListen, registry, view ? (q, r) => view.handle(q, r) : undefined);
       log.info({ listen: config.metricsListen }, "metrics endpoint listening on /metrics");
     }
-    if (web && http !== null) {
-      if (http.listen !== HTTP_ON_METRICS) await listenWebView(web, http.listen);
+    if (web && webModule && http !== null) {
+      if (http.listen !== HTTP_ON_METRICS) await webModule.listenWebView(web, http.listen);
       log.info({ listen: http.listen === HTTP_ON_METRICS ? config.metricsListen : http.listen }, "web view listening");
     }
   } catch (err) {

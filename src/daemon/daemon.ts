@@ -4,9 +4,9 @@
  */
 import { unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { loadConfigWithWarnings } from "../config/index.js";
+import { loadConfigWithWarnings } from "../config/load.js";
 import type { ImproxyConfig } from "../config/types.js";
-import { RealScheduler } from "../clock/index.js";
+import { RealScheduler } from "../clock/real.js";
 import { MrouteSocket } from "../kernel/mroute-socket.js";
 import { MrouteTable } from "../kernel/mroute-table.js";
 import { ReportSocket } from "../kernel/report-socket.js";

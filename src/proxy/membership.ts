@@ -24,6 +24,21 @@ export interface SourceFilterState {
 
 export const NO_MEMBERSHIP: SourceFilterState = Object.freeze({ filterMode: "include", sources: [] }) as SourceFilterState;
 
+/**
+ * EXCLUDE {}: any source, the state of every any-source join; one shared, frozen object
+ * rather than one per group and link.
+ */
+export const ANY_SOURCE: SourceFilterState = Object.freeze({
+  filterMode: "exclude",
+  sources: Object.freeze([]) as unknown as Address[],
+}) as SourceFilterState;
+
+/** A state with `sources` (sorted, unique); the shared object for INCLUDE {} and EXCLUDE {}. */
+export function filterState(filterMode: FilterMode, sources: Address[]): SourceFilterState {
+  if (sources.length === 0) return filterMode === "include" ? NO_MEMBERSHIP : ANY_SOURCE;
+  return { filterMode, sources };
+}
+
 export function isNoMembership(s: SourceFilterState): boolean {
   return s.filterMode === "include" && s.sources.length === 0;
 }
@@ -55,19 +70,22 @@ export function mergeStates(states: Iterable<SourceFilterState>): SourceFilterSt
   }
   if (excl !== null) {
     for (const a of incl) excl.delete(a);
-    return { filterMode: "exclude", sources: [...excl].sort() };
+    return filterState("exclude", [...excl].sort());
   }
-  return { filterMode: "include", sources: [...incl].sort() };
+  return filterState("include", [...incl].sort());
 }
 
 /** Who holds a link's interest in a group: the link's router (the hosts' reports) or the
  * configuration (static groups, a permanent listener of the link: static-groups.ts). */
 export type Listener = "router" | "static";
 
-/** One link's listeners of one group. */
-interface Held {
+/** One link's listeners of one group and the link's state, their merge. */
+interface LinkEntry {
+  readonly link: string;
   router?: SourceFilterState;
   static?: SourceFilterState;
+  /** The listeners' states merged (never INCLUDE {}: an entry exists while one is held). */
+  state: SourceFilterState;
 }
 
 /**
@@ -76,12 +94,19 @@ interface Held {
  * 9776 §3.2); the links' states merge into the upstream state (RFC 4605 §4.1).
  * `setLinkState` returns the new merged state when it changed (the caller then updates the
  * upstream subscription), or null.
+ *
+ * A group's links are a short array (one entry per downstream link that holds it, rarely
+ * more than a few), not a map per group: at 10,000 groups the two maps per group this
+ * replaced held ~4 MiB (docs/architecture.md "Memory").
  */
+function entryOf(links: readonly LinkEntry[], link: string): LinkEntry | undefined {
+  for (const e of links) if (e.link === link) return e;
+  return undefined;
+}
+
 export class MembershipDatabase {
-  /** group -> link -> its listeners' states. */
-  private readonly held = new Map<Address, Map<string, Held>>();
-  /** group -> link -> the link's state (its listeners merged). */
-  private readonly groups = new Map<Address, Map<string, SourceFilterState>>();
+  /** group -> the links that hold it. */
+  private readonly entries = new Map<Address, LinkEntry[]>();
   private readonly merged = new Map<Address, SourceFilterState>();
 
   /** Records the router's state of `group` on `link`; INCLUDE {} removes it. */
@@ -100,7 +125,7 @@ export class MembershipDatabase {
     states: ReadonlyMap<Address, SourceFilterState>,
   ): Array<{ group: Address; merged: SourceFilterState | null }> {
     const changed: Array<{ group: Address; merged: SourceFilterState | null }> = [];
-    const before = [...this.held].filter(([, links]) => links.get(link)?.static !== undefined).map(([g]) => g);
+    const before = [...this.staticStates(link).keys()];
     for (const group of new Set([...before, ...states.keys()])) {
       if (this.hold(link, group, "static", states.get(group) ?? NO_MEMBERSHIP)) {
         changed.push({ group, merged: this.remerge(group) });
@@ -112,8 +137,8 @@ export class MembershipDatabase {
   /** The static groups held on `link`, with their states. */
   staticStates(link: string): Map<Address, SourceFilterState> {
     const out = new Map<Address, SourceFilterState>();
-    for (const [group, links] of this.held) {
-      const s = links.get(link)?.static;
+    for (const [group, links] of this.entries) {
+      const s = entryOf(links, link)?.static;
       if (s !== undefined) out.set(group, s);
     }
     return out;
@@ -122,10 +147,11 @@ export class MembershipDatabase {
   /** Removes every state of a link (link gone or no longer a downstream). Returns the changed merges. */
   removeLink(link: string): Array<{ group: Address; state: SourceFilterState }> {
     const changed: Array<{ group: Address; state: SourceFilterState }> = [];
-    for (const [group, links] of [...this.held]) {
-      if (!links.delete(link)) continue;
-      if (links.size === 0) this.held.delete(group);
-      this.settleLink(link, group);
+    for (const [group, links] of [...this.entries]) {
+      const i = links.findIndex((e) => e.link === link);
+      if (i < 0) continue;
+      links.splice(i, 1);
+      if (links.length === 0) this.entries.delete(group);
       const m = this.remerge(group);
       if (m) changed.push({ group, state: m });
     }
@@ -134,12 +160,13 @@ export class MembershipDatabase {
 
   /** The state of `group` on `link` (INCLUDE {} when none). */
   linkState(link: string, group: Address): SourceFilterState {
-    return this.groups.get(group)?.get(link) ?? NO_MEMBERSHIP;
+    const links = this.entries.get(group);
+    return (links && entryOf(links, link)?.state) ?? NO_MEMBERSHIP;
   }
 
-  /** Links with a membership for `group`. */
-  linksOf(group: Address): ReadonlyMap<string, SourceFilterState> {
-    return this.groups.get(group) ?? new Map();
+  /** Links with a membership for `group`, with their states. */
+  *linksOf(group: Address): Generator<readonly [string, SourceFilterState]> {
+    for (const e of this.entries.get(group) ?? []) yield [e.link, e.state];
   }
 
   /** Merged state of `group` (INCLUDE {} when none). */
@@ -161,56 +188,46 @@ export class MembershipDatabase {
    * link's state changed.
    */
   private hold(link: string, group: Address, who: Listener, state: SourceFilterState): boolean {
-    let links = this.held.get(group);
-    const prev = links?.get(link)?.[who];
+    const links = this.entries.get(group);
+    let entry = links && entryOf(links, link);
+    const prev = entry?.[who];
     if (isNoMembership(state)) {
-      if (prev === undefined) return false;
-      const h = links!.get(link)!;
-      delete h[who];
-      if (h.router === undefined && h.static === undefined) links!.delete(link);
-      if (links!.size === 0) this.held.delete(group);
-    } else {
-      const norm: SourceFilterState = { filterMode: state.filterMode, sources: [...new Set(state.sources)].sort() };
-      if (prev && sameFilter(prev, norm)) return false;
-      if (!links) {
-        links = new Map();
-        this.held.set(group, links);
+      if (prev === undefined || entry === undefined || links === undefined) return false;
+      delete entry[who];
+      const next = entry.router ?? entry.static;
+      if (next === undefined) {
+        links.splice(links.indexOf(entry), 1);
+        if (links.length === 0) this.entries.delete(group);
+        return true;
       }
-      const h = links.get(link) ?? {};
-      h[who] = norm;
-      links.set(link, h);
+      return this.settle(entry);
     }
-    return this.settleLink(link, group);
+    const norm = filterState(state.filterMode, [...new Set(state.sources)].sort());
+    if (prev && sameFilter(prev, norm)) return false;
+    if (entry === undefined) {
+      entry = { link, [who]: norm, state: norm };
+      if (links === undefined) this.entries.set(group, [entry]);
+      else links.push(entry);
+      return true;
+    }
+    entry[who] = norm;
+    return this.settle(entry);
   }
 
-  /** Recomputes the link's state of `group` from its listeners; true when it changed. */
-  private settleLink(link: string, group: Address): boolean {
-    const h = this.held.get(group)?.get(link);
+  /** Recomputes an entry's link state from its listeners; true when it changed. */
+  private settle(entry: LinkEntry): boolean {
     const next =
-      h === undefined
-        ? NO_MEMBERSHIP
-        : h.router !== undefined && h.static !== undefined
-          ? mergeStates([h.router, h.static])
-          : (h.router ?? h.static ?? NO_MEMBERSHIP);
-    const prev = this.linkState(link, group);
-    if (sameFilter(prev, next)) return false;
-    let links = this.groups.get(group);
-    if (isNoMembership(next)) {
-      links?.delete(link);
-      if (links?.size === 0) this.groups.delete(group);
-    } else {
-      if (!links) {
-        links = new Map();
-        this.groups.set(group, links);
-      }
-      links.set(link, next);
-    }
+      entry.router !== undefined && entry.static !== undefined
+        ? mergeStates([entry.router, entry.static])
+        : (entry.router ?? entry.static ?? NO_MEMBERSHIP);
+    if (sameFilter(entry.state, next)) return false;
+    entry.state = next;
     return true;
   }
 
   private remerge(group: Address): SourceFilterState | null {
-    const links = this.groups.get(group);
-    const next = links ? mergeStates(links.values()) : NO_MEMBERSHIP;
+    const links = this.entries.get(group);
+    const next = links ? mergeStates(links.map((e) => e.state)) : NO_MEMBERSHIP;
     const prev = this.merged.get(group) ?? NO_MEMBERSHIP;
     if (sameFilter(prev, next)) return null;
     if (isNoMembership(next)) this.merged.delete(group);

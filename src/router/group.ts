@@ -22,11 +22,26 @@ export interface SourceRecord {
   retransmit: number;
 }
 
+/**
+ * The source records of every group that has none (an any-source join, EXCLUDE {}: most
+ * groups): one shared empty map, read-only like every group's `sources` outside GroupTable,
+ * which gives a group a map of its own at its first source record and takes it back with
+ * the last (docs/architecture.md "Memory").
+ */
+const NO_SOURCES: ReadonlyMap<Address, SourceRecord> = new Map();
+
+/** The host records of every group that tracks none (all of them without fast leave), as NO_SOURCES. */
+const NO_HOSTS: ReadonlyMap<Address, HostRecord> = new Map();
+
+/** An empty address list shared by the groups that need one (frozen: nobody adds to it). */
+export const NO_ADDRESSES: Address[] = Object.freeze([]) as unknown as Address[];
+
 export class GroupState {
   filterMode: FilterMode = "include";
   /** Group timer deadline, running in EXCLUDE mode only (0 otherwise). */
   groupTimer = 0;
-  readonly sources = new Map<Address, SourceRecord>();
+  /** Source records (added and removed by GroupTable only). */
+  sources: ReadonlyMap<Address, SourceRecord> = NO_SOURCES;
   /** IGMPv1 / IGMPv2-MLDv1 Host Present timer deadlines (RFC 9776 §7.3.2), 0 = not running. */
   olderV1Until = 0;
   olderV2Until = 0;
@@ -43,8 +58,11 @@ export class GroupState {
   lastForwardingSources: Address[] | null = null;
   /** Set when mode, source set or a source's forwarded/blocked status may have changed. */
   forwardingDirty = false;
-  /** Explicit tracking (RFC 9776 §6.x, FRR-style): reporter -> what it wants. */
-  readonly hosts = new Map<Address, HostRecord>();
+  /**
+   * Explicit tracking (RFC 9776 §6.x, FRR-style): reporter -> what it wants. Kept only with
+   * fast leave; until a group tracks a host it shares NO_HOSTS (changed by GroupTable only).
+   */
+  hosts: ReadonlyMap<Address, HostRecord> = NO_HOSTS;
   /**
    * Until when a reporter is presumed that could not be tracked (the link's tracking cap):
    * no fast leave for this group before then (0 = none).
@@ -195,7 +213,7 @@ export class GroupTable {
     this.sourceCount -= g.sources.size;
     this.release(g.owner);
     for (const h of g.hosts.values()) this.trackedUnits -= hostUnits(h);
-    g.hosts.clear();
+    g.hosts = NO_HOSTS;
   }
 
   /** Explicit tracking may hold as many entries as the group table: maxGroups + maxGroupSources. */
@@ -225,19 +243,26 @@ export class GroupTable {
     if (rec !== null) {
       const after = hostUnits(rec);
       if (this.trackedUnits - before + after <= this.trackingCap) {
-        g.hosts.set(reporter, rec);
+        if (g.hosts === NO_HOSTS) g.hosts = new Map();
+        (g.hosts as Map<Address, HostRecord>).set(reporter, rec);
         this.trackedUnits += after - before;
         return;
       }
       this.counters.refuse("max-tracked-hosts");
       g.untrackedUntil = untrackedUntil;
     }
-    if (g.hosts.delete(reporter)) this.trackedUnits -= before;
+    const hosts = g.hosts as Map<Address, HostRecord>;
+    if (!hosts.has(reporter)) return;
+    hosts.delete(reporter);
+    if (hosts.size === 0) g.hosts = NO_HOSTS;
+    this.trackedUnits -= before;
   }
 
   /** Forgets `g`'s expired host records. */
   pruneHosts(g: GroupState, now: number): void {
-    if (g.hosts.size > 0) this.trackedUnits -= pruneHosts(g.hosts, now);
+    if (g.hosts.size === 0) return;
+    this.trackedUnits -= pruneHosts(g.hosts as Map<Address, HostRecord>, now);
+    if (g.hosts.size === 0) g.hosts = NO_HOSTS;
   }
 
   /** Sets a source's timer, creating the source (within the limits) or moving it from Y to X. */
@@ -261,7 +286,8 @@ export class GroupTable {
       this.counters.refuse("max-group-sources");
       return;
     }
-    g.sources.set(s, { timer, retransmit: 0 });
+    if (g.sources === NO_SOURCES) g.sources = new Map();
+    (g.sources as Map<Address, SourceRecord>).set(s, { timer, retransmit: 0 });
     this.sourceCount++;
     g.forwardingDirty = true;
   }
@@ -272,7 +298,10 @@ export class GroupTable {
 
   /** Every source record leaves through here (or `remove`), so the link's count stays exact. */
   removeSource(g: GroupState, s: Address): boolean {
-    if (!g.sources.delete(s)) return false;
+    const sources = g.sources as Map<Address, SourceRecord>;
+    if (!sources.has(s)) return false;
+    sources.delete(s);
+    if (sources.size === 0) g.sources = NO_SOURCES;
     this.sourceCount--;
     return true;
   }

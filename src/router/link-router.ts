@@ -19,7 +19,7 @@ import { RecordType } from "../wire/types.js";
 import { sameItems } from "../util/arrays.js";
 import { type DropReason, messageKey, RouterCounters } from "./counters.js";
 import { type ProtocolDescriptor, protocolDescriptor, type Level } from "./protocol.js";
-import { type GroupState, GroupTable } from "./group.js";
+import { type GroupState, GroupTable, NO_ADDRESSES } from "./group.js";
 import { Querier } from "./querier.js";
 import { ReportRateLimiter } from "./rate-limit.js";
 import { SpecificQueries } from "./specific-queries.js";
@@ -544,6 +544,9 @@ export class LinkRouter {
   // Timers (RFC 9776 §6.5, §6.6, §7.3.2)
   // ------------------------------------------------------------------------------------
 
+  /** The timer callback of every group of the link (no closure per group: the group is its argument). */
+  private readonly fireGroupTimer = (g: GroupState): void => this.groupTimerFired(g);
+
   private groupTimerFired(g: GroupState): void {
     g.timerId = null;
     if (!this.groups.holds(g)) return;
@@ -603,7 +606,8 @@ export class LinkRouter {
     )
       return;
     g.lastForwardingMode = nothing ? null : filterMode;
-    g.lastForwardingSources = nothing ? null : sources;
+    // Any-source joins (EXCLUDE {}) share one empty list rather than keep one each.
+    g.lastForwardingSources = nothing ? null : sources.length === 0 ? NO_ADDRESSES : sources;
     this.onEffect({ type: "forwarding", group: g.group, filterMode, sources: [...sources] });
   }
 
@@ -632,7 +636,7 @@ export class LinkRouter {
     if (g.timerId !== null && g.armedAt <= d) return;
     this.cancelTimer(g.timerId);
     g.armedAt = d;
-    g.timerId = this.scheduler.at(d, () => this.groupTimerFired(g));
+    g.timerId = this.scheduler.at(d, this.fireGroupTimer, g);
   }
 
   private cancelTimer(id: TimerId | null): void {

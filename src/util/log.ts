@@ -6,10 +6,14 @@
  * with the level as a word: {"level":"warn","time":"...","msg":"..."}.
  */
 import { writeSync } from "node:fs";
+import { createRequire } from "node:module";
 import { type DestinationStream, pino, type Logger } from "pino";
-import pretty from "pino-pretty";
+import type PinoPretty from "pino-pretty";
 import { SyslogDestination, type SyslogTarget } from "./syslog.js";
 import { syslogSeverity } from "./syslog-format.js";
+
+/** pino-pretty (a CommonJS module) is loaded when the pretty format is used, not by the service. */
+const loadPretty = (): typeof PinoPretty => createRequire(import.meta.url)("pino-pretty") as typeof PinoPretty;
 
 export type { Logger };
 export type LogFormat = "pretty" | "json";
@@ -72,7 +76,7 @@ export function createLogger(opts: {
     const formatters = { level: (label: string) => ({ level: label }) };
     return pino({ level, base, formatters, timestamp: pino.stdTimeFunctions.isoTime }, jsonDestination(journal));
   }
-  const stream = pretty({
+  const stream = loadPretty()({
     destination: 2,
     sync: true,
     colorize: process.stderr.isTTY === true,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { TimerHeap } from "../../src/clock/heap.js";
 import { RealScheduler } from "../../src/clock/real.js";
+import type { TimerId } from "../../src/clock/scheduler.js";
 import { VirtualScheduler } from "../../src/clock/virtual.js";
 
 describe("VirtualScheduler", () => {
@@ -50,11 +51,23 @@ describe("VirtualScheduler", () => {
     s.at(20, () => seen.push(2));
     s.cancel(a);
     s.cancel(a);
-    s.cancel(9999);
+    s.cancel(new VirtualScheduler().at(10, () => seen.push(3)));
     assert.equal(s.pending, 1);
     s.runUntilIdle();
     assert.deepEqual(seen, [2]);
     assert.equal(s.now(), 20);
+  });
+
+  test("one callback serves many timers: at(deadline, fn, arg) calls fn(arg)", () => {
+    const s = new VirtualScheduler();
+    const seen: string[] = [];
+    const fire = (name: string) => seen.push(name);
+    s.at(20, fire, "b");
+    const a = s.at(10, fire, "a");
+    s.at(30, fire, "c");
+    s.cancel(a);
+    s.runUntilIdle();
+    assert.deepEqual(seen, ["b", "c"]);
   });
 
   test("a 260 s expiry passes without waiting", () => {
@@ -78,7 +91,7 @@ describe("TimerHeap", () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed;
     };
-    const live = new Map<number, { d: number; order: number }>();
+    const live = new Map<TimerId, { d: number; order: number }>();
     let order = 0;
     for (let i = 0; i < 5000; i++) {
       const d = rnd() % 1000;
@@ -93,8 +106,8 @@ describe("TimerHeap", () => {
     }
     assert.equal(h.size, live.size);
     const expected = [...live.entries()].sort((x, y) => x[1].d - y[1].d || x[1].order - y[1].order).map((e) => e[0]);
-    const got: number[] = [];
-    for (let e = h.pop(); e !== undefined; e = h.pop()) got.push(e.id);
+    const got: TimerId[] = [];
+    for (let e = h.pop(); e !== undefined; e = h.pop()) got.push(e as unknown as TimerId);
     assert.deepEqual(got, expected);
   });
 });
@@ -119,7 +132,7 @@ describe("RealScheduler", () => {
   test("100,000 pending timers: insert/cancel stay fast and the earliest fires first", async () => {
     const s = new RealScheduler({ unref: true });
     const base = s.now() + 1_000_000;
-    const ids: number[] = [];
+    const ids: TimerId[] = [];
     const start = performance.now();
     for (let i = 0; i < 100_000; i++) ids.push(s.at(base + ((i * 7919) % 100_000), () => {}));
     for (let i = 0; i < 100_000; i += 2) s.cancel(ids[i]!);
@@ -132,6 +145,17 @@ describe("RealScheduler", () => {
     });
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(fired, true);
+    s.close();
+  });
+
+  test("at(deadline, fn, arg) calls fn(arg)", async () => {
+    const s = new RealScheduler();
+    const seen: number[] = [];
+    const fire = (n: number) => seen.push(n);
+    s.at(s.now() + 10, fire, 2);
+    s.at(s.now() + 5, fire, 1);
+    await new Promise((r) => setTimeout(r, 40));
+    assert.deepEqual(seen, [1, 2]);
     s.close();
   });
 

@@ -9,13 +9,10 @@ import { checkShowFilter, filterOf } from "../../control/show-filter.js";
 import { SHOW_VIEWS, type ShowView, type StatusDocument } from "../../control/status.js";
 import { renderShow } from "../../control/tables.js";
 import type { Printer } from "./daemon.js";
+import { SHOW_USAGE, SHOW_USAGE_EXIT } from "./show-usage.js";
 import { askDaemon, type ControlCliOptions, parseFamily } from "./status.js";
 
-export const SHOW_USAGE =
-  "usage: improxy show interfaces|groups|sources|routes|stats [INTERFACE] [--group G] [--source S] [--family ipv4|ipv6] [--json] [--socket PATH | -c FILE]";
-
-/** Exit code of a usage error of `show` (Commander's own are mapped to it in main.ts). */
-export const SHOW_USAGE_EXIT = 2;
+export { SHOW_USAGE, SHOW_USAGE_EXIT } from "./show-usage.js";
 
 export interface ShowCliOptions extends ControlCliOptions {
   /** --group: a multicast address or prefix. */
