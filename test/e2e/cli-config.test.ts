@@ -6,16 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Lab, type Netns } from "../../src/lab/netns.js";
+import { tempDir } from "../support/temp.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = join(ROOT, "src/cli/main.ts");
-const dir = mkdtempSync(join(tmpdir(), "improxy-e2e-cfg-"));
+const dir = tempDir("improxy-e2e-cfg-");
 
 function write(name: string, text: string): string {
   const p = join(dir, name);

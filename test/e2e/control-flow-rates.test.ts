@@ -6,8 +6,7 @@
  * right after another reads the same rate (it used to be computed between the two asks).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { StatusDocument } from "../../src/control/index.js";
@@ -16,6 +15,7 @@ import type { Netns } from "../../src/lab/netns.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import { CLI, type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
 import { eventually, sleep } from "../support/scenario.js";
+import { tempDir } from "../support/temp.js";
 
 const GROUP = "239.7.7.7";
 
@@ -29,7 +29,7 @@ describe("flow rates kept by the daemon (issue 11)", { timeout: 90_000 }, () => 
   let d: DaemonRun | null = null;
   let receiver: Receiver | null = null;
   let sender: Sender | null = null;
-  const socket = join(mkdtempSync(join(tmpdir(), "improxy-rates-")), "improxy.sock");
+  const socket = join(tempDir("improxy-rates-"), "improxy.sock");
   let conf = "";
 
   before(async () => {

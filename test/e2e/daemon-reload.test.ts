@@ -6,8 +6,7 @@
  * (the same facts the log gets); a rejected file exits 1 with its reason.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
@@ -16,9 +15,10 @@ import { useLab } from "../support/stage.js";
 import { runCli, startDaemon, writeConfig } from "../support/daemon.js";
 
 import { sleep, until } from "../support/scenario.js";
+import { tempDir } from "../support/temp.js";
 
 /** Each daemon's own control socket (never the default path other labs' daemons may use). */
-const runDir = mkdtempSync(join(tmpdir(), "improxy-reload-"));
+const runDir = tempDir("improxy-reload-");
 const SOCKET = join(runDir, "improxy.sock");
 
 const config = (downstreams: string[], queryInterval = 125, extra: string[] = []) => `

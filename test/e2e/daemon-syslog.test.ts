@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { netio } from "../../src/kernel/addon.js";
@@ -17,8 +16,9 @@ import type { Netns } from "../../src/lab/netns.js";
 import { buildTopology } from "../../src/lab/topology.js";
 import { CLI, privateRunDir, testControlSocket } from "../support/daemon.js";
 import { useLab } from "../support/stage.js";
+import { tempDir } from "../support/temp.js";
 
-const dir = mkdtempSync(join(tmpdir(), "improxy-syslog-e2e-"));
+const dir = tempDir("improxy-syslog-e2e-");
 chmodSync(dir, 0o755);
 const tempDirs: string[] = [dir];
 after(() => {
@@ -182,7 +182,7 @@ describe("logging to syslog (a Unix datagram socket bound by the test)", { timeo
   it("as igmpproxy (no -d): to syslog as igmpproxy logs, facility user, tag igmpproxy; -d keeps stderr", async () => {
     const path = join(dir, "log-c");
     const log = syslogd(path);
-    const bin = mkdtempSync(join(tmpdir(), "improxy-bin-"));
+    const bin = tempDir("improxy-bin-");
     const igmpproxy = join(bin, "igmpproxy");
     symlinkSync(CLI, igmpproxy);
     const conf = join(dir, "igmpproxy.conf");

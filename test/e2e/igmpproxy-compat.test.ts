@@ -14,8 +14,7 @@
  * one); `improxy show stats --socket DIR/improxy.sock` reads it from outside.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type Sender, startSender } from "../../src/lab/hosts.js";
@@ -26,6 +25,7 @@ import type { HostAgent } from "../support/hostsock.js";
 import { buildIptvLab } from "../support/labs.js";
 import { buildProxyLab, memberships, sleep, stopProxy, until, vifNames } from "../support/scenario.js";
 import { type Stage, stage, useLab } from "../support/stage.js";
+import { tempDir } from "../support/temp.js";
 
 // ------------------------------------------------------------------ running the daemon
 
@@ -43,7 +43,7 @@ interface FamilyStats {
 
 /** Writes `text` as an igmpproxy config file readable by every user; returns its path. */
 function writeIgmpproxyConfig(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "improxy-igmpproxy-"));
+  const dir = tempDir("improxy-igmpproxy-");
   chmodSync(dir, 0o755);
   const path = join(dir, "igmpproxy.conf");
   writeFileSync(path, text, { mode: 0o644 });
@@ -232,7 +232,7 @@ describe("igmpproxy: an OpenWrt config, run as `igmpproxy -d CONFIG`", { timeout
 
   it("the symlink named igmpproxy runs the daemon at debug level; every source flows (altnet 0.0.0.0/0); a group only h2's unconfigured link wants is never joined", () =>
     stage(IPV4, async (s) => {
-      const bin = mkdtempSync(join(tmpdir(), "improxy-bin-"));
+      const bin = tempDir("improxy-bin-");
       const igmpproxy = join(bin, "igmpproxy");
       symlinkSync(CLI, igmpproxy);
       const help = await lab.rtr

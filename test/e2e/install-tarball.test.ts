@@ -9,10 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { tempDir } from "../support/temp.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const ARCH_DIR = `linux-${process.arch}`;
@@ -22,7 +22,7 @@ function which(cmd: string): string {
 }
 
 describe("npm tarball with prebuilt addons, installed without a compiler", { timeout: 300_000 }, () => {
-  const work = mkdtempSync(join(tmpdir(), "improxy-install-"));
+  const work = tempDir("improxy-install-");
   const prefix = join(work, "prefix");
   const bin = join(work, "bin");
   let tarball = "";
@@ -105,7 +105,7 @@ console.log(Object.keys(m.netio.layouts()).length);`,
       t.skip("musl-gcc missing (Debian: musl-tools)");
       return;
     }
-    const dir = mkdtempSync(join(tmpdir(), "improxy-musl-"));
+    const dir = tempDir("improxy-musl-");
     try {
       execFileSync("tar", ["-xzf", tarball, "-C", dir, `package/prebuilds/${ARCH_DIR}/node.napi.musl.node`]);
       const file = join(dir, "package", "prebuilds", ARCH_DIR, "node.napi.musl.node");

@@ -19,8 +19,7 @@
  *  - a full receive buffer shows in the socket's drop count (SO_MEMINFO).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Netns } from "../../src/lab/netns.js";
@@ -37,6 +36,7 @@ import { ipv4Frame, ipv6Frame } from "../support/fuzz-gen.js";
 import { startInjector } from "../support/fuzz-inject.js";
 import { sleep } from "../support/scenario.js";
 import { type JsonLine, JsonProc } from "./fixtures/kernel-mroute-lib.js";
+import { tempDir } from "../support/temp.js";
 
 const AGENT = "test/e2e/fixtures/kernel-mroute-agent.ts";
 const HOST = "test/e2e/fixtures/kernel-mroute-host.ts";
@@ -210,7 +210,7 @@ for (const family of ["ipv4", "ipv6"] as const) {
     timeout: 180_000,
   }, async (t) => {
     const topo = await buildTopology();
-    const dir = mkdtempSync(join(tmpdir(), "improxy-rs-"));
+    const dir = tempDir("improxy-rs-");
     const procs: JsonProc[] = [];
     try {
       const agent = JsonProc.spawn(topo.rtr, AGENT);

@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
@@ -17,6 +16,7 @@ import { packageVersion } from "../../src/util/version.js";
 import { startDaemon } from "../support/daemon.js";
 import { sleep } from "../support/scenario.js";
 import { useLab } from "../support/stage.js";
+import { tempDir } from "../support/temp.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const APP = "/usr/lib/improxy";
@@ -70,7 +70,7 @@ function why(): string | false {
 const SKIP = why();
 
 describe("Debian package", { skip: SKIP, timeout: 180_000 }, () => {
-  const work = mkdtempSync(join(tmpdir(), "improxy-deb-test-"));
+  const work = tempDir("improxy-deb-test-");
   let deb = "";
   // Debian keeps a package's system user when the package is purged (files it owned may
   // remain); the test removes the user it caused to be created, to leave the machine as
@@ -144,7 +144,7 @@ describe("Debian package", { skip: SKIP, timeout: 180_000 }, () => {
     const uid = sh("id", ["-u", "improxy"]).stdout.trim();
     const gid = sh("id", ["-g", "improxy"]).stdout.trim();
     // Config and control socket in a directory the user improxy can read and write.
-    const dir = mkdtempSync(join(tmpdir(), "improxy-pkg-run-"));
+    const dir = tempDir("improxy-pkg-run-");
     chmodSync(dir, 0o777);
     const conf = join(dir, "improxy.yaml");
     writeFileSync(

@@ -23,8 +23,7 @@
  * upstream rose by type by (nearly) what was sent and the kernel delivered.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { controlRequest } from "../../src/control/client.js";
@@ -52,6 +51,7 @@ import { ipv4Frame, ipv6Frame } from "../support/fuzz-gen.js";
 import { startInjector } from "../support/fuzz-inject.js";
 import { buildProxyLab, sleep, until, yamlConfig } from "../support/scenario.js";
 import { h1JoinsStream, seqGaps, stage, useLab } from "../support/stage.js";
+import { tempDir } from "../support/temp.js";
 
 /** Copies of each crafted packet. */
 const COPIES = 20;
@@ -244,7 +244,7 @@ describe("proxy: hostile upstream (issue 9 point 5)", { timeout: 300_000 }, () =
         const G2 = fam.asm(61);
         const others = [62, 63, 64].map((n) => fam.asm(n));
         const nobody = Array.from({ length: 14 }, (_, i) => fam.asm(70 + i));
-        const dir = mkdtempSync(join(tmpdir(), "improxy-hostile-"));
+        const dir = tempDir("improxy-hostile-");
         s.defer(() => rmSync(dir, { recursive: true, force: true }));
         const socket = join(dir, "control.sock");
         const d = await s.proxy(topo, `${yamlConfig()}control-socket: ${socket}\n`, "yaml");

@@ -14,8 +14,7 @@
  *      out (the host still wants it; its next reports are refused).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Netns } from "../../src/lab/netns.js";
@@ -24,6 +23,7 @@ import type { Fam } from "../support/family.js";
 import { FAMILIES } from "../support/family.js";
 import { buildProxyLab, eventually, sleep, until } from "../support/scenario.js";
 import { stage, stopTraffic, useLab } from "../support/stage.js";
+import { tempDir } from "../support/temp.js";
 
 /** A third upstream source, outside any prefix that holds S1 or S2 but the policy's. */
 const S3 = { ipv4: "10.10.0.66", ipv6: "fd00:10::1:3" } as const;
@@ -80,7 +80,7 @@ describe("source policy (issue 10 point 4)", { timeout: 600_000 }, () => {
     await lab.up.addAddress("eth0", `${S3.ipv4}/24`);
     await lab.up.addAddress("eth0", `${S3.ipv6}/64`);
   });
-  const socket = join(mkdtempSync(join(tmpdir(), "improxy-policy-")), "improxy.sock");
+  const socket = join(tempDir("improxy-policy-"), "improxy.sock");
 
   for (const fam of FAMILIES) {
     it(`${fam.name}: 1. INCLUDE {S1, S2} with S2 denied joins upstream INCLUDE {S1}; h1 receives S1 only; counted`, () =>

@@ -11,8 +11,7 @@
  *      on dn1 and starts it on dn2.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import type { Netns } from "../../src/lab/netns.js";
@@ -21,6 +20,7 @@ import { FAMILIES, type Fam } from "../support/family.js";
 import { percentile, runProbe } from "../support/probe.js";
 import { buildProxyLab, eventually, sleep } from "../support/scenario.js";
 import { type Stage, stage, stopTraffic, useLab } from "../support/stage.js";
+import { tempDir } from "../support/temp.js";
 
 const INTERVAL_MS = 10;
 
@@ -85,7 +85,7 @@ describe("static groups (issue 10 point 5)", { timeout: 600_000 }, () => {
     // An IPv6 address survives the link flap (by default the kernel drops it on down).
     await lab.rtr.sysctl("net.ipv6.conf.dn1.keep_addr_on_down", 1);
   });
-  const socket = join(mkdtempSync(join(tmpdir(), "improxy-static-")), "improxy.sock");
+  const socket = join(tempDir("improxy-static-"), "improxy.sock");
 
   for (const fam of FAMILIES) {
     it(`${fam.name}: 1. static groups are joined at start and flow onto dn1 before any host asks; shown as static`, () =>

@@ -14,8 +14,7 @@
  * same (IPv4; a private /run/improxy, as igmpproxy files cannot name a control socket).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Netns } from "../../src/lab/netns.js";
@@ -26,6 +25,7 @@ import type { HostAgent } from "../support/hostsock.js";
 import { buildUpstreamsLab } from "../support/labs.js";
 import { eventually, sleep, stopProxy, until } from "../support/scenario.js";
 import { type Stage, seqGaps, stage, useLab } from "../support/stage.js";
+import { tempDir } from "../support/temp.js";
 
 /** Addresses and groups of one family in the lab (test/support/labs.ts `buildUpstreamsLab`). */
 function plan(fam: Fam) {
@@ -149,7 +149,7 @@ async function streams(s: Stage, lab: { iptv: Netns; wan: Netns }, h1: HostAgent
   await receives(h1, p.webSource, 20);
 }
 
-const socketPath = () => join(mkdtempSync(join(tmpdir(), "improxy-upstreams-")), "improxy.sock");
+const socketPath = () => join(tempDir("improxy-upstreams-"), "improxy.sock");
 
 describe("several upstreams: each group joined and forwarded on its own upstream", () => {
   const lab = useLab(buildUpstreamsLab);
@@ -256,7 +256,7 @@ describe("several upstreams: each group joined and forwarded on its own upstream
   it("ipv4: an igmpproxy file with two upstream phyints (the first with a whitelist) does the same", () =>
     stage(IPV4, async (s) => {
       const p = plan(IPV4);
-      const dir = mkdtempSync(join(tmpdir(), "improxy-igmpproxy-"));
+      const dir = tempDir("improxy-igmpproxy-");
       const file = join(dir, "igmpproxy.conf");
       writeFileSync(file, IGMPPROXY_CONFIG);
       const run = privateRunDir();

@@ -10,8 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import { startReceiver, startSender } from "../../src/lab/hosts.js";
@@ -19,6 +18,7 @@ import { buildTopology } from "../../src/lab/topology.js";
 import { CLI, runCli, startDaemon } from "../support/daemon.js";
 import { sleep } from "../support/scenario.js";
 import { useLab } from "../support/stage.js";
+import { tempDir } from "../support/temp.js";
 
 const UNIT = resolve(import.meta.dirname, "../../contrib/improxy.service");
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
@@ -72,7 +72,7 @@ const SKIP = !has("strace")
 
 describe("the unit's system call filter", { skip: SKIP, timeout: 120_000 }, () => {
   const topo = useLab(buildTopology);
-  const dir = mkdtempSync(join(tmpdir(), "improxy-syscalls-"));
+  const dir = tempDir("improxy-syscalls-");
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("allows every system call the daemon and check-config make", async () => {

@@ -8,14 +8,14 @@
  * JavaScript off the tables are there.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type Receiver, type Sender, startReceiver, startSender } from "../../src/lab/hosts.js";
 import { buildTopology, type Topology } from "../../src/lab/topology.js";
 import { type DaemonRun, startDaemon, writeConfig } from "../support/daemon.js";
+import { tempDir } from "../support/temp.js";
 
 const PORT = 19465;
 const BASE = `http://127.0.0.1:${PORT}`;
@@ -56,7 +56,7 @@ describe("web view in a browser (issue 11)", { timeout: 120_000 }, () => {
   let browser: Browser | null = null;
   let receiver: Receiver | null = null;
   let sender: Sender | null = null;
-  const dir = mkdtempSync(join(tmpdir(), "improxy-web-e2e-"));
+  const dir = tempDir("improxy-web-e2e-");
   let conf = "";
 
   before(async () => {

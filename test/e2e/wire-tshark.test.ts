@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
@@ -25,6 +24,7 @@ import {
 } from "../../src/wire/index.js";
 import type { Message } from "../../src/wire/types.js";
 import { igmpPacket, mldPacket, PcapWriter } from "../support/pcap.js";
+import { tempDir } from "../support/temp.js";
 
 interface Expect {
   /** IGMP type (hex as tshark prints it) or ICMPv6 type. */
@@ -294,7 +294,7 @@ describe("codecs against tshark", () => {
     } catch {
       assert.fail("tshark is not installed (apt-get install -y tshark)");
     }
-    dir = mkdtempSync(join(tmpdir(), "wire-tshark-"));
+    dir = tempDir("wire-tshark-");
   });
   after(() => {
     if (dir !== "") rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,8 @@
 /** Packet capture with dumpcap inside a lab namespace, dissected afterwards with tshark. */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "../../src/lab/netns.js";
 import type { Netns } from "../../src/lab/netns.js";
+import { tempDir } from "./temp.js";
 
 export interface Capture {
   file: string;
@@ -12,7 +11,7 @@ export interface Capture {
 }
 
 export async function startCapture(ns: Netns, ifname: string, filter = "igmp or ip6"): Promise<Capture> {
-  const file = join(mkdtempSync(join(tmpdir(), "improxy-cap-")), `${ifname}.pcapng`);
+  const file = join(tempDir("improxy-cap-"), `${ifname}.pcapng`);
   const proc = ns.spawn("dumpcap", ["-q", "-i", ifname, "-f", filter, "-w", file]);
   let err = "";
   proc.stderr!.setEncoding("utf8");

@@ -2,11 +2,11 @@
  * Runs the built daemon (dist/) inside a lab namespace and follows its JSON log lines.
  */
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Netns } from "../../src/lab/netns.js";
 import { LEVEL_NUMBERS } from "../../src/util/log.js";
+import { tempDir } from "./temp.js";
 
 export const CLI = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
 
@@ -60,7 +60,7 @@ export interface DaemonRun {
 
 /** Writes a config file into a fresh temporary directory; returns its path. */
 export function writeConfig(name: string, text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "improxy-test-"));
+  const dir = tempDir("improxy-test-");
   const p = join(dir, name);
   writeFileSync(p, text);
   return p;
@@ -73,7 +73,7 @@ export function writeConfig(name: string, text: string): string {
  * /run/improxy is a fresh temporary directory; `socket` is its control socket seen from outside.
  */
 export function privateRunDir(): { prefix: string[]; socket: string } {
-  const runDir = mkdtempSync(join(tmpdir(), "improxy-run-"));
+  const runDir = tempDir("improxy-run-");
   chmodSync(runDir, 0o755);
   return {
     prefix: [
@@ -205,5 +205,5 @@ export const SCALE_CONFIG = [
 
 /** A control socket path in a fresh temporary directory (a test daemon's own). */
 export function testControlSocket(): string {
-  return join(mkdtempSync(join(tmpdir(), "improxy-ctl-")), "improxy.sock");
+  return join(tempDir("improxy-ctl-"), "improxy.sock");
 }

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { type LogFlags, parseDebugLevel, parseLogFormat, parseLogTarget } from "../../src/cli/args.js";
 import { IGMPPROXY_USAGE, invokedAsIgmpproxy, parseIgmpproxyArgs } from "../../src/cli/igmpproxy.js";
 import { main } from "../../src/cli/main.js";
 import { parseYamlConfig } from "../../src/config/yaml-format.js";
+import { tempDir } from "../support/temp.js";
 
 /** Runs main() in-process, capturing output. Only paths that never reach runDaemon. */
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
@@ -33,7 +33,7 @@ async function run(name: string, argv: string[]): Promise<{ code: number; out: s
   return { code, out, err };
 }
 
-const dir = mkdtempSync(join(tmpdir(), "improxy-cli-"));
+const dir = tempDir("improxy-cli-");
 const write = (name: string, text: string) => {
   const p = join(dir, name);
   writeFileSync(p, text);

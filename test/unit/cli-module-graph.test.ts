@@ -7,18 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
+import { tempDir } from "../support/temp.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SCRIPT = join(ROOT, "test/support/module-graph.ts");
 
 /** The files loaded for `config` (written to a temporary directory), relative to the checkout. */
 async function loadedFor(name: string, config: string): Promise<string[]> {
-  const dir = mkdtempSync(join(tmpdir(), "improxy-graph-"));
+  const dir = tempDir("improxy-graph-");
   try {
     const file = join(dir, name);
     writeFileSync(file, config);

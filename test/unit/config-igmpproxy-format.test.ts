@@ -1,7 +1,6 @@
 /** igmpproxy's config format (src/config/igmpproxy-format.ts) and its detection (load.ts). */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -9,6 +8,7 @@ import { resolveSettings } from "../../src/config/defaults.js";
 import { looksLikeIgmpproxy, parseIgmpproxyConfig } from "../../src/config/igmpproxy-format.js";
 import { formatOf, loadConfigWithWarnings } from "../../src/config/load.js";
 import { ConfigError, type ParsedConfig } from "../../src/config/types.js";
+import { tempDir } from "../support/temp.js";
 
 const FILE = "/etc/igmpproxy.conf";
 const FIXTURES = fileURLToPath(new URL("../fixtures/igmpproxy/", import.meta.url));
@@ -495,7 +495,7 @@ describe("format detection by content", () => {
   });
 
   test("loadConfigWithWarnings reads an igmpproxy file by any name, with its warnings", () => {
-    const dir = mkdtempSync(join(tmpdir(), "improxy-igmpproxy-"));
+    const dir = tempDir("improxy-igmpproxy-");
     const path = join(dir, "igmpproxy.conf.generated");
     writeFileSync(path, "phyint up0 upstream ratelimit 10\nphyint dn1 downstream\n");
     const { config, warnings } = loadConfigWithWarnings(path);

@@ -1,8 +1,7 @@
 /** The settings table (src/config/settings.ts) and everything derived from it. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { resolveSettings } from "../../src/config/defaults.js";
@@ -22,6 +21,7 @@ import {
 import { README_FILE, settingsMarkdown, withSettingsTable } from "../../src/config/settings-doc.js";
 import { parseYamlConfig } from "../../src/config/yaml-format.js";
 import { defaultRouterConfig, routerConfig } from "../../src/daemon/router-config.js";
+import { tempDir } from "../support/temp.js";
 
 const KINDS = ["protocol", "switch", "global", "downstream", "interface", "upstream"];
 const TYPES = [
@@ -160,7 +160,7 @@ describe("settings table", () => {
     const readme = readFileSync(README_FILE, "utf8");
     const stale = readme.replace(/\| `query-interval` \|[^\n]*\n/, "| `query-interval` | stale |\n");
     assert.notEqual(stale, readme);
-    const dir = mkdtempSync(join(tmpdir(), "improxy-docs-"));
+    const dir = tempDir("improxy-docs-");
     const file = join(dir, "README.md");
     writeFileSync(file, stale);
     const script = JSON.parse(readFileSync(join(dirname(README_FILE), "package.json"), "utf8")).scripts["docs:settings"];

@@ -6,9 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, readFileSync, statSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setFlagsFromString } from "node:v8";
@@ -29,8 +28,9 @@ import type { StatusDocument } from "../../src/control/status.js";
 import { renderShow } from "../../src/control/tables.js";
 import { silentLogger } from "../../src/util/log.js";
 import { sampleConfig, sampleSource } from "./control-fixture.js";
+import { tempDir } from "../support/temp.js";
 
-const base = mkdtempSync(join(tmpdir(), "improxy-abuse-"));
+const base = tempDir("improxy-abuse-");
 chmodSync(base, 0o755); // other users may traverse it (the owner test)
 let n = 0;
 const log = silentLogger();

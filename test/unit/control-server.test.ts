@@ -5,9 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
@@ -20,8 +19,9 @@ import { MAX_REQUEST_BYTES } from "../../src/control/protocol.js";
 import { ControlServer, ControlSocketInUseError } from "../../src/control/server.js";
 import { silentLogger } from "../../src/util/log.js";
 import { sampleConfig, sampleSource } from "./control-fixture.js";
+import { tempDir } from "../support/temp.js";
 
-const base = mkdtempSync(join(tmpdir(), "improxy-control-"));
+const base = tempDir("improxy-control-");
 let n = 0;
 const freshPath = () => join(base, `d${++n}`, "sub", "improxy.sock");
 const log = silentLogger();

@@ -7,10 +7,9 @@
  * loopback unless a token file is given.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { VirtualScheduler } from "../../src/clock/index.js";
@@ -25,6 +24,7 @@ import { listenWebView, WEB_LIMITS, WebView } from "../../src/control/web/view.j
 import { silentLogger } from "../../src/util/log.js";
 import { RecordType } from "../../src/wire/types.js";
 import { sampleConfig, sampleSource } from "./control-fixture.js";
+import { tempDir } from "../support/temp.js";
 
 const TOKEN = "s3cret-token-0123456789";
 const closers: Array<() => void> = [];
@@ -202,7 +202,7 @@ describe("web view: access", () => {
   });
 
   test("readToken: a token file of one long token; short, blank or missing is refused", () => {
-    const dir = mkdtempSync(join(tmpdir(), "improxy-web-"));
+    const dir = tempDir("improxy-web-");
     closers.push(() => rmSync(dir, { recursive: true, force: true }));
     const f = join(dir, "token");
     writeFileSync(f, `${TOKEN}\n`);
@@ -300,7 +300,7 @@ describe("web view: config and start", () => {
   });
 
   test("served on the metrics endpoint: /metrics stays, the pages come along", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "improxy-web-"));
+    const dir = tempDir("improxy-web-");
     closers.push(() => rmSync(dir, { recursive: true, force: true }));
     const src = sampleSource();
     const daemon: ControlledDaemon = {

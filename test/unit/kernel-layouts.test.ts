@@ -10,13 +10,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { netio } from "../../src/kernel/addon.js";
 import { type Abi, HOST_ABI, ILP32, kernelLayouts, layoutMismatches, LP64 } from "../../src/kernel/structs/abi.js";
 import { parseSiocSgReq, parseSiocSgReq6, parseSiocVifReq, SIOCGETVIFCNT } from "../../src/kernel/structs/mroute.js";
+import { tempDir } from "../support/temp.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const PROBE = join(ROOT, "test/fixtures/layout-probe.c");
@@ -31,7 +31,7 @@ const NODE_HEADERS = ["/usr/include/node", join(process.execPath, "../../include
 
 /** An include directory with only the kernel's UAPI headers (musl-gcc does not search /usr/include). */
 const kernelHeaders = (() => {
-  const dir = mkdtempSync(join(tmpdir(), "improxy-kh-"));
+  const dir = tempDir("improxy-kh-");
   symlinkSync("/usr/include/linux", join(dir, "linux"));
   symlinkSync("/usr/include/asm-generic", join(dir, "asm-generic"));
   symlinkSync("/usr/include/x86_64-linux-gnu/asm", join(dir, "asm"));

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { netio } from "../../src/kernel/addon.js";
 import { packSockaddrUn, sdNotify } from "../../src/kernel/sdnotify.js";
+import { tempDir } from "../support/temp.js";
 
 describe("sd_notify", () => {
   it("packs path and abstract sockaddr_un", () => {
@@ -17,7 +17,7 @@ describe("sd_notify", () => {
   });
 
   it("delivers the state to the socket systemd names", () => {
-    const dir = mkdtempSync(join(tmpdir(), "improxy-notify-"));
+    const dir = tempDir("improxy-notify-");
     const path = join(dir, "notify");
     const fd = netio.socket(1, 2, 0);
     try {

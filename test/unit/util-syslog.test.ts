@@ -4,8 +4,8 @@
  * the datagrams as a syslog daemon reads them, and what happens when there is none.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { rmSync } from "node:fs";
+import { hostname, } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pino } from "pino";
@@ -29,10 +29,11 @@ import {
   syslogHeader,
   TRUNCATED,
 } from "../../src/util/syslog-format.js";
+import { tempDir } from "../support/temp.js";
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
-const dir = mkdtempSync(join(tmpdir(), "improxy-syslog-"));
+const dir = tempDir("improxy-syslog-");
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
