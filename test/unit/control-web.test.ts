@@ -237,6 +237,33 @@ describe("web view: limits", () => {
     for (const req of open) req.destroy();
   });
 
+  test("streams of one page share its model: one build per update interval, however many are open", async () => {
+    const { port, view } = await startView();
+    const open: Array<ReturnType<typeof request>> = [];
+    let events = 0;
+    for (let i = 0; i < 6; i++) {
+      await new Promise<void>((resolve) => {
+        const req = request({ host: "127.0.0.1", port, path: "/events?page=flows" }, (res) => {
+          res.on("data", (d: Buffer) => {
+            events += (d.toString().match(/event: state/g) ?? []).length;
+          });
+          res.once("data", () => resolve());
+        });
+        req.end();
+        open.push(req);
+      });
+    }
+    const opened = view.modelsBuilt;
+    assert.equal(opened, 6, "each new stream starts with fresh data");
+    const eventsAtOpen = events;
+    await new Promise((r) => setTimeout(r, 2 * WEB_LIMITS.updateMs + 300));
+    for (const req of open) req.destroy();
+    const ticks = events - eventsAtOpen;
+    assert.ok(ticks >= 6, `the streams ticked (${ticks} events)`);
+    // Two intervals: at most one build per interval (plus one for a tick at the edge).
+    assert.ok(view.modelsBuilt - opened <= 3, `${view.modelsBuilt - opened} builds for ${ticks} events`);
+  });
+
   test("the listener keeps at most 16 connections: idle ones are evicted for newcomers, and counted", async () => {
     const { port, view } = await startView();
     const socks = [];

@@ -22,6 +22,9 @@ export const WEB_LIMITS = {
   maxQueuedBytes: 1 << 20,
 } as const;
 
+/** How much younger than an update interval a shared model must be to be reused. */
+const SHARE_MARGIN_MS = 100;
+
 export const WEB_REFUSAL_REASONS = [
   ...CONNECTION_REFUSAL_REASONS,
   "not-found",
@@ -75,6 +78,14 @@ export class WebView {
   >;
   /** The listener's own connection counters, when it has one. */
   listener: BoundedHttpServer | null = null;
+  /**
+   * The last event data built per page, shared by the streams of that page: a model is
+   * built (and the kernel's counters read) at most once per page per update interval,
+   * however many views are open.
+   */
+  private readonly latest = new Map<Page, { at: number; data: string }>();
+  /** Models built for event streams (stats, tests). */
+  modelsBuilt = 0;
 
   constructor(
     private readonly source: ModelSource,
@@ -169,27 +180,43 @@ export class WebView {
       return;
     }
     this.streams.add(res);
-    const send = () => {
+    const send = (fresh: boolean) => {
       if (res.writableLength > WEB_LIMITS.maxQueuedBytes) {
         this.refused["not-reading"]++;
         res.destroy();
         return;
       }
-      res.write(`event: state\ndata: ${JSON.stringify(pageModel(page, this.source))}\n\n`);
+      res.write(`event: state\ndata: ${this.eventData(page, fresh)}\n\n`);
     };
     res.write(`retry: ${WEB_LIMITS.updateMs}\n\n`);
-    send();
-    const timer = setInterval(send, WEB_LIMITS.updateMs);
+    send(true);
+    const timer = setInterval(() => send(false), WEB_LIMITS.updateMs);
     res.on("close", () => {
       clearInterval(timer);
       this.streams.delete(res);
     });
   }
 
+  /**
+   * The page's tables as JSON: built now for a new stream (`fresh`), else reused when
+   * another stream of the page built them less than an update interval ago (minus a
+   * margin, so that each tick still shows data at most one interval old).
+   */
+  private eventData(page: Page, fresh: boolean): string {
+    const now = Date.now();
+    const last = this.latest.get(page);
+    if (!fresh && last && now - last.at < WEB_LIMITS.updateMs - SHARE_MARGIN_MS) return last.data;
+    const data = JSON.stringify(pageModel(page, this.source));
+    this.modelsBuilt++;
+    this.latest.set(page, { at: now, data });
+    return data;
+  }
+
   /** Ends every event stream (shutdown). */
   close(): void {
     for (const s of this.streams) s.destroy();
     this.streams.clear();
+    this.latest.clear();
   }
 }
 
