@@ -815,16 +815,27 @@ export class FamilyProxy {
 
   /** The forwarding entries with the kernel's counters (FamilySnapshotSource.forwardingCounters). */
   forwardingCounters(): ForwardingSnapshot[] {
-    const { table } = this.deps;
+    return this.forwardingEntries(true);
+  }
+
+  /**
+   * The forwarding entries with their upstream, install time and, where `withCounters`
+   * says so, the kernel's counters (best effort: an entry may vanish meanwhile).
+   */
+  private forwardingEntries(withCounters: SnapshotOptions["sgCounters"]): ForwardingSnapshot[] {
+    const { table, scheduler } = this.deps;
+    const now = scheduler.now();
     return this.fwd.all().map((e) => {
       let kernel: SgCounters | null = null;
-      try {
-        kernel = table.routeCounters(e.source, e.group);
-      } catch {
-        // Best effort: the entry may vanish meanwhile.
+      if (typeof withCounters === "function" ? withCounters(e) : withCounters) {
+        try {
+          kernel = table.routeCounters(e.source, e.group);
+        } catch {
+          // the entry vanished meanwhile
+        }
       }
       const installed = this.installedAt.get(sgKey(e.source, e.group));
-      const upTimeMs = installed === undefined ? null : this.deps.scheduler.now() - installed;
+      const upTimeMs = installed === undefined ? null : now - installed;
       return { ...e, upstream: this.upstreams.of(e.group), kernel, upTimeMs };
     });
   }
@@ -838,7 +849,6 @@ export class FamilyProxy {
     const { table, scheduler } = this.deps;
     const now = scheduler.now();
     /** Kernel counters are best effort in a snapshot: an entry may vanish meanwhile. */
-    const since = (t: number | undefined): number | null => (t === undefined ? null : now - t);
     const read = <T>(wanted: boolean | undefined, f: () => T | null): T | null => {
       if (!wanted) return null;
       try {
@@ -878,14 +888,7 @@ export class FamilyProxy {
       upstreamFilterChanges: this.upstreams.changes,
       upstreamFilterErrors: this.upstreams.errors,
       upstreamGroups: this.upstreams.stats(),
-      forwarding: this.fwd.all().map((e) => ({
-        ...e,
-        upstream: this.upstreams.of(e.group),
-        kernel: read(typeof opts.sgCounters === "function" ? opts.sgCounters(e) : opts.sgCounters, () =>
-          table.routeCounters(e.source, e.group),
-        ),
-        upTimeMs: since(this.installedAt.get(sgKey(e.source, e.group))),
-      })),
+      forwarding: this.forwardingEntries(opts.sgCounters),
       receiveSockets: [
         { socket: MROUTE_SOCKET_NAME, ...this.deps.socket.stats() },
         ...[...this.links.values()].flatMap((l) => (l.socket ? [{ socket: l.name, ...l.socket.stats() }] : [])),
