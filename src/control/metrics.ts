@@ -206,35 +206,31 @@ export function createMetricsRegistry(source: MetricsSource, opts: RegistryOptio
         out.push([{ family: f.family, reason: "unconfigured-interface" }, f.counters.unconfiguredInterface]);
       }),
   );
-  absoluteCounter(
-    registry,
+  /** A counter per receive socket (socket "multicast-routing" or the link's report socket); null: not known. */
+  type ReceiveSocket = FamilySnapshot["receiveSockets"][number];
+  const perReceiveSocket = (name: string, help: string, pick: (r: ReceiveSocket) => number | null) =>
+    absoluteCounter(registry, name, help, ["family", "socket"], () =>
+      perFamily((f, out) => {
+        for (const r of f.receiveSockets) {
+          const v = pick(r);
+          if (v !== null) out.push([{ family: f.family, socket: r.socket }, v]);
+        }
+      }),
+    );
+  perReceiveSocket(
     "improxy_receive_drops_total",
     'Datagrams the kernel dropped for a full receive buffer, per receive socket (socket "multicast-routing" or the link\'s report socket)',
-    ["family", "socket"],
-    () =>
-      perFamily((f, out) => {
-        for (const r of f.receiveSockets) if (r.drops !== null) out.push([{ family: f.family, socket: r.socket }, r.drops]);
-      }),
+    (r) => r.drops,
   );
-  absoluteCounter(
-    registry,
+  perReceiveSocket(
     "improxy_receive_discarded_total",
     "Datagrams read and discarded as another receive socket's copy (many only when the kernel refused a socket filter)",
-    ["family", "socket"],
-    () =>
-      perFamily((f, out) => {
-        for (const r of f.receiveSockets) out.push([{ family: f.family, socket: r.socket }, r.discarded]);
-      }),
+    (r) => r.discarded,
   );
-  absoluteCounter(
-    registry,
+  perReceiveSocket(
     "improxy_receive_truncated_total",
     "Datagrams dropped because the kernel cut their data (MSG_TRUNC) or ancillary data (MSG_CTRUNC), per receive socket",
-    ["family", "socket"],
-    () =>
-      perFamily((f, out) => {
-        for (const r of f.receiveSockets) out.push([{ family: f.family, socket: r.socket }, r.truncated]);
-      }),
+    (r) => r.truncated,
   );
   absoluteCounter(
     registry,
