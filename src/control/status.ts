@@ -9,6 +9,7 @@
  */
 import type { ImproxyConfig, ProtocolSettings } from "../config/types.js";
 import type { FamilyCounters, FamilySnapshot, FamilySnapshotSource } from "../daemon/snapshot.js";
+import { FORCE_VERSION_SYSCTL, NEWEST_VERSION, protocolVersionName } from "../proxy/upstream-querier.js";
 import type { IpFamily } from "../wire/types.js";
 import type { MetricsEndpointStats } from "./metrics.js";
 import type { FlowRates } from "./flow-rates.js";
@@ -560,20 +561,20 @@ export class StatusBuilder {
  */
 export function linkWarnings(family: IpFamily, l: FamilySnapshot["links"][number]): string[] {
   const out: string[] = [];
-  const proto = family === "ipv4" ? "IGMP" : "MLD";
   if (l.waitingReason !== null) out.push(`waiting: the interface ${l.waitingReason}`);
   if (l.role === "downstream" && l.ifindex !== null && !l.forwarded) {
     const other = l.router?.querierAddress ?? "another router";
     out.push(`not forwarded: ${other} is the querier (set forward-when-not-querier: true)`);
   }
   const q = l.upstreamQuerier;
-  const newest = family === "ipv4" ? 3 : 2;
+  const newest = NEWEST_VERSION[family];
   if (q && q.compatibilityVersion < newest) {
+    const name = (v: number) => protocolVersionName(family, v);
     const why =
       q.forcedVersion !== null && q.forcedVersion === q.compatibilityVersion
-        ? `${family === "ipv4" ? "force_igmp_version" : "force_mld_version"} = ${q.forcedVersion} (set it to 0)`
-        : `the upstream querier ${q.address ?? ""} speaks ${proto}v${q.version ?? q.compatibilityVersion} (configure it for ${proto}v${newest})`;
-    out.push(`reports upstream in ${proto}v${q.compatibilityVersion}, no source lists: ${why}`);
+        ? `${FORCE_VERSION_SYSCTL[family]} = ${q.forcedVersion} (set it to 0)`
+        : `the upstream querier ${q.address ?? ""} speaks ${name(q.version ?? q.compatibilityVersion)} (configure it for ${name(newest)})`;
+    out.push(`reports upstream in ${name(q.compatibilityVersion)}, no source lists: ${why}`);
   }
   return out;
 }

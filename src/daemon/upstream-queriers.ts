@@ -12,6 +12,7 @@
 import type { Scheduler, TimerId } from "../clock/index.js";
 import { readInterfaceSysctlInt } from "../kernel/sysctl.js";
 import {
+  FORCE_VERSION_SYSCTL,
   NEWEST_VERSION,
   protocolVersionName,
   UpstreamQuerierWatch,
@@ -58,13 +59,12 @@ export class UpstreamQueriers {
     const { family, log, scheduler } = this.opts;
     const read =
       this.opts.forcedVersion ??
-      ((ifname: string) =>
-        readInterfaceSysctlInt(family, ifname, family === "ipv4" ? "force_igmp_version" : "force_mld_version"));
+      ((ifname: string) => readInterfaceSysctlInt(family, ifname, FORCE_VERSION_SYSCTL[family]));
     const value = read(name);
     const forced = value !== null && value > 0 && value < NEWEST_VERSION[family] ? value : null;
     this.links.set(name, { watch: new UpstreamQuerierWatch(family, () => scheduler.now()), timer: null, forced });
     if (forced === null) return;
-    const sysctl = `net.${family}.conf.${name}.${family === "ipv4" ? "force_igmp_version" : "force_mld_version"}`;
+    const sysctl = `net.${family}.conf.${name}.${FORCE_VERSION_SYSCTL[family]}`;
     log.warn(
       { interface: name, sysctl, value: forced },
       `${sysctl} = ${forced}: the kernel reports upstream in ${protocolVersionName(family, forced)}, which has no ` +

@@ -21,6 +21,12 @@ import type { Address, IpFamily, Query } from "../wire/types.js";
 /** Newest version of each family's protocol: IGMPv3, MLDv2. */
 export const NEWEST_VERSION: Readonly<Record<IpFamily, number>> = { ipv4: 3, ipv6: 2 };
 
+/** The per-interface sysctl that pins the host side's version (0: not forced). */
+export const FORCE_VERSION_SYSCTL: Readonly<Record<IpFamily, string>> = {
+  ipv4: "force_igmp_version",
+  ipv6: "force_mld_version",
+};
+
 /** Protocol name with version: "IGMPv2", "MLDv1". */
 export function protocolVersionName(family: IpFamily, version: number): string {
   return `${family === "ipv4" ? "IGMP" : "MLD"}v${version}`;
