@@ -26,15 +26,10 @@ export function levelFromDebug(d: number): (typeof LEVELS)[number] {
   return LEVELS[i]!;
 }
 
-/** pino's level numbers: what tests and tools that read the JSON lines compare. */
-export const LEVEL_NUMBERS: Readonly<Record<(typeof LEVELS)[number], number>> = {
-  fatal: 60,
-  error: 50,
-  warn: 40,
-  info: 30,
-  debug: 20,
-  trace: 10,
-};
+/** A level word of a JSON line ("warn") as pino's number (40); `otherwise` for anything else (default info). */
+export function levelNumber(word: string | undefined, otherwise = pino.levels.values.info!): number {
+  return (word === undefined ? undefined : pino.levels.values[word]) ?? otherwise;
+}
 
 /** syslog priority (sd-daemon(3) prefix) of a pino level number: fatal 2 crit ... trace 7 debug. */
 export const syslogPriority = syslogSeverity;
@@ -48,9 +43,8 @@ function jsonDestination(journal: boolean): DestinationStream {
   return {
     write(line: string) {
       const m = /"level":"([a-z]+)"/.exec(line);
-      const level = LEVEL_NUMBERS[m?.[1] as keyof typeof LEVEL_NUMBERS] ?? LEVEL_NUMBERS.info;
       try {
-        writeSync(2, `<${syslogPriority(level)}>${line}`);
+        writeSync(2, `<${syslogPriority(levelNumber(m?.[1]))}>${line}`);
       } catch {
         // The log reader is gone (EPIPE) or stderr is unusable: the line is lost, but
         // logging never throws into the code that logs (the other formats behave alike).

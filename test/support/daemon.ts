@@ -5,7 +5,7 @@ import type { ChildProcess } from "node:child_process";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Netns } from "../../src/lab/netns.js";
-import { LEVEL_NUMBERS } from "../../src/util/log.js";
+import { levelNumber } from "../../src/util/log.js";
 import { tempDir } from "./temp.js";
 
 export const CLI = resolve(import.meta.dirname, "../../dist/src/cli/main.js");
@@ -127,7 +127,7 @@ export function startDaemon(
       try {
         const l = JSON.parse(line) as LogLine & { level: string | number };
         // The daemon writes the level as a word; tests compare pino's numbers (warn = 40).
-        const level = typeof l.level === "number" ? l.level : (LEVEL_NUMBERS[l.level as keyof typeof LEVEL_NUMBERS] ?? 0);
+        const level = typeof l.level === "number" ? l.level : levelNumber(l.level, 0);
         lines.push({ ...l, level, levelName: l.level });
       } catch {
         // not a JSON log line (e.g. a one-line CLI error)
