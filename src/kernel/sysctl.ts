@@ -25,11 +25,7 @@ export function sysctlPath(key: string): string {
 
 /** Reads a sysctl as text (trimmed), or null when it does not exist or cannot be read. */
 export function readSysctl(key: string): string | null {
-  try {
-    return readFileSync(sysctlPath(key), "utf8").trim();
-  } catch {
-    return null;
-  }
+  return readTrimmed(sysctlPath(key));
 }
 
 /**
@@ -37,9 +33,7 @@ export function readSysctl(key: string): string | null {
  * default) when the file is missing or does not hold a non-negative integer.
  */
 export function readSysctlInt(key: string, fallback: number): number {
-  const text = readSysctl(key);
-  if (text === null || !/^\d+$/.test(text)) return fallback;
-  return Number.parseInt(text, 10);
+  return integerOf(readSysctl(key)) ?? fallback;
 }
 
 /** Reads one of the known multicast limits, with the kernel default as fallback. */
@@ -53,10 +47,18 @@ export function readLimit(key: KnownSysctl): number {
  */
 export function readInterfaceSysctlInt(family: "ipv4" | "ipv6", ifname: string, key: string): number | null {
   if (ifname.includes("/") || ifname === "." || ifname === "..") return null;
+  return integerOf(readTrimmed(`/proc/sys/net/${family}/conf/${ifname}/${key}`));
+}
+
+function readTrimmed(path: string): string | null {
   try {
-    const text = readFileSync(`/proc/sys/net/${family}/conf/${ifname}/${key}`, "utf8").trim();
-    return /^\d+$/.test(text) ? Number.parseInt(text, 10) : null;
+    return readFileSync(path, "utf8").trim();
   } catch {
     return null;
   }
+}
+
+/** A non-negative integer's value, else null. */
+function integerOf(text: string | null): number | null {
+  return text !== null && /^\d+$/.test(text) ? Number.parseInt(text, 10) : null;
 }
