@@ -146,8 +146,20 @@ export function kernelLayouts(abi: Abi): Record<string, number> {
   };
 }
 
+const computed = new Map<Abi, Readonly<Record<string, number>>>();
+
+/** `kernelLayouts(abi)`, computed once per ABI (the counter parsers ask at every read). */
+export function layoutsOf(abi: Abi): Readonly<Record<string, number>> {
+  let l = computed.get(abi);
+  if (l === undefined) {
+    l = kernelLayouts(abi);
+    computed.set(abi, l);
+  }
+  return l;
+}
+
 /** The layouts of the running ABI. */
-export const HOST_LAYOUTS: Readonly<Record<string, number>> = kernelLayouts(HOST_ABI);
+export const HOST_LAYOUTS: Readonly<Record<string, number>> = layoutsOf(HOST_ABI);
 
 /** The entries where `measured` (the addon's sizeof/offsetof) and `expected` differ. */
 export function layoutMismatches(

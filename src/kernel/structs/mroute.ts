@@ -27,7 +27,7 @@
 
 import { bytesToIpv4, bytesToIpv6, writeIpv4, writeIpv6 } from "../../wire/address.js";
 import type { Address, IpFamily } from "../../wire/types.js";
-import { type Abi, HOST_ABI, HOST_LAYOUTS, kernelLayouts, readULong } from "./abi.js";
+import { type Abi, HOST_ABI, HOST_LAYOUTS, layoutsOf, readULong } from "./abi.js";
 import { HOST_LE, SOCKADDR_IN6_SIZE, writeSockaddrIn6 } from "./sockaddr.js";
 
 // ---------------------------------------------------------------- constants
@@ -222,7 +222,7 @@ export function parseSiocSgReq(b: Uint8Array, abi: Abi = HOST_ABI): SgCounters {
 /** The three unsigned long counters of a sioc_sg_req / sioc_sg_req6 answered by the kernel. */
 function sgCounters(b: Uint8Array, struct: "sioc_sg_req" | "sioc_sg_req6", abi: Abi): SgCounters {
   const v = view(b);
-  const at = kernelLayouts(abi);
+  const at = layoutsOf(abi);
   return {
     packets: readULong(v, at[`${struct}.pktcnt`]!, HOST_LE, abi),
     bytes: readULong(v, at[`${struct}.bytecnt`]!, HOST_LE, abi),
@@ -252,7 +252,7 @@ export function packSiocVifReq(vif: number): Buffer {
 
 export function parseSiocVifReq(b: Uint8Array, abi: Abi = HOST_ABI): VifCounters {
   const v = view(b);
-  const at = kernelLayouts(abi);
+  const at = layoutsOf(abi);
   return {
     packetsIn: readULong(v, at["sioc_vif_req.icount"]!, HOST_LE, abi),
     packetsOut: readULong(v, at["sioc_vif_req.ocount"]!, HOST_LE, abi),
